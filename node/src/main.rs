@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("node: not built yet");
+    std::process::exit(3);
+}
