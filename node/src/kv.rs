@@ -9,13 +9,28 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum KvOp {
     /// Read `key`. `stale: true` reads local state with no consensus.
-    Get { key: String, stale: bool },
-    Put { key: String, value: Value },
+    Get {
+        key: String,
+        stale: bool,
+    },
+    Put {
+        key: String,
+        value: Value,
+    },
     /// Compare-and-set. `from: None` means "the key is absent".
-    Cas { key: String, from: Option<Value>, to: Value },
-    Delete { key: String },
+    Cas {
+        key: String,
+        from: Option<Value>,
+        to: Value,
+    },
+    Delete {
+        key: String,
+    },
     /// Appends a string to the key's string value (absent = "").
-    Append { key: String, value: String },
+    Append {
+        key: String,
+        value: String,
+    },
 }
 
 /// The result of applying (or reading) one operation.

@@ -92,7 +92,10 @@ pub enum Input {
     /// A message arrived from a peer.
     Message(Message),
     /// A client asked something. Reads with `KvOp::Get { stale: true }` are served locally.
-    Client { id: RequestId, request: ClientRequest },
+    Client {
+        id: RequestId,
+        request: ClientRequest,
+    },
     /// The driver made every `Output::Persist` with `seq <= persisted_seq` durable.
     Persisted { seq: u64 },
     /// Ask the leader to hand leadership to `to` (admin API).
@@ -123,7 +126,11 @@ pub enum Output {
     /// state machine, in index order, with their terms.
     Applied { index: Index, term: Term },
     /// The role or leader changed (for logs, metrics and the simulator).
-    RoleChanged { role: Role, term: Term, leader: Option<NodeId> },
+    RoleChanged {
+        role: Role,
+        term: Term,
+        leader: Option<NodeId>,
+    },
 }
 
 /// The answer to a client request.
