@@ -29,11 +29,14 @@ impl Rng {
     }
 }
 
+/// One write issued by a replica: `(seq, truncate_from, entries, hard_state)`.
+type PendingWrite = (u64, Option<u64>, Vec<Entry>, Option<HardState>);
+
 struct Disk {
     hs: HardState,
     log: Vec<Entry>,
     /// `(seq, truncate_from, entries, hard_state)` written but not synced.
-    pending: Vec<(u64, Option<u64>, Vec<Entry>, Option<HardState>)>,
+    pending: Vec<PendingWrite>,
 }
 
 struct Sim {
