@@ -160,13 +160,18 @@ impl Storage {
         hard_state: Option<&HardState>,
     ) -> Result<()> {
         self.check_usable()?;
-        let (first, next) = self.validate(snapshot, truncate_from, entries)?;
+        let keep_tail = snapshot.map(|s| {
+            self.log
+                .snapshot_keeps_tail(s.meta.last_index, s.meta.last_term)
+        });
+        let (first, next) = self.validate(snapshot, keep_tail, truncate_from, entries)?;
         let mark = self.buf.len();
-        if let Err(e) = self.encode_all(snapshot, truncate_from, entries, hard_state) {
+        if let Err(e) = self.encode_all(snapshot.zip(keep_tail), truncate_from, entries, hard_state)
+        {
             self.buf.truncate(mark);
             return Err(e);
         }
-        if let Some(s) = snapshot {
+        if let (Some(s), Some(keep)) = (snapshot, keep_tail) {
             let bytes = match files::encode_snapshot(s) {
                 Ok(b) => b,
                 Err(e) => {
@@ -177,7 +182,9 @@ impl Storage {
             let saved =
                 files::write_atomic(&self.dir, files::SNAPSHOT_FILE, &bytes, self.opts.no_fsync);
             self.poison_on_err(saved)?;
-            self.log.apply_snapshot(s.meta.last_index, s.meta.last_term);
+            self.log
+                .install_snapshot(s.meta.last_index, keep)
+                .map_err(StorageError::InvalidWrite)?;
             self.snapshot_index = s.meta.last_index;
             self.snapshot_term = s.meta.last_term;
             self.compact_pending = true;
@@ -273,11 +280,12 @@ impl Storage {
     fn validate(
         &self,
         snapshot: Option<&Snapshot>,
+        keep_tail: Option<bool>,
         truncate_from: Option<Index>,
         entries: &[Entry],
     ) -> Result<(Index, Index)> {
         let (mut first, mut next) = (self.log.first(), self.log.next());
-        if let Some(s) = snapshot {
+        if let (Some(s), Some(keep)) = (snapshot, keep_tail) {
             let m = &s.meta;
             if m.last_index < self.snapshot_index {
                 return Err(StorageError::InvalidWrite(format!(
@@ -285,7 +293,13 @@ impl Storage {
                     m.last_index, self.snapshot_index
                 )));
             }
-            (first, next) = self.log.preview_snapshot(m.last_index, m.last_term);
+            if m.last_index == self.snapshot_index && m.last_term != self.snapshot_term {
+                return Err(StorageError::InvalidWrite(format!(
+                    "snapshot through index {} has term {}, the saved one term {}",
+                    m.last_index, m.last_term, self.snapshot_term
+                )));
+            }
+            (first, next) = self.log.preview_snapshot(m.last_index, keep);
         }
         if let Some(from) = truncate_from {
             if from < first || from > next {
@@ -309,15 +323,16 @@ impl Storage {
 
     fn encode_all(
         &mut self,
-        snapshot: Option<&Snapshot>,
+        snapshot: Option<(&Snapshot, bool)>,
         truncate_from: Option<Index>,
         entries: &[Entry],
         hard_state: Option<&HardState>,
     ) -> Result<()> {
-        if let Some(s) = snapshot {
+        if let Some((s, keep_tail)) = snapshot {
             let rec = RecordRef::Snapshot {
                 last_index: s.meta.last_index,
                 last_term: s.meta.last_term,
+                keep_tail,
             };
             record::encode(&rec, &mut self.buf)?;
         }
