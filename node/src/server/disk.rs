@@ -115,6 +115,23 @@ impl<D: Disk> GroupCommit<D> {
     }
 }
 
+/// The node's real disk: the segmented write-ahead log.
+impl Disk for crate::storage::Storage {
+    fn write(&mut self, op: PersistOp) -> io::Result<()> {
+        crate::storage::Storage::write(
+            self,
+            op.snapshot.as_ref(),
+            op.truncate_from,
+            &op.entries,
+            op.hard_state.as_ref(),
+        )
+        .map_err(io::Error::other)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        crate::storage::Storage::sync(self).map_err(io::Error::other)
+    }
+}
+
 fn write_batch<D: Disk>(disk: &mut D, batch: Vec<PersistOp>) -> io::Result<Done> {
     let ops = batch.len();
     let mut seq = 0;
