@@ -110,13 +110,15 @@ impl<D: Disk> Driver<D> {
                 }
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
-                    self.accept(msg);
+                    let mut inputs = Vec::new();
+                    self.accept(msg, &mut inputs);
                     for _ in 1..BURST {
                         match rx.try_recv() {
-                            Ok(msg) => self.accept(msg),
+                            Ok(msg) => self.accept(msg, &mut inputs),
                             Err(_) => break,
                         }
                     }
+                    self.step_many(inputs);
                 }
                 _ = ticker.tick() => {
                     self.ticks += 1;
@@ -148,22 +150,24 @@ impl<D: Disk> Driver<D> {
         Ok(())
     }
 
-    fn accept(&mut self, msg: DriverMsg) {
+    /// Turns one request into replica input (handled with the rest of its burst, so
+    /// that concurrent proposals share one Persist and one Append per peer).
+    fn accept(&mut self, msg: DriverMsg, inputs: &mut Vec<Input>) {
         match msg {
             DriverMsg::Client { request, reply } => {
                 let is_read = matches!(request.op, KvOp::Get { .. });
                 if let Some(id) = self.register(reply, is_read) {
                     self.metrics.proposals.fetch_add(1, Relaxed);
-                    self.step(Input::Client { id, request });
+                    inputs.push(Input::Client { id, request });
                 }
             }
             DriverMsg::Membership { voters, reply } => {
                 if let Some(id) = self.register(reply, false) {
-                    self.step(Input::ChangeMembership { id, voters });
+                    inputs.push(Input::ChangeMembership { id, voters });
                 }
             }
-            DriverMsg::Transfer { to } => self.step(Input::TransferLeader { to }),
-            DriverMsg::Peer(m) => self.step(Input::Message(m)),
+            DriverMsg::Transfer { to } => inputs.push(Input::TransferLeader { to }),
+            DriverMsg::Peer(m) => inputs.push(Input::Message(m)),
         }
     }
 
@@ -181,9 +185,16 @@ impl<D: Disk> Driver<D> {
         Some(id)
     }
 
-    /// One input in, its outputs carried out in order.
     fn step(&mut self, input: Input) {
-        for out in self.replica.handle(input) {
+        self.step_many(vec![input]);
+    }
+
+    /// Inputs in, their outputs carried out in order.
+    fn step_many(&mut self, inputs: Vec<Input>) {
+        if inputs.is_empty() {
+            return;
+        }
+        for out in self.replica.handle_many(inputs) {
             match out {
                 Output::Persist {
                     seq,

@@ -52,7 +52,7 @@ pub async fn run<D: Disk>(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let client = client::new_client();
-    let replica = Replica::new(config.replica_config(), recovered);
+    let replica = Replica::try_new(config.replica_config(), recovered)?;
     let (status_tx, status_rx) = watch::channel(replica.status());
     let transport = Transport::start(
         config.id,
