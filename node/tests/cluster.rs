@@ -343,13 +343,16 @@ fn newest_segment(dir: &std::path::Path) -> PathBuf {
     segs.pop().expect("a WAL segment").1
 }
 
+/// Method, path, (content type, body), expected status, expected error code.
+type BadCase<'a> = (&'a str, &'a str, Option<(&'a str, &'a [u8])>, u16, &'a str);
+
 #[test]
 fn bad_requests_get_json_errors_and_the_node_keeps_serving() {
     let c = Cluster::start(3);
     c.wait_leader(Duration::from_secs(10), None)
         .expect("leader");
     let p = c.port(1);
-    let cases: Vec<(&str, &str, Option<(&str, &[u8])>, u16, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             "PUT",
             "/kv/a",
