@@ -393,8 +393,7 @@ fn an_oversized_entry_is_refused_and_changes_nothing() {
     };
     let err = s
         .write(None, None, &[entry(3, 1), huge], None)
-        .err()
-        .expect("too large");
+        .expect_err("too large");
     assert!(matches!(err, StorageError::InvalidWrite(_)), "{err}");
     assert_eq!(s.last_index(), 2);
     s.write(None, None, &entries(3, 4, 1), None).unwrap();
