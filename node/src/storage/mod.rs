@@ -198,9 +198,13 @@ impl Storage {
             let saved =
                 files::write_atomic(&self.dir, files::SNAPSHOT_FILE, &bytes, self.opts.no_fsync);
             self.poison_on_err(saved)?;
-            self.log
+            // Cannot fail (`keep` was decided on this log), but the snapshot file is
+            // already replaced, so a failure must stop all further writes.
+            let installed = self
+                .log
                 .install_snapshot(s.meta.last_index, keep)
-                .map_err(StorageError::InvalidWrite)?;
+                .map_err(StorageError::InvalidWrite);
+            self.poison_on_err(installed)?;
             self.snapshot_index = s.meta.last_index;
             self.snapshot_term = s.meta.last_term;
             self.compact_after = Some((self.active_seq(), self.active_len + self.buf.len() as u64));

@@ -19,6 +19,9 @@ const MAGIC: &[u8; 8] = b"LKVWAL01";
 /// Bytes of the segment header.
 pub(crate) const HEADER_BYTES: u64 = 28;
 const SUFFIX: &str = ".wal";
+/// Recovery reads a whole segment into memory; a file larger than this (far above
+/// any segment size plus one sync's records) is refused instead.
+const MAX_SEGMENT_READ_BYTES: u64 = 1 << 30;
 
 /// Identity of one segment file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -132,15 +135,23 @@ pub(crate) fn scan(
     mut on_record: impl FnMut(u64, Record) -> Result<()>,
 ) -> Result<Ending> {
     let path = id.path(dir);
-    let mut bytes = Vec::new();
-    File::open(&path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(io_at(&path))?;
     let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
         path: path.clone(),
         offset,
         reason,
     };
+    let mut file = File::open(&path).map_err(io_at(&path))?;
+    let len = file.metadata().map_err(io_at(&path))?.len();
+    if len > MAX_SEGMENT_READ_BYTES {
+        return Err(corrupt(
+            0,
+            format!(
+                "segment of {len} bytes is larger than any we write ({MAX_SEGMENT_READ_BYTES})"
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.read_to_end(&mut bytes).map_err(io_at(&path))?;
     let header = HEADER_BYTES as usize;
     if bytes.len() < header || bytes[..header] != id.header() {
         return Err(corrupt(
