@@ -439,3 +439,57 @@ fn storage_can_move_to_a_sync_thread() {
     .unwrap();
     assert_eq!(s.fsync_stats().count, 1);
 }
+
+#[test]
+fn a_damaged_hard_state_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let hs = HardState {
+        term: 9,
+        vote: Some(3),
+        commit: 0,
+    };
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &[], Some(&hs)).unwrap();
+        s.write(None, None, &entries(1, 3, 9), None).unwrap();
+        s.sync().unwrap();
+    }
+    let seg = segments(dir.path()).pop().unwrap();
+    let mut bytes = fs::read(&seg).unwrap();
+    // Header (28 bytes), the initial hard state record, then ours: flip its last byte.
+    let initial = 8 + u32::from_le_bytes(bytes[28..32].try_into().unwrap()) as usize;
+    let ours = 28 + initial;
+    let ours_len = 8 + u32::from_le_bytes(bytes[ours..ours + 4].try_into().unwrap()) as usize;
+    bytes[ours + ours_len - 1] ^= 0x01;
+    fs::write(&seg, &bytes).unwrap();
+    let err = Storage::open(dir.path(), StorageOptions::default())
+        .err()
+        .expect("must refuse");
+    assert!(
+        err.to_string().contains(&format!("offset {ours}")),
+        "names the record's offset: {err}"
+    );
+}
+
+#[test]
+fn writes_during_an_inflight_sync_ride_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = open(dir.path());
+    s.write(None, None, &entries(1, 2, 1), None).unwrap();
+    let pending = s.begin_sync().unwrap();
+    s.write(None, None, &entries(3, 4, 1), None).unwrap();
+    let done = std::thread::spawn(move || pending.wait()).join().unwrap();
+    s.finish_sync(done).unwrap();
+    assert_eq!(s.fsync_stats().count, 1);
+    s.sync().unwrap();
+    assert_eq!(
+        s.fsync_stats().count,
+        2,
+        "entries 3..4 needed their own fsync"
+    );
+    s.sync().unwrap();
+    assert_eq!(s.fsync_stats().count, 2, "nothing new: no fsync");
+    drop(s);
+    let (_, r) = open(dir.path());
+    assert_eq!(r.entries, entries(1, 4, 1));
+}
