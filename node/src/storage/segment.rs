@@ -46,10 +46,12 @@ impl SegmentId {
         if seq.len() != 16 || first.len() != 16 {
             return None;
         }
-        Some(SegmentId {
+        let id = SegmentId {
             seq: u64::from_str_radix(seq, 16).ok()?,
             first: Index::from_str_radix(first, 16).ok()?,
-        })
+        };
+        // Only the exact spelling we write (lowercase hex) names a segment.
+        (id.file_name() == name).then_some(id)
     }
 
     fn header(&self) -> [u8; HEADER_BYTES as usize] {
@@ -183,5 +185,30 @@ pub(crate) fn scan(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_only_our_spelling_parses() {
+        let id = SegmentId {
+            seq: 0x2a,
+            first: 1_000_001,
+        };
+        let name = id.file_name();
+        assert_eq!(name, "000000000000002a-00000000000f4241.wal");
+        assert_eq!(SegmentId::parse(&name), Some(id));
+        assert_eq!(
+            SegmentId::parse(&name.to_uppercase().replace(".WAL", ".wal")),
+            None
+        );
+        assert_eq!(SegmentId::parse("2a-f4241.wal"), None);
+        assert_eq!(
+            SegmentId::parse("000000000000002a-00000000000f4241.log"),
+            None
+        );
     }
 }
