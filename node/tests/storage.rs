@@ -80,6 +80,7 @@ fn round_trip_across_reopen() {
         s.sync().unwrap();
         assert_eq!(s.last_index(), 10);
         assert_eq!(s.fsync_stats().count, 1, "one fsync for both writes");
+        s.close().unwrap();
     }
     let (s, r) = open(dir.path());
     assert_eq!(r.hard_state, hs);

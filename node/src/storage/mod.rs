@@ -293,6 +293,12 @@ impl Storage {
         Ok(())
     }
 
+    /// Syncs and releases the directory: the graceful shutdown. (Dropping without it
+    /// hands buffered records to the OS but does not fsync them.)
+    pub fn close(mut self) -> Result<()> {
+        self.sync()
+    }
+
     /// The first index of the live log: one past the snapshot.
     pub fn first_index(&self) -> Index {
         self.log.first()
