@@ -273,6 +273,10 @@ fn snapshot_compacts_segments_and_recovers_with_its_tail() {
     {
         let (mut s, _) = Storage::open(dir.path(), small_segments()).unwrap();
         for i in 1..=200 {
+            let hs = HardState {
+                commit: i.min(150),
+                ..hs
+            };
             s.write(None, None, &[entry(i, 1)], Some(&hs)).unwrap();
             s.sync().unwrap();
         }
