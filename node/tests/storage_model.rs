@@ -5,7 +5,7 @@
 //! partial write may only be lost from its end.
 
 use node::raft::types::{Entry, HardState, Index, Payload, Snapshot, SnapshotMeta, Term};
-use node::storage::{Storage, StorageOptions};
+use node::storage::{PendingSync, Storage, StorageOptions};
 use proptest::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -51,13 +51,31 @@ impl Model {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Append { n: u64, bump: bool },
-    Rewrite { back: u64, n: u64 },
-    Hard { vote: Option<u64>, commit_back: u64 },
-    Snap { ahead: u64, conflict: bool },
+    Append {
+        n: u64,
+        bump: bool,
+    },
+    Rewrite {
+        back: u64,
+        n: u64,
+    },
+    Hard {
+        vote: Option<u64>,
+        commit_back: u64,
+    },
+    Snap {
+        ahead: u64,
+        conflict: bool,
+    },
     Sync,
+    /// `begin_sync` (if none is pending): the fsync is then left pending.
+    Begin,
+    /// `wait` + `finish_sync` of the pending sync, if any.
+    Finish,
     Reopen,
-    Crash { keep_permille: u64 },
+    Crash {
+        keep_permille: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -66,7 +84,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..8u64, 0..4u64).prop_map(|(back, n)| Op::Rewrite { back, n }),
         2 => (proptest::option::of(1..4u64), 0..5u64).prop_map(|(vote, commit_back)| Op::Hard { vote, commit_back }),
         1 => (0..12u64, any::<bool>()).prop_map(|(ahead, conflict)| Op::Snap { ahead, conflict }),
-        4 => Just(Op::Sync),
+        3 => Just(Op::Sync),
+        2 => Just(Op::Begin),
+        2 => Just(Op::Finish),
         1 => Just(Op::Reopen),
         1 => (0..1000u64).prop_map(|keep_permille| Op::Crash { keep_permille }),
     ]
@@ -104,6 +124,9 @@ fn last_segment(dir: &Path) -> (PathBuf, u64) {
 struct Harness {
     dir: tempfile::TempDir,
     storage: Option<Storage>,
+    /// A begun sync, the last segment right after it began, and the index in
+    /// `candidates` of the state it makes durable (`None` once a full sync did).
+    pending: Option<(PendingSync, (PathBuf, u64), Option<usize>)>,
     model: Model,
     /// States the model passed through since the last sync (first: the synced one).
     candidates: Vec<Model>,
@@ -125,6 +148,7 @@ impl Harness {
         Harness {
             dir,
             storage: Some(s),
+            pending: None,
             candidates: vec![model.clone()],
             model,
             synced,
@@ -185,7 +209,9 @@ impl Harness {
                     .model
                     .last()
                     .saturating_sub(back)
-                    .max(self.model.first());
+                    .max(self.model.first())
+                    // Committed entries are never truncated (Raft's log matching).
+                    .max(self.model.hs.commit + 1);
                 let es = (from..from + n).map(|i| entry(i, self.term)).collect();
                 self.write(None, Some(from), es, None);
             }
@@ -198,10 +224,14 @@ impl Harness {
                 self.write(None, None, vec![], Some(hs));
             }
             Op::Snap { ahead, conflict } => {
-                let index = self.model.snap.0 + 1 + ahead;
+                let mut index = self.model.snap.0 + 1 + ahead;
                 let term = match self.model.term_at(index) {
                     Some(t) if !conflict => t,
-                    _ => self.model.last_term() + 100,
+                    _ => {
+                        // A snapshot that replaces the log covers what is committed.
+                        index = index.max(self.model.hs.commit);
+                        self.model.last_term() + 100
+                    }
                 };
                 let snap = Snapshot {
                     meta: SnapshotMeta {
@@ -217,12 +247,37 @@ impl Harness {
                 self.s().sync().unwrap();
                 self.mark_synced();
             }
+            Op::Begin => {
+                if self.pending.is_none() {
+                    let p = self.s().begin_sync().unwrap();
+                    let at = last_segment(self.dir.path());
+                    self.pending = Some((p, at, Some(self.candidates.len() - 1)));
+                }
+            }
+            Op::Finish => {
+                if let Some((p, at, marker)) = self.pending.take() {
+                    let done = p.wait();
+                    self.s().finish_sync(done).unwrap();
+                    let now = last_segment(self.dir.path());
+                    if now.0 != self.synced.0 {
+                        // finish_sync rolled over: the new segment is whole and synced.
+                        self.synced = now;
+                    } else if at.0 == now.0 {
+                        self.synced.1 = self.synced.1.max(at.1);
+                    }
+                    if let Some(i) = marker {
+                        self.candidates.drain(..i);
+                    }
+                }
+            }
             Op::Reopen => {
+                self.pending = None;
                 drop(self.storage.take());
                 let expected = vec![self.model.clone()];
                 self.reopen_expecting(&expected)?;
             }
             Op::Crash { keep_permille } => {
+                self.pending = None;
                 drop(self.storage.take());
                 let (path, len) = last_segment(self.dir.path());
                 let (synced_path, synced_len) = self.synced.clone();
@@ -248,6 +303,9 @@ impl Harness {
 
     fn mark_synced(&mut self) {
         self.candidates = vec![self.model.clone()];
+        if let Some((_, _, marker)) = &mut self.pending {
+            *marker = None;
+        }
         self.synced = last_segment(self.dir.path());
     }
 

@@ -45,9 +45,6 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
         let mut initial = Vec::new();
         record::encode(&RecordRef::HardState(&hard_state), &mut initial)?;
         let (active, active_len) = segment::create(dir, id, &initial, no_fsync)?;
-        if !no_fsync {
-            files::fsync_dir(dir)?;
-        }
         return Ok(Recovery {
             segments: vec![id],
             active,
@@ -149,6 +146,11 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
         .append(true)
         .open(&active_path)
         .map_err(io_at(&active_path))?;
+    // The previous process may have died with records in the page cache only; they
+    // are in the recovered log now, so make them durable before anyone relies on them.
+    if !no_fsync {
+        active.sync_data().map_err(io_at(&active_path))?;
+    }
     if mark_missing {
         let mut buf = Vec::new();
         let rec = RecordRef::Snapshot {
