@@ -82,7 +82,13 @@ fn describe(history: &History, op: &Operation) -> String {
     )
 }
 
-pub(super) fn text_summary(file: &str, history: &History, verdict: &Verdict, c: &Counts) -> String {
+pub(super) fn text_summary(
+    file: &str,
+    parse_s: f64,
+    history: &History,
+    verdict: &Verdict,
+    c: &Counts,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "history: {file}");
     let _ = writeln!(
@@ -90,7 +96,11 @@ pub(super) fn text_summary(file: &str, history: &History, verdict: &Verdict, c: 
         "events {}, operations {} (ok {}, fail {}, info {}), keys {}",
         c.events, c.ops, c.ok, c.fail, c.info, c.keys
     );
-    let _ = writeln!(s, "model {}, check {:.3} s", verdict.model, verdict.check_s);
+    let _ = writeln!(
+        s,
+        "model {}, parse {:.3} s, check {:.3} s",
+        verdict.model, parse_s, verdict.check_s
+    );
     let _ = writeln!(s, "verdict: {}", verdict_word(verdict.valid));
     if verdict.keys.len() > 1 {
         let _ = writeln!(
