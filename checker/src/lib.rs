@@ -6,6 +6,12 @@
 //! - [`report`]: the HTML report and plots.
 
 pub mod check;
+pub mod explain;
+pub mod r#gen;
 pub mod history;
+pub mod model;
+pub mod prepare;
 pub mod report;
+pub mod search;
+pub mod trie;
 pub mod verdict;
