@@ -48,6 +48,7 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             "{}",
             text_summary(
                 &args.history.display().to_string(),
+                parse_s,
                 &history,
                 &verdict,
                 &counts

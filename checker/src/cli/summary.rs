@@ -1,7 +1,7 @@
 //! The readable verdict: counts, then for each failing key the longest linearizable
 //! prefix, the stuck operations with their lines, and the model state before them.
 
-use checker::history::{History, Operation, Outcome};
+use checker::history::{Function, History, Operation, Outcome};
 use checker::verdict::{Validity, Verdict};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -76,9 +76,15 @@ fn describe(history: &History, op: &Operation) -> String {
         Outcome::Fail => "fail".to_string(),
         Outcome::Info => "info".to_string(),
     };
+    let f = match op.f {
+        Function::Read => "read",
+        Function::Write => "write",
+        Function::Cas => "cas",
+        Function::Append => "append",
+    };
     format!(
-        "op {} process {} {:?} {} -> {}  (invoke line {}, {})",
-        op.id, op.process, op.f, op.input, outcome, invoke_line, end
+        "op {} process {} {} {} -> {}  (invoke line {}, {})",
+        op.id, op.process, f, op.input, outcome, invoke_line, end
     )
 }
 
