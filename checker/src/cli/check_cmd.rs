@@ -10,6 +10,8 @@ use std::process::ExitCode;
 #[derive(Serialize)]
 struct JsonOutput<'a> {
     history: String,
+    /// Seconds spent reading and validating the history.
+    parse_s: f64,
     #[serde(flatten)]
     verdict: &'a Verdict,
     counts: Counts,
@@ -22,6 +24,7 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--report: report output is not available in this build");
     }
     options.all_keys = args.report.is_some();
+    let start = std::time::Instant::now();
     let history = match checker::parse::parse_file(&args.history) {
         Ok(h) => h,
         Err(e) => {
@@ -29,11 +32,13 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_BAD_INPUT));
         }
     };
+    let parse_s = start.elapsed().as_secs_f64();
     let verdict = checker::check::check(&history, &options);
     let counts = Counts::of(&history, &verdict);
     if args.json {
         let out = JsonOutput {
             history: args.history.display().to_string(),
+            parse_s,
             verdict: &verdict,
             counts,
         };
@@ -43,6 +48,7 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             "{}",
             text_summary(
                 &args.history.display().to_string(),
+                parse_s,
                 &history,
                 &verdict,
                 &counts
