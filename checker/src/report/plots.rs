@@ -278,6 +278,7 @@ fn latency_raw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> R
         .x_desc(d.x_label)
         .y_desc(d.lat_label)
         .label_style(("sans-serif", 12))
+        .light_line_style(RGBColor(0xf2, 0xf2, 0xf2))
         .draw()
         .map_err(pe)?;
     let (lo, hi) = (d.lat_min, d.lat_max);
@@ -363,6 +364,7 @@ fn lines<DB: DrawingBackend>(
                 .x_desc(d.x_label)
                 .y_desc($ydesc)
                 .label_style(("sans-serif", 12))
+                .light_line_style(RGBColor(0xf2, 0xf2, 0xf2))
                 .draw()
                 .map_err(pe)?;
             draw_bands!(chart, d.bands, $lo, $hi, $ylab);

@@ -90,6 +90,10 @@ pub(crate) fn outcome_name(o: Outcome) -> &'static str {
     }
 }
 
+/// Latencies above an hour are recorded as an hour: the histogram needs a bound, and
+/// no client waits that long.
+const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
+
 /// One row of the summary table.
 #[derive(Clone, Debug, serde::Serialize)]
 pub(crate) struct FnRow {
@@ -167,10 +171,12 @@ pub(crate) fn summarize(history: &History, clock: &Clock) -> Summary {
         if let (true, Some(d)) = (clock.timed, duration(op)) {
             let h = match hist.entry(outcome_name(op.outcome)) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => match Histogram::new(3) {
-                    Ok(h) => v.insert(h),
-                    Err(_) => continue,
-                },
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    match Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3) {
+                        Ok(h) => v.insert(h),
+                        Err(_) => continue,
+                    }
+                }
             };
             h.saturating_record(d.max(1));
         }
