@@ -39,6 +39,20 @@ pub(crate) fn esc(s: &str) -> String {
     out
 }
 
+/// Percent-encodes a relative link (keeps `/`), so it is safe in an attribute
+/// without HTML escaping.
+pub(crate) fn url_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Cuts text to `max` characters, marking the cut.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

@@ -2,7 +2,7 @@
 //! and a link to its report. The fields read from `run.json` are listed in the module
 //! documentation of [`crate::report`].
 
-use super::html::truncate;
+use super::html::{truncate, url_path};
 use super::{FaultInterval, ReportError, io_err, write_file};
 use minijinja::{Environment, context, value::Serde};
 use serde::{Deserialize, Serialize};
@@ -80,7 +80,7 @@ fn row(dir: &Path, folder: &str) -> IndexRow {
         report: dir
             .join("report.html")
             .is_file()
-            .then(|| format!("{folder}/report.html")),
+            .then(|| url_path(&format!("{folder}/report.html"))),
         problem: None,
     };
     let path = dir.join("run.json");
