@@ -40,10 +40,7 @@ if [ -x "$cli" ] && [ -n "$bad" ] && "$cli" check --help 2>&1 | grep -q -- '--re
 fi
 echo "+ REPORT_KEEP_DIR=$out cargo test -p checker --test report"
 REPORT_KEEP_DIR="$PWD/$out" cargo test -q -p checker --test report
-reports+=("$out/ok/report.html" "$out/bad/report.html")
-
-# The index page over the rendered folders.
-if [ -n "${REPORT_INDEX_BIN:-}" ]; then "$REPORT_INDEX_BIN" "$out"; fi
+reports+=("$out/ok/report.html" "$out/bad/report.html" "$out/results/index.html")
 
 # 2. Open each page; any console line fails the check.
 fail=0
