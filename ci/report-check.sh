@@ -68,4 +68,29 @@ for r in "${reports[@]}"; do
     echo "ok   $r ($(du -k "$r" | cut -f1) KiB, no console messages; screenshot $shot)"
   fi
 done
+# 3. The counterexample hover works: a copy of the failing report hovers the stuck
+# operation and logs what the detail panel shows.
+probe="$out/bad/report-hover-probe.html"
+{
+  cat "$out/bad/report.html"
+  echo '<script>(function(){var g=document.querySelector(".cx-op.stuck");'
+  echo 'if(!g){throw new Error("probe: no stuck operation");}'
+  echo 'g.dispatchEvent(new MouseEvent("mouseenter"));'
+  echo 'var t=document.querySelector(".cx-detail").textContent;'
+  echo 'if(t.indexOf("before")<0){throw new Error("probe: hover panel empty");}'
+  echo 'console.log("probe: hover ok");})();</script>'
+} > "$probe"
+profile=$(mktemp -d)
+set +e
+timeout 90 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --user-data-dir="$profile" --enable-logging=stderr --v=0 --virtual-time-budget=3000 \
+  --dump-dom "file://$(realpath "$probe")" >/dev/null 2>"$probe.log"
+set -e
+rm -rf "$profile"
+if grep -q '"probe: hover ok"' "$probe.log" && ! grep -q "Uncaught" "$probe.log"; then
+  echo "ok   counterexample hover shows the model states"
+else
+  echo "FAIL counterexample hover:"; grep -E "CONSOLE|Uncaught" "$probe.log" | head -5; fail=1
+fi
 exit $fail

@@ -477,6 +477,7 @@ fn huge_history_gives_a_bounded_page() {
     };
     let (_tmp, dir) = out_dir("huge");
     let html = read(&write_report(&dir, &b.h, &verdict, None).expect("report written"));
+    keep(&dir, "huge");
     let kib = html.len() / 1024;
     assert!(kib < 4096, "report.html is {kib} KiB");
     for p in ["latency-raw", "latency-quantiles", "rate"] {
