@@ -261,7 +261,7 @@ macro_rules! draw_bands {
                 Text::new(
                     b.label.clone(),
                     (b.x0, $ylab(i % 3)),
-                    ("sans-serif", 12).into_font().color(&b.color.mix(1.0)),
+                    ("sans-serif", 12).into_font().color(&darker(b.color)),
                 )
             }))
             .map_err(pe)?;
