@@ -29,7 +29,11 @@ bad=""
 for f in checker/testdata/reference/kv/c10-bad.edn /work/shared/reference-histories/kv/c10-bad.edn; do
   if [ -f "$f" ]; then bad=$f; break; fi
 done
-if [ -x "$cli" ] && [ -n "$bad" ] && "$cli" check --help 2>&1 | grep -q -- '--report'; then
+if [ ! -x "$cli" ]; then
+  echo "+ cargo build --release -p checker"
+  cargo build --release -p checker
+fi
+if [ -n "$bad" ] && "$cli" check --help 2>&1 | grep -q -- '--report'; then
   echo "+ $cli check $bad --model kv --report $out/c10-bad"
   set +e
   timeout 120 "$cli" check "$bad" --model kv --report "$out/c10-bad"

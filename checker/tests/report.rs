@@ -228,6 +228,7 @@ fn ok_verdict(h: &History) -> Verdict {
                 valid: Validity::Linearizable,
                 ops,
                 counterexample: None,
+                reason: None,
             })
             .collect(),
     }
@@ -452,9 +453,14 @@ fn unknown_verdict_gets_an_amber_banner() {
     let mut verdict = ok_verdict(&b.h);
     verdict.valid = Validity::Unknown;
     verdict.keys[0].valid = Validity::Unknown;
+    verdict.keys[0].reason = Some("time limit of 1 s reached".into());
     let (_tmp, dir) = out_dir("unknown");
     let html = read(&write_report(&dir, &b.h, &verdict, None).expect("report written"));
     assert!(html.contains("class=\"banner unknown\""));
+    assert!(
+        html.contains("time limit of 1 s reached"),
+        "the reason is shown"
+    );
 }
 
 #[test]

@@ -104,6 +104,7 @@ fn reference_history_without_times_renders() {
                 valid: Validity::Linearizable,
                 ops,
                 counterexample: None,
+                reason: None,
             })
             .collect(),
     };
