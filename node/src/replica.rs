@@ -188,7 +188,7 @@ pub struct Replica {
     /// Proposed writes by log index: `(request, term proposed in)`.
     writes: BTreeMap<Index, (RequestId, Term)>,
     /// Reads awaiting leadership confirmation, by read round.
-    reads: BTreeMap<u64, Vec<(RequestId, String)>>,
+    reads: BTreeMap<u64, (Term, Vec<(RequestId, String)>)>,
     /// Confirmed reads awaiting `applied >= index`, in index order.
     confirmed: VecDeque<(Index, Vec<(RequestId, String)>)>,
     /// Last observed (role, term, leader), to notice changes.
@@ -339,7 +339,11 @@ impl Replica {
                     return;
                 }
                 match self.engine.read_index() {
-                    Ok(round) => self.reads.entry(round).or_default().push((id, key)),
+                    Ok(round) => {
+                        let term = self.engine.term();
+                        let entry = self.reads.entry(round).or_insert((term, Vec::new()));
+                        entry.1.push((id, key));
+                    }
                     Err(e) => self.refuse(id, e),
                 }
             }
@@ -395,7 +399,7 @@ impl Replica {
             self.apply(e);
         }
         for r in ready.reads {
-            if let Some(reqs) = self.reads.remove(&r.round) {
+            if let Some((_, reqs)) = self.reads.remove(&r.round) {
                 self.confirmed.push_back((r.index, reqs));
             }
         }
@@ -452,21 +456,31 @@ impl Replica {
         let still_leading = now.0 == Role::Leader && now.1 == self.seen.1;
         self.seen = now;
         if was_leading && !still_leading {
-            for (_, (id, _)) in std::mem::take(&mut self.writes) {
-                self.reply(id, Response::Indeterminate);
+            // Requests made in a newer term of our own (we lost and regained
+            // leadership within one batch) stay: they are still in play.
+            let current = (now.0 == Role::Leader).then_some(now.1);
+            let writes = std::mem::take(&mut self.writes);
+            for (index, (id, term)) in writes {
+                if Some(term) == current {
+                    self.writes.insert(index, (id, term));
+                } else {
+                    self.reply(id, Response::Indeterminate);
+                }
             }
             let hint = self.engine.leader().filter(|&l| l != self.id);
-            let reads: Vec<RequestId> = std::mem::take(&mut self.reads)
-                .into_values()
-                .chain(
-                    std::mem::take(&mut self.confirmed)
-                        .into_iter()
-                        .map(|(_, r)| r),
-                )
-                .flatten()
-                .map(|(id, _)| id)
-                .collect();
-            for id in reads {
+            let reads = std::mem::take(&mut self.reads);
+            let mut failed: Vec<RequestId> = Vec::new();
+            for (round, (term, reqs)) in reads {
+                if Some(term) == current {
+                    self.reads.insert(round, (term, reqs));
+                } else {
+                    failed.extend(reqs.into_iter().map(|(id, _)| id));
+                }
+            }
+            // Confirmed reads not yet served observed nothing: they fail cleanly.
+            let confirmed = std::mem::take(&mut self.confirmed);
+            failed.extend(confirmed.into_iter().flat_map(|(_, r)| r).map(|(id, _)| id));
+            for id in failed {
                 self.reply(id, Response::NotLeader { leader: hint });
             }
         }
