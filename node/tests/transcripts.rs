@@ -221,7 +221,10 @@ fn fmt_entry(e: &Entry) -> String {
     let p = match &e.payload {
         Payload::Noop => "noop".to_string(),
         Payload::Command(b) => String::from_utf8_lossy(b).into_owned(),
-        Payload::Config(m) => format!("conf{:?}", m.voters),
+        Payload::Config(m) => match &m.voters_old {
+            Some(old) => format!("conf{:?}&{:?}", m.voters, old),
+            None => format!("conf{:?}", m.voters),
+        },
     };
     format!("{}/{} {p}", e.index, e.term)
 }
@@ -377,6 +380,39 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
     let mut out = String::new();
     match *cmd {
         "add-nodes" => return add_nodes(env, args),
+        "add-node" => {
+            // A new, empty node that knows the current voters but is not one.
+            let id = parse_id(args.first().ok_or("add-node ID")?)?;
+            let template = env.nodes.values().next().ok_or("add-nodes first")?;
+            let cfg = RaftConfig {
+                id,
+                ..template.cfg.clone()
+            };
+            let raft = Raft::new(cfg.clone(), HardState::default(), None, Vec::new());
+            env.nodes.insert(
+                id,
+                Node {
+                    raft,
+                    unpersisted: VecDeque::new(),
+                    disk_hs: HardState::default(),
+                    disk_log: Vec::new(),
+                    applied: Vec::new(),
+                    cfg,
+                    down: false,
+                },
+            );
+            let _ = writeln!(out, "n{id}: added as {:?}", env.node(id)?.raft.role());
+        }
+        "change-membership" => {
+            let id = parse_id(args.first().ok_or("change-membership ID VOTERS")?)?;
+            let voters = args.get(1).ok_or("change-membership ID 1,2,3")?;
+            let voters = voters.split(',').map(parse_id).collect::<Result<_, _>>()?;
+            let mut res = Ok(0);
+            env.with(id, &mut out, |r| res = r.propose_membership(voters))?;
+            if let Err(e) = res {
+                let _ = writeln!(out, "n{id}: membership change refused: {e}");
+            }
+        }
         "campaign" => {
             let id = parse_id(args.first().ok_or("campaign ID")?)?;
             env.with(id, &mut out, |r| r.hup())?;
@@ -493,6 +529,7 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
             }
         }
         "status" => {
+            let env_ids: Vec<NodeId> = env.nodes.keys().copied().collect();
             for id in targets(env, args)? {
                 let n = env.node(id)?;
                 let r = &n.raft;
@@ -511,8 +548,14 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
                     out.push_str(" (down)");
                 }
                 out.push('\n');
+                let m = r.membership();
+                let _ = write!(out, "  voters={:?}", m.voters);
+                if let Some(old) = &m.voters_old {
+                    let _ = write!(out, " voters_old={old:?}");
+                }
+                out.push('\n');
                 if r.role() == Role::Leader {
-                    let peers: Vec<NodeId> = n.cfg.peers.clone();
+                    let peers: Vec<NodeId> = env_ids.clone();
                     for p in peers.into_iter().filter(|&p| p != id) {
                         if let Some(pr) = r.progress(p) {
                             let _ = writeln!(
