@@ -15,7 +15,11 @@
 //! Responsibilities are split by file: [`log`] (entries, offset, unstable suffix),
 //! [`progress`] (one follower seen from the leader), [`quorum`] (simple and joint
 //! majorities), `election` (terms, votes, PreVote, CheckQuorum, leader transfer),
-//! `replication` (AppendEntries, commit) and `read_index` (linearizable reads).
+//! `replication` (AppendEntries, commit), `read_index` (linearizable reads) and
+//! `membership` (joint consensus).
+//!
+//! Not yet here: log compaction and InstallSnapshot (the log keeps a compaction
+//! offset and recovers from a snapshot, but never produces one).
 
 mod election;
 pub mod log;
