@@ -102,6 +102,9 @@ pub struct Ready {
 /// Limits that keep every queue bounded.
 const MAX_UNCOMMITTED_ENTRIES: u64 = 20_000;
 const MAX_APPLY_PER_READY: usize = 4096;
+/// Messages held back for an fsync. Beyond this the oldest are dropped: sends are
+/// best effort anyway, and a driver that never syncs must not exhaust memory.
+const MAX_WAITING_MSGS: usize = 65_536;
 
 /// The consensus state machine of one node.
 pub struct Raft {
@@ -344,6 +347,9 @@ impl Raft {
             } else {
                 self.msgs.push(m);
             }
+        }
+        while self.waiting.len() > MAX_WAITING_MSGS {
+            self.waiting.pop_front();
         }
         let committed = self
             .log
