@@ -19,6 +19,7 @@
 
 mod election;
 pub mod log;
+mod membership;
 pub mod progress;
 pub mod quorum;
 mod read_index;
@@ -64,6 +65,8 @@ pub enum ProposeError {
     Transferring,
     #[error("too many uncommitted entries")]
     Busy,
+    #[error("{0}")]
+    BadMembership(String),
 }
 
 /// One storage write, as `replica::Output::Persist` describes it.
@@ -297,11 +300,17 @@ impl Raft {
     /// Collects what the driver must do now. Call after every batch of inputs.
     pub fn ready(&mut self) -> Ready {
         if self.role == Role::Leader {
+            if self.commit_moved {
+                self.maybe_finish_joint();
+            }
             if self.need_bcast || self.commit_moved {
                 self.bcast_append(self.commit_moved);
             }
             if self.reads.need_bcast {
                 self.bcast_heartbeat();
+            }
+            if self.commit_moved {
+                self.maybe_leave();
             }
         }
         self.need_bcast = false;
@@ -406,6 +415,7 @@ impl Raft {
             .config_log
             .last()
             .map_or_else(|| self.base_membership.clone(), |(_, m)| m.clone());
+        self.sync_progress();
     }
 
     /// Bookkeeping after the log dropped every entry from `from` on.
