@@ -522,3 +522,39 @@ fn leadership_moves_on_request_through_any_node() {
     }
     assert!(put(&c, old, "moved", json!(target)));
 }
+
+#[test]
+fn a_voter_is_removed_and_added_back_through_the_admin_api() {
+    let c = Cluster::start(3);
+    let leader = c
+        .wait_leader(Duration::from_secs(10), None)
+        .expect("leader");
+    let other = leader % 3 + 1;
+    let change = |voters: Value| {
+        let body = json!({ "voters": voters }).to_string();
+        http(c.port(other), "POST", "/admin/membership", Some(&body)).expect("answer")
+    };
+    let remaining: Vec<u64> = c.ids().filter(|i| *i != other).collect();
+    let (code, text) = change(json!(remaining));
+    assert_eq!(code, 200, "{text}\n{}", c.logs());
+    let s = c.status(leader).expect("status");
+    assert_eq!(s["voters"], json!(remaining));
+    assert!(put(&c, leader, "two-voters", json!(2)));
+    let (code, text) = change(json!([1, 2, 3]));
+    assert_eq!(code, 200, "{text}\n{}", c.logs());
+    let (code, text) = http(c.port(leader), "GET", "/admin/membership", None).expect("answer");
+    assert_eq!(code, 200);
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        (v["voters"].clone(), v["joint"].clone()),
+        (json!([1, 2, 3]), Value::Null)
+    );
+    let (code, _) = http(
+        c.port(leader),
+        "POST",
+        "/admin/membership",
+        Some(r#"{"voters":[]}"#),
+    )
+    .expect("answer");
+    assert_eq!(code, 400);
+}
