@@ -558,3 +558,31 @@ fn a_voter_is_removed_and_added_back_through_the_admin_api() {
     .expect("answer");
     assert_eq!(code, 400);
 }
+
+/// A node cut off from the majority must not answer a linearizable read; with the
+/// `stale-read` mutant it answers from its own state (the bug the pipeline must catch).
+#[test]
+fn a_lone_node_refuses_linearizable_reads_unless_the_stale_read_mutant_is_on() {
+    for (flags, lone_answers) in [(&[][..], false), (&["--unsafe", "stale-read"][..], true)] {
+        let mut c = Cluster::start_with(3, flags);
+        let leader = c
+            .wait_leader(Duration::from_secs(10), None)
+            .expect("leader");
+        assert!(put(&c, leader, "r", json!("v")));
+        let lone = leader % 3 + 1;
+        assert_eq!(get_eventually(&c, lone, "r"), Some(json!("v")));
+        for id in c.ids().filter(|i| *i != lone) {
+            c.kill(id);
+        }
+        let (code, text) = http(c.port(lone), "GET", "/kv/r", None).expect("answer");
+        if lone_answers {
+            assert_eq!(code, 200, "{text}");
+        } else {
+            assert_eq!(code, 503, "{text}");
+            let v: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(v["error"], "unavailable");
+        }
+        let (code, _) = http(c.port(lone), "GET", "/kv/r?stale=true", None).expect("answer");
+        assert_eq!(code, 200, "explicitly stale reads are always local");
+    }
+}
