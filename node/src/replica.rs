@@ -432,6 +432,9 @@ impl Replica {
         let response = match result {
             _ if term != e.term => Response::Indeterminate,
             Some(Ok(r)) => Response::Done(r),
+            // An older retry than the client's newest command: its own first
+            // attempt may have been applied, and its result is gone.
+            Some(Err(KvError::StaleRequest { .. })) => Response::Indeterminate,
             Some(Err(err)) => Response::Rejected {
                 reason: err.to_string(),
             },

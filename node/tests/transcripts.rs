@@ -16,6 +16,23 @@
 //!
 //! Nothing happens behind the test's back: a node's storage writes complete only on
 //! `persist`, messages travel only on `deliver-msgs`, time passes only on `tick`.
+//!
+//! Commands:
+//! - `add-nodes N [pre-vote=B] [check-quorum=B] [max-entries=N] [inflight=N]
+//!   [commit-old-term=B] [vote-any-log=B]`: nodes 1..=N, all voters.
+//! - `add-node ID`: an empty node that knows the voters but is not one.
+//! - `campaign ID` (an election timeout: PreVote first when configured),
+//!   `tick ID [N]`, `propose ID DATA`, `read-index ID`, `transfer-leader A->B`,
+//!   `change-membership ID 1,2,4`.
+//! - `persist [ID...]` / `persist-all`: storage completes every issued write.
+//! - `deliver-msgs [ID...]`: deliver what is in flight now (to these nodes only).
+//! - `drop A->B ...`, `isolate ID`, `heal [A->B ...]`: cut and restore links.
+//! - `crash ID` (unsynced writes and unsent messages are lost), `restart ID`.
+//! - `stabilize`: persist and deliver until nothing moves.
+//! - `raft-log [ID...]`, `status [ID...]`.
+//!
+//! Every apply is checked against every other node's (state machine safety,
+//! §5.4.3); a conflict prints `SAFETY VIOLATION`.
 
 use node::raft::types::{Entry, HardState, Message, MessageBody, NodeId, Payload};
 use node::raft::{PersistWrite, Raft, RaftConfig, Ready};

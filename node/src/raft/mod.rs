@@ -15,7 +15,11 @@
 //! Responsibilities are split by file: [`log`] (entries, offset, unstable suffix),
 //! [`progress`] (one follower seen from the leader), [`quorum`] (simple and joint
 //! majorities), `election` (terms, votes, PreVote, CheckQuorum, leader transfer),
-//! `replication` (AppendEntries, commit) and `read_index` (linearizable reads).
+//! `replication` (AppendEntries, commit), `read_index` (linearizable reads) and
+//! `membership` (joint consensus).
+//!
+//! Not yet here: log compaction and InstallSnapshot (the log keeps a compaction
+//! offset and recovers from a snapshot, but never produces one).
 
 mod election;
 pub mod log;
@@ -98,6 +102,9 @@ pub struct Ready {
 /// Limits that keep every queue bounded.
 const MAX_UNCOMMITTED_ENTRIES: u64 = 20_000;
 const MAX_APPLY_PER_READY: usize = 4096;
+/// Messages held back for an fsync. Beyond this the oldest are dropped: sends are
+/// best effort anyway, and a driver that never syncs must not exhaust memory.
+const MAX_WAITING_MSGS: usize = 65_536;
 
 /// The consensus state machine of one node.
 pub struct Raft {
@@ -340,6 +347,9 @@ impl Raft {
             } else {
                 self.msgs.push(m);
             }
+        }
+        while self.waiting.len() > MAX_WAITING_MSGS {
+            self.waiting.pop_front();
         }
         let committed = self
             .log
