@@ -209,7 +209,9 @@ impl Harness {
                     .model
                     .last()
                     .saturating_sub(back)
-                    .max(self.model.first());
+                    .max(self.model.first())
+                    // Committed entries are never truncated (Raft's log matching).
+                    .max(self.model.hs.commit + 1);
                 let es = (from..from + n).map(|i| entry(i, self.term)).collect();
                 self.write(None, Some(from), es, None);
             }
@@ -222,10 +224,14 @@ impl Harness {
                 self.write(None, None, vec![], Some(hs));
             }
             Op::Snap { ahead, conflict } => {
-                let index = self.model.snap.0 + 1 + ahead;
+                let mut index = self.model.snap.0 + 1 + ahead;
                 let term = match self.model.term_at(index) {
                     Some(t) if !conflict => t,
-                    _ => self.model.last_term() + 100,
+                    _ => {
+                        // A snapshot that replaces the log covers what is committed.
+                        index = index.max(self.model.hs.commit);
+                        self.model.last_term() + 100
+                    }
                 };
                 let snap = Snapshot {
                     meta: SnapshotMeta {

@@ -293,6 +293,12 @@ impl Storage {
         Ok(())
     }
 
+    /// Syncs and releases the directory: the graceful shutdown. (Dropping without it
+    /// hands buffered records to the OS but does not fsync them.)
+    pub fn close(mut self) -> Result<()> {
+        self.sync()
+    }
+
     /// The first index of the live log: one past the snapshot.
     pub fn first_index(&self) -> Index {
         self.log.first()
@@ -437,6 +443,7 @@ impl Storage {
         record::encode(&RecordRef::HardState(&self.hard_state), &mut initial)?;
         let created = segment::create(&self.dir, id, &initial, self.opts.no_fsync);
         let (file, len) = self.poison_on_err(created)?;
+        tracing::debug!(segment = %id.file_name(), "started a new log segment");
         self.segments.push(id);
         self.active = file;
         self.active_len = len;
@@ -445,11 +452,13 @@ impl Storage {
     }
 
     /// Deletes the oldest segments while the next one starts at or before the first
-    /// index after the snapshot: every live entry of such a segment is covered by the
-    /// snapshot (later records never revive an index at or past a segment's `first`,
-    /// and truncation never reaches below the snapshot), and its hard state is
-    /// superseded by the one each newer segment starts with. Only a prefix is deleted,
-    /// so a crash midway leaves a consecutive run of segments.
+    /// index after the snapshot. Why that is safe: when segment k+1 was created, every
+    /// entry segment k still held was below k+1's `first` (later records only remove
+    /// entries or append new ones), so with `first(k+1) <= snapshot + 1` all of them
+    /// are covered by the snapshot; snapshot records carry their keep-or-discard
+    /// decision, so replay from k+1 needs none of k's entries; and k's hard state is
+    /// superseded by the one k+1 starts with. Only a prefix is deleted, so a crash
+    /// midway leaves a consecutive run of segments.
     fn compact(&mut self) -> Result<()> {
         let mut removed = 0;
         while self.segments.len() > 1 && self.segments[1].first <= self.snapshot_index + 1 {
@@ -462,6 +471,13 @@ impl Storage {
         if removed > 0 && !self.opts.no_fsync {
             let res = files::fsync_dir(&self.dir);
             self.poison_on_err(res)?;
+        }
+        if removed > 0 {
+            tracing::debug!(
+                removed,
+                snapshot_index = self.snapshot_index,
+                "deleted log segments covered by the snapshot"
+            );
         }
         self.compact_after = None;
         Ok(())
