@@ -32,7 +32,10 @@ need_pkg() { # command package...
   local cmd=$1; shift
   command -v "$cmd" >/dev/null && return
   echo "+ apt-get install -y $*" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null 2>&1 || {
+    apt-get update >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
+  }
 }
 need_pkg wrk wrk
 need_pkg etcd etcd-server etcd-client
