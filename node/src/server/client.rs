@@ -1,6 +1,6 @@
-//! The HTTP client that forwards client requests to the leader: pooled keep-alive
-//! connections with TCP_NODELAY, since Nagle's delay would add to every request.
-//! (Raft messages use the per-peer connections of `transport` instead.)
+//! The one HTTP client the node uses to reach peers (Raft messages and forwarded
+//! client requests). Pooled keep-alive connections with TCP_NODELAY: a Raft round
+//! is many small requests, and Nagle's delay would add to every one.
 
 use bytes::Bytes;
 use http_body_util::Full;

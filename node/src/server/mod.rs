@@ -58,6 +58,7 @@ pub async fn run<D: Disk>(
         config.id,
         &config.peers,
         config.cluster_token.clone(),
+        client.clone(),
         metrics.clone(),
     );
     let (driver_tx, driver_rx) = mpsc::channel::<DriverMsg>(INPUT_QUEUE);

@@ -6,21 +6,17 @@
 //! driver must never wait on the network. A task sends whatever accumulated while its
 //! previous request was in flight as one batch, and backs off after a failure.
 
+use super::client::HttpClient;
 use super::metrics::Metrics;
 use crate::raft::types::{Message, NodeId};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Request;
-use hyper::client::conn::http1;
-use hyper::header::{CONTENT_TYPE, HOST};
-use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// Messages queued per peer before new ones are dropped.
@@ -29,7 +25,6 @@ const PEER_QUEUE: usize = 4096;
 const MAX_BATCH: usize = 256;
 /// Bound on one peer request; a peer slower than this counts as failed.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 /// The largest `/raft/msg` body a node accepts (snapshots travel this way).
@@ -49,6 +44,7 @@ impl Transport {
         me: NodeId,
         peers: &BTreeMap<NodeId, SocketAddr>,
         token: Option<String>,
+        client: HttpClient,
         metrics: Arc<Metrics>,
     ) -> Transport {
         let mut queues = BTreeMap::new();
@@ -57,10 +53,10 @@ impl Transport {
             queues.insert(id, tx);
             let peer = Peer {
                 id,
-                addr,
+                uri: format!("http://{addr}/raft/msg"),
                 token: token.clone(),
+                client: client.clone(),
                 metrics: metrics.clone(),
-                link: None,
             };
             tokio::spawn(peer.run(rx));
         }
@@ -85,23 +81,14 @@ impl Transport {
 
 struct Peer {
     id: NodeId,
-    addr: SocketAddr,
+    uri: String,
     token: Option<String>,
+    client: HttpClient,
     metrics: Arc<Metrics>,
-    /// The open connection, if any. Owned by this task and polled only by it, so a
-    /// batch costs no hop through a separate connection task.
-    link: Option<Link>,
-}
-
-type Conn = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
-
-struct Link {
-    sender: http1::SendRequest<Full<Bytes>>,
-    conn: Pin<Box<Conn>>,
 }
 
 impl Peer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
+    async fn run(self, mut rx: mpsc::Receiver<Message>) {
         let mut backoff = BACKOFF_MIN;
         let mut failing = false;
         while let Some(first) = rx.recv().await {
@@ -143,66 +130,22 @@ impl Peer {
         }
     }
 
-    async fn post(&mut self, batch: &[Message]) -> Result<(), String> {
+    async fn post(&self, batch: &[Message]) -> Result<(), String> {
         let body = postcard::to_allocvec(batch).map_err(|e| format!("encode: {e}"))?;
-        let mut req = Request::post("/raft/msg")
-            .header(HOST, self.addr.to_string())
-            .header(CONTENT_TYPE, "application/octet-stream");
+        let mut req = Request::post(&self.uri).header("content-type", "application/octet-stream");
         if let Some(t) = &self.token {
             req = req.header(TOKEN_HEADER, t);
         }
         let req = req
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| format!("request: {e}"))?;
-        let result = tokio::time::timeout(SEND_TIMEOUT, self.exchange(req))
+        let resp = tokio::time::timeout(SEND_TIMEOUT, self.client.request(req))
             .await
-            .unwrap_or_else(|_| Err("timed out".to_string()));
-        if result.is_err() {
-            // The connection's state is unknown: start afresh next time.
-            self.link = None;
-        }
-        result
-    }
-
-    /// Sends one request on the open connection (connecting first if needed) and
-    /// reads the answer, driving the connection from this task.
-    async fn exchange(&mut self, req: Request<Full<Bytes>>) -> Result<(), String> {
-        if self.link.is_none() {
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr))
-                .await
-                .map_err(|_| "connect timed out".to_string())?
-                .map_err(|e| format!("connect: {e}"))?;
-            let _ = stream.set_nodelay(true);
-            let (sender, conn) = http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-            self.link = Some(Link {
-                sender,
-                conn: Box::pin(conn),
-            });
-        }
-        let Some(Link { sender, conn }) = self.link.as_mut() else {
-            return Err("no connection".to_string());
-        };
-        let roundtrip = async {
-            sender.ready().await.map_err(|e| e.to_string())?;
-            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-            let status = resp.status();
-            resp.into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("reading answer: {e}"))?;
-            Ok::<_, String>(status)
-        };
-        let status = tokio::select! {
-            r = roundtrip => r?,
-            closed = conn.as_mut() => {
-                return Err(match closed {
-                    Ok(()) => "connection closed".to_string(),
-                    Err(e) => format!("connection: {e}"),
-                });
-            }
-        };
+            .map_err(|_| "timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        // Drain the (empty) body so the connection returns to the pool.
+        let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
         if status.is_success() {
             Ok(())
         } else {
