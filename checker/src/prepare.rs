@@ -306,6 +306,16 @@ fn prepare_trie(kept: &[&Operation], initial: &Value) -> Option<Prepared> {
             op.optional = false;
         }
     }
+    if init_s.is_empty() {
+        for (v, &root) in &puts {
+            if let Some(&t) = appends.get(v) {
+                // See `split`: appending V to "" gives the state put V gives.
+                if !model.link(model.init(), t, root) {
+                    return None;
+                }
+            }
+        }
+    }
     model.count_waiting(&ops);
     Some(Prepared::Trie(model, ops))
 }
@@ -339,10 +349,21 @@ fn split<'a>(
     }
     for (root, epoch, from) in starts {
         for tokens in parse_appends(&text[from..], appends, lens)? {
-            if found.is_some() {
-                return None;
+            match &found {
+                None => found = Some((root, epoch, tokens)),
+                // With an empty initial value, "append V, then R" and "put V, then R" are
+                // the same string: the model links the initial root's V edge to V's
+                // root, so both are one node (the put's).
+                Some((r0, None, t0))
+                    if init.is_empty()
+                        && *r0 == init_root
+                        && epoch.is_some_and(|p| t0.first() == Some(&p))
+                        && t0[1..] == tokens[..] =>
+                {
+                    found = Some((root, epoch, tokens));
+                }
+                Some(_) => return None,
             }
-            found = Some((root, epoch, tokens));
         }
     }
     Some(found)

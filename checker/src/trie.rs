@@ -114,6 +114,19 @@ impl TrieModel {
         node
     }
 
+    /// Makes appending `token` at `node` lead to `to` (a root standing for the same
+    /// string). False if that edge already leads elsewhere.
+    pub fn link(&mut self, node: u32, token: u32, to: u32) -> bool {
+        self.grow(token);
+        match self.children.get(&(node, token)) {
+            Some(&c) => c == to,
+            None => {
+                self.children.insert((node, token), to);
+                true
+            }
+        }
+    }
+
     /// Registers the required reads, puts and appends (call once, after all inserts).
     pub fn count_waiting(&mut self, ops: &[SOp]) {
         for op in ops {

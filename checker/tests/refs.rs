@@ -89,24 +89,13 @@ fn etcd_histories_get_their_verdicts() {
 fn kv_histories_get_their_verdicts() {
     for (name, ok) in KV {
         let h = load(&format!("kv/{name}.edn"));
-        // Some keys of c50-bad still need the general search, which takes minutes to
-        // exhaust them; there the check stops at the first failing key.
-        let all_keys = name != "c50-bad";
-        let v = check(
-            &h,
-            &CheckOptions {
-                all_keys,
-                ..options(ModelKind::Kv, true)
-            },
-        );
+        let v = check(&h, &options(ModelKind::Kv, true));
         assert_eq!(v.valid, want(ok), "{name}");
         assert_explained(name, &v);
-        if all_keys {
-            assert!(
-                v.keys.iter().all(|k| k.valid != Validity::Unknown),
-                "{name}: undecided key"
-            );
-        }
+        assert!(
+            v.keys.iter().all(|k| k.valid != Validity::Unknown),
+            "{name}: undecided key"
+        );
     }
 }
 
