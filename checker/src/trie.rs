@@ -1,9 +1,10 @@
-//! The append model when every put and append value is distinct: states are nodes of a
-//! trie of what the reads observed.
+//! The append model when reads are unambiguous: states are nodes of a trie of what the
+//! reads observed.
 //!
-//! When each read's string splits in exactly one
-//! way into "the value of one put (or the initial value), then appends", a read names the
-//! exact sequence of operations that produced what it saw. An *epoch* starts at a put (or
+//! When each read's string splits in exactly one way into "the value of a put (or the
+//! initial value), then appends" (true when put and append values are unique, and
+//! usually when a few repeat), a read names the exact sequence of values that produced
+//! what it saw. An *epoch* starts at a put (or
 //! at the initial state) and lasts until the next put; the reads of one epoch form a trie
 //! rooted at its put. Two facts then decide most of the search:
 //!
