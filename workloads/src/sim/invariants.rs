@@ -1,0 +1,185 @@
+//! Raft's safety properties (Raft paper, figure 3), checked after every output a
+//! replica produces. Each check is incremental: it looks only at what just happened
+//! plus summaries kept here, so a seed's checks cost about as much as its run.
+//!
+//! - Election safety: at most one leader per term (from `Output::RoleChanged`).
+//! - Log matching: two logs with an entry of the same index and term hold the same
+//!   entries up to it. Checked as: every `(index, term)` ever written anywhere has one
+//!   payload and one predecessor term, which by induction on the index is equivalent.
+//! - Leader completeness: a new leader's log holds every entry committed so far.
+//! - State machine safety: no two replicas apply different entries at one index.
+//! - No acknowledged write lost: a write answered `Done` was applied (so, by state
+//!   machine safety, every replica that applies that far applies it too).
+
+use super::disk::Stored;
+use node::kv::Command;
+use node::raft::types::{Entry, Index, NodeId, Payload, Term};
+use std::collections::BTreeMap;
+
+/// What was first applied at one index, by any replica.
+#[derive(Debug)]
+struct Applied {
+    term: Term,
+    /// `None` when the first replica to apply it no longer held the entry in its log.
+    payload: Option<Payload>,
+    node: NodeId,
+}
+
+#[derive(Debug, Default)]
+pub struct Invariants {
+    leaders: BTreeMap<Term, NodeId>,
+    /// `(index, term)` -> (payload, predecessor term) as first written.
+    written: BTreeMap<(Index, Term), (Payload, Option<Term>, NodeId)>,
+    applied: BTreeMap<Index, Applied>,
+    /// `(client, seq)` of every applied command -> the first index it was applied at.
+    applied_commands: BTreeMap<(u64, u64), Index>,
+}
+
+impl Invariants {
+    /// Election safety, and leader completeness for the new leader's log.
+    pub fn on_leader(&mut self, node: NodeId, term: Term, log: &Stored) -> Result<(), String> {
+        if let Some(&other) = self.leaders.get(&term) {
+            if other != node {
+                return Err(format!(
+                    "election safety: nodes {other} and {node} are both leader in term {term}"
+                ));
+            }
+            return Ok(());
+        }
+        self.leaders.insert(term, node);
+        let snap = log.snapshot_index();
+        for (&index, a) in self.applied.range(snap.max(1)..) {
+            let have = log.term_at(index);
+            if have != Some(a.term) {
+                return Err(format!(
+                    "leader completeness: node {node} became leader of term {term} without \
+                     committed entry {index} (term {}, applied first by node {}); its log has {}",
+                    a.term,
+                    a.node,
+                    have.map_or("nothing".to_string(), |t| format!("term {t}"))
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Log matching, for entries just written to `node`'s log (`log` is after the write).
+    pub fn on_written(
+        &mut self,
+        node: NodeId,
+        entries: &[Entry],
+        log: &Stored,
+    ) -> Result<(), String> {
+        for e in entries {
+            let prev = log.term_at(e.index - 1);
+            match self.written.get(&(e.index, e.term)) {
+                None => {
+                    self.written
+                        .insert((e.index, e.term), (e.payload.clone(), prev, node));
+                }
+                Some((payload, prev0, first)) => {
+                    if *payload != e.payload {
+                        return Err(format!(
+                            "log matching: entry {} of term {} differs between node {first} and node {node}",
+                            e.index, e.term
+                        ));
+                    }
+                    if let (Some(a), Some(b)) = (prev0, prev)
+                        && *a != b
+                    {
+                        return Err(format!(
+                            "log matching: entry {} of term {} follows term {a} on node {first} \
+                                 but term {b} on node {node}",
+                            e.index, e.term
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// State machine safety, for `node` applying `(index, term)`.
+    pub fn on_applied(
+        &mut self,
+        node: NodeId,
+        index: Index,
+        term: Term,
+        log: &Stored,
+    ) -> Result<(), String> {
+        let entry = log.entry(index);
+        if let Some(e) = entry
+            && e.term != term
+        {
+            return Err(format!(
+                "node {node} reports applying entry {index} of term {term}, but its log holds term {}",
+                e.term
+            ));
+        }
+        let payload = entry.map(|e| e.payload.clone());
+        match self.applied.get(&index) {
+            None => {
+                if let Some(Payload::Command(bytes)) = &payload
+                    && let Some(c) = decode_command(bytes)
+                {
+                    self.applied_commands
+                        .entry((c.client, c.seq))
+                        .or_insert(index);
+                }
+                self.applied.insert(
+                    index,
+                    Applied {
+                        term,
+                        payload,
+                        node,
+                    },
+                );
+            }
+            Some(a) => {
+                if a.term != term {
+                    return Err(format!(
+                        "state machine safety: node {} applied entry {index} of term {}, \
+                         node {node} applied entry {index} of term {term}",
+                        a.node, a.term
+                    ));
+                }
+                if let (Some(p0), Some(p1)) = (&a.payload, &payload)
+                    && p0 != p1
+                {
+                    return Err(format!(
+                        "state machine safety: nodes {} and {node} applied different \
+                             payloads at index {index} (term {term})",
+                        a.node
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// No acknowledged write lost: `(client, seq)` was answered `Done` by `node`.
+    pub fn on_write_acknowledged(&self, node: NodeId, client: u64, seq: u64) -> Result<(), String> {
+        if self.applied_commands.contains_key(&(client, seq)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "acknowledged write lost: node {node} acknowledged client {client} seq {seq}, \
+                 which no replica has applied"
+            ))
+        }
+    }
+
+    /// The highest index applied by any replica.
+    pub fn applied_len(&self) -> Index {
+        self.applied.keys().next_back().copied().unwrap_or(0)
+    }
+}
+
+/// Reads the `(client, seq)` out of a command payload. The replica stores commands
+/// with postcard (the project's wire and disk encoding); JSON is accepted as well so
+/// that the check does not silently go blind if that choice changes.
+pub fn decode_command(bytes: &[u8]) -> Option<Command> {
+    postcard::from_bytes::<Command>(bytes)
+        .ok()
+        .or_else(|| serde_json::from_slice::<Command>(bytes).ok())
+}
