@@ -17,6 +17,7 @@ pub mod invariants;
 pub mod nemesis;
 pub mod net;
 pub mod queue;
+pub mod twin;
 pub mod world;
 
 use anyhow::{Context, bail};
@@ -113,7 +114,12 @@ pub fn options(args: &SimArgs) -> anyhow::Result<Options> {
 
 /// Runs one seed.
 pub fn run_seed(seed: u64, opts: &Options) -> SeedReport {
-    world::World::new(seed, opts.clone()).run(seed)
+    run_seed_with::<node::replica::Replica>(seed, opts)
+}
+
+/// Runs one seed against any implementation of the replica contract.
+pub fn run_seed_with<R: world::Driven>(seed: u64, opts: &Options) -> SeedReport {
+    world::World::<R>::new(seed, opts.clone()).run(seed)
 }
 
 /// What a range of seeds found; reports keep no history or trace.
@@ -126,6 +132,16 @@ pub struct RangeResult {
 
 /// Runs seeds `a..=b` over `threads` worker threads.
 pub fn run_range(a: u64, b: u64, opts: &Options, threads: usize) -> RangeResult {
+    run_range_with::<node::replica::Replica>(a, b, opts, threads)
+}
+
+/// [`run_range`] against any implementation of the replica contract.
+pub fn run_range_with<R: world::Driven>(
+    a: u64,
+    b: u64,
+    opts: &Options,
+    threads: usize,
+) -> RangeResult {
     let start = Instant::now();
     let next = AtomicU64::new(a);
     let total = Mutex::new((Stats::default(), Vec::new()));
@@ -139,7 +155,7 @@ pub fn run_range(a: u64, b: u64, opts: &Options, threads: usize) -> RangeResult 
                     if seed > b {
                         break;
                     }
-                    let r = run_seed(seed, opts);
+                    let r = run_seed_with::<R>(seed, opts);
                     stats.add(&r.stats);
                     if let Some(v) = r.violation {
                         failures.push((seed, v));
@@ -250,16 +266,25 @@ pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         run_range(a, b, &opts, threads)
     };
-    print_summary(&mut out, &result)?;
+    // With --trace, stdout carries only the trace (byte-identical for one seed); the
+    // summary, which includes wall-clock figures, goes to stderr.
+    let mut summary = Vec::new();
+    print_summary(&mut summary, &result)?;
     for (seed, v) in &result.failures {
         writeln!(
-            out,
+            summary,
             "FAIL seed {seed}: {} (step {}, {:.3} s virtual)\n  replay: {}",
             v.message,
             v.step,
             v.time_ns as f64 / 1e9,
             replay_command(*seed, &args)
         )?;
+    }
+    if args.trace {
+        out.flush()?;
+        std::io::stderr().write_all(&summary)?;
+    } else {
+        out.write_all(&summary)?;
     }
     Ok(if result.failures.is_empty() {
         ExitCode::SUCCESS

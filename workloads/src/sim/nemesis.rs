@@ -7,9 +7,9 @@
 
 use super::history::{Event, Kind, Who};
 use super::net::Faults;
-use super::world::{Ev, MS, Phase, TICK_NS, World};
+use super::world::{Driven, Ev, MS, Phase, TICK_NS, World};
 use node::raft::types::NodeId;
-use node::replica::{Config, Replica, Role};
+use node::replica::{Config, Role};
 use rand::RngExt;
 use serde_json::{Value, json};
 
@@ -68,7 +68,7 @@ impl Nemeses {
     }
 }
 
-impl World {
+impl<R: Driven> World<R> {
     fn nemesis_event(&mut self, f: &'static str, value: Value) {
         if self.opts.trace {
             self.trace_line(|| format!("nemesis {f} {value}"));
@@ -130,7 +130,7 @@ impl World {
             return;
         };
         let recovered = n.disk.durable.recovered();
-        n.replica = Some(Replica::new(config, recovered));
+        n.replica = Some(R::boot(config, recovered));
         n.paused = false;
         n.role = None;
         let epoch = n.epoch;

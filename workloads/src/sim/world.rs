@@ -14,7 +14,9 @@ use super::invariants::Invariants;
 use super::net::Network;
 use super::queue::Queue;
 use node::raft::types::{Message, MessageBody, NodeId, Term};
-use node::replica::{ClientRequest, Config, Input, Mutants, Output, Replica, Response, Role};
+use node::replica::{
+    ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role,
+};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -140,8 +142,24 @@ pub(super) enum Ev {
     End,
 }
 
-pub(super) struct SimNode {
-    pub replica: Option<Replica>,
+/// What the simulator drives: the real [`Replica`], or a test double with the same
+/// contract (the simulator's own tests use a small reference Raft).
+pub trait Driven {
+    fn boot(config: Config, recovered: Recovered) -> Self;
+    fn handle(&mut self, input: Input) -> Vec<Output>;
+}
+
+impl Driven for Replica {
+    fn boot(config: Config, recovered: Recovered) -> Self {
+        Replica::new(config, recovered)
+    }
+    fn handle(&mut self, input: Input) -> Vec<Output> {
+        Replica::handle(self, input)
+    }
+}
+
+pub(super) struct SimNode<R> {
+    pub replica: Option<R>,
     pub disk: Disk,
     pub paused: bool,
     /// Bumped by every crash, so the dead incarnation's ticks and fsyncs are ignored.
@@ -153,7 +171,7 @@ pub(super) struct SimNode {
     requests: BTreeMap<u64, (usize, u64)>,
 }
 
-impl SimNode {
+impl<R> SimNode<R> {
     /// A crash forgets the requests in flight; their clients will time out.
     pub fn clear_requests(&mut self) {
         self.requests.clear();
@@ -167,11 +185,11 @@ pub(super) enum Phase {
     Done,
 }
 
-pub struct World {
+pub struct World<R = Replica> {
     pub(super) rng: ChaCha8Rng,
     pub(super) now: u64,
     pub(super) queue: Queue<Ev>,
-    pub(super) nodes: BTreeMap<NodeId, SimNode>,
+    pub(super) nodes: BTreeMap<NodeId, SimNode<R>>,
     pub(super) net: Network,
     pub(super) opts: Options,
     base_config: Config,
@@ -192,8 +210,8 @@ pub struct World {
     liveness_met: bool,
 }
 
-impl World {
-    pub fn new(seed: u64, opts: Options) -> World {
+impl<R: Driven> World<R> {
+    pub fn new(seed: u64, opts: Options) -> World<R> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n = opts
             .nodes
@@ -588,7 +606,7 @@ impl World {
     }
 }
 
-impl World {
+impl<R: Driven> World<R> {
     /// Starts the next operation of client `slot` (unless the run is winding down).
     fn client_next(&mut self, slot: usize) {
         if self.phase == Phase::Done || self.clients[slot].pending.is_some() {
