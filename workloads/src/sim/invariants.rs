@@ -23,6 +23,11 @@ struct Applied {
     /// `None` when the first replica to apply it no longer held the entry in its log.
     payload: Option<Payload>,
     node: NodeId,
+    /// The lowest current term of any replica when it applied this entry. The entry
+    /// was committed in this term or earlier, so every leader of a later term must
+    /// hold it (leader completeness speaks of *later* terms: a slow candidate may still
+    /// win an older term without it).
+    known_in_term: Term,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +54,9 @@ impl Invariants {
         self.leaders.insert(term, node);
         let snap = log.snapshot_index();
         for (&index, a) in self.applied.range(snap.max(1)..) {
+            if a.known_in_term >= term {
+                continue;
+            }
             let have = log.term_at(index);
             if have != Some(a.term) {
                 return Err(format!(
@@ -106,6 +114,7 @@ impl Invariants {
         index: Index,
         term: Term,
         log: &Stored,
+        node_term: Term,
     ) -> Result<(), String> {
         let entry = log.entry(index);
         if let Some(e) = entry
@@ -117,7 +126,7 @@ impl Invariants {
             ));
         }
         let payload = entry.map(|e| e.payload.clone());
-        match self.applied.get(&index) {
+        match self.applied.get_mut(&index) {
             None => {
                 if let Some(Payload::Command(bytes)) = &payload
                     && let Some(c) = decode_command(bytes)
@@ -132,10 +141,12 @@ impl Invariants {
                         term,
                         payload,
                         node,
+                        known_in_term: node_term,
                     },
                 );
             }
             Some(a) => {
+                a.known_in_term = a.known_in_term.min(node_term);
                 if a.term != term {
                     return Err(format!(
                         "state machine safety: node {} applied entry {index} of term {}, \
@@ -175,11 +186,7 @@ impl Invariants {
     }
 }
 
-/// Reads the `(client, seq)` out of a command payload. The replica stores commands
-/// with postcard (the project's wire and disk encoding); JSON is accepted as well so
-/// that the check does not silently go blind if that choice changes.
+/// Reads the `(client, seq)` out of a command payload, with the replica's own codec.
 pub fn decode_command(bytes: &[u8]) -> Option<Command> {
-    postcard::from_bytes::<Command>(bytes)
-        .ok()
-        .or_else(|| serde_json::from_slice::<Command>(bytes).ok())
+    Command::decode(bytes).ok()
 }

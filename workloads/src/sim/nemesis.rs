@@ -202,6 +202,25 @@ impl<R: Driven> World<R> {
         }
     }
 
+    /// Cuts `victim` off from every other node until a heal.
+    pub(super) fn isolate(&mut self, victim: NodeId, grudge: &'static str) {
+        self.net.heal();
+        let rest: Vec<NodeId> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|&i| i != victim)
+            .collect();
+        self.net.partition(&[victim], &rest);
+        self.stats.partitions += 1;
+        self.nemesis_event(
+            "partition-start",
+            json!({"grudge": grudge, "detail": {"node": victim}}),
+        );
+        let t = self.now + self.rng.random_range(50 * MS..600 * MS);
+        self.queue.push(t, Ev::HealNet);
+    }
+
     fn partition(&mut self) {
         self.net.heal();
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
@@ -281,7 +300,11 @@ impl<R: Driven> World<R> {
                         self.crash(t, "scheduled");
                     }
                 }
-                2 => self.crash_on_propose = true,
+                2 => match self.rng.random_range(0..3u32) {
+                    0 => self.crash_on_propose = true,
+                    1 => self.crash_new_leader = true,
+                    _ => self.isolate_new_leader = true,
+                },
                 3 => {
                     if let Some(t) = self.target() {
                         self.pause(t);
@@ -313,6 +336,8 @@ impl<R: Driven> World<R> {
     pub(super) fn heal_all(&mut self) {
         self.phase = Phase::Liveness;
         self.crash_on_propose = false;
+        self.crash_new_leader = false;
+        self.isolate_new_leader = false;
         self.heal_net();
         if self.net.faults != Faults::NONE {
             self.net.faults = Faults::NONE;

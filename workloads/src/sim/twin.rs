@@ -89,6 +89,10 @@ impl Driven for Twin {
         }
         std::mem::take(&mut self.out)
     }
+
+    fn current_term(&self) -> Term {
+        self.term
+    }
 }
 
 impl Twin {

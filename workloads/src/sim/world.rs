@@ -133,6 +133,9 @@ pub(super) enum Ev {
         node: NodeId,
     },
     HealNet,
+    IsolateSoon {
+        node: NodeId,
+    },
     CrashSoon {
         node: NodeId,
         epoch: u64,
@@ -147,6 +150,8 @@ pub(super) enum Ev {
 pub trait Driven {
     fn boot(config: Config, recovered: Recovered) -> Self;
     fn handle(&mut self, input: Input) -> Vec<Output>;
+    /// The replica's current term (for the leader-completeness check).
+    fn current_term(&self) -> Term;
 }
 
 impl Driven for Replica {
@@ -155,6 +160,9 @@ impl Driven for Replica {
     }
     fn handle(&mut self, input: Input) -> Vec<Output> {
         Replica::handle(self, input)
+    }
+    fn current_term(&self) -> Term {
+        self.status().term
     }
 }
 
@@ -206,6 +214,12 @@ pub struct World<R = Replica> {
     last_written: Vec<Option<u64>>,
     /// Crash the next leader that proposes a command, a moment later (figure 8).
     pub(super) crash_on_propose: bool,
+    /// Crash the next node to become leader a moment later, typically after its first
+    /// entries reached only some followers (figure 8).
+    pub(super) crash_new_leader: bool,
+    /// Cut the next node to become leader off from the others a moment later: what it
+    /// has in flight then is lost, so a commit may reach only part of the cluster.
+    pub(super) isolate_new_leader: bool,
     probe_from: Option<u64>,
     liveness_met: bool,
 }
@@ -223,7 +237,7 @@ impl<R: Driven> World<R> {
             election_ticks_min: 10,
             election_ticks_max: 20,
             heartbeat_ticks: 2,
-            max_entries_per_msg: [1, 2, 4, 64][rng.random_range(0..4usize)],
+            max_entries_per_msg: [1, 1, 2, 4, 64][rng.random_range(0..5usize)],
             max_inflight_msgs: [1, 2, 8][rng.random_range(0..3usize)],
             pre_vote: rng.random_bool(0.5),
             check_quorum: rng.random_bool(0.5),
@@ -250,6 +264,8 @@ impl<R: Driven> World<R> {
             next_value: 0,
             last_written: vec![None; clients::KEYS as usize],
             crash_on_propose: false,
+            crash_new_leader: false,
+            isolate_new_leader: false,
             probe_from: None,
             liveness_met: false,
         };
@@ -455,6 +471,11 @@ impl<R: Driven> World<R> {
                     self.crash(node, "crash-after-propose");
                 }
             }
+            Ev::IsolateSoon { node } => {
+                if self.phase == Phase::Faults {
+                    self.isolate(node, "isolate-new-leader");
+                }
+            }
             Ev::Heal => self.heal_all(),
             Ev::Deadline => {
                 if !self.liveness_met {
@@ -585,7 +606,11 @@ impl<R: Driven> World<R> {
                 let Some(n) = self.nodes.get(&node) else {
                     return;
                 };
-                if let Err(e) = self.inv.on_applied(node, index, term, &n.disk.written) {
+                let node_term = n.replica.as_ref().map_or(0, |r| r.current_term());
+                if let Err(e) = self
+                    .inv
+                    .on_applied(node, index, term, &n.disk.written, node_term)
+                {
                     self.fail(e);
                 }
             }
@@ -597,6 +622,17 @@ impl<R: Driven> World<R> {
                 n.role = Some((role, term));
                 if role == Role::Leader {
                     self.stats.leader_changes += 1;
+                    if self.crash_new_leader && self.phase == Phase::Faults {
+                        self.crash_new_leader = false;
+                        let t = self.now + self.rng.random_range(0..15 * MS);
+                        let epoch = n.epoch;
+                        self.queue.push(t, Ev::CrashSoon { node, epoch });
+                    }
+                    if self.isolate_new_leader && self.phase == Phase::Faults {
+                        self.isolate_new_leader = false;
+                        let t = self.now + self.rng.random_range(0..15 * MS);
+                        self.queue.push(t, Ev::IsolateSoon { node });
+                    }
                     if let Err(e) = self.inv.on_leader(node, term, &n.disk.written) {
                         self.fail(e);
                     }
