@@ -300,10 +300,16 @@ impl<R: Driven> World<R> {
                         self.crash(t, "scheduled");
                     }
                 }
-                2 => match self.rng.random_range(0..3u32) {
+                2 => match self.rng.random_range(0..5u32) {
+                    4 => {
+                        self.short_leaders_until =
+                            self.now + self.rng.random_range(200 * MS..800 * MS);
+                        self.trace_line(|| "nemesis short-lived leaders".to_string());
+                    }
                     0 => self.crash_on_propose = true,
                     1 => self.crash_new_leader = true,
-                    _ => self.isolate_new_leader = true,
+                    2 => self.isolate_new_leader = true,
+                    _ => self.lossy_new_leader = true,
                 },
                 3 => {
                     if let Some(t) = self.target() {
@@ -338,6 +344,8 @@ impl<R: Driven> World<R> {
         self.crash_on_propose = false;
         self.crash_new_leader = false;
         self.isolate_new_leader = false;
+        self.lossy_new_leader = false;
+        self.net.clear_lossy();
         self.heal_net();
         if self.net.faults != Faults::NONE {
             self.net.faults = Faults::NONE;

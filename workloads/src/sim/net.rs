@@ -8,7 +8,7 @@
 use node::raft::types::NodeId;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Message faults currently in force. All rates are probabilities per message.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,6 +37,8 @@ pub struct Network {
     /// Directed links `(from, to)` that drop everything.
     cut: BTreeSet<(NodeId, NodeId)>,
     pub faults: Faults,
+    /// Extra loss on everything one node sends (a flaky NIC), by node.
+    lossy: BTreeMap<NodeId, f64>,
 }
 
 impl Network {
@@ -44,6 +46,7 @@ impl Network {
         Network {
             cut: BTreeSet::new(),
             faults: Faults::NONE,
+            lossy: BTreeMap::new(),
         }
     }
 
@@ -78,6 +81,19 @@ impl Network {
         self.cut.clear();
     }
 
+    /// Drops each message `node` sends with probability `p` (0 ends it).
+    pub fn set_lossy(&mut self, node: NodeId, p: f64) {
+        if p > 0.0 {
+            self.lossy.insert(node, p);
+        } else {
+            self.lossy.remove(&node);
+        }
+    }
+
+    pub fn clear_lossy(&mut self) {
+        self.lossy.clear();
+    }
+
     /// Decides the delivery delays of one message sent now: empty when it is lost,
     /// two entries when it is duplicated.
     pub fn fate(&self, rng: &mut ChaCha8Rng, from: NodeId, to: NodeId) -> Vec<u64> {
@@ -86,6 +102,11 @@ impl Network {
         }
         let f = self.faults;
         if f.drop > 0.0 && rng.random_bool(f.drop) {
+            return Vec::new();
+        }
+        if let Some(&p) = self.lossy.get(&from)
+            && rng.random_bool(p)
+        {
             return Vec::new();
         }
         let mut out = vec![delay(rng, f.long_delay)];

@@ -350,14 +350,14 @@ impl Twin {
                     },
                 );
             }
-            MessageBody::VoteResponse { granted, .. } => {
-                if self.role == Role::Candidate && m.term == self.term && granted {
-                    if !self.votes.contains(&m.from) {
-                        self.votes.push(m.from);
-                    }
-                    if self.votes.len() >= self.quorum() {
-                        self.become_leader();
-                    }
+            MessageBody::VoteResponse { granted, .. }
+                if self.role == Role::Candidate && m.term == self.term && granted =>
+            {
+                if !self.votes.contains(&m.from) {
+                    self.votes.push(m.from);
+                }
+                if self.votes.len() >= self.quorum() {
+                    self.become_leader();
                 }
             }
             MessageBody::Append {

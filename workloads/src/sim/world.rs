@@ -95,7 +95,11 @@ pub(super) enum Ev {
         node: NodeId,
         epoch: u64,
     },
-    Deliver(Message),
+    /// `sender_epoch`: the sender's incarnation when it sent the message.
+    Deliver {
+        msg: Message,
+        sender_epoch: u64,
+    },
     Fsync {
         node: NodeId,
         epoch: u64,
@@ -134,6 +138,9 @@ pub(super) enum Ev {
     },
     HealNet,
     IsolateSoon {
+        node: NodeId,
+    },
+    LossyEnd {
         node: NodeId,
     },
     CrashSoon {
@@ -220,6 +227,11 @@ pub struct World<R = Replica> {
     /// Cut the next node to become leader off from the others a moment later: what it
     /// has in flight then is lost, so a commit may reach only part of the cluster.
     pub(super) isolate_new_leader: bool,
+    /// Until this time, most new leaders are crashed moments after their election, so
+    /// short-lived leaders leave entries of many terms on parts of the cluster.
+    pub(super) short_leaders_until: u64,
+    /// Make the next node to become leader lose most of what it sends for a while.
+    pub(super) lossy_new_leader: bool,
     probe_from: Option<u64>,
     liveness_met: bool,
 }
@@ -266,6 +278,8 @@ impl<R: Driven> World<R> {
             crash_on_propose: false,
             crash_new_leader: false,
             isolate_new_leader: false,
+            lossy_new_leader: false,
+            short_leaders_until: 0,
             probe_from: None,
             liveness_met: false,
         };
@@ -374,12 +388,23 @@ impl<R: Driven> World<R> {
                     self.feed(node, Input::Tick);
                 }
             }
-            Ev::Deliver(msg) => {
+            Ev::Deliver { msg, sender_epoch } => {
+                // A crash (power loss) loses part of what the node had in flight.
+                let sender_crashed = self
+                    .nodes
+                    .get(&msg.from)
+                    .is_some_and(|n| n.epoch != sender_epoch);
+                if sender_crashed && self.rng.random_bool(0.5) {
+                    self.trace_line(|| format!("lost with its sender {}", describe(&msg)));
+                    return;
+                }
                 if self.net.is_cut(msg.from, msg.to) {
                     self.trace_line(|| format!("cut {}", describe(&msg)));
                     return;
                 }
-                if let Some(Ev::Deliver(msg)) = self.gate(msg.to, Ev::Deliver(msg)) {
+                if let Some(Ev::Deliver { msg, .. }) =
+                    self.gate(msg.to, Ev::Deliver { msg, sender_epoch })
+                {
                     self.trace_line(|| format!("deliver {}", describe(&msg)));
                     self.feed(msg.to, Input::Message(msg));
                 }
@@ -476,6 +501,7 @@ impl<R: Driven> World<R> {
                     self.isolate(node, "isolate-new-leader");
                 }
             }
+            Ev::LossyEnd { node } => self.net.set_lossy(node, 0.0),
             Ev::Heal => self.heal_all(),
             Ev::Deadline => {
                 if !self.liveness_met {
@@ -577,11 +603,18 @@ impl<R: Driven> World<R> {
                     ));
                 }
                 let fates = self.net.fate(&mut self.rng, msg.from, msg.to);
+                let sender_epoch = self.nodes.get(&node).map_or(0, |n| n.epoch);
                 if fates.is_empty() {
                     self.trace_line(|| format!("lost {}", describe(&msg)));
                 }
                 for d in fates {
-                    self.queue.push(self.now + d, Ev::Deliver(msg.clone()));
+                    self.queue.push(
+                        self.now + d,
+                        Ev::Deliver {
+                            msg: msg.clone(),
+                            sender_epoch,
+                        },
+                    );
                 }
             }
             Output::Reply { id, response } => {
@@ -622,22 +655,42 @@ impl<R: Driven> World<R> {
                 n.role = Some((role, term));
                 if role == Role::Leader {
                     self.stats.leader_changes += 1;
-                    if self.crash_new_leader && self.phase == Phase::Faults {
-                        self.crash_new_leader = false;
-                        let t = self.now + self.rng.random_range(0..15 * MS);
-                        let epoch = n.epoch;
-                        self.queue.push(t, Ev::CrashSoon { node, epoch });
-                    }
-                    if self.isolate_new_leader && self.phase == Phase::Faults {
-                        self.isolate_new_leader = false;
-                        let t = self.now + self.rng.random_range(0..15 * MS);
-                        self.queue.push(t, Ev::IsolateSoon { node });
-                    }
+                    let epoch = n.epoch;
                     if let Err(e) = self.inv.on_leader(node, term, &n.disk.written) {
-                        self.fail(e);
+                        return self.fail(e);
                     }
+                    self.on_new_leader(node, epoch);
                 }
             }
+        }
+    }
+
+    /// Fires the armed figure-8 triggers at a node that just became leader.
+    fn on_new_leader(&mut self, node: NodeId, epoch: u64) {
+        if self.phase != Phase::Faults {
+            return;
+        }
+        if self.now < self.short_leaders_until && self.rng.random_bool(0.7) {
+            let t = self.now + self.rng.random_range(0..15 * MS);
+            self.queue.push(t, Ev::CrashSoon { node, epoch });
+        }
+        if self.crash_new_leader {
+            self.crash_new_leader = false;
+            let t = self.now + self.rng.random_range(0..15 * MS);
+            self.queue.push(t, Ev::CrashSoon { node, epoch });
+        }
+        if self.lossy_new_leader {
+            self.lossy_new_leader = false;
+            let p = self.rng.random_range(0.4..0.9);
+            self.net.set_lossy(node, p);
+            let t = self.now + self.rng.random_range(20 * MS..300 * MS);
+            self.queue.push(t, Ev::LossyEnd { node });
+            self.trace_line(|| format!("nemesis lossy n{node} {p:.2}"));
+        }
+        if self.isolate_new_leader {
+            self.isolate_new_leader = false;
+            let t = self.now + self.rng.random_range(0..15 * MS);
+            self.queue.push(t, Ev::IsolateSoon { node });
         }
     }
 }
