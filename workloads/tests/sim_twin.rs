@@ -2,7 +2,7 @@
 //! runs replay exactly, and the invariants catch the known bugs.
 
 use workloads::sim::twin::Twin;
-use workloads::sim::{Options, run_range_with, run_seed_with};
+use workloads::sim::{Options, run_range_with};
 
 #[test]
 fn twin_seeds_pass() {

@@ -310,10 +310,14 @@ impl<R: Driven> World<R> {
             w.queue.push(t, Ev::ClientNext { slot });
         }
         w.next_process = n_clients as u64;
-        let fault_ns = w.rng.random_range(1_500 * MS..2_500 * MS);
+        let fault_ns = w.rng.random_range(3_000 * MS..6_000 * MS);
         let first = w.rng.random_range(50 * MS..300 * MS);
         w.queue.push(first, Ev::Nemesis);
         w.queue.push(fault_ns, Ev::Heal);
+        if w.opts.nemesis.crash && w.rng.random_bool(0.5) {
+            // A figure-8 schedule: leadership stays unstable for most of the fault phase.
+            w.short_leaders_until = fault_ns;
+        }
         w
     }
 
@@ -640,11 +644,24 @@ impl<R: Driven> World<R> {
                     return;
                 };
                 let node_term = n.replica.as_ref().map_or(0, |r| r.current_term());
+                let leads = matches!(n.role, Some((Role::Leader, _)));
+                let epoch = n.epoch;
                 if let Err(e) = self
                     .inv
                     .on_applied(node, index, term, &n.disk.written, node_term)
                 {
-                    self.fail(e);
+                    return self.fail(e);
+                }
+                // A leader applying an entry of an earlier term has just counted
+                // replicas for it; crashing it now, before its own entries spread, is
+                // the step of figure 8 that turns a wrong commit into a lost one.
+                if leads
+                    && term < node_term
+                    && self.phase == Phase::Faults
+                    && self.rng.random_bool(0.3)
+                {
+                    let t = self.now + self.rng.random_range(0..MS);
+                    self.queue.push(t, Ev::CrashSoon { node, epoch });
                 }
             }
             Output::RoleChanged { role, term, leader } => {
@@ -671,8 +688,14 @@ impl<R: Driven> World<R> {
             return;
         }
         if self.now < self.short_leaders_until && self.rng.random_bool(0.7) {
-            let t = self.now + self.rng.random_range(0..15 * MS);
-            self.queue.push(t, Ev::CrashSoon { node, epoch });
+            // Leaves the new leader's first entries on itself, or on a few nodes.
+            if self.rng.random_bool(0.5) {
+                let t = self.now + self.rng.random_range(0..4 * MS);
+                self.queue.push(t, Ev::CrashSoon { node, epoch });
+            } else {
+                let t = self.now + self.rng.random_range(0..2 * MS);
+                self.queue.push(t, Ev::IsolateSoon { node });
+            }
         }
         if self.crash_new_leader {
             self.crash_new_leader = false;
