@@ -66,20 +66,45 @@ fn a_range_of_seeds_passes_with_faults() {
     assert!(s.ops_ok > 0, "{s:?}");
 }
 
-fn caught(mutant: &str, seeds: u64) -> usize {
-    let o = Options {
-        mutants: Mutants::parse(mutant).expect("known mutant"),
+fn mutant(name: &str) -> Options {
+    Options {
+        mutants: Mutants::parse(name).expect("known mutant"),
         ..Options::default()
-    };
-    run_range(1, seeds, &o, 2).failures.len()
+    }
+}
+
+/// Seeds `1..=seeds` that the mutant fails.
+fn caught(name: &str, seeds: u64) -> Vec<u64> {
+    run_range(1, seeds, &mutant(name), 2)
+        .failures
+        .iter()
+        .map(|(s, _)| *s)
+        .collect()
 }
 
 #[test]
-fn commit_old_term_is_caught() {
-    assert!(caught("commit-old-term", 300) > 0);
+fn commit_old_term_is_caught_and_replays() {
+    let seeds = caught("commit-old-term", 100);
+    assert!(
+        !seeds.is_empty(),
+        "commit-old-term not caught in seeds 1..=100"
+    );
+    // The failing seed fails again, the same way, on its own.
+    let o = mutant("commit-old-term");
+    let seed = seeds[0];
+    let a = run_seed(seed, &o).violation.expect("replay fails too");
+    let b = run_seed(seed, &o).violation.expect("replay fails too");
+    assert_eq!(a, b);
+    assert!(
+        a.message.contains("leader completeness") || a.message.contains("safety"),
+        "{a:?}"
+    );
+    let ta = trace_hash(seed, &o);
+    assert_eq!(ta, trace_hash(seed, &o));
 }
 
 #[test]
 fn vote_any_log_is_caught() {
-    assert!(caught("vote-any-log", 300) > 0);
+    let seeds = caught("vote-any-log", 20);
+    assert!(seeds.len() >= 5, "vote-any-log caught only in {seeds:?}");
 }
