@@ -108,3 +108,61 @@ fn vote_any_log_is_caught() {
     let seeds = caught("vote-any-log", 20);
     assert!(seeds.len() >= 5, "vote-any-log caught only in {seeds:?}");
 }
+
+#[test]
+fn history_file_is_jsonl_with_paired_client_operations() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("h.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_workloads"))
+        .args(["sim", "--seed", "9", "--history"])
+        .arg(&path)
+        .output()
+        .expect("run workloads");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).expect("history written");
+    let mut open = std::collections::BTreeMap::new();
+    let mut last_time = 0;
+    let mut completed = 0;
+    for (i, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert_eq!(v["index"], i as u64);
+        let t = v["time"].as_u64().expect("time");
+        assert!(t >= last_time, "line {i}: time goes back");
+        last_time = t;
+        let Some(p) = v["process"].as_u64() else {
+            assert_eq!(v["process"], "nemesis");
+            continue;
+        };
+        match v["type"].as_str().expect("type") {
+            "invoke" => assert!(open.insert(p, v["f"].clone()).is_none(), "line {i}"),
+            "ok" | "fail" | "info" => {
+                assert_eq!(open.remove(&p), Some(v["f"].clone()), "line {i}");
+                completed += 1;
+            }
+            other => panic!("line {i}: type {other}"),
+        }
+    }
+    assert!(completed > 50);
+}
+
+#[test]
+fn bad_arguments_are_rejected_with_exit_3() {
+    for args in [
+        &["sim", "--seeds", "5..2"][..],
+        &["sim", "--unsafe", "no-such-bug"],
+        &["sim", "--nemesis", "flood"],
+        &["sim", "--seeds", "1..3", "--trace"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_workloads"))
+            .args(args)
+            .output()
+            .expect("run workloads");
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}

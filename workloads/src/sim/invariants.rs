@@ -175,7 +175,7 @@ impl Invariants {
         } else {
             Err(format!(
                 "acknowledged write lost: node {node} acknowledged client {client} seq {seq}, \
-                 which no replica has applied"
+                 which no replica has applied (so it is not in the committed log)"
             ))
         }
     }
@@ -189,4 +189,100 @@ impl Invariants {
 /// Reads the `(client, seq)` out of a command payload, with the replica's own codec.
 pub fn decode_command(bytes: &[u8]) -> Option<Command> {
     Command::decode(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::disk::Write;
+    use node::kv::KvOp;
+
+    fn log(entries: &[(Index, Term)]) -> Stored {
+        let mut s = Stored::default();
+        let w = Write {
+            seq: 1,
+            snapshot: None,
+            truncate_from: None,
+            entries: entries
+                .iter()
+                .map(|&(index, term)| Entry {
+                    index,
+                    term,
+                    payload: Payload::Noop,
+                })
+                .collect(),
+            hard_state: None,
+        };
+        s.apply(&w).unwrap();
+        s
+    }
+
+    #[test]
+    fn two_leaders_in_one_term_break_election_safety() {
+        let mut inv = Invariants::default();
+        let l = log(&[]);
+        inv.on_leader(1, 3, &l).unwrap();
+        inv.on_leader(1, 3, &l).unwrap();
+        let e = inv.on_leader(2, 3, &l).unwrap_err();
+        assert!(e.contains("election safety"), "{e}");
+    }
+
+    #[test]
+    fn different_entries_applied_at_one_index_break_state_machine_safety() {
+        let mut inv = Invariants::default();
+        inv.on_applied(1, 1, 1, &log(&[(1, 1)]), 1).unwrap();
+        inv.on_applied(2, 1, 1, &log(&[(1, 1)]), 2).unwrap();
+        let e = inv.on_applied(3, 1, 2, &log(&[(1, 2)]), 2).unwrap_err();
+        assert!(e.contains("state machine safety"), "{e}");
+    }
+
+    #[test]
+    fn a_leader_without_an_entry_committed_before_its_term_breaks_completeness() {
+        let mut inv = Invariants::default();
+        // Entry 2 of term 2 was applied while its applier was in term 2.
+        inv.on_applied(1, 2, 2, &log(&[(1, 1), (2, 2)]), 2).unwrap();
+        // A late leader of term 2 need not hold it: it may have won before the commit.
+        inv.on_leader(3, 2, &log(&[(1, 1)])).unwrap();
+        // A leader of term 3 must.
+        inv.on_leader(2, 3, &log(&[(1, 1), (2, 2)])).unwrap();
+        let e = inv.on_leader(3, 4, &log(&[(1, 1), (2, 3)])).unwrap_err();
+        assert!(e.contains("leader completeness"), "{e}");
+    }
+
+    #[test]
+    fn one_index_and_term_with_two_predecessors_breaks_log_matching() {
+        let mut inv = Invariants::default();
+        let a = log(&[(1, 1), (2, 2)]);
+        inv.on_written(1, &a.entries, &a).unwrap();
+        let b = log(&[(1, 2), (2, 2)]);
+        let e = inv.on_written(2, &b.entries, &b).unwrap_err();
+        assert!(e.contains("log matching"), "{e}");
+    }
+
+    #[test]
+    fn an_acknowledged_write_must_have_been_applied() {
+        let mut inv = Invariants::default();
+        let cmd = Command {
+            client: 7,
+            seq: 3,
+            op: KvOp::Delete { key: "k".into() },
+        };
+        let mut l = Stored::default();
+        l.apply(&Write {
+            seq: 1,
+            snapshot: None,
+            truncate_from: None,
+            entries: vec![Entry {
+                index: 1,
+                term: 1,
+                payload: Payload::Command(cmd.encode()),
+            }],
+            hard_state: None,
+        })
+        .unwrap();
+        assert!(inv.on_write_acknowledged(1, 7, 3).is_err());
+        inv.on_applied(1, 1, 1, &l, 1).unwrap();
+        inv.on_write_acknowledged(1, 7, 3).unwrap();
+        assert!(inv.on_write_acknowledged(1, 7, 4).is_err());
+    }
 }
