@@ -2,15 +2,21 @@
 //! requests waiting on them. PURE: no tokio, clock, rand, files or network.
 //!
 //! A driver (the tokio server, or the simulator) feeds [`Input`]s to
-//! [`Replica::handle`] and carries out the returned [`Output`]s **in order**.
+//! [`Replica::handle`] (or a burst of them to [`Replica::handle_many`]) and carries
+//! out the returned [`Output`]s **in order**.
 //! The order encodes the persistence rule: a message or reply that depends on a
 //! write is only returned after the driver has reported that write durable with
-//! [`Input::Persisted`].
+//! [`Input::Persisted`]. Hence a `Send` that follows a `Persist` in the same batch
+//! never depends on it (it is a leader's Append, which Raft thesis §10.2.1 allows
+//! before the leader's own fsync): a driver may send it while the write is in
+//! flight.
 
 mod engine;
 
 use crate::kv::{Command, Kv, KvError, KvOp, KvResult};
-use crate::raft::types::{Entry, HardState, Index, Membership, Message, NodeId, Snapshot, Term};
+use crate::raft::types::{
+    Entry, HardState, Index, Membership, Message, NodeId, Payload, Snapshot, Term,
+};
 use crate::raft::{ProposeError, Raft, RaftConfig};
 use engine::{Consensus, Ready};
 use serde::{Deserialize, Serialize};
@@ -191,6 +197,9 @@ pub struct Replica {
     reads: BTreeMap<u64, (Term, Vec<(RequestId, String)>)>,
     /// Confirmed reads awaiting `applied >= index`, in index order.
     confirmed: VecDeque<(Index, Vec<(RequestId, String)>)>,
+    /// Membership changes in progress: `(index of C_old,new, request, term)`.
+    /// Answered when a later final configuration (C_new) is applied.
+    changes: Vec<(Index, RequestId, Term)>,
     /// Last observed (role, term, leader), to notice changes.
     seen: (Role, Term, Option<NodeId>),
     out: Vec<Output>,
@@ -256,6 +265,7 @@ impl Replica {
             writes: BTreeMap::new(),
             reads: BTreeMap::new(),
             confirmed: VecDeque::new(),
+            changes: Vec::new(),
             seen,
             out: Vec::new(),
         })
@@ -315,12 +325,12 @@ impl Replica {
             Input::Message(m) => self.engine.step(m),
             Input::Persisted { seq } => self.engine.persisted(seq),
             Input::TransferLeader { to } => self.engine.transfer_leader(to),
-            Input::ChangeMembership { id, .. } => self.reply(
-                id,
-                Response::Rejected {
-                    reason: "membership change is not supported yet".into(),
-                },
-            ),
+            Input::ChangeMembership { id, voters } => {
+                match self.engine.propose_membership(voters) {
+                    Ok(index) => self.changes.push((index, id, self.engine.term())),
+                    Err(e) => self.refuse(id, e),
+                }
+            }
             Input::Client { id, request } => self.client(id, request),
         }
     }
@@ -358,9 +368,8 @@ impl Replica {
                     op,
                 };
                 match self.engine.propose_command(cmd.encode()) {
-                    Ok(index) if self.mutants.ack_before_commit => {
+                    Ok(_) if self.mutants.ack_before_commit => {
                         // Mutant: answer before the entry commits, from local state.
-                        let _ = index;
                         let result = self.kv.evaluate(&cmd.op);
                         self.reply(id, Response::Done(result));
                     }
@@ -413,8 +422,10 @@ impl Replica {
             term: e.term,
         });
         let result = match &e.payload {
-            crate::raft::types::Payload::Command(bytes) => {
-                Some(Command::decode(bytes).and_then(|c| self.kv.apply(&c)))
+            Payload::Command(bytes) => Some(Command::decode(bytes).and_then(|c| self.kv.apply(&c))),
+            Payload::Config(m) if m.voters_old.is_none() => {
+                self.finish_changes(e.index, m);
+                None
             }
             _ => None,
         };
@@ -424,12 +435,31 @@ impl Replica {
         let response = match result {
             _ if term != e.term => Response::Indeterminate,
             Some(Ok(r)) => Response::Done(r),
+            // An older retry than the client's newest command: its own first
+            // attempt may have been applied, and its result is gone.
+            Some(Err(KvError::StaleRequest { .. })) => Response::Indeterminate,
             Some(Err(err)) => Response::Rejected {
                 reason: err.to_string(),
             },
             None => Response::Indeterminate,
         };
         self.reply(id, response);
+    }
+
+    /// A final configuration was applied: changes started before it are done.
+    fn finish_changes(&mut self, index: Index, m: &Membership) {
+        let voters: Vec<NodeId> = m.voters.iter().copied().collect();
+        let done: Vec<RequestId> = self
+            .changes
+            .iter()
+            .filter(|(i, _, _)| *i < index)
+            .map(|(_, id, _)| *id)
+            .collect();
+        self.changes.retain(|(i, _, _)| *i >= index);
+        for id in done {
+            let value = serde_json::json!({ "voters": voters });
+            self.reply(id, Response::Done(KvResult::Value(Some(value))));
+        }
     }
 
     fn serve_reads(&mut self) {
@@ -463,6 +493,14 @@ impl Replica {
             for (index, (id, term)) in writes {
                 if Some(term) == current {
                     self.writes.insert(index, (id, term));
+                } else {
+                    self.reply(id, Response::Indeterminate);
+                }
+            }
+            let changes = std::mem::take(&mut self.changes);
+            for (index, id, term) in changes {
+                if Some(term) == current {
+                    self.changes.push((index, id, term));
                 } else {
                     self.reply(id, Response::Indeterminate);
                 }

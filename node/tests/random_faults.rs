@@ -5,7 +5,7 @@
 //! progress again. A failure names its seed, and the run replays from it.
 
 use node::kv::{KvOp, KvResult};
-use node::raft::types::{Entry, HardState, Message};
+use node::raft::types::{Entry, HardState, Message, MessageBody};
 use node::replica::{
     ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role,
 };
@@ -125,6 +125,11 @@ impl Sim {
                     }
                 }
                 Output::Send(m) => {
+                    if let Some(d) = self.disks.get(&id)
+                        && let Err(e) = check_durable(d, &m)
+                    {
+                        self.violations.push(format!("n{id} sent {m:?} early: {e}"));
+                    }
                     if self.net.len() < 10_000 {
                         self.net.push(m);
                     }
@@ -287,6 +292,38 @@ impl Sim {
                 }
             }
         }
+    }
+}
+
+/// The persistence rule, seen from the disk: whatever a message claims about its
+/// sender's term, vote or log must already be durable when it leaves.
+fn check_durable(d: &Disk, m: &Message) -> Result<(), String> {
+    let pre_vote = matches!(
+        m.body,
+        MessageBody::Vote { pre_vote: true, .. } | MessageBody::VoteResponse { pre_vote: true, .. }
+    );
+    if pre_vote {
+        return Ok(());
+    }
+    if d.hs.term < m.term {
+        return Err(format!("durable term is {}", d.hs.term));
+    }
+    let same_term = d.hs.term == m.term;
+    match m.body {
+        MessageBody::VoteResponse { granted: true, .. } if same_term && d.hs.vote != Some(m.to) => {
+            Err(format!("durable vote is {:?}", d.hs.vote))
+        }
+        MessageBody::Vote { .. } if same_term && d.hs.vote != Some(m.from) => {
+            Err(format!("durable vote is {:?}", d.hs.vote))
+        }
+        MessageBody::AppendResponse {
+            success: true,
+            match_index,
+            ..
+        } if same_term && (d.log.len() as u64) < match_index => {
+            Err(format!("durable log ends at {}", d.log.len()))
+        }
+        _ => Ok(()),
     }
 }
 

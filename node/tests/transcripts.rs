@@ -16,6 +16,23 @@
 //!
 //! Nothing happens behind the test's back: a node's storage writes complete only on
 //! `persist`, messages travel only on `deliver-msgs`, time passes only on `tick`.
+//!
+//! Commands:
+//! - `add-nodes N [pre-vote=B] [check-quorum=B] [max-entries=N] [inflight=N]
+//!   [commit-old-term=B] [vote-any-log=B]`: nodes 1..=N, all voters.
+//! - `add-node ID`: an empty node that knows the voters but is not one.
+//! - `campaign ID` (an election timeout: PreVote first when configured),
+//!   `tick ID [N]`, `propose ID DATA`, `read-index ID`, `transfer-leader A->B`,
+//!   `change-membership ID 1,2,4`.
+//! - `persist [ID...]` / `persist-all`: storage completes every issued write.
+//! - `deliver-msgs [ID...]`: deliver what is in flight now (to these nodes only).
+//! - `drop A->B ...`, `isolate ID`, `heal [A->B ...]`: cut and restore links.
+//! - `crash ID` (unsynced writes and unsent messages are lost), `restart ID`.
+//! - `stabilize`: persist and deliver until nothing moves.
+//! - `raft-log [ID...]`, `status [ID...]`.
+//!
+//! Every apply is checked against every other node's (state machine safety,
+//! §5.4.3); a conflict prints `SAFETY VIOLATION`.
 
 use node::raft::types::{Entry, HardState, Message, MessageBody, NodeId, Payload};
 use node::raft::{PersistWrite, Raft, RaftConfig, Ready};
@@ -221,7 +238,10 @@ fn fmt_entry(e: &Entry) -> String {
     let p = match &e.payload {
         Payload::Noop => "noop".to_string(),
         Payload::Command(b) => String::from_utf8_lossy(b).into_owned(),
-        Payload::Config(m) => format!("conf{:?}", m.voters),
+        Payload::Config(m) => match &m.voters_old {
+            Some(old) => format!("conf{:?}&{:?}", m.voters, old),
+            None => format!("conf{:?}", m.voters),
+        },
     };
     format!("{}/{} {p}", e.index, e.term)
 }
@@ -377,6 +397,39 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
     let mut out = String::new();
     match *cmd {
         "add-nodes" => return add_nodes(env, args),
+        "add-node" => {
+            // A new, empty node that knows the current voters but is not one.
+            let id = parse_id(args.first().ok_or("add-node ID")?)?;
+            let template = env.nodes.values().next().ok_or("add-nodes first")?;
+            let cfg = RaftConfig {
+                id,
+                ..template.cfg.clone()
+            };
+            let raft = Raft::new(cfg.clone(), HardState::default(), None, Vec::new());
+            env.nodes.insert(
+                id,
+                Node {
+                    raft,
+                    unpersisted: VecDeque::new(),
+                    disk_hs: HardState::default(),
+                    disk_log: Vec::new(),
+                    applied: Vec::new(),
+                    cfg,
+                    down: false,
+                },
+            );
+            let _ = writeln!(out, "n{id}: added as {:?}", env.node(id)?.raft.role());
+        }
+        "change-membership" => {
+            let id = parse_id(args.first().ok_or("change-membership ID VOTERS")?)?;
+            let voters = args.get(1).ok_or("change-membership ID 1,2,3")?;
+            let voters = voters.split(',').map(parse_id).collect::<Result<_, _>>()?;
+            let mut res = Ok(0);
+            env.with(id, &mut out, |r| res = r.propose_membership(voters))?;
+            if let Err(e) = res {
+                let _ = writeln!(out, "n{id}: membership change refused: {e}");
+            }
+        }
         "campaign" => {
             let id = parse_id(args.first().ok_or("campaign ID")?)?;
             env.with(id, &mut out, |r| r.hup())?;
@@ -493,6 +546,7 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
             }
         }
         "status" => {
+            let env_ids: Vec<NodeId> = env.nodes.keys().copied().collect();
             for id in targets(env, args)? {
                 let n = env.node(id)?;
                 let r = &n.raft;
@@ -511,8 +565,14 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
                     out.push_str(" (down)");
                 }
                 out.push('\n');
+                let m = r.membership();
+                let _ = write!(out, "  voters={:?}", m.voters);
+                if let Some(old) = &m.voters_old {
+                    let _ = write!(out, " voters_old={old:?}");
+                }
+                out.push('\n');
                 if r.role() == Role::Leader {
-                    let peers: Vec<NodeId> = n.cfg.peers.clone();
+                    let peers: Vec<NodeId> = env_ids.clone();
                     for p in peers.into_iter().filter(|&p| p != id) {
                         if let Some(pr) = r.progress(p) {
                             let _ = writeln!(
