@@ -84,10 +84,10 @@ fn caught(name: &str, seeds: u64) -> Vec<u64> {
 
 #[test]
 fn commit_old_term_is_caught_and_replays() {
-    let seeds = caught("commit-old-term", 100);
+    let seeds = caught("commit-old-term", 300);
     assert!(
         !seeds.is_empty(),
-        "commit-old-term not caught in seeds 1..=100"
+        "commit-old-term not caught in seeds 1..=300"
     );
     // The failing seed fails again, the same way, on its own.
     let o = mutant("commit-old-term");

@@ -204,6 +204,9 @@ impl<R: Driven> World<R> {
 
     /// Cuts `victim` off from every other node until a heal.
     pub(super) fn isolate(&mut self, victim: NodeId, grudge: &'static str) {
+        if self.nodes.len() < 2 {
+            return;
+        }
         self.net.heal();
         let rest: Vec<NodeId> = self
             .nodes
@@ -222,6 +225,9 @@ impl<R: Driven> World<R> {
     }
 
     fn partition(&mut self) {
+        if self.nodes.len() < 2 {
+            return;
+        }
         self.net.heal();
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         let n = ids.len();
@@ -308,8 +314,9 @@ impl<R: Driven> World<R> {
                     }
                     0 => self.crash_on_propose = true,
                     1 => self.crash_new_leader = true,
-                    2 => self.isolate_new_leader = true,
-                    _ => self.lossy_new_leader = true,
+                    2 if kinds.partition => self.isolate_new_leader = true,
+                    3 if kinds.loss => self.lossy_new_leader = true,
+                    _ => self.crash_new_leader = true,
                 },
                 3 => {
                     if let Some(t) = self.target() {

@@ -658,6 +658,7 @@ impl<R: Driven> World<R> {
                 if leads
                     && term < node_term
                     && self.phase == Phase::Faults
+                    && self.opts.nemesis.crash
                     && self.rng.random_bool(0.3)
                 {
                     let t = self.now + self.rng.random_range(0..MS);
@@ -689,7 +690,7 @@ impl<R: Driven> World<R> {
         }
         if self.now < self.short_leaders_until && self.rng.random_bool(0.7) {
             // Leaves the new leader's first entries on itself, or on a few nodes.
-            if self.rng.random_bool(0.5) {
+            if self.rng.random_bool(0.5) || !self.opts.nemesis.partition {
                 let t = self.now + self.rng.random_range(0..4 * MS);
                 self.queue.push(t, Ev::CrashSoon { node, epoch });
             } else {
@@ -818,7 +819,7 @@ impl<R: Driven> World<R> {
             self.clients[slot].seq = 0;
             self.next_process += 1;
         }
-        let think = self.rng.random_range(0..20 * MS);
+        let think = self.rng.random_range(5 * MS..40 * MS);
         self.queue.push(self.now + think, Ev::ClientNext { slot });
     }
 
