@@ -107,6 +107,21 @@ impl Invariants {
         Ok(())
     }
 
+    /// `node` crashed and lost these entries (written, never durable). They leave the
+    /// log-matching record: a node that never made an entry durable never told anyone
+    /// about it, so a one-node cluster may legally reuse that term and index.
+    pub fn on_lost(&mut self, node: NodeId, lost: &[(Index, Term)]) {
+        for key in lost {
+            if self
+                .written
+                .get(key)
+                .is_some_and(|(_, _, first)| *first == node)
+            {
+                self.written.remove(key);
+            }
+        }
+    }
+
     /// State machine safety, for `node` applying `(index, term)`.
     pub fn on_applied(
         &mut self,
@@ -257,6 +272,29 @@ mod tests {
         let b = log(&[(1, 2), (2, 2)]);
         let e = inv.on_written(2, &b.entries, &b).unwrap_err();
         assert!(e.contains("log matching"), "{e}");
+    }
+
+    #[test]
+    fn an_entry_lost_in_a_crash_may_be_written_again_differently() {
+        let mut inv = Invariants::default();
+        let a = log(&[(1, 1)]);
+        inv.on_written(1, &a.entries, &a).unwrap();
+        let mut b = log(&[]);
+        b.apply(&Write {
+            seq: 2,
+            snapshot: None,
+            truncate_from: None,
+            entries: vec![Entry {
+                index: 1,
+                term: 1,
+                payload: Payload::Command(vec![1]),
+            }],
+            hard_state: None,
+        })
+        .unwrap();
+        assert!(inv.on_written(1, &b.entries, &b).is_err());
+        inv.on_lost(1, &[(1, 1)]);
+        inv.on_written(1, &b.entries, &b).unwrap();
     }
 
     #[test]

@@ -147,6 +147,16 @@ impl<R: Driven> World<R> {
             return;
         }
         n.replica = None;
+        let durable = &n.disk.durable;
+        let lost: Vec<_> = n
+            .disk
+            .written
+            .entries
+            .iter()
+            .filter(|e| durable.term_at(e.index) != Some(e.term))
+            .map(|e| (e.index, e.term))
+            .collect();
+        self.inv.on_lost(id, &lost);
         n.disk.crash();
         n.epoch += 1;
         n.deferred.clear();
