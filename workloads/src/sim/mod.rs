@@ -14,6 +14,7 @@ pub mod clients;
 pub mod disk;
 pub mod history;
 pub mod invariants;
+pub mod linearizable;
 pub mod nemesis;
 pub mod net;
 pub mod queue;
@@ -30,6 +31,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 pub use world::{Options, SeedReport, Stats, Violation};
+
+/// Budget of the linearizability check of one seed's history.
+const CHECK_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Most seeds one invocation may run.
 const MAX_SEEDS: u64 = 10_000_000;
@@ -62,6 +66,9 @@ pub struct SimArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Skip the linearizability check of each seed's history (invariants only).
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 /// Parses `A..B` (inclusive) or `N`.
@@ -109,6 +116,7 @@ pub fn options(args: &SimArgs) -> anyhow::Result<Options> {
         mutants,
         no_fsync,
         trace: args.trace,
+        check_linearizability: !args.no_check,
     })
 }
 
@@ -119,7 +127,21 @@ pub fn run_seed(seed: u64, opts: &Options) -> SeedReport {
 
 /// Runs one seed against any implementation of the replica contract.
 pub fn run_seed_with<R: world::Driven>(seed: u64, opts: &Options) -> SeedReport {
-    world::World::<R>::new(seed, opts.clone()).run(seed)
+    let mut r = world::World::<R>::new(seed, opts.clone()).run(seed);
+    if opts.check_linearizability && r.violation.is_none() {
+        match linearizable::check_history(&r.history, CHECK_TIME_LIMIT) {
+            linearizable::Finding::Linearizable => {}
+            linearizable::Finding::NotLinearizable(message) => {
+                r.violation = Some(Violation {
+                    step: r.stats.steps,
+                    time_ns: r.stats.virtual_ns,
+                    message,
+                })
+            }
+            linearizable::Finding::Unknown(why) => r.unknown = Some(why),
+        }
+    }
+    r
 }
 
 /// What a range of seeds found; reports keep no history or trace.
@@ -127,6 +149,8 @@ pub struct RangeResult {
     pub seeds: u64,
     pub stats: Stats,
     pub failures: Vec<(u64, Violation)>,
+    /// Seeds whose history the checker could not decide, and why.
+    pub unknown: Vec<(u64, String)>,
     pub wall_s: f64,
 }
 
@@ -144,12 +168,13 @@ pub fn run_range_with<R: world::Driven>(
 ) -> RangeResult {
     let start = Instant::now();
     let next = AtomicU64::new(a);
-    let total = Mutex::new((Stats::default(), Vec::new()));
+    let total = Mutex::new((Stats::default(), Vec::new(), Vec::new()));
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
             s.spawn(|| {
                 let mut stats = Stats::default();
                 let mut failures = Vec::new();
+                let mut unknown = Vec::new();
                 loop {
                     let seed = next.fetch_add(1, Ordering::Relaxed);
                     if seed > b {
@@ -160,19 +185,25 @@ pub fn run_range_with<R: world::Driven>(
                     if let Some(v) = r.violation {
                         failures.push((seed, v));
                     }
+                    if let Some(u) = r.unknown {
+                        unknown.push((seed, u));
+                    }
                 }
                 let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
                 t.0.add(&stats);
                 t.1.extend(failures);
+                t.2.extend(unknown);
             });
         }
     });
-    let (stats, mut failures) = total.into_inner().unwrap_or_else(|e| e.into_inner());
+    let (stats, mut failures, mut unknown) = total.into_inner().unwrap_or_else(|e| e.into_inner());
     failures.sort_by_key(|(s, _)| *s);
+    unknown.sort_by_key(|(s, _)| *s);
     RangeResult {
         seeds: b - a + 1,
         stats,
         failures,
+        unknown,
         wall_s: start.elapsed().as_secs_f64(),
     }
 }
@@ -198,9 +229,10 @@ fn print_summary(out: &mut impl std::io::Write, r: &RangeResult) -> std::io::Res
     let sim_s = s.virtual_ns as f64 / 1e9;
     writeln!(
         out,
-        "seeds run: {}  violations: {}  wall: {:.2} s  ({:.0} seeds/s)",
+        "seeds run: {}  violations: {}  undecided histories: {}  wall: {:.2} s  ({:.0} seeds/s)",
         r.seeds,
         r.failures.len(),
+        r.unknown.len(),
         r.wall_s,
         r.seeds as f64 / r.wall_s.max(1e-9)
     )?;
@@ -258,6 +290,7 @@ pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
             seeds: 1,
             stats: r.stats,
             failures: r.violation.map(|v| (a, v)).into_iter().collect(),
+            unknown: r.unknown.map(|u| (a, u)).into_iter().collect(),
             wall_s: start.elapsed().as_secs_f64(),
         }
     } else {
@@ -278,6 +311,12 @@ pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
             v.step,
             v.time_ns as f64 / 1e9,
             replay_command(*seed, &args)
+        )?;
+    }
+    for (seed, why) in &result.unknown {
+        writeln!(
+            summary,
+            "UNKNOWN seed {seed}: linearizability undecided: {why}"
         )?;
     }
     if args.trace {

@@ -38,6 +38,8 @@ pub struct Options {
     /// Driver mutant: report writes durable before they are.
     pub no_fsync: bool,
     pub trace: bool,
+    /// Check each seed's history for linearizability (after its invariants pass).
+    pub check_linearizability: bool,
 }
 
 /// Counts for the summary.
@@ -87,6 +89,8 @@ pub struct SeedReport {
     pub history: History,
     /// The event trace, when `Options::trace`.
     pub trace: Vec<String>,
+    /// Why the linearizability check could not decide (never counted as a pass).
+    pub unknown: Option<String>,
 }
 
 #[derive(Debug)]
@@ -374,6 +378,7 @@ impl<R: Driven> World<R> {
             stats: self.stats,
             history: self.history,
             trace: self.trace,
+            unknown: None,
         }
     }
 
