@@ -1,8 +1,42 @@
 //! The deterministic simulator: N replicas in one process on virtual time, a seeded
 //! network and disk, simulated clients, invariant checks on every step.
+//!
+//! - [`world`]: one seeded run (the event loop; how outputs are carried out).
+//! - [`nemesis`]: the fault schedule; node crash, restart and pause.
+//! - [`net`], [`disk`]: the simulated network and disks.
+//! - [`clients`], [`history`]: Jepsen-style client processes and their history.
+//! - [`invariants`]: Raft's safety properties, checked incrementally.
+//!
+//! One seed decides everything (a `ChaCha8Rng`; only ordered containers), so any
+//! failure replays exactly with `workloads sim --seed N --trace`.
 
+pub mod clients;
+pub mod disk;
+pub mod history;
+pub mod invariants;
+pub mod linearizable;
+pub mod nemesis;
+pub mod net;
+pub mod queue;
+pub mod twin;
+pub mod world;
+
+use anyhow::{Context, bail};
 use clap::Args;
+use node::replica::Mutants;
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+pub use world::{Options, SeedReport, Stats, Violation};
+
+/// Budget of the linearizability check of one seed's history.
+const CHECK_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Most seeds one invocation may run.
+const MAX_SEEDS: u64 = 10_000_000;
 
 /// `workloads sim` options.
 #[derive(Args, Clone, Debug)]
@@ -10,8 +44,290 @@ pub struct SimArgs {
     /// Seeds to run, as `A..B` (inclusive) or one number.
     #[arg(long, default_value = "1..100")]
     pub seeds: String,
+    /// Run this one seed (overrides `--seeds`); with `--trace`, print its event trace.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Cluster size (default: 3 or 5, chosen by the seed).
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// Faults to inject: `all`, `none`, or a list of partition, crash, pause, loss.
+    #[arg(long, default_value = "all")]
+    pub nemesis: String,
+    /// Switch on a known bug: commit-old-term, vote-any-log, stale-read,
+    /// ack-before-commit, no-fsync.
+    #[arg(long = "unsafe", value_name = "MUTANT")]
+    pub mutant: Option<String>,
+    /// Print the event trace (deterministic: the same seed prints the same bytes).
+    #[arg(long)]
+    pub trace: bool,
+    /// Write the client history (JSONL) of the single `--seed` run to this file.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Skip the linearizability check of each seed's history (invariants only).
+    #[arg(long)]
+    pub no_check: bool,
 }
 
-pub fn main(_args: SimArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the simulator is not built yet")
+/// Parses `A..B` (inclusive) or `N`.
+pub fn parse_seeds(s: &str) -> anyhow::Result<(u64, u64)> {
+    let (a, b) = match s.split_once("..") {
+        Some((a, b)) => (a.trim(), b.trim().trim_start_matches('=')),
+        None => (s.trim(), s.trim()),
+    };
+    let a: u64 = a
+        .parse()
+        .with_context(|| format!("--seeds {s:?}: {a:?} is not a number"))?;
+    let b: u64 = b
+        .parse()
+        .with_context(|| format!("--seeds {s:?}: {b:?} is not a number"))?;
+    if a > b {
+        bail!("--seeds {s:?}: the range is empty");
+    }
+    if b - a >= MAX_SEEDS {
+        bail!("--seeds {s:?}: more than {MAX_SEEDS} seeds");
+    }
+    Ok((a, b))
+}
+
+/// Builds the per-seed options from the command line.
+pub fn options(args: &SimArgs) -> anyhow::Result<Options> {
+    let nemesis = nemesis::Nemeses::parse(&args.nemesis).map_err(anyhow::Error::msg)?;
+    let (mutants, no_fsync) = match &args.mutant {
+        None => (Mutants::default(), false),
+        Some(m) => match Mutants::parse(m) {
+            Some(parsed) => (parsed, m == "no-fsync"),
+            None => bail!(
+                "--unsafe {m:?}: unknown mutant (expected commit-old-term, vote-any-log, \
+                 stale-read, ack-before-commit or no-fsync)"
+            ),
+        },
+    };
+    if let Some(n) = args.nodes
+        && !(1..=9).contains(&n)
+    {
+        bail!("--nodes {n}: expected 1 to 9");
+    }
+    Ok(Options {
+        nodes: args.nodes,
+        nemesis,
+        mutants,
+        no_fsync,
+        trace: args.trace,
+        check_linearizability: !args.no_check,
+    })
+}
+
+/// Runs one seed.
+pub fn run_seed(seed: u64, opts: &Options) -> SeedReport {
+    run_seed_with::<node::replica::Replica>(seed, opts)
+}
+
+/// Runs one seed against any implementation of the replica contract.
+pub fn run_seed_with<R: world::Driven>(seed: u64, opts: &Options) -> SeedReport {
+    let mut r = world::World::<R>::new(seed, opts.clone()).run(seed);
+    if opts.check_linearizability && r.violation.is_none() {
+        match linearizable::check_history(&r.history, CHECK_TIME_LIMIT) {
+            linearizable::Finding::Linearizable => {}
+            linearizable::Finding::NotLinearizable(message) => {
+                r.violation = Some(Violation {
+                    step: r.stats.steps,
+                    time_ns: r.stats.virtual_ns,
+                    message,
+                })
+            }
+            linearizable::Finding::Unknown(why) => r.unknown = Some(why),
+        }
+    }
+    r
+}
+
+/// What a range of seeds found; reports keep no history or trace.
+pub struct RangeResult {
+    pub seeds: u64,
+    pub stats: Stats,
+    pub failures: Vec<(u64, Violation)>,
+    /// Seeds whose history the checker could not decide, and why.
+    pub unknown: Vec<(u64, String)>,
+    pub wall_s: f64,
+}
+
+/// Runs seeds `a..=b` over `threads` worker threads.
+pub fn run_range(a: u64, b: u64, opts: &Options, threads: usize) -> RangeResult {
+    run_range_with::<node::replica::Replica>(a, b, opts, threads)
+}
+
+/// [`run_range`] against any implementation of the replica contract.
+pub fn run_range_with<R: world::Driven>(
+    a: u64,
+    b: u64,
+    opts: &Options,
+    threads: usize,
+) -> RangeResult {
+    let start = Instant::now();
+    let next = AtomicU64::new(a);
+    let total = Mutex::new((Stats::default(), Vec::new(), Vec::new()));
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                let mut stats = Stats::default();
+                let mut failures = Vec::new();
+                let mut unknown = Vec::new();
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed > b {
+                        break;
+                    }
+                    let r = run_seed_with::<R>(seed, opts);
+                    stats.add(&r.stats);
+                    if let Some(v) = r.violation {
+                        failures.push((seed, v));
+                    }
+                    if let Some(u) = r.unknown {
+                        unknown.push((seed, u));
+                    }
+                }
+                let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
+                t.0.add(&stats);
+                t.1.extend(failures);
+                t.2.extend(unknown);
+            });
+        }
+    });
+    let (stats, mut failures, mut unknown) = total.into_inner().unwrap_or_else(|e| e.into_inner());
+    failures.sort_by_key(|(s, _)| *s);
+    unknown.sort_by_key(|(s, _)| *s);
+    RangeResult {
+        seeds: b - a + 1,
+        stats,
+        failures,
+        unknown,
+        wall_s: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// The command that replays one seed exactly.
+pub fn replay_command(seed: u64, args: &SimArgs) -> String {
+    let mut cmd = format!("workloads sim --seed {seed}");
+    if let Some(n) = args.nodes {
+        cmd.push_str(&format!(" --nodes {n}"));
+    }
+    if args.nemesis != "all" {
+        cmd.push_str(&format!(" --nemesis {}", args.nemesis));
+    }
+    if let Some(m) = &args.mutant {
+        cmd.push_str(&format!(" --unsafe {m}"));
+    }
+    cmd.push_str(" --trace");
+    cmd
+}
+
+fn print_summary(out: &mut impl std::io::Write, r: &RangeResult) -> std::io::Result<()> {
+    let s = &r.stats;
+    let sim_s = s.virtual_ns as f64 / 1e9;
+    writeln!(
+        out,
+        "seeds run: {}  violations: {}  undecided histories: {}  wall: {:.2} s  ({:.0} seeds/s)",
+        r.seeds,
+        r.failures.len(),
+        r.unknown.len(),
+        r.wall_s,
+        r.seeds as f64 / r.wall_s.max(1e-9)
+    )?;
+    writeln!(
+        out,
+        "client ops: {} (ok {}, fail {}, info {})  messages: {}  steps: {}",
+        s.ops_ok + s.ops_fail + s.ops_info,
+        s.ops_ok,
+        s.ops_fail,
+        s.ops_info,
+        s.messages,
+        s.steps
+    )?;
+    writeln!(
+        out,
+        "faults: crashes {}, partitions {}, pauses {}  leader changes: {}",
+        s.crashes, s.partitions, s.pauses, s.leader_changes
+    )?;
+    writeln!(
+        out,
+        "simulated: {:.1} s in {:.2} s wall ({:.0} simulated s per wall s)",
+        sim_s,
+        r.wall_s,
+        sim_s / r.wall_s.max(1e-9)
+    )
+}
+
+pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let opts = options(&args)?;
+    let (a, b) = match args.seed {
+        Some(s) => (s, s),
+        None => parse_seeds(&args.seeds)?,
+    };
+    if (args.trace || args.history.is_some()) && a != b {
+        bail!("--trace and --history need a single seed (--seed N)");
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = if a == b {
+        let start = Instant::now();
+        let r = run_seed(a, &opts);
+        for line in &r.trace {
+            writeln!(out, "{line}")?;
+        }
+        if let Some(path) = &args.history {
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            r.history
+                .write_jsonl(&mut w)
+                .and_then(|()| w.flush())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        RangeResult {
+            seeds: 1,
+            stats: r.stats,
+            failures: r.violation.map(|v| (a, v)).into_iter().collect(),
+            unknown: r.unknown.map(|u| (a, u)).into_iter().collect(),
+            wall_s: start.elapsed().as_secs_f64(),
+        }
+    } else {
+        let threads = args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        run_range(a, b, &opts, threads)
+    };
+    // With --trace, stdout carries only the trace (byte-identical for one seed); the
+    // summary, which includes wall-clock figures, goes to stderr.
+    let mut summary = Vec::new();
+    print_summary(&mut summary, &result)?;
+    for (seed, v) in &result.failures {
+        writeln!(
+            summary,
+            "FAIL seed {seed}: {} (step {}, {:.3} s virtual)\n  replay: {}",
+            v.message,
+            v.step,
+            v.time_ns as f64 / 1e9,
+            replay_command(*seed, &args)
+        )?;
+    }
+    for (seed, why) in &result.unknown {
+        writeln!(
+            summary,
+            "UNKNOWN seed {seed}: linearizability undecided: {why}"
+        )?;
+    }
+    if args.trace {
+        out.flush()?;
+        std::io::stderr().write_all(&summary)?;
+    } else {
+        out.write_all(&summary)?;
+    }
+    Ok(if result.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

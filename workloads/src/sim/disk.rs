@@ -1,0 +1,220 @@
+//! The simulated disk of one node.
+//!
+//! `Output::Persist` is carried out into a *written* view at once (what the OS page
+//! cache would hold) and queued for a simulated fsync; when the fsync completes the
+//! write moves into the *durable* view and the replica is told `Input::Persisted`.
+//! A crash throws away everything written but not yet durable, which is exactly the
+//! failure a real disk twin must be able to produce.
+
+use node::raft::types::{Entry, HardState, Index, Snapshot, Term};
+use node::replica::Recovered;
+use std::collections::VecDeque;
+
+/// Upper bound on writes waiting for their fsync; a replica that outruns it is a bug.
+const MAX_PENDING_WRITES: usize = 100_000;
+
+/// One `Output::Persist`, as handed to the disk.
+#[derive(Clone, Debug)]
+pub struct Write {
+    pub seq: u64,
+    pub snapshot: Option<Snapshot>,
+    pub truncate_from: Option<Index>,
+    pub entries: Vec<Entry>,
+    pub hard_state: Option<HardState>,
+}
+
+/// A log with an optional snapshot before it: what storage holds.
+#[derive(Clone, Debug, Default)]
+pub struct Stored {
+    pub hard_state: HardState,
+    pub snapshot: Option<Snapshot>,
+    /// Contiguous entries after the snapshot.
+    pub entries: Vec<Entry>,
+}
+
+impl Stored {
+    /// Index of the last entry covered by the snapshot (0 when none).
+    pub fn snapshot_index(&self) -> Index {
+        self.snapshot.as_ref().map_or(0, |s| s.meta.last_index)
+    }
+
+    /// Index of the last entry (or of the snapshot when the log is empty).
+    pub fn last_index(&self) -> Index {
+        self.entries
+            .last()
+            .map_or(self.snapshot_index(), |e| e.index)
+    }
+
+    /// The entry at `index`, when the log (not the snapshot) holds it.
+    pub fn entry(&self, index: Index) -> Option<&Entry> {
+        let first = self.entries.first()?.index;
+        if index < first {
+            return None;
+        }
+        self.entries.get((index - first) as usize)
+    }
+
+    /// The term at `index`: from the log, or from the snapshot's last entry.
+    pub fn term_at(&self, index: Index) -> Option<Term> {
+        if index == 0 {
+            return Some(0);
+        }
+        if let Some(e) = self.entry(index) {
+            return Some(e.term);
+        }
+        match &self.snapshot {
+            Some(s) if s.meta.last_index == index => Some(s.meta.last_term),
+            _ => None,
+        }
+    }
+
+    /// Applies one write in the documented order: snapshot, truncate, append, hard
+    /// state. Returns an error when the write breaks the log's contiguity, which would
+    /// be a bug in the replica (or in this driver).
+    pub fn apply(&mut self, w: &Write) -> Result<(), String> {
+        if let Some(snap) = &w.snapshot {
+            let keep_tail = self.term_at(snap.meta.last_index) == Some(snap.meta.last_term);
+            if keep_tail {
+                self.entries.retain(|e| e.index > snap.meta.last_index);
+            } else {
+                self.entries.clear();
+            }
+            self.snapshot = Some(snap.clone());
+        }
+        if let Some(from) = w.truncate_from {
+            if from <= self.snapshot_index() {
+                return Err(format!(
+                    "persist {}: truncate_from {from} is inside the snapshot (index {})",
+                    w.seq,
+                    self.snapshot_index()
+                ));
+            }
+            self.entries.retain(|e| e.index < from);
+        }
+        for e in &w.entries {
+            let expect = self.last_index() + 1;
+            if e.index != expect {
+                return Err(format!(
+                    "persist {}: entry index {} appended where {expect} was expected",
+                    w.seq, e.index
+                ));
+            }
+            self.entries.push(e.clone());
+        }
+        if let Some(hs) = w.hard_state {
+            self.hard_state = hs;
+        }
+        Ok(())
+    }
+
+    /// What a restarted node recovers.
+    pub fn recovered(&self) -> Recovered {
+        Recovered {
+            hard_state: self.hard_state,
+            snapshot: self.snapshot.clone(),
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+/// A node's disk: a durable view, a written view, and the writes between them.
+#[derive(Debug, Default)]
+pub struct Disk {
+    pub durable: Stored,
+    pub written: Stored,
+    /// Writes not yet durable, oldest first, each with the virtual time its fsync ends.
+    pending: VecDeque<(u64, Write)>,
+}
+
+impl Disk {
+    /// Carries out a write into the written view and queues its fsync to end at
+    /// `done_ns` (never before an earlier write's fsync: fsyncs complete in order).
+    pub fn write(&mut self, w: Write, done_ns: u64) -> Result<u64, String> {
+        if self.pending.len() >= MAX_PENDING_WRITES {
+            return Err(format!(
+                "more than {MAX_PENDING_WRITES} writes waiting for fsync"
+            ));
+        }
+        self.written.apply(&w)?;
+        let done = self
+            .pending
+            .back()
+            .map_or(done_ns, |(t, _)| done_ns.max(*t));
+        self.pending.push_back((done, w));
+        Ok(done)
+    }
+
+    /// Completes every fsync due by `now_ns`; returns the highest seq made durable.
+    pub fn sync_until(&mut self, now_ns: u64) -> Result<Option<u64>, String> {
+        let mut last = None;
+        while let Some((done, _)) = self.pending.front() {
+            if *done > now_ns {
+                break;
+            }
+            let Some((_, w)) = self.pending.pop_front() else {
+                break;
+            };
+            self.durable.apply(&w)?;
+            last = Some(w.seq);
+        }
+        Ok(last)
+    }
+
+    /// A crash: everything not yet durable is lost.
+    pub fn crash(&mut self) {
+        self.pending.clear();
+        self.written = self.durable.clone();
+    }
+
+    /// Number of writes waiting for their fsync.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use node::raft::types::Payload;
+
+    fn entry(index: Index, term: Term) -> Entry {
+        Entry {
+            term,
+            index,
+            payload: Payload::Noop,
+        }
+    }
+
+    fn write(seq: u64, truncate_from: Option<Index>, entries: Vec<Entry>) -> Write {
+        Write {
+            seq,
+            snapshot: None,
+            truncate_from,
+            entries,
+            hard_state: None,
+        }
+    }
+
+    #[test]
+    fn crash_loses_writes_not_yet_synced() {
+        let mut d = Disk::default();
+        d.write(write(1, None, vec![entry(1, 1), entry(2, 1)]), 10)
+            .unwrap();
+        d.write(write(2, None, vec![entry(3, 1)]), 5).unwrap();
+        // The second fsync cannot finish before the first one.
+        assert_eq!(d.sync_until(9).unwrap(), None);
+        assert_eq!(d.sync_until(10).unwrap(), Some(2));
+        d.write(write(3, Some(3), vec![entry(3, 2)]), 20).unwrap();
+        assert_eq!(d.written.term_at(3), Some(2));
+        d.crash();
+        assert_eq!(d.written.term_at(3), Some(1));
+        assert_eq!(d.written.last_index(), 3);
+    }
+
+    #[test]
+    fn a_gap_in_the_log_is_reported() {
+        let mut d = Disk::default();
+        let err = d.write(write(1, None, vec![entry(2, 1)]), 1).unwrap_err();
+        assert!(err.contains("index 2"), "{err}");
+    }
+}

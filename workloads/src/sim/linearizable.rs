@@ -1,0 +1,66 @@
+//! Checks a seed's client history for linearizability with the project's checker
+//! (the kv model), through the same JSONL a real run writes, so the simulator and
+//! the checker agree on one format.
+
+use super::history::History;
+use checker::check::{CheckOptions, ModelKind, check};
+use checker::verdict::Validity;
+use std::time::Duration;
+
+/// What the check of one history found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finding {
+    Linearizable,
+    /// The first key that is not linearizable, with a short explanation.
+    NotLinearizable(String),
+    /// The budget ran out, or the history could not be read: never a pass.
+    Unknown(String),
+}
+
+/// Checks `history` with one thread (seeds already run in parallel) and a budget.
+pub fn check_history(history: &History, time_limit: Duration) -> Finding {
+    let mut text = Vec::new();
+    if let Err(e) = history.write_jsonl(&mut text) {
+        return Finding::Unknown(format!("cannot encode the history: {e}"));
+    }
+    let text = String::from_utf8_lossy(&text);
+    let parsed = match checker::parse::parse_str(&text, "simulated history") {
+        Ok(h) => h,
+        Err(e) => return Finding::Unknown(format!("the checker rejected the history: {e}")),
+    };
+    let options = CheckOptions {
+        model: ModelKind::Kv,
+        time_limit: Some(time_limit),
+        memory_limit_bytes: 256 << 20,
+        threads: 1,
+        ..CheckOptions::default()
+    };
+    let verdict = check(&parsed, &options);
+    match verdict.valid {
+        Validity::Linearizable => Finding::Linearizable,
+        Validity::NotLinearizable => {
+            let key = verdict
+                .keys
+                .iter()
+                .find(|k| k.valid == Validity::NotLinearizable);
+            let what = key.map_or("a key".to_string(), |k| {
+                let window = k.counterexample.as_ref().map_or(0, |c| c.window.len());
+                format!(
+                    "key {} ({} ops; smallest failing window {} ops)",
+                    k.key.as_deref().unwrap_or("-"),
+                    k.ops,
+                    window
+                )
+            });
+            Finding::NotLinearizable(format!("history not linearizable (kv model): {what}"))
+        }
+        Validity::Unknown => {
+            let why = verdict
+                .keys
+                .iter()
+                .find_map(|k| k.reason.clone())
+                .unwrap_or_else(|| "budget ran out".to_string());
+            Finding::Unknown(why)
+        }
+    }
+}

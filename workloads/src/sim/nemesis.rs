@@ -1,0 +1,379 @@
+//! The seeded fault schedule, and node start / crash / restart / pause.
+//!
+//! Faults are chosen to reach Raft's hard cases, not just to be noisy: the leader is a
+//! favourite target, and a leader can be crashed a moment after it proposes, while its
+//! entry sits on a minority (Raft paper figure 8). Restarts come quickly, so a node with
+//! a lagging or divergent log soon runs for election again.
+
+use super::history::{Event, Kind, Who};
+use super::net::Faults;
+use super::world::{Driven, Ev, MS, Phase, TICK_NS, World};
+use node::raft::types::NodeId;
+use node::replica::{Config, Role};
+use rand::RngExt;
+use serde_json::{Value, json};
+
+/// Which kinds of fault the schedule may inject (`--nemesis`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nemeses {
+    pub partition: bool,
+    pub crash: bool,
+    pub pause: bool,
+    pub loss: bool,
+}
+
+impl Default for Nemeses {
+    fn default() -> Self {
+        Nemeses::ALL
+    }
+}
+
+impl Nemeses {
+    pub const ALL: Nemeses = Nemeses {
+        partition: true,
+        crash: true,
+        pause: true,
+        loss: true,
+    };
+    pub const NONE: Nemeses = Nemeses {
+        partition: false,
+        crash: false,
+        pause: false,
+        loss: false,
+    };
+
+    /// Parses `all`, `none`, or a comma-separated list of `partition`, `crash` (alias
+    /// `kill`), `pause`, `loss`.
+    pub fn parse(s: &str) -> Result<Nemeses, String> {
+        match s {
+            "all" => return Ok(Nemeses::ALL),
+            "none" => return Ok(Nemeses::NONE),
+            _ => {}
+        }
+        let mut n = Nemeses::NONE;
+        for part in s.split(',').map(str::trim) {
+            match part {
+                "partition" => n.partition = true,
+                "crash" | "kill" => n.crash = true,
+                "pause" => n.pause = true,
+                "loss" => n.loss = true,
+                other => {
+                    return Err(format!(
+                        "unknown nemesis {other:?} (expected all, none, or a list of partition, crash, pause, loss)"
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl<R: Driven> World<R> {
+    fn nemesis_event(&mut self, f: &'static str, value: Value) {
+        if self.opts.trace {
+            self.trace_line(|| format!("nemesis {f} {value}"));
+        }
+        self.history.push(Event {
+            time_ns: self.now,
+            who: Who::Nemesis,
+            kind: Kind::Info,
+            f,
+            key: None,
+            value,
+            error: None,
+        });
+    }
+
+    /// The running node that most recently said it leads (highest term).
+    fn leader(&self) -> Option<NodeId> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.replica.is_some())
+            .filter_map(|(id, n)| match n.role {
+                Some((Role::Leader, t)) => Some((t, *id)),
+                _ => None,
+            })
+            .max()
+            .map(|(_, id)| id)
+    }
+
+    fn up_nodes(&self) -> Vec<NodeId> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.replica.is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// A target: the leader most of the time, else any running node.
+    fn target(&mut self) -> Option<NodeId> {
+        let up = self.up_nodes();
+        if up.is_empty() {
+            return None;
+        }
+        match self.leader() {
+            Some(l) if self.rng.random_bool(0.6) => Some(l),
+            _ => Some(up[self.rng.random_range(0..up.len())]),
+        }
+    }
+
+    /// (Re)starts a node from its durable state.
+    pub(super) fn start_node(&mut self, id: NodeId) {
+        let seed = self.rng.random::<u64>();
+        let config = Config {
+            id,
+            seed,
+            ..self.base_config().clone()
+        };
+        let phase = self.rng.random_range(0..TICK_NS);
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let recovered = n.disk.durable.recovered();
+        n.replica = Some(R::boot(config, recovered));
+        n.paused = false;
+        n.role = None;
+        let epoch = n.epoch;
+        self.queue
+            .push(self.now + phase, Ev::Tick { node: id, epoch });
+        self.trace_line(|| format!("n{id} start"));
+    }
+
+    pub(super) fn crash(&mut self, id: NodeId, why: &'static str) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if n.replica.is_none() {
+            return;
+        }
+        n.replica = None;
+        let durable = &n.disk.durable;
+        let lost: Vec<_> = n
+            .disk
+            .written
+            .entries
+            .iter()
+            .filter(|e| durable.term_at(e.index) != Some(e.term))
+            .map(|e| (e.index, e.term))
+            .collect();
+        self.inv.on_lost(id, &lost);
+        n.disk.crash();
+        n.epoch += 1;
+        n.deferred.clear();
+        n.paused = false;
+        n.role = None;
+        n.clear_requests();
+        self.stats.crashes += 1;
+        self.nemesis_event("kill-start", json!({"node": id, "why": why}));
+        let t = self.now + self.rng.random_range(10 * MS..400 * MS);
+        self.queue.push(t, Ev::Restart { node: id });
+    }
+
+    pub(super) fn restart(&mut self, id: NodeId) {
+        if self.nodes.get(&id).is_some_and(|n| n.replica.is_none()) {
+            self.start_node(id);
+            self.nemesis_event("kill-stop", json!({"node": id}));
+        }
+    }
+
+    fn pause(&mut self, id: NodeId) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if n.replica.is_none() || n.paused {
+            return;
+        }
+        n.paused = true;
+        self.stats.pauses += 1;
+        self.nemesis_event("pause-start", json!({"node": id}));
+        let t = self.now + self.rng.random_range(50 * MS..500 * MS);
+        self.queue.push(t, Ev::Resume { node: id });
+    }
+
+    pub(super) fn resume(&mut self, id: NodeId) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if !n.paused {
+            return;
+        }
+        n.paused = false;
+        let deferred = std::mem::take(&mut n.deferred);
+        for ev in deferred {
+            self.queue.push(self.now, ev);
+        }
+        self.nemesis_event("pause-stop", json!({"node": id}));
+    }
+
+    pub(super) fn heal_net(&mut self) {
+        if self.net.any_cut() {
+            self.net.heal();
+            self.nemesis_event("partition-stop", Value::Null);
+        }
+    }
+
+    /// Cuts `victim` off from every other node until a heal.
+    pub(super) fn isolate(&mut self, victim: NodeId, grudge: &'static str) {
+        if self.nodes.len() < 2 {
+            return;
+        }
+        self.net.heal();
+        let rest: Vec<NodeId> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|&i| i != victim)
+            .collect();
+        self.net.partition(&[victim], &rest);
+        self.stats.partitions += 1;
+        self.nemesis_event(
+            "partition-start",
+            json!({"grudge": grudge, "detail": {"node": victim}}),
+        );
+        let t = self.now + self.rng.random_range(50 * MS..600 * MS);
+        self.queue.push(t, Ev::HealNet);
+    }
+
+    fn partition(&mut self) {
+        if self.nodes.len() < 2 {
+            return;
+        }
+        self.net.heal();
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let n = ids.len();
+        let kind = self.rng.random_range(0..4u32);
+        let (grudge, value) = match kind {
+            0 => {
+                // Random halves: a shuffled split with a minority side.
+                let mut shuffled = ids.clone();
+                for i in (1..n).rev() {
+                    let j = self.rng.random_range(0..=i);
+                    shuffled.swap(i, j);
+                }
+                let k = self.rng.random_range(1..=n / 2);
+                let (a, b) = shuffled.split_at(k);
+                self.net.partition(a, b);
+                ("halves", json!({"minority": a}))
+            }
+            1 | 2 => {
+                let victim = if kind == 1 {
+                    self.leader().unwrap_or(ids[0])
+                } else {
+                    ids[self.rng.random_range(0..n)]
+                };
+                let rest: Vec<NodeId> = ids.iter().copied().filter(|&i| i != victim).collect();
+                self.net.partition(&[victim], &rest);
+                ("isolate", json!({"node": victim}))
+            }
+            _ => {
+                // One-way: the victim can hear but not be heard (or the reverse).
+                let victim = self.leader().unwrap_or(ids[0]);
+                let rest: Vec<NodeId> = ids.iter().copied().filter(|&i| i != victim).collect();
+                if self.rng.random_bool(0.5) {
+                    self.net.cut_one_way(victim, &rest);
+                    ("one-way-out", json!({"node": victim}))
+                } else {
+                    for &r in &rest {
+                        self.net.cut_one_way(r, &[victim]);
+                    }
+                    ("one-way-in", json!({"node": victim}))
+                }
+            }
+        };
+        self.stats.partitions += 1;
+        self.nemesis_event(
+            "partition-start",
+            json!({"grudge": grudge, "detail": value}),
+        );
+        let t = self.now + self.rng.random_range(50 * MS..600 * MS);
+        self.queue.push(t, Ev::HealNet);
+    }
+
+    /// One step of the fault schedule; schedules the next.
+    pub(super) fn nemesis(&mut self) {
+        if self.phase != Phase::Faults {
+            return;
+        }
+        let kinds = self.opts.nemesis;
+        let mut menu: Vec<u32> = Vec::new();
+        if kinds.partition {
+            menu.extend([0, 0]);
+        }
+        if kinds.crash {
+            menu.extend([1, 2, 2]);
+        }
+        if kinds.pause {
+            menu.push(3);
+        }
+        if kinds.loss {
+            menu.push(4);
+        }
+        if let Some(&pick) = menu.get(self.rng.random_range(0..menu.len().max(1))) {
+            match pick {
+                0 => self.partition(),
+                1 => {
+                    if let Some(t) = self.target() {
+                        self.crash(t, "scheduled");
+                    }
+                }
+                2 => match self.rng.random_range(0..5u32) {
+                    4 => {
+                        self.short_leaders_until =
+                            self.now + self.rng.random_range(200 * MS..800 * MS);
+                        self.trace_line(|| "nemesis short-lived leaders".to_string());
+                    }
+                    0 => self.crash_on_propose = true,
+                    1 => self.crash_new_leader = true,
+                    2 if kinds.partition => self.isolate_new_leader = true,
+                    3 if kinds.loss => self.lossy_new_leader = true,
+                    _ => self.crash_new_leader = true,
+                },
+                3 => {
+                    if let Some(t) = self.target() {
+                        self.pause(t);
+                    }
+                }
+                _ => {
+                    let f = if self.rng.random_bool(0.3) {
+                        Faults::NONE
+                    } else {
+                        Faults {
+                            drop: self.rng.random_range(0.0..0.3),
+                            duplicate: self.rng.random_range(0.0..0.1),
+                            long_delay: self.rng.random_range(0.0..0.1),
+                        }
+                    };
+                    self.net.faults = f;
+                    self.nemesis_event(
+                        "loss",
+                        json!({"drop": f.drop, "duplicate": f.duplicate, "delay": f.long_delay}),
+                    );
+                }
+            }
+        }
+        let t = self.now + self.rng.random_range(20 * MS..250 * MS);
+        self.queue.push(t, Ev::Nemesis);
+    }
+
+    /// Ends the fault phase: heal everything and start the liveness clock.
+    pub(super) fn heal_all(&mut self) {
+        self.phase = Phase::Liveness;
+        self.crash_on_propose = false;
+        self.crash_new_leader = false;
+        self.isolate_new_leader = false;
+        self.lossy_new_leader = false;
+        self.net.clear_lossy();
+        self.heal_net();
+        if self.net.faults != Faults::NONE {
+            self.net.faults = Faults::NONE;
+            self.nemesis_event("loss", json!({"drop": 0.0, "duplicate": 0.0, "delay": 0.0}));
+        }
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.restart(id);
+            self.resume(id);
+        }
+        self.trace_line(|| "heal: faults over, liveness phase".to_string());
+        self.set_probe();
+    }
+}

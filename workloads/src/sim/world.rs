@@ -1,0 +1,873 @@
+//! One seeded simulated run: replicas, network, disks, clients and faults on virtual
+//! time, with the safety invariants checked after every output.
+//!
+//! The world pops the next event, feeds the matching `Input` to a replica, and carries
+//! out the returned outputs strictly in order (DESIGN.md: the replica itself holds
+//! back whatever depends on a write until `Input::Persisted`). A run has two phases:
+//! faults (the nemesis schedule of `nemesis.rs`), then liveness: everything is
+//! healed and a new write must commit within [`LIVENESS_BOUND_NS`].
+
+use super::clients::{self, Client, Outcome, Pending};
+use super::disk::{Disk, Write};
+use super::history::History;
+use super::invariants::Invariants;
+use super::net::Network;
+use super::queue::Queue;
+use node::raft::types::{Message, MessageBody, NodeId, Term};
+use node::replica::{
+    ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role,
+};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+
+pub const MS: u64 = 1_000_000;
+pub const TICK_NS: u64 = 10 * MS;
+pub const CLIENT_TIMEOUT_NS: u64 = 400 * MS;
+pub const LIVENESS_BOUND_NS: u64 = 4_000 * MS;
+/// Stops a run that would otherwise never end (e.g. a message storm).
+pub const MAX_STEPS: u64 = 3_000_000;
+
+/// What the user chose for every seed.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Cluster size; `None` picks 3 or 5 from the seed.
+    pub nodes: Option<usize>,
+    pub nemesis: super::nemesis::Nemeses,
+    pub mutants: Mutants,
+    /// Driver mutant: report writes durable before they are.
+    pub no_fsync: bool,
+    pub trace: bool,
+    /// Check each seed's history for linearizability (after its invariants pass).
+    pub check_linearizability: bool,
+}
+
+/// Counts for the summary.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub steps: u64,
+    pub virtual_ns: u64,
+    pub ops_ok: u64,
+    pub ops_fail: u64,
+    pub ops_info: u64,
+    pub leader_changes: u64,
+    pub crashes: u64,
+    pub partitions: u64,
+    pub pauses: u64,
+    pub messages: u64,
+}
+
+impl Stats {
+    pub fn add(&mut self, o: &Stats) {
+        self.steps += o.steps;
+        self.virtual_ns += o.virtual_ns;
+        self.ops_ok += o.ops_ok;
+        self.ops_fail += o.ops_fail;
+        self.ops_info += o.ops_info;
+        self.leader_changes += o.leader_changes;
+        self.crashes += o.crashes;
+        self.partitions += o.partitions;
+        self.pauses += o.pauses;
+        self.messages += o.messages;
+    }
+}
+
+/// The first invariant broken in a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
+    pub step: u64,
+    pub time_ns: u64,
+    pub message: String,
+}
+
+/// The result of one seed.
+pub struct SeedReport {
+    pub seed: u64,
+    pub nodes: usize,
+    pub violation: Option<Violation>,
+    pub stats: Stats,
+    pub history: History,
+    /// The event trace, when `Options::trace`.
+    pub trace: Vec<String>,
+    /// Why the linearizability check could not decide (never counted as a pass).
+    pub unknown: Option<String>,
+}
+
+#[derive(Debug)]
+pub(super) enum Ev {
+    Tick {
+        node: NodeId,
+        epoch: u64,
+    },
+    /// `sender_epoch`: the sender's incarnation when it sent the message.
+    Deliver {
+        msg: Message,
+        sender_epoch: u64,
+    },
+    Fsync {
+        node: NodeId,
+        epoch: u64,
+    },
+    /// Driver mutant `no-fsync`: claims `seq` durable at once.
+    FakeSynced {
+        node: NodeId,
+        epoch: u64,
+        seq: u64,
+    },
+    ClientArrive {
+        node: NodeId,
+        slot: usize,
+        op_id: u64,
+        request: ClientRequest,
+    },
+    ClientReply {
+        node: NodeId,
+        slot: usize,
+        op_id: u64,
+        response: Response,
+    },
+    ClientTimeout {
+        slot: usize,
+        op_id: u64,
+    },
+    ClientNext {
+        slot: usize,
+    },
+    Nemesis,
+    Restart {
+        node: NodeId,
+    },
+    Resume {
+        node: NodeId,
+    },
+    HealNet,
+    IsolateSoon {
+        node: NodeId,
+    },
+    LossyEnd {
+        node: NodeId,
+    },
+    CrashSoon {
+        node: NodeId,
+        epoch: u64,
+    },
+    Heal,
+    Deadline,
+    End,
+}
+
+/// What the simulator drives: the real [`Replica`], or a test double with the same
+/// contract (the simulator's own tests use a small reference Raft).
+pub trait Driven {
+    fn boot(config: Config, recovered: Recovered) -> Self;
+    fn handle(&mut self, input: Input) -> Vec<Output>;
+    /// The replica's current term (for the leader-completeness check).
+    fn current_term(&self) -> Term;
+}
+
+impl Driven for Replica {
+    fn boot(config: Config, recovered: Recovered) -> Self {
+        Replica::new(config, recovered)
+    }
+    fn handle(&mut self, input: Input) -> Vec<Output> {
+        Replica::handle(self, input)
+    }
+    fn current_term(&self) -> Term {
+        self.status().term
+    }
+}
+
+pub(super) struct SimNode<R> {
+    pub replica: Option<R>,
+    pub disk: Disk,
+    pub paused: bool,
+    /// Bumped by every crash, so the dead incarnation's ticks and fsyncs are ignored.
+    pub epoch: u64,
+    /// Events that reached the node while it was paused, delivered on resume.
+    pub deferred: Vec<Ev>,
+    pub role: Option<(Role, Term)>,
+    next_request: u64,
+    requests: BTreeMap<u64, (usize, u64)>,
+}
+
+impl<R> SimNode<R> {
+    /// A crash forgets the requests in flight; their clients will time out.
+    pub fn clear_requests(&mut self) {
+        self.requests.clear();
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    Faults,
+    Liveness,
+    Done,
+}
+
+pub struct World<R = Replica> {
+    pub(super) rng: ChaCha8Rng,
+    pub(super) now: u64,
+    pub(super) queue: Queue<Ev>,
+    pub(super) nodes: BTreeMap<NodeId, SimNode<R>>,
+    pub(super) net: Network,
+    pub(super) opts: Options,
+    base_config: Config,
+    pub(super) phase: Phase,
+    pub(super) inv: Invariants,
+    pub(super) stats: Stats,
+    pub(super) history: History,
+    trace: Vec<String>,
+    violation: Option<Violation>,
+    clients: Vec<Client>,
+    next_process: u64,
+    next_op: u64,
+    next_value: u64,
+    last_written: Vec<Option<u64>>,
+    /// Crash the next leader that proposes a command, a moment later (figure 8).
+    pub(super) crash_on_propose: bool,
+    /// Crash the next node to become leader a moment later, typically after its first
+    /// entries reached only some followers (figure 8).
+    pub(super) crash_new_leader: bool,
+    /// Cut the next node to become leader off from the others a moment later: what it
+    /// has in flight then is lost, so a commit may reach only part of the cluster.
+    pub(super) isolate_new_leader: bool,
+    /// Until this time, most new leaders are crashed moments after their election, so
+    /// short-lived leaders leave entries of many terms on parts of the cluster.
+    pub(super) short_leaders_until: u64,
+    /// Make the next node to become leader lose most of what it sends for a while.
+    pub(super) lossy_new_leader: bool,
+    probe_from: Option<u64>,
+    liveness_met: bool,
+}
+
+impl<R: Driven> World<R> {
+    pub fn new(seed: u64, opts: Options) -> World<R> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = opts
+            .nodes
+            .unwrap_or(if rng.random_bool(0.5) { 3 } else { 5 });
+        let ids: Vec<NodeId> = (1..=n as u64).collect();
+        let base_config = Config {
+            id: 0,
+            peers: ids.clone(),
+            election_ticks_min: 10,
+            election_ticks_max: 20,
+            heartbeat_ticks: 2,
+            max_entries_per_msg: [1, 1, 2, 4, 64][rng.random_range(0..5usize)],
+            max_inflight_msgs: [1, 2, 8][rng.random_range(0..3usize)],
+            pre_vote: rng.random_bool(0.5),
+            check_quorum: rng.random_bool(0.5),
+            seed: 0,
+            mutants: opts.mutants,
+        };
+        let mut w = World {
+            rng,
+            now: 0,
+            queue: Queue::new(),
+            nodes: BTreeMap::new(),
+            net: Network::new(),
+            opts,
+            base_config,
+            phase: Phase::Faults,
+            inv: Invariants::default(),
+            stats: Stats::default(),
+            history: History::default(),
+            trace: Vec::new(),
+            violation: None,
+            clients: Vec::new(),
+            next_process: 0,
+            next_op: 0,
+            next_value: 0,
+            last_written: vec![None; clients::KEYS as usize],
+            crash_on_propose: false,
+            crash_new_leader: false,
+            isolate_new_leader: false,
+            lossy_new_leader: false,
+            short_leaders_until: 0,
+            probe_from: None,
+            liveness_met: false,
+        };
+        for id in ids {
+            w.nodes.insert(
+                id,
+                SimNode {
+                    replica: None,
+                    disk: Disk::default(),
+                    paused: false,
+                    epoch: 0,
+                    deferred: Vec::new(),
+                    role: None,
+                    next_request: 0,
+                    requests: BTreeMap::new(),
+                },
+            );
+            w.start_node(id);
+        }
+        let n_clients = n + 1;
+        for slot in 0..n_clients {
+            w.clients.push(Client {
+                process: slot as u64,
+                seq: 0,
+                pending: None,
+            });
+            let t = w.rng.random_range(0..20 * MS);
+            w.queue.push(t, Ev::ClientNext { slot });
+        }
+        w.next_process = n_clients as u64;
+        let fault_ns = w.rng.random_range(3_000 * MS..6_000 * MS);
+        let first = w.rng.random_range(50 * MS..300 * MS);
+        w.queue.push(first, Ev::Nemesis);
+        w.queue.push(fault_ns, Ev::Heal);
+        if w.opts.nemesis.crash && w.rng.random_bool(0.5) {
+            // A figure-8 schedule: leadership stays unstable for most of the fault phase.
+            w.short_leaders_until = fault_ns;
+        }
+        w
+    }
+
+    pub(super) fn base_config(&self) -> &Config {
+        &self.base_config
+    }
+
+    pub fn cluster_size(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(super) fn trace_line(&mut self, f: impl FnOnce() -> String) {
+        if self.opts.trace {
+            let line = format!("{:>12} {}", self.now, f());
+            self.trace.push(line);
+        }
+    }
+
+    pub(super) fn fail(&mut self, message: String) {
+        if self.violation.is_none() {
+            self.trace_line(|| format!("VIOLATION {message}"));
+            self.violation = Some(Violation {
+                step: self.stats.steps,
+                time_ns: self.now,
+                message,
+            });
+        }
+    }
+
+    /// Runs the seed to its end (liveness met, a violation, or the step limit).
+    pub fn run(mut self, seed: u64) -> SeedReport {
+        while self.violation.is_none() && self.phase != Phase::Done {
+            let Some((t, ev)) = self.queue.pop() else {
+                self.fail("the event queue ran dry".into());
+                break;
+            };
+            self.now = t;
+            self.stats.steps += 1;
+            if self.stats.steps > MAX_STEPS {
+                self.fail(format!("step limit of {MAX_STEPS} reached"));
+                break;
+            }
+            self.step(ev);
+        }
+        self.stats.virtual_ns = self.now;
+        let (ok, fail, info) = self.history.outcome_counts();
+        self.stats.ops_ok = ok;
+        self.stats.ops_fail = fail;
+        self.stats.ops_info = info;
+        SeedReport {
+            seed,
+            nodes: self.nodes.len(),
+            violation: self.violation,
+            stats: self.stats,
+            history: self.history,
+            trace: self.trace,
+            unknown: None,
+        }
+    }
+
+    fn step(&mut self, ev: Ev) {
+        match ev {
+            Ev::Tick { node, epoch } => {
+                let Some(n) = self.nodes.get(&node) else {
+                    return;
+                };
+                if n.epoch != epoch || n.replica.is_none() {
+                    return;
+                }
+                self.queue
+                    .push(self.now + TICK_NS, Ev::Tick { node, epoch });
+                if !n.paused {
+                    self.feed(node, Input::Tick);
+                }
+            }
+            Ev::Deliver { msg, sender_epoch } => {
+                // A crash (power loss) loses part of what the node had in flight.
+                let sender_crashed = self
+                    .nodes
+                    .get(&msg.from)
+                    .is_some_and(|n| n.epoch != sender_epoch);
+                if sender_crashed && self.rng.random_bool(0.5) {
+                    self.trace_line(|| format!("lost with its sender {}", describe(&msg)));
+                    return;
+                }
+                if self.net.is_cut(msg.from, msg.to) {
+                    self.trace_line(|| format!("cut {}", describe(&msg)));
+                    return;
+                }
+                if let Some(Ev::Deliver { msg, .. }) =
+                    self.gate(msg.to, Ev::Deliver { msg, sender_epoch })
+                {
+                    self.trace_line(|| format!("deliver {}", describe(&msg)));
+                    self.feed(msg.to, Input::Message(msg));
+                }
+            }
+            Ev::Fsync { node, epoch } => {
+                let Some(n) = self.nodes.get(&node) else {
+                    return;
+                };
+                if n.epoch != epoch || self.gate(node, Ev::Fsync { node, epoch }).is_none() {
+                    return;
+                }
+                let Some(n) = self.nodes.get_mut(&node) else {
+                    return;
+                };
+                match n.disk.sync_until(self.now) {
+                    Ok(Some(seq)) if !self.opts.no_fsync => {
+                        self.trace_line(|| format!("n{node} durable through seq {seq}"));
+                        self.feed(node, Input::Persisted { seq });
+                    }
+                    Ok(_) => {}
+                    Err(e) => self.fail(format!("node {node} disk: {e}")),
+                }
+            }
+            Ev::FakeSynced { node, epoch, seq } => {
+                let Some(n) = self.nodes.get(&node) else {
+                    return;
+                };
+                if n.epoch != epoch
+                    || self
+                        .gate(node, Ev::FakeSynced { node, epoch, seq })
+                        .is_none()
+                {
+                    return;
+                }
+                self.feed(node, Input::Persisted { seq });
+            }
+            Ev::ClientArrive {
+                node,
+                slot,
+                op_id,
+                request,
+            } => {
+                let ev = Ev::ClientArrive {
+                    node,
+                    slot,
+                    op_id,
+                    request,
+                };
+                if let Some(Ev::ClientArrive {
+                    slot,
+                    op_id,
+                    request,
+                    ..
+                }) = self.gate(node, ev)
+                {
+                    let Some(n) = self.nodes.get_mut(&node) else {
+                        return;
+                    };
+                    n.next_request += 1;
+                    let id = n.next_request;
+                    n.requests.insert(id, (slot, op_id));
+                    self.trace_line(|| format!("n{node} request {id} {:?}", request.op));
+                    self.feed(node, Input::Client { id, request });
+                }
+            }
+            Ev::ClientReply {
+                node,
+                slot,
+                op_id,
+                response,
+            } => self.client_reply(node, slot, op_id, response),
+            Ev::ClientTimeout { slot, op_id } => {
+                let c = &self.clients[slot];
+                let Some(p) = c.pending.as_ref().filter(|p| p.op_id == op_id) else {
+                    return;
+                };
+                let outcome = clients::on_timeout(c.process, p, self.now);
+                self.finish(slot, outcome);
+            }
+            Ev::ClientNext { slot } => self.client_next(slot),
+            Ev::Nemesis => self.nemesis(),
+            Ev::Restart { node } => self.restart(node),
+            Ev::Resume { node } => self.resume(node),
+            Ev::HealNet => self.heal_net(),
+            Ev::CrashSoon { node, epoch } => {
+                if self.phase == Phase::Faults
+                    && self.nodes.get(&node).is_some_and(|n| n.epoch == epoch)
+                {
+                    self.crash(node, "crash-after-propose");
+                }
+            }
+            Ev::IsolateSoon { node } => {
+                if self.phase == Phase::Faults {
+                    self.isolate(node, "isolate-new-leader");
+                }
+            }
+            Ev::LossyEnd { node } => self.net.set_lossy(node, 0.0),
+            Ev::Heal => self.heal_all(),
+            Ev::Deadline => {
+                if !self.liveness_met {
+                    self.fail(format!(
+                        "liveness: no write committed within {} ms after every fault was healed",
+                        LIVENESS_BOUND_NS / MS
+                    ));
+                }
+            }
+            Ev::End => self.phase = Phase::Done,
+        }
+    }
+
+    /// Drops `ev` when its node is down, keeps it for later when the node is paused,
+    /// and otherwise hands it back to be run now.
+    fn gate(&mut self, node: NodeId, ev: Ev) -> Option<Ev> {
+        let n = self.nodes.get_mut(&node)?;
+        n.replica.as_ref()?;
+        if n.paused {
+            n.deferred.push(ev);
+            return None;
+        }
+        Some(ev)
+    }
+
+    /// Feeds one input to a running replica and carries out its outputs in order.
+    pub(super) fn feed(&mut self, node: NodeId, input: Input) {
+        let Some(r) = self.nodes.get_mut(&node).and_then(|n| n.replica.as_mut()) else {
+            return;
+        };
+        let outputs = r.handle(input);
+        for out in outputs {
+            if self.violation.is_some() {
+                return;
+            }
+            self.carry_out(node, out);
+        }
+    }
+
+    fn carry_out(&mut self, node: NodeId, out: Output) {
+        match out {
+            Output::Persist {
+                seq,
+                snapshot,
+                truncate_from,
+                entries,
+                hard_state,
+            } => {
+                self.trace_line(|| {
+                    format!(
+                        "n{node} persist seq {seq} snap {:?} trunc {truncate_from:?} entries {:?} hs {hard_state:?}",
+                        snapshot.as_ref().map(|s| (s.meta.last_index, s.meta.last_term)),
+                        entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>()
+                    )
+                });
+                let proposes = entries
+                    .iter()
+                    .any(|e| matches!(e.payload, node::raft::types::Payload::Command(_)));
+                let delay = self.rng.random_range(50_000..4 * MS);
+                let count = entries.len();
+                let Some(n) = self.nodes.get_mut(&node) else {
+                    return;
+                };
+                let epoch = n.epoch;
+                let w = Write {
+                    seq,
+                    snapshot,
+                    truncate_from,
+                    entries,
+                    hard_state,
+                };
+                let done = match n.disk.write(w, self.now + delay) {
+                    Ok(done) => done,
+                    Err(e) => return self.fail(format!("node {node} disk: {e}")),
+                };
+                let log = &n.disk.written;
+                let tail = &log.entries[log.entries.len().saturating_sub(count)..];
+                if let Err(e) = self.inv.on_written(node, tail, log) {
+                    return self.fail(e);
+                }
+                self.queue.push(done, Ev::Fsync { node, epoch });
+                if self.opts.no_fsync {
+                    self.queue
+                        .push(self.now, Ev::FakeSynced { node, epoch, seq });
+                }
+                let leader = matches!(n.role, Some((Role::Leader, _)));
+                if proposes && leader && self.crash_on_propose && self.phase == Phase::Faults {
+                    self.crash_on_propose = false;
+                    let t = self.now + self.rng.random_range(0..3 * MS);
+                    self.queue.push(t, Ev::CrashSoon { node, epoch });
+                }
+            }
+            Output::Send(msg) => {
+                self.stats.messages += 1;
+                if msg.from != node {
+                    return self.fail(format!(
+                        "node {node} sent a message claiming to be from {}",
+                        msg.from
+                    ));
+                }
+                let fates = self.net.fate(&mut self.rng, msg.from, msg.to);
+                let sender_epoch = self.nodes.get(&node).map_or(0, |n| n.epoch);
+                if fates.is_empty() {
+                    self.trace_line(|| format!("lost {}", describe(&msg)));
+                }
+                for d in fates {
+                    self.queue.push(
+                        self.now + d,
+                        Ev::Deliver {
+                            msg: msg.clone(),
+                            sender_epoch,
+                        },
+                    );
+                }
+            }
+            Output::Reply { id, response } => {
+                let Some(n) = self.nodes.get_mut(&node) else {
+                    return;
+                };
+                let Some((slot, op_id)) = n.requests.remove(&id) else {
+                    return self.fail(format!("node {node} answered unknown request {id}"));
+                };
+                let t = self.now + self.rng.random_range(50_000..500_000);
+                self.queue.push(
+                    t,
+                    Ev::ClientReply {
+                        node,
+                        slot,
+                        op_id,
+                        response,
+                    },
+                );
+            }
+            Output::Applied { index, term } => {
+                let Some(n) = self.nodes.get(&node) else {
+                    return;
+                };
+                let node_term = n.replica.as_ref().map_or(0, |r| r.current_term());
+                let leads = matches!(n.role, Some((Role::Leader, _)));
+                let epoch = n.epoch;
+                if let Err(e) = self
+                    .inv
+                    .on_applied(node, index, term, &n.disk.written, node_term)
+                {
+                    return self.fail(e);
+                }
+                // A leader applying an entry of an earlier term has just counted
+                // replicas for it; crashing it now, before its own entries spread, is
+                // the step of figure 8 that turns a wrong commit into a lost one.
+                if leads
+                    && term < node_term
+                    && self.phase == Phase::Faults
+                    && self.opts.nemesis.crash
+                    && self.rng.random_bool(0.3)
+                {
+                    let t = self.now + self.rng.random_range(0..MS);
+                    self.queue.push(t, Ev::CrashSoon { node, epoch });
+                }
+            }
+            Output::RoleChanged { role, term, leader } => {
+                self.trace_line(|| format!("n{node} role {role:?} term {term} leader {leader:?}"));
+                let Some(n) = self.nodes.get_mut(&node) else {
+                    return;
+                };
+                n.role = Some((role, term));
+                if role == Role::Leader {
+                    self.stats.leader_changes += 1;
+                    let epoch = n.epoch;
+                    if let Err(e) = self.inv.on_leader(node, term, &n.disk.written) {
+                        return self.fail(e);
+                    }
+                    self.on_new_leader(node, epoch);
+                }
+            }
+        }
+    }
+
+    /// Fires the armed figure-8 triggers at a node that just became leader.
+    fn on_new_leader(&mut self, node: NodeId, epoch: u64) {
+        if self.phase != Phase::Faults {
+            return;
+        }
+        if self.now < self.short_leaders_until && self.rng.random_bool(0.7) {
+            // Leaves the new leader's first entries on itself, or on a few nodes.
+            if self.rng.random_bool(0.5) || !self.opts.nemesis.partition {
+                let t = self.now + self.rng.random_range(0..4 * MS);
+                self.queue.push(t, Ev::CrashSoon { node, epoch });
+            } else {
+                let t = self.now + self.rng.random_range(0..2 * MS);
+                self.queue.push(t, Ev::IsolateSoon { node });
+            }
+        }
+        if self.crash_new_leader {
+            self.crash_new_leader = false;
+            let t = self.now + self.rng.random_range(0..15 * MS);
+            self.queue.push(t, Ev::CrashSoon { node, epoch });
+        }
+        if self.lossy_new_leader {
+            self.lossy_new_leader = false;
+            let p = self.rng.random_range(0.4..0.9);
+            self.net.set_lossy(node, p);
+            let t = self.now + self.rng.random_range(20 * MS..300 * MS);
+            self.queue.push(t, Ev::LossyEnd { node });
+            self.trace_line(|| format!("nemesis lossy n{node} {p:.2}"));
+        }
+        if self.isolate_new_leader {
+            self.isolate_new_leader = false;
+            let t = self.now + self.rng.random_range(0..15 * MS);
+            self.queue.push(t, Ev::IsolateSoon { node });
+        }
+    }
+}
+
+impl<R: Driven> World<R> {
+    /// Starts the next operation of client `slot` (unless the run is winding down).
+    fn client_next(&mut self, slot: usize) {
+        if self.phase == Phase::Done || self.clients[slot].pending.is_some() {
+            return;
+        }
+        self.next_op += 1;
+        let force_write = self.probe_from.is_some() && !self.liveness_met;
+        let p = clients::next_op(
+            &mut self.rng,
+            &mut self.clients[slot],
+            &mut self.next_value,
+            &mut self.last_written,
+            force_write,
+            self.next_op,
+            self.now,
+        );
+        let process = self.clients[slot].process;
+        self.history.push(clients::invoke_event(process, &p));
+        self.trace_line(|| format!("client p{process} invoke {} {} {}", p.f, p.key, p.value));
+        let node = self.rng.random_range(1..=self.nodes.len() as u64);
+        self.send_request(slot, &p, node);
+        self.queue.push(
+            self.now + CLIENT_TIMEOUT_NS,
+            Ev::ClientTimeout {
+                slot,
+                op_id: p.op_id,
+            },
+        );
+        self.clients[slot].pending = Some(p);
+    }
+
+    fn send_request(&mut self, slot: usize, p: &Pending, node: NodeId) {
+        let t = self.now + self.rng.random_range(50_000..500_000);
+        self.queue.push(
+            t,
+            Ev::ClientArrive {
+                node,
+                slot,
+                op_id: p.op_id,
+                request: p.request.clone(),
+            },
+        );
+    }
+
+    fn client_reply(&mut self, node: NodeId, slot: usize, op_id: u64, response: Response) {
+        let c = &self.clients[slot];
+        let Some(p) = c.pending.as_ref().filter(|p| p.op_id == op_id) else {
+            return;
+        };
+        if clients::is_acknowledged_write(p, &response) {
+            let r = &p.request;
+            if let Err(e) = self.inv.on_write_acknowledged(node, r.client, r.seq) {
+                return self.fail(e);
+            }
+        }
+        match clients::on_response(c.process, p, &response, self.now) {
+            Outcome::Redirect(to) => {
+                let mut p = p.clone();
+                p.hops += 1;
+                self.trace_line(|| format!("client p{} redirected to n{to}", p.request.client - 1));
+                if to >= 1 && to <= self.nodes.len() as u64 {
+                    self.send_request(slot, &p, to);
+                }
+                self.clients[slot].pending = Some(p);
+            }
+            done => self.finish(slot, done),
+        }
+    }
+
+    /// Records the end of client `slot`'s operation and schedules its next one.
+    fn finish(&mut self, slot: usize, outcome: Outcome) {
+        let Outcome::Done { event, retire } = outcome else {
+            return;
+        };
+        let Some(p) = self.clients[slot].pending.take() else {
+            return;
+        };
+        let process = self.clients[slot].process;
+        self.trace_line(|| {
+            format!(
+                "client p{process} {:?} {} {} {} {:?}",
+                event.kind, event.f, p.key, event.value, event.error
+            )
+        });
+        if event.kind == super::history::Kind::Ok
+            && p.f == "write"
+            && self.probe_from.is_some_and(|t| p.invoked_ns >= t)
+            && !self.liveness_met
+        {
+            self.liveness_met = true;
+            self.trace_line(|| "liveness met: a write committed after healing".to_string());
+            self.queue.push(self.now + 50 * MS, Ev::End);
+        }
+        self.history.push(event);
+        if retire {
+            self.clients[slot].process = self.next_process;
+            self.clients[slot].seq = 0;
+            self.next_process += 1;
+        }
+        let think = self.rng.random_range(5 * MS..40 * MS);
+        self.queue.push(self.now + think, Ev::ClientNext { slot });
+    }
+
+    pub(super) fn set_probe(&mut self) {
+        self.probe_from = Some(self.now);
+        self.queue.push(self.now + LIVENESS_BOUND_NS, Ev::Deadline);
+    }
+}
+
+/// A short description of a message for traces.
+pub(super) fn describe(m: &Message) -> String {
+    let body = match &m.body {
+        MessageBody::Vote {
+            pre_vote,
+            last_log_index,
+            last_log_term,
+            ..
+        } => format!("vote pre={pre_vote} last=({last_log_index},{last_log_term})"),
+        MessageBody::VoteResponse { pre_vote, granted } => {
+            format!("vote-resp pre={pre_vote} granted={granted}")
+        }
+        MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+            ..
+        } => format!(
+            "append prev=({prev_index},{prev_term}) n={} commit={commit}",
+            entries.len()
+        ),
+        MessageBody::AppendResponse {
+            success,
+            match_index,
+            ..
+        } => format!("append-resp ok={success} match={match_index}"),
+        MessageBody::InstallSnapshot { snapshot } => {
+            format!("snapshot last={}", snapshot.meta.last_index)
+        }
+        MessageBody::InstallSnapshotResponse { last_index } => {
+            format!("snapshot-resp last={last_index}")
+        }
+        MessageBody::TimeoutNow => "timeout-now".to_string(),
+    };
+    format!("{}->{} t{} {body}", m.from, m.to, m.term)
+}

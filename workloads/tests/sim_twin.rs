@@ -1,0 +1,18 @@
+//! The simulator against its small reference Raft (`sim::twin`): a correct run passes,
+//! runs replay exactly, and the invariants catch the known bugs.
+
+use workloads::sim::twin::Twin;
+use workloads::sim::{Options, run_range_with};
+
+#[test]
+fn twin_seeds_pass() {
+    let r = run_range_with::<Twin>(1, 40, &Options::default(), 2);
+    let msgs: Vec<String> = r
+        .failures
+        .iter()
+        .map(|(s, v)| format!("seed {s}: {} at step {}", v.message, v.step))
+        .collect();
+    assert!(msgs.is_empty(), "{msgs:#?}");
+    assert!(r.stats.leader_changes > 40);
+    assert!(r.stats.crashes > 0 && r.stats.partitions > 0);
+}
