@@ -156,6 +156,51 @@ fn progress_bar(secs: f64) -> ProgressBar {
     pb
 }
 
+/// Waits for the first leader, giving up early (with the end of the node's log) when
+/// every node has exited, which is what a bad flag or a busy port looks like.
+async fn wait_for_first_leader(
+    cluster: &Cluster,
+    http: &http::HttpClient,
+    addrs: &std::collections::BTreeMap<u64, std::net::SocketAddr>,
+    run_dir: &Path,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + LEADER_WAIT;
+    while Instant::now() < deadline {
+        if status::wait_for_leader(http, addrs, Duration::from_secs(1))
+            .await
+            .is_some()
+        {
+            return Ok(());
+        }
+        let crashed = cluster.crashed();
+        if crashed.len() == addrs.len() {
+            let (id, status) = &crashed[0];
+            let log = run_dir.join("nodes").join(format!("n{id}.log"));
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            cluster.shutdown();
+            bail!(
+                "every node exited at start (n{id}: {status}); end of {}:\n{}",
+                log.display(),
+                tail.join("\n")
+            );
+        }
+    }
+    let crashed = cluster.crashed();
+    cluster.shutdown();
+    bail!(
+        "no leader elected within {} s{}; see {}",
+        LEADER_WAIT.as_secs(),
+        if crashed.is_empty() {
+            String::new()
+        } else {
+            format!(" (nodes exited: {crashed:?})")
+        },
+        run_dir.join("nodes").display()
+    )
+}
+
 /// Runs the whole thing; returns the exit code (0/1/2). Setup problems are errors.
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     validate(&args)?;
@@ -197,23 +242,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     );
     let http = http::new_client();
     let addrs = cluster.addrs();
-    if status::wait_for_leader(&http, &addrs, LEADER_WAIT)
-        .await
-        .is_none()
-    {
-        let crashed = cluster.crashed();
-        cluster.shutdown();
-        bail!(
-            "no leader elected within {} s{}; see {}",
-            LEADER_WAIT.as_secs(),
-            if crashed.is_empty() {
-                String::new()
-            } else {
-                format!(" (nodes exited: {crashed:?})")
-            },
-            run_dir.join("nodes").display()
-        );
-    }
+    wait_for_first_leader(&cluster, &http, &addrs, &run_dir).await?;
 
     let (interrupt_tx, interrupt_rx) = watch::channel(false);
     let ctrl_c = tokio::spawn(async move {
