@@ -26,6 +26,22 @@ pub fn utc_timestamp(t: SystemTime) -> String {
     )
 }
 
+/// RFC 3339 in UTC (`2026-01-26T10:15:00Z`), as `run.json`'s `started`.
+pub fn rfc3339_utc(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -115,7 +131,7 @@ pub fn write_index(results: &Path) -> anyhow::Result<()> {
     runs.truncate(MAX_INDEX_RUNS);
     let mut rows = String::new();
     for (dir, v) in &runs {
-        let verdict = match v.pointer("/verdict/valid") {
+        let verdict = match v.get("valid") {
             Some(serde_json::Value::Bool(true)) => "linearizable",
             Some(serde_json::Value::Bool(false)) => "NOT linearizable",
             _ => "unknown",
@@ -135,7 +151,7 @@ pub fn write_index(results: &Path) -> anyhow::Result<()> {
             if verdict == "linearizable" { "ok" } else { "bad" },
             escape_html(dir),
             num("/seed"),
-            num("/summary/ops"),
+            num("/summary/operations"),
             num("/summary/ok"),
             num("/summary/faults"),
         ));
@@ -150,7 +166,7 @@ pub fn write_index(results: &Path) -> anyhow::Result<()> {
 /// Counts and latencies of the client operations.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    pub ops: usize,
+    pub operations: usize,
     pub ok: usize,
     pub fail: usize,
     pub info: usize,
@@ -181,7 +197,7 @@ pub fn summarize(history: &History, workload_s: f64) -> Summary {
     // 1 µs to 10 min, 3 significant digits.
     let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).ok();
     for op in &history.ops {
-        s.ops += 1;
+        s.operations += 1;
         let outcome = match op.outcome {
             Outcome::Ok => {
                 s.ok += 1;
@@ -231,6 +247,7 @@ mod tests {
         // 2024-02-29 12:34:56 UTC
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_210_096);
         assert_eq!(utc_timestamp(t), "20240229T123456Z");
+        assert_eq!(rfc3339_utc(t), "2024-02-29T12:34:56Z");
     }
 
     #[test]

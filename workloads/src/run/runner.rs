@@ -115,12 +115,14 @@ struct RunFile<'a> {
     command: &'a str,
     seed: u64,
     config: &'a Value,
-    started_utc: String,
+    started: String,
     workload_s: f64,
     total_s: f64,
     summary: &'a Summary,
     faults: &'a [FaultInterval],
     cluster_events: &'a [ClusterEvent],
+    /// `true`, `false` or `"unknown"`.
+    valid: Validity,
     verdict: Value,
     node_crashes: &'a [String],
     nemesis_errors: &'a [String],
@@ -227,7 +229,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         "workloads: {name}: {} nodes, {} clients, {} keys, {} s at {} ops/s, seed {seed}",
         args.nodes, args.clients, args.keys, args.time_limit, args.rate
     );
-    let started_utc = output::utc_timestamp(std::time::SystemTime::now());
+    let started = output::rfc3339_utc(std::time::SystemTime::now());
     let start = Instant::now();
     let recorder = Arc::new(Recorder::new(start));
     let cluster = Arc::new(
@@ -427,14 +429,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         command: &command,
         seed,
         config: &config,
-        started_utc,
+        started,
         workload_s,
         total_s: start.elapsed().as_secs_f64(),
         summary: &summary,
         faults: &faults,
         cluster_events: &cluster_events,
+        valid: verdict.valid,
         verdict: json!({
-            "valid": verdict.valid,
             "check_s": verdict.check_s,
             "failing_keys": verdict.keys.iter()
                 .filter(|k| k.valid == Validity::NotLinearizable)
@@ -485,7 +487,7 @@ fn print_summary(
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1} ms"));
     eprintln!(
         "workloads: {} ops in {workload_s:.1} s: {} ok, {} fail, {} info; {:.0} ok/s; latency (ok) p50 {}, p99 {}",
-        s.ops,
+        s.operations,
         s.ok,
         s.fail,
         s.info,
