@@ -1,9 +1,13 @@
 //! The key-value state machine. PURE and deterministic: `BTreeMap`, no I/O.
 //!
 //! Values are JSON values. Commands reach it through the log as encoded [`Command`]s.
+//! A per-client session table makes retries idempotent: a command whose
+//! `(client, seq)` was already applied returns the recorded result instead of
+//! being applied twice (`client == 0` opts out).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// One key-value operation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,4 +52,260 @@ pub struct Command {
     pub client: u64,
     pub seq: u64,
     pub op: KvOp,
+}
+
+impl Command {
+    /// The log encoding. JSON, because values are arbitrary JSON (self-describing
+    /// formats only).
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain data with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Command, KvError> {
+        serde_json::from_slice(bytes).map_err(|e| KvError::Decode(e.to_string()))
+    }
+}
+
+/// Errors of the state machine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    #[error("cannot decode a command or snapshot: {0}")]
+    Decode(String),
+    /// A retry older than the newest command recorded for its client: its result is
+    /// gone, and it was certainly applied already or superseded. Not applied again.
+    #[error("request (client {client}, seq {seq}) is older than the client's latest")]
+    StaleRequest { client: u64, seq: u64 },
+}
+
+/// The newest command applied for one client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Session {
+    seq: u64,
+    result: KvResult,
+    /// Position in the eviction order.
+    stamp: u64,
+}
+
+/// Bound on the session table; the least recently active client is forgotten.
+const MAX_SESSIONS: usize = 100_000;
+
+/// The key-value store plus the deduplication table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Kv {
+    data: BTreeMap<String, Value>,
+    sessions: BTreeMap<u64, Session>,
+    /// `stamp -> client`, oldest first, for eviction.
+    by_stamp: BTreeMap<u64, u64>,
+    next_stamp: u64,
+}
+
+impl Kv {
+    pub fn new() -> Kv {
+        Kv::default()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.data.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Applies one committed command, deduplicating retries.
+    pub fn apply(&mut self, cmd: &Command) -> Result<KvResult, KvError> {
+        if cmd.client != 0
+            && let Some(s) = self.sessions.get(&cmd.client)
+        {
+            if cmd.seq == s.seq {
+                return Ok(s.result.clone());
+            }
+            if cmd.seq < s.seq {
+                return Err(KvError::StaleRequest {
+                    client: cmd.client,
+                    seq: cmd.seq,
+                });
+            }
+        }
+        let result = self.apply_op(&cmd.op);
+        if cmd.client != 0 {
+            self.record(cmd.client, cmd.seq, result.clone());
+        }
+        Ok(result)
+    }
+
+    /// What `op` would return on the current state, without changing anything.
+    pub fn evaluate(&self, op: &KvOp) -> KvResult {
+        // Only the op's own key matters: evaluate on a one-key copy.
+        let key = op_key(op);
+        let mut tmp = Kv::default();
+        if let Some(v) = self.data.get(key) {
+            tmp.data.insert(key.to_string(), v.clone());
+        }
+        tmp.apply_op(op)
+    }
+
+    fn apply_op(&mut self, op: &KvOp) -> KvResult {
+        match op {
+            KvOp::Get { key, .. } => KvResult::Value(self.data.get(key).cloned()),
+            KvOp::Put { key, value } => {
+                self.data.insert(key.clone(), value.clone());
+                KvResult::Value(Some(value.clone()))
+            }
+            KvOp::Cas { key, from, to } => {
+                let current = self.data.get(key);
+                if current == from.as_ref() {
+                    self.data.insert(key.clone(), to.clone());
+                    KvResult::Value(Some(to.clone()))
+                } else {
+                    KvResult::CasMismatch {
+                        current: current.cloned(),
+                    }
+                }
+            }
+            KvOp::Delete { key } => {
+                self.data.remove(key);
+                KvResult::Value(None)
+            }
+            KvOp::Append { key, value } => {
+                let mut s = match self.data.get(key) {
+                    None => String::new(),
+                    Some(Value::String(s)) => s.clone(),
+                    // A non-string value is extended through its JSON text.
+                    Some(other) => other.to_string(),
+                };
+                s.push_str(value);
+                let v = Value::String(s);
+                self.data.insert(key.clone(), v.clone());
+                KvResult::Value(Some(v))
+            }
+        }
+    }
+
+    fn record(&mut self, client: u64, seq: u64, result: KvResult) {
+        self.next_stamp += 1;
+        let stamp = self.next_stamp;
+        if let Some(old) = self.sessions.insert(client, Session { seq, result, stamp }) {
+            self.by_stamp.remove(&old.stamp);
+        }
+        self.by_stamp.insert(stamp, client);
+        while self.sessions.len() > MAX_SESSIONS {
+            let Some((_, victim)) = self.by_stamp.pop_first() else {
+                break;
+            };
+            self.sessions.remove(&victim);
+        }
+    }
+
+    /// Snapshot encoding of the whole state machine (data and sessions).
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Kv, KvError> {
+        serde_json::from_slice(bytes).map_err(|e| KvError::Decode(e.to_string()))
+    }
+}
+
+fn op_key(op: &KvOp) -> &str {
+    match op {
+        KvOp::Get { key, .. }
+        | KvOp::Put { key, .. }
+        | KvOp::Cas { key, .. }
+        | KvOp::Delete { key }
+        | KvOp::Append { key, .. } => key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cmd(client: u64, seq: u64, op: KvOp) -> Command {
+        Command { client, seq, op }
+    }
+    fn put(k: &str, v: Value) -> KvOp {
+        KvOp::Put {
+            key: k.into(),
+            value: v,
+        }
+    }
+
+    #[test]
+    fn cas_from_none_means_absent() {
+        let mut kv = Kv::new();
+        let op = KvOp::Cas {
+            key: "a".into(),
+            from: None,
+            to: json!(1),
+        };
+        assert_eq!(
+            kv.apply(&cmd(0, 0, op.clone())),
+            Ok(KvResult::Value(Some(json!(1))))
+        );
+        assert_eq!(
+            kv.apply(&cmd(0, 0, op)),
+            Ok(KvResult::CasMismatch {
+                current: Some(json!(1))
+            })
+        );
+    }
+
+    #[test]
+    fn retried_command_returns_recorded_result_without_reapplying() {
+        let mut kv = Kv::new();
+        let app = |v: &str| KvOp::Append {
+            key: "l".into(),
+            value: v.into(),
+        };
+        assert_eq!(
+            kv.apply(&cmd(7, 1, app("x"))),
+            Ok(KvResult::Value(Some(json!("x"))))
+        );
+        assert_eq!(
+            kv.apply(&cmd(7, 1, app("x"))),
+            Ok(KvResult::Value(Some(json!("x"))))
+        );
+        assert_eq!(kv.get("l"), Some(&json!("x")));
+        assert_eq!(
+            kv.apply(&cmd(7, 2, app("y"))),
+            Ok(KvResult::Value(Some(json!("xy"))))
+        );
+        assert!(matches!(
+            kv.apply(&cmd(7, 1, app("x"))),
+            Err(KvError::StaleRequest { .. })
+        ));
+        // client 0 never deduplicates
+        kv.apply(&cmd(0, 1, app("z"))).ok();
+        kv.apply(&cmd(0, 1, app("z"))).ok();
+        assert_eq!(kv.get("l"), Some(&json!("xyzz")));
+    }
+
+    #[test]
+    fn delete_and_evaluate_do_what_they_say() {
+        let mut kv = Kv::new();
+        kv.apply(&cmd(0, 0, put("a", json!({"x": 1})))).ok();
+        let del = KvOp::Delete { key: "a".into() };
+        assert_eq!(kv.evaluate(&del), KvResult::Value(None));
+        assert!(kv.get("a").is_some(), "evaluate must not mutate");
+        kv.apply(&cmd(0, 0, del)).ok();
+        assert_eq!(kv.get("a"), None);
+    }
+
+    #[test]
+    fn snapshot_round_trips_and_commands_decode() {
+        let mut kv = Kv::new();
+        kv.apply(&cmd(3, 9, put("k", json!([1, "two", null])))).ok();
+        let back = Kv::from_snapshot(&kv.to_snapshot());
+        assert_eq!(back.as_ref(), Ok(&kv));
+        let c = cmd(1, 2, put("k", json!(1.5)));
+        assert_eq!(Command::decode(&c.encode()), Ok(c));
+        assert!(Command::decode(b"{").is_err());
+    }
 }

@@ -1,4 +1,107 @@
-fn main() {
-    eprintln!("node: not built yet");
-    std::process::exit(3);
+//! The `node` binary: parse the command line, open storage, serve until SIGTERM or
+//! ctrl-c. Exit status 0 after a clean shutdown, 1 on a runtime failure, 2 on a bad
+//! command line or a data directory that cannot be opened.
+
+use clap::Parser;
+use node::server::config::{Args, NodeConfig};
+use node::storage::{Storage, StorageOptions};
+use std::process::ExitCode;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging();
+    let config = match NodeConfig::from_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("node: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("node: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: NodeConfig) -> ExitCode {
+    let opts = StorageOptions {
+        no_fsync: config.no_fsync,
+        ..StorageOptions::default()
+    };
+    let (storage, recovered) = match Storage::open(&config.data_dir, opts) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!("cannot open data directory: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!(
+        entries = recovered.entries.len(),
+        term = recovered.hard_state.term,
+        snapshot = recovered.snapshot.as_ref().map(|s| s.meta.last_index),
+        "recovered"
+    );
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {}: {e}", config.listen);
+            return ExitCode::from(2);
+        }
+    };
+    match node::server::run(config, listener, storage, recovered, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Completes on SIGTERM or ctrl-c (SIGINT).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+        _ = term => tracing::info!("terminated"),
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` may name one level (error, warn, info, debug, trace).
+fn init_logging() {
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let filter = Targets::new()
+        .with_default(level)
+        .with_target("hyper", LevelFilter::WARN)
+        .with_target("hyper_util", LevelFilter::WARN);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false),
+        )
+        .with(filter)
+        .init();
 }

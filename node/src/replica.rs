@@ -7,9 +7,14 @@
 //! write is only returned after the driver has reported that write durable with
 //! [`Input::Persisted`].
 
-use crate::kv::{Command, KvOp, KvResult};
+mod engine;
+
+use crate::kv::{Command, Kv, KvError, KvOp, KvResult};
 use crate::raft::types::{Entry, HardState, Index, Membership, Message, NodeId, Snapshot, Term};
+use crate::raft::{ProposeError, Raft, RaftConfig};
+use engine::{Consensus, Ready};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Identifies one in-flight client request inside one node. Assigned by the driver;
 /// unique among the requests it has outstanding.
@@ -175,31 +180,303 @@ pub struct Status {
 
 /// Raft + KV + pending requests.
 pub struct Replica {
-    // Filled in by the implementation.
-    _private: (),
+    id: NodeId,
+    mutants: Mutants,
+    /// The consensus engine, used only through the narrow [`Consensus`] interface.
+    engine: Box<dyn Consensus + Send>,
+    kv: Kv,
+    /// Proposed writes by log index: `(request, term proposed in)`.
+    writes: BTreeMap<Index, (RequestId, Term)>,
+    /// Reads awaiting leadership confirmation, by read round.
+    reads: BTreeMap<u64, Vec<(RequestId, String)>>,
+    /// Confirmed reads awaiting `applied >= index`, in index order.
+    confirmed: VecDeque<(Index, Vec<(RequestId, String)>)>,
+    /// Last observed (role, term, leader), to notice changes.
+    seen: (Role, Term, Option<NodeId>),
+    out: Vec<Output>,
 }
+
+/// Why a replica could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("the recovered snapshot is unreadable: {0}")]
+    Snapshot(#[from] KvError),
+}
+
+/// Bound on proposals waiting to commit at one leader.
+const MAX_PENDING_WRITES: usize = 100_000;
+/// Bound on the `Ready` rounds drained per `handle` call.
+const MAX_READY_ROUNDS: usize = 16;
 
 impl Replica {
     /// Builds a replica from its configuration and what storage recovered.
-    pub fn new(_config: Config, _recovered: Recovered) -> Replica {
-        todo!("replica implementation")
+    ///
+    /// # Panics
+    /// When the recovered snapshot cannot be decoded; use [`Replica::try_new`] to
+    /// get that as an error instead.
+    pub fn new(config: Config, recovered: Recovered) -> Replica {
+        match Replica::try_new(config, recovered) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Like [`Replica::new`], but reports an unreadable snapshot as an error.
+    pub fn try_new(config: Config, recovered: Recovered) -> Result<Replica, ReplicaError> {
+        let kv = match &recovered.snapshot {
+            Some(s) if !s.data.is_empty() => Kv::from_snapshot(&s.data)?,
+            _ => Kv::new(),
+        };
+        let raft_cfg = RaftConfig {
+            id: config.id,
+            peers: config.peers.clone(),
+            election_ticks_min: config.election_ticks_min,
+            election_ticks_max: config.election_ticks_max,
+            heartbeat_ticks: config.heartbeat_ticks,
+            max_entries_per_msg: config.max_entries_per_msg,
+            max_inflight_msgs: config.max_inflight_msgs,
+            pre_vote: config.pre_vote,
+            check_quorum: config.check_quorum,
+            seed: config.seed,
+            commit_old_term: config.mutants.commit_old_term,
+            vote_any_log: config.mutants.vote_any_log,
+        };
+        let raft = Raft::new(
+            raft_cfg,
+            recovered.hard_state,
+            recovered.snapshot.as_ref(),
+            recovered.entries,
+        );
+        let seen = (raft.role(), raft.term(), raft.leader());
+        Ok(Replica {
+            id: config.id,
+            mutants: config.mutants,
+            engine: Box::new(raft),
+            kv,
+            writes: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            confirmed: VecDeque::new(),
+            seen,
+            out: Vec::new(),
+        })
     }
 
     /// Feeds one input; returns the outputs to carry out in order.
-    pub fn handle(&mut self, _input: Input) -> Vec<Output> {
-        todo!("replica implementation")
+    pub fn handle(&mut self, input: Input) -> Vec<Output> {
+        self.handle_many(std::iter::once(input))
+    }
+
+    /// Feeds several inputs and collects their outputs together, so that many
+    /// client requests become one `Output::Persist` and one Append per peer.
+    pub fn handle_many(&mut self, inputs: impl IntoIterator<Item = Input>) -> Vec<Output> {
+        for input in inputs {
+            self.input(input);
+        }
+        for _ in 0..MAX_READY_ROUNDS {
+            let ready = self.engine.ready();
+            let more = !ready.committed.is_empty();
+            self.process_ready(ready);
+            if !more {
+                break;
+            }
+        }
+        std::mem::take(&mut self.out)
     }
 
     /// The current status (cheap).
     pub fn status(&self) -> Status {
-        todo!("replica implementation")
+        let e = &self.engine;
+        Status {
+            id: self.id,
+            role: e.role(),
+            term: e.term(),
+            leader: e.leader(),
+            commit_index: e.commit_index(),
+            applied_index: e.applied_index(),
+            first_log_index: e.first_index(),
+            last_log_index: e.last_index(),
+            snapshot_index: e.first_index() - 1,
+            membership: e.membership().clone(),
+        }
     }
 
     /// Reads local state without consensus (`?stale=true`).
-    pub fn read_local(&self, _key: &str) -> Option<serde_json::Value> {
-        todo!("replica implementation")
+    pub fn read_local(&self, key: &str) -> Option<serde_json::Value> {
+        self.kv.get(key).cloned()
+    }
+
+    fn reply(&mut self, id: RequestId, response: Response) {
+        self.out.push(Output::Reply { id, response });
+    }
+
+    fn input(&mut self, input: Input) {
+        match input {
+            Input::Tick => self.engine.tick(),
+            Input::Message(m) => self.engine.step(m),
+            Input::Persisted { seq } => self.engine.persisted(seq),
+            Input::TransferLeader { to } => self.engine.transfer_leader(to),
+            Input::ChangeMembership { id, .. } => self.reply(
+                id,
+                Response::Rejected {
+                    reason: "membership change is not supported yet".into(),
+                },
+            ),
+            Input::Client { id, request } => self.client(id, request),
+        }
+    }
+
+    fn client(&mut self, id: RequestId, request: ClientRequest) {
+        match request.op {
+            KvOp::Get { key, stale: true } => {
+                let v = self.read_local(&key);
+                self.reply(id, Response::Done(KvResult::Value(v)));
+            }
+            KvOp::Get { key, stale: false } => {
+                if self.mutants.stale_read && self.engine.role() == Role::Leader {
+                    // Mutant: no ReadIndex round, so a deposed leader serves old state.
+                    let v = self.read_local(&key);
+                    self.reply(id, Response::Done(KvResult::Value(v)));
+                    return;
+                }
+                match self.engine.read_index() {
+                    Ok(round) => self.reads.entry(round).or_default().push((id, key)),
+                    Err(e) => self.refuse(id, e),
+                }
+            }
+            op => {
+                if self.writes.len() >= MAX_PENDING_WRITES {
+                    self.refuse(id, ProposeError::Busy);
+                    return;
+                }
+                let cmd = Command {
+                    client: request.client,
+                    seq: request.seq,
+                    op,
+                };
+                match self.engine.propose_command(cmd.encode()) {
+                    Ok(index) if self.mutants.ack_before_commit => {
+                        // Mutant: answer before the entry commits, from local state.
+                        let _ = index;
+                        let result = self.kv.evaluate(&cmd.op);
+                        self.reply(id, Response::Done(result));
+                    }
+                    Ok(index) => {
+                        self.writes.insert(index, (id, self.engine.term()));
+                    }
+                    Err(e) => self.refuse(id, e),
+                }
+            }
+        }
+    }
+
+    fn refuse(&mut self, id: RequestId, e: ProposeError) {
+        let response = match e {
+            ProposeError::NotLeader { leader } => Response::NotLeader { leader },
+            other => Response::Rejected {
+                reason: other.to_string(),
+            },
+        };
+        self.reply(id, response);
+    }
+
+    fn process_ready(&mut self, ready: Ready) {
+        if let Some(p) = ready.persist {
+            self.out.push(Output::Persist {
+                seq: p.seq,
+                snapshot: None,
+                truncate_from: p.truncate_from,
+                entries: p.entries,
+                hard_state: p.hard_state,
+            });
+        }
+        self.out
+            .extend(ready.messages.into_iter().map(Output::Send));
+        for e in ready.committed {
+            self.apply(e);
+        }
+        for r in ready.reads {
+            if let Some(reqs) = self.reads.remove(&r.round) {
+                self.confirmed.push_back((r.index, reqs));
+            }
+        }
+        self.serve_reads();
+        self.check_role();
+    }
+
+    fn apply(&mut self, e: Entry) {
+        self.out.push(Output::Applied {
+            index: e.index,
+            term: e.term,
+        });
+        let result = match &e.payload {
+            crate::raft::types::Payload::Command(bytes) => {
+                Some(Command::decode(bytes).and_then(|c| self.kv.apply(&c)))
+            }
+            _ => None,
+        };
+        let Some((id, term)) = self.writes.remove(&e.index) else {
+            return;
+        };
+        let response = match result {
+            _ if term != e.term => Response::Indeterminate,
+            Some(Ok(r)) => Response::Done(r),
+            Some(Err(err)) => Response::Rejected {
+                reason: err.to_string(),
+            },
+            None => Response::Indeterminate,
+        };
+        self.reply(id, response);
+    }
+
+    fn serve_reads(&mut self) {
+        let applied = self.engine.applied_index();
+        while self.confirmed.front().is_some_and(|(i, _)| *i <= applied) {
+            let Some((_, reqs)) = self.confirmed.pop_front() else {
+                break;
+            };
+            for (id, key) in reqs {
+                let v = self.read_local(&key);
+                self.reply(id, Response::Done(KvResult::Value(v)));
+            }
+        }
+    }
+
+    /// Notices role changes; a leader that lost its term fails what it holds:
+    /// proposals may still commit (Indeterminate), reads certainly did nothing.
+    fn check_role(&mut self) {
+        let now = (self.engine.role(), self.engine.term(), self.engine.leader());
+        if now == self.seen {
+            return;
+        }
+        let was_leading = self.seen.0 == Role::Leader;
+        let still_leading = now.0 == Role::Leader && now.1 == self.seen.1;
+        self.seen = now;
+        if was_leading && !still_leading {
+            for (_, (id, _)) in std::mem::take(&mut self.writes) {
+                self.reply(id, Response::Indeterminate);
+            }
+            let hint = self.engine.leader().filter(|&l| l != self.id);
+            let reads: Vec<RequestId> = std::mem::take(&mut self.reads)
+                .into_values()
+                .chain(
+                    std::mem::take(&mut self.confirmed)
+                        .into_iter()
+                        .map(|(_, r)| r),
+                )
+                .flatten()
+                .map(|(id, _)| id)
+                .collect();
+            for id in reads {
+                self.reply(id, Response::NotLeader { leader: hint });
+            }
+        }
+        self.out.push(Output::RoleChanged {
+            role: now.0,
+            term: now.1,
+            leader: now.2,
+        });
     }
 }
 
-#[allow(dead_code)]
-fn _uses(_: Command) {}
+#[cfg(test)]
+mod tests;

@@ -1,3 +1,441 @@
 //! The Raft consensus core. PURE: no tokio, clock, rand, files or network.
+//!
+//! [`Raft`] is a state machine in the etcd-io/raft style: feed it [`Raft::tick`],
+//! [`Raft::step`] (a peer message), [`Raft::propose`], [`Raft::read_index`] and
+//! [`Raft::persisted`]; then call [`Raft::ready`] and carry out what it returns, in
+//! order: persist the write, send the messages, apply the committed entries, serve
+//! the confirmed reads.
+//!
+//! The persistence rule is enforced here: every message except a leader's Append is
+//! held back until storage has reported durable the newest write issued when the
+//! message was created (votes, append acknowledgements, campaign requests). A leader
+//! may send Appends before its own fsync (Raft thesis §10.2.1) but counts itself in
+//! the quorum only up to its durable index.
+//!
+//! Responsibilities are split by file: [`log`] (entries, offset, unstable suffix),
+//! [`progress`] (one follower seen from the leader), [`quorum`] (simple and joint
+//! majorities), `election` (terms, votes, PreVote, CheckQuorum, leader transfer),
+//! `replication` (AppendEntries, commit) and `read_index` (linearizable reads).
 
+mod election;
+pub mod log;
+pub mod progress;
+pub mod quorum;
+mod read_index;
+mod replication;
+pub mod rng;
 pub mod types;
+
+use self::log::RaftLog;
+use self::progress::Progress;
+use self::read_index::ReadIndex;
+use self::rng::SplitMix64;
+use self::types::{
+    Entry, HardState, Index, Membership, Message, MessageBody, NodeId, Payload, Snapshot, Term,
+};
+use crate::replica::Role;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Static parameters of the core (a subset of `replica::Config`).
+#[derive(Clone, Debug)]
+pub struct RaftConfig {
+    pub id: NodeId,
+    pub peers: Vec<NodeId>,
+    pub election_ticks_min: u32,
+    pub election_ticks_max: u32,
+    pub heartbeat_ticks: u32,
+    pub max_entries_per_msg: usize,
+    pub max_inflight_msgs: usize,
+    pub pre_vote: bool,
+    pub check_quorum: bool,
+    pub seed: u64,
+    /// Mutant: commit entries of earlier terms by counting replicas (figure 8).
+    pub commit_old_term: bool,
+    /// Mutant: grant votes without the §5.4.1 up-to-date check.
+    pub vote_any_log: bool,
+}
+
+/// Why a proposal or read was refused. The request certainly did not enter the log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("not the leader")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("leadership transfer in progress")]
+    Transferring,
+    #[error("too many uncommitted entries")]
+    Busy,
+}
+
+/// One storage write, as `replica::Output::Persist` describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersistWrite {
+    pub seq: u64,
+    pub truncate_from: Option<Index>,
+    pub entries: Vec<Entry>,
+    pub hard_state: Option<HardState>,
+}
+
+/// A read round whose leadership confirmation completed: serve it once the
+/// state machine has applied `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadState {
+    pub round: u64,
+    pub index: Index,
+}
+
+/// Everything the driver must do after a step, in field order.
+#[derive(Debug, Default)]
+pub struct Ready {
+    pub persist: Option<PersistWrite>,
+    pub messages: Vec<Message>,
+    pub committed: Vec<Entry>,
+    pub reads: Vec<ReadState>,
+}
+
+/// Limits that keep every queue bounded.
+const MAX_UNCOMMITTED_ENTRIES: u64 = 20_000;
+const MAX_APPLY_PER_READY: usize = 4096;
+
+/// The consensus state machine of one node.
+pub struct Raft {
+    cfg: RaftConfig,
+    id: NodeId,
+    term: Term,
+    vote: Option<NodeId>,
+    role: Role,
+    leader: Option<NodeId>,
+    log: RaftLog,
+    /// Membership before any configuration entry in the log (snapshot or initial).
+    base_membership: Membership,
+    /// Configuration entries in the log, by index; the last one is in force (§6:
+    /// a server uses the newest configuration in its log, committed or not).
+    config_log: Vec<(Index, Membership)>,
+    membership: Membership,
+    rng: SplitMix64,
+    election_elapsed: u32,
+    randomized_timeout: u32,
+    heartbeat_elapsed: u32,
+    votes: BTreeMap<NodeId, bool>,
+    progress: BTreeMap<NodeId, Progress>,
+    transferee: Option<NodeId>,
+    /// The hard state changed since the last write was issued.
+    hs_dirty: bool,
+    /// Last Persist seq issued, and the last one reported durable.
+    persist_seq: u64,
+    persisted_seq: u64,
+    /// `(seq, last log index written by it)`, oldest first.
+    persist_marks: VecDeque<(u64, Index)>,
+    /// Highest index durable in local storage.
+    persisted_index: Index,
+    /// Messages that may leave now.
+    msgs: Vec<Message>,
+    /// Messages created in this step that need the step's write durable first.
+    deferred: Vec<Message>,
+    /// Messages waiting for a Persist seq to become durable.
+    waiting: VecDeque<(u64, Message)>,
+    /// Leader: something new to replicate (proposals batch into one Append).
+    need_bcast: bool,
+    /// Leader: the commit index moved, followers should hear of it.
+    commit_moved: bool,
+    reads: ReadIndex,
+}
+
+impl Raft {
+    /// Builds the core from what storage recovered.
+    pub fn new(
+        cfg: RaftConfig,
+        hard_state: HardState,
+        snapshot: Option<&Snapshot>,
+        entries: Vec<Entry>,
+    ) -> Raft {
+        let (snap_index, snap_term, base_membership) = match snapshot {
+            Some(s) => (
+                s.meta.last_index,
+                s.meta.last_term,
+                s.meta.membership.clone(),
+            ),
+            None => (
+                0,
+                0,
+                Membership {
+                    voters: cfg.peers.iter().copied().collect(),
+                    ..Membership::default()
+                },
+            ),
+        };
+        let mut log = RaftLog::recovered(snap_index, snap_term, entries);
+        log.commit_to(hard_state.commit);
+        let config_log: Vec<(Index, Membership)> = log
+            .slice(log.first_index(), log.last_index())
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::Config(m) => Some((e.index, m.clone())),
+                _ => None,
+            })
+            .collect();
+        let persisted_index = log.last_index();
+        let mut raft = Raft {
+            id: cfg.id,
+            rng: SplitMix64::new(cfg.seed, cfg.id),
+            term: hard_state.term,
+            vote: hard_state.vote,
+            role: Role::Follower,
+            leader: None,
+            log,
+            base_membership,
+            config_log,
+            membership: Membership::default(),
+            election_elapsed: 0,
+            randomized_timeout: 0,
+            heartbeat_elapsed: 0,
+            votes: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            transferee: None,
+            hs_dirty: false,
+            persist_seq: 0,
+            persisted_seq: 0,
+            persist_marks: VecDeque::new(),
+            persisted_index,
+            msgs: Vec::new(),
+            deferred: Vec::new(),
+            waiting: VecDeque::new(),
+            need_bcast: false,
+            commit_moved: false,
+            reads: ReadIndex::default(),
+            cfg,
+        };
+        raft.refresh_membership();
+        raft.role = raft.follower_role();
+        raft.reset_election_timer();
+        raft
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    pub fn term(&self) -> Term {
+        self.term
+    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    pub fn vote(&self) -> Option<NodeId> {
+        self.vote
+    }
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+    pub fn persisted_index(&self) -> Index {
+        self.persisted_index
+    }
+    /// The leader's view of a peer, for tests and status pages.
+    pub fn progress(&self, id: NodeId) -> Option<&Progress> {
+        self.progress.get(&id)
+    }
+
+    /// One unit of logical time.
+    pub fn tick(&mut self) {
+        if self.role == Role::Leader {
+            self.tick_leader();
+        } else {
+            self.tick_election();
+        }
+    }
+
+    /// Feeds one message from a peer.
+    pub fn step(&mut self, m: Message) {
+        if m.to != self.id || m.from == self.id {
+            return;
+        }
+        if !self.step_term(&m) {
+            return;
+        }
+        match m.body {
+            MessageBody::Vote { .. } => self.handle_vote(&m),
+            MessageBody::VoteResponse { pre_vote, granted } => {
+                self.handle_vote_response(m.from, pre_vote, granted)
+            }
+            MessageBody::Append { .. } => self.handle_append(m),
+            MessageBody::AppendResponse { .. } => self.handle_append_response(&m),
+            MessageBody::TimeoutNow => self.handle_timeout_now(),
+            // Snapshots are not produced by this core yet: the log is never
+            // compacted, so a lagging follower is always caught up by Appends.
+            MessageBody::InstallSnapshot { .. } | MessageBody::InstallSnapshotResponse { .. } => {}
+        }
+    }
+
+    /// Storage made every write with `seq <= seq` durable.
+    pub fn persisted(&mut self, seq: u64) {
+        let seq = seq.min(self.persist_seq);
+        if seq <= self.persisted_seq {
+            return;
+        }
+        self.persisted_seq = seq;
+        while let Some(&(s, index)) = self.persist_marks.front() {
+            if s > seq {
+                break;
+            }
+            self.persisted_index = index;
+            self.persist_marks.pop_front();
+        }
+        while self.waiting.front().is_some_and(|(s, _)| *s <= seq) {
+            if let Some((_, m)) = self.waiting.pop_front() {
+                self.msgs.push(m);
+            }
+        }
+        if self.role == Role::Leader {
+            self.maybe_commit();
+        }
+    }
+
+    /// Collects what the driver must do now. Call after every batch of inputs.
+    pub fn ready(&mut self) -> Ready {
+        if self.role == Role::Leader {
+            if self.need_bcast || self.commit_moved {
+                self.bcast_append(self.commit_moved);
+            }
+            if self.reads.need_bcast {
+                self.bcast_heartbeat();
+            }
+        }
+        self.need_bcast = false;
+        self.commit_moved = false;
+        self.reads.need_bcast = false;
+
+        let persist = if self.log.has_unstable() || self.hs_dirty {
+            self.persist_seq += 1;
+            let (truncate_from, entries) = self.log.take_unstable();
+            let hard_state = self.hs_dirty.then(|| self.hard_state());
+            self.hs_dirty = false;
+            self.persist_marks
+                .push_back((self.persist_seq, self.log.last_index()));
+            Some(PersistWrite {
+                seq: self.persist_seq,
+                truncate_from,
+                entries,
+                hard_state,
+            })
+        } else {
+            None
+        };
+        let pending_write = self.persist_seq > self.persisted_seq;
+        for m in self.deferred.drain(..) {
+            if pending_write {
+                self.waiting.push_back((self.persist_seq, m));
+            } else {
+                self.msgs.push(m);
+            }
+        }
+        let committed = self
+            .log
+            .take_committed(self.persisted_index, MAX_APPLY_PER_READY)
+            .to_vec();
+        Ready {
+            persist,
+            messages: std::mem::take(&mut self.msgs),
+            committed,
+            reads: std::mem::take(&mut self.reads.ready),
+        }
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            vote: self.vote,
+            commit: self.log.commit,
+        }
+    }
+
+    /// Queues a message. Only a leader's Appends may leave before the current write
+    /// is durable; everything else waits for it (the persistence rule).
+    fn send(&mut self, to: NodeId, body: MessageBody) {
+        self.send_with_term(to, self.term, body);
+    }
+
+    fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
+        let immediate = self.role == Role::Leader && matches!(body, MessageBody::Append { .. });
+        let m = Message {
+            from: self.id,
+            to,
+            term,
+            body,
+        };
+        if immediate {
+            self.msgs.push(m);
+        } else {
+            self.deferred.push(m);
+        }
+    }
+
+    /// Every voter of the current (possibly joint) configuration.
+    fn voter_ids(&self) -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> = self.membership.voters.iter().copied().collect();
+        if let Some(old) = &self.membership.voters_old {
+            ids.extend(old.iter().copied());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    fn is_voter(&self) -> bool {
+        self.membership.voters.contains(&self.id)
+            || self
+                .membership
+                .voters_old
+                .as_ref()
+                .is_some_and(|o| o.contains(&self.id))
+    }
+
+    fn follower_role(&self) -> Role {
+        if !self.is_voter() && self.membership.learners.contains(&self.id) {
+            Role::Learner
+        } else {
+            Role::Follower
+        }
+    }
+
+    fn refresh_membership(&mut self) {
+        self.membership = self
+            .config_log
+            .last()
+            .map_or_else(|| self.base_membership.clone(), |(_, m)| m.clone());
+    }
+
+    /// Bookkeeping after the log dropped every entry from `from` on.
+    fn on_truncate(&mut self, from: Index) {
+        let cap = from - 1;
+        self.persisted_index = self.persisted_index.min(cap);
+        for mark in self.persist_marks.iter_mut() {
+            mark.1 = mark.1.min(cap);
+        }
+        let before = self.config_log.len();
+        self.config_log.retain(|(i, _)| *i < from);
+        if self.config_log.len() != before {
+            self.refresh_membership();
+        }
+    }
+
+    /// Records configuration entries just added to the log.
+    fn on_appended(&mut self, entries: &[Entry]) {
+        let mut changed = false;
+        for e in entries {
+            if let Payload::Config(m) = &e.payload {
+                self.config_log.push((e.index, m.clone()));
+                changed = true;
+            }
+        }
+        if changed {
+            self.refresh_membership();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

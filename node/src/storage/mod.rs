@@ -1,8 +1,423 @@
-//! Durable storage: a segmented write-ahead log of checksummed records, the hard
-//! state written atomically, snapshots, and a lock on the data directory.
+//! Durable storage: a segmented write-ahead log of checksummed records, snapshots in
+//! their own file, and a lock on the data directory.
 //!
-//! Contract for drivers: `Storage::open(dir)` recovers `(Storage, replica::Recovered)`;
-//! `write(...)` buffers one `Output::Persist` (snapshot, truncate, entries, hard state)
-//! without fsync; `sync()` makes everything written so far durable with as few fsyncs
-//! as possible (group commit). Only after `sync()` returns may the driver report
-//! `Input::Persisted { seq }` for the writes it covered.
+//! # Contract for drivers
+//! - [`Storage::open`] locks the directory and recovers `(Storage, replica::Recovered)`.
+//! - [`Storage::write`] takes one `Output::Persist` (snapshot, truncate, entries, hard
+//!   state, in that order) and only buffers it, except a snapshot, whose file is saved
+//!   (and fsynced) at once because it is rare and large.
+//! - [`Storage::sync`] makes everything written so far durable with one fsync (group
+//!   commit). Only after `sync()` returns may the driver report `Input::Persisted { seq }`
+//!   for the writes it covered. A driver that wants to keep the replica running during
+//!   the fsync moves `Storage` to its own thread and feeds it batches: write every
+//!   pending Persist, sync once, report the highest seq.
+//! - After any I/O error the value is poisoned: every later call fails, because after
+//!   a failed fsync nobody knows what reached the disk. Reopen to continue.
+//!
+//! # On disk
+//! `dir/LOCK` (flock, holder's pid), `dir/snapshot` (written atomically: temp file,
+//! fsync, rename, directory fsync), and segments `{seq}-{first}.wal` (see `segment`)
+//! holding framed records (see `record`): entries, truncations, hard states and
+//! snapshot marks. The hard state lives in the log rather than in a file of its own so
+//! that it is ordered with the entries and rides the same fsync: a separate file would
+//! cost two more fsyncs whenever the commit index moves. Each record is checksummed,
+//! so a hard state is either wholly there or recognisably torn. Every new segment
+//! starts with the current hard state, so deleting older segments never loses it.
+//!
+//! # Recovery
+//! Records are replayed in order. A broken record at the very end of the last
+//! segment is a write cut short by a crash (it was never acknowledged: acknowledged
+//! means fsynced) and is cut off. Anything else (a broken record with valid ones after
+//! it, a torn record in an older segment, a missing segment, a damaged snapshot) stops
+//! `open` with an error naming the file and byte offset: the node must not start with
+//! a log that silently lost acknowledged entries.
+//!
+//! # The `no_fsync` mutant
+//! With `StorageOptions::no_fsync`, `sync()` returns at once: records stay in this
+//! process's buffer (written out only when it fills) and nothing is fsynced, so a
+//! SIGKILL loses writes the replica already acknowledged. This is a deliberate bug for
+//! testing the test pipeline (DESIGN.md "Mutants").
+
+mod error;
+mod files;
+mod log;
+mod record;
+mod recover;
+mod segment;
+mod stats;
+
+pub use error::{Result, StorageError};
+pub use files::MAX_SNAPSHOT_BYTES;
+pub use record::MAX_RECORD_BYTES;
+pub use stats::{FSYNC_BUCKETS, FsyncStats};
+
+use crate::raft::types::{Entry, HardState, Index, Snapshot, Term};
+use crate::replica::Recovered;
+use error::io_at;
+use files::DirLock;
+use log::Log;
+use record::RecordRef;
+use segment::SegmentId;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Tuning and the `no_fsync` mutant.
+#[derive(Clone, Debug)]
+pub struct StorageOptions {
+    /// Skip every fsync and keep synced records in memory (a deliberate bug, see above).
+    pub no_fsync: bool,
+    /// A segment that reaches this size is closed at the next `sync` and a new one
+    /// started; a segment may exceed it by the records of one sync.
+    pub segment_max_bytes: u64,
+    /// Buffered bytes beyond which `write` hands the buffer to the OS early (no fsync),
+    /// bounding memory when many writes come between two syncs.
+    pub buffer_max_bytes: usize,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        StorageOptions {
+            no_fsync: false,
+            segment_max_bytes: 64 << 20,
+            buffer_max_bytes: 4 << 20,
+        }
+    }
+}
+
+/// The durable log of one node. See the module documentation for the contract.
+pub struct Storage {
+    dir: PathBuf,
+    opts: StorageOptions,
+    /// Held for the life of the value; dropping it releases the directory.
+    _lock: DirLock,
+    /// Oldest first; the last one is `active`.
+    segments: Vec<SegmentId>,
+    active: File,
+    /// Bytes of `active` already handed to the OS.
+    active_len: u64,
+    /// Encoded records not yet handed to the OS.
+    buf: Vec<u8>,
+    /// True when bytes were handed to the OS since the last fsync.
+    unsynced: bool,
+    /// Terms of the live log (after the snapshot), to validate writes.
+    log: Log<Term>,
+    snapshot_index: Index,
+    snapshot_term: Term,
+    hard_state: HardState,
+    /// A snapshot was saved since the last sync, so old segments may be deletable.
+    compact_pending: bool,
+    poisoned: Option<String>,
+    stats: FsyncStats,
+}
+
+impl Storage {
+    /// Opens (creating if needed) the data directory `dir`, locks it and recovers it.
+    pub fn open(dir: &Path, opts: StorageOptions) -> Result<(Storage, Recovered)> {
+        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+        let lock = DirLock::acquire(dir)?;
+        let rec = recover::recover(dir, opts.no_fsync)?;
+        let (snapshot_index, snapshot_term) = rec
+            .snapshot
+            .as_ref()
+            .map_or((0, 0), |s| (s.meta.last_index, s.meta.last_term));
+        let storage = Storage {
+            dir: dir.to_path_buf(),
+            opts,
+            _lock: lock,
+            segments: rec.segments,
+            active: rec.active,
+            active_len: rec.active_len,
+            buf: Vec::new(),
+            unsynced: false,
+            log: rec.log.map(|e| e.term),
+            snapshot_index,
+            snapshot_term,
+            hard_state: rec.hard_state,
+            compact_pending: rec.snapshot.is_some(),
+            poisoned: None,
+            stats: FsyncStats::default(),
+        };
+        let recovered = Recovered {
+            hard_state: rec.hard_state,
+            snapshot: rec.snapshot,
+            entries: rec.log.into_items().into(),
+        };
+        Ok((storage, recovered))
+    }
+
+    /// Buffers one `Output::Persist`: save `snapshot` (Raft §7: the log after it stays
+    /// only if it holds the snapshot's last entry with its term), drop entries from
+    /// `truncate_from` on, append `entries`, record `hard_state`. Nothing is durable
+    /// until [`Storage::sync`] (except the snapshot file). The whole write is checked
+    /// first; an invalid one changes nothing.
+    pub fn write(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        truncate_from: Option<Index>,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+    ) -> Result<()> {
+        self.check_usable()?;
+        let (first, next) = self.validate(snapshot, truncate_from, entries)?;
+        let mark = self.buf.len();
+        if let Err(e) = self.encode_all(snapshot, truncate_from, entries, hard_state) {
+            self.buf.truncate(mark);
+            return Err(e);
+        }
+        if let Some(s) = snapshot {
+            let bytes = match files::encode_snapshot(s) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.buf.truncate(mark);
+                    return Err(e);
+                }
+            };
+            let saved =
+                files::write_atomic(&self.dir, files::SNAPSHOT_FILE, &bytes, self.opts.no_fsync);
+            self.poison_on_err(saved)?;
+            self.log.apply_snapshot(s.meta.last_index, s.meta.last_term);
+            self.snapshot_index = s.meta.last_index;
+            self.snapshot_term = s.meta.last_term;
+            self.compact_pending = true;
+        }
+        if let Some(from) = truncate_from {
+            self.log.truncate_from(from);
+        }
+        for e in entries {
+            self.log.push(e.term);
+        }
+        if let Some(h) = hard_state {
+            self.hard_state = *h;
+        }
+        debug_assert_eq!(
+            (self.log.first(), self.log.next()),
+            (first, next + entries.len() as Index)
+        );
+        if self.buf.len() >= self.opts.buffer_max_bytes {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Makes every earlier `write` durable: one write of the buffer and one fsync.
+    /// Then starts a new segment if the active one is full, and deletes segments a
+    /// saved snapshot made unnecessary.
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if !self.opts.no_fsync {
+            self.flush()?;
+            if self.unsynced {
+                let started = Instant::now();
+                let synced = self.active.sync_data().map_err(io_at(&self.active_path()));
+                self.poison_on_err(synced)?;
+                self.stats.record(started.elapsed());
+                self.unsynced = false;
+            }
+        }
+        if self.buf.is_empty() && self.active_len >= self.opts.segment_max_bytes {
+            self.roll_over()?;
+        }
+        if self.compact_pending {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// The first index of the live log: one past the snapshot.
+    pub fn first_index(&self) -> Index {
+        self.log.first()
+    }
+
+    /// The last index of the log (the snapshot's last index when the log is empty).
+    pub fn last_index(&self) -> Index {
+        self.log.last()
+    }
+
+    /// The last index covered by the saved snapshot (0 without one).
+    pub fn snapshot_index(&self) -> Index {
+        self.snapshot_index
+    }
+
+    /// The term of `index`, if it is in the live log or is the snapshot's last index.
+    pub fn term(&self, index: Index) -> Option<Term> {
+        if index == self.snapshot_index {
+            return Some(self.snapshot_term);
+        }
+        self.log.term_at(index)
+    }
+
+    /// The latest hard state written (durable only once synced).
+    pub fn hard_state(&self) -> HardState {
+        self.hard_state
+    }
+
+    /// Number of segment files, including the active one.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// fsync latency of the log fsyncs issued by `sync` since open.
+    pub fn fsync_stats(&self) -> &FsyncStats {
+        &self.stats
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Checks a write against the log; returns `(first, next)` after snapshot and
+    /// truncation, before the entries.
+    fn validate(
+        &self,
+        snapshot: Option<&Snapshot>,
+        truncate_from: Option<Index>,
+        entries: &[Entry],
+    ) -> Result<(Index, Index)> {
+        let (mut first, mut next) = (self.log.first(), self.log.next());
+        if let Some(s) = snapshot {
+            let m = &s.meta;
+            if m.last_index < self.snapshot_index {
+                return Err(StorageError::InvalidWrite(format!(
+                    "snapshot through index {} is older than the saved one through {}",
+                    m.last_index, self.snapshot_index
+                )));
+            }
+            (first, next) = self.log.preview_snapshot(m.last_index, m.last_term);
+        }
+        if let Some(from) = truncate_from {
+            if from < first || from > next {
+                return Err(StorageError::InvalidWrite(format!(
+                    "truncation from index {from} outside the live log [{first}, {next}]"
+                )));
+            }
+            next = from;
+        }
+        for (k, e) in entries.iter().enumerate() {
+            let want = next + k as Index;
+            if e.index != want {
+                return Err(StorageError::InvalidWrite(format!(
+                    "entry with index {} where index {want} must come next",
+                    e.index
+                )));
+            }
+        }
+        Ok((first, next))
+    }
+
+    fn encode_all(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        truncate_from: Option<Index>,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+    ) -> Result<()> {
+        if let Some(s) = snapshot {
+            let rec = RecordRef::Snapshot {
+                last_index: s.meta.last_index,
+                last_term: s.meta.last_term,
+            };
+            record::encode(&rec, &mut self.buf)?;
+        }
+        if let Some(from) = truncate_from {
+            record::encode(&RecordRef::Truncate { from }, &mut self.buf)?;
+        }
+        for e in entries {
+            record::encode(&RecordRef::Entry(e), &mut self.buf)?;
+        }
+        if let Some(h) = hard_state {
+            record::encode(&RecordRef::HardState(h), &mut self.buf)?;
+        }
+        Ok(())
+    }
+
+    /// Hands the buffer to the OS (no fsync).
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .active
+            .write_all(&self.buf)
+            .map_err(io_at(&self.active_path()));
+        self.poison_on_err(written)?;
+        self.active_len += self.buf.len() as u64;
+        self.buf.clear();
+        self.unsynced = true;
+        Ok(())
+    }
+
+    /// Starts the next segment. Called only with an empty buffer and (unless
+    /// `no_fsync`) a synced active segment, so only the last segment can ever hold a
+    /// torn record.
+    fn roll_over(&mut self) -> Result<()> {
+        let last = self.segments[self.segments.len() - 1];
+        let id = SegmentId {
+            seq: last.seq + 1,
+            first: self.log.next(),
+        };
+        let mut initial = Vec::new();
+        record::encode(&RecordRef::HardState(&self.hard_state), &mut initial)?;
+        let created = segment::create(&self.dir, id, &initial, self.opts.no_fsync);
+        let (file, len) = self.poison_on_err(created)?;
+        self.segments.push(id);
+        self.active = file;
+        self.active_len = len;
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// Deletes the oldest segments while the next one starts at or before the first
+    /// index after the snapshot: every live entry of such a segment is covered by the
+    /// snapshot (later records never revive an index at or past a segment's `first`,
+    /// and truncation never reaches below the snapshot), and its hard state is
+    /// superseded by the one each newer segment starts with. Only a prefix is deleted,
+    /// so a crash midway leaves a consecutive run of segments.
+    fn compact(&mut self) -> Result<()> {
+        let mut removed = 0;
+        while self.segments.len() > 1 && self.segments[1].first <= self.snapshot_index + 1 {
+            let path = self.segments[0].path(&self.dir);
+            let res = std::fs::remove_file(&path).map_err(io_at(&path));
+            self.poison_on_err(res)?;
+            self.segments.remove(0);
+            removed += 1;
+        }
+        if removed > 0 && !self.opts.no_fsync {
+            let res = files::fsync_dir(&self.dir);
+            self.poison_on_err(res)?;
+        }
+        self.compact_pending = false;
+        Ok(())
+    }
+
+    fn active_path(&self) -> PathBuf {
+        self.segments[self.segments.len() - 1].path(&self.dir)
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(why) => Err(StorageError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn poison_on_err<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.poisoned = Some(e.to_string());
+        }
+        r
+    }
+}
+
+impl Drop for Storage {
+    /// Hands buffered records to the OS on a clean shutdown (no fsync: whoever needed
+    /// durability called `sync`). A killed process skips this, which is what makes the
+    /// `no_fsync` mutant observable.
+    fn drop(&mut self) {
+        if self.poisoned.is_none() && !self.buf.is_empty() {
+            let _ = self.active.write_all(&self.buf);
+        }
+    }
+}

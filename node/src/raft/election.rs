@@ -1,0 +1,308 @@
+//! Terms, elections, PreVote, CheckQuorum and leadership transfer.
+//!
+//! - §5.1: a message with a newer term turns the receiver into a follower of it.
+//! - §5.2: randomized election timeouts; a candidate needs a majority of votes.
+//! - §5.4.1: a vote goes only to a candidate whose log is at least as up-to-date.
+//! - Thesis §9.6: PreVote (ask first whether an election could be won, without
+//!   bumping any term) and the leader lease / CheckQuorum (a node that heard from a
+//!   live leader within the minimum election timeout ignores vote requests; a leader
+//!   that has not heard from a quorum for that long steps down). Together they keep
+//!   a node that was cut off by a partition from deposing a healthy leader.
+//! - Thesis §3.10: leadership transfer via TimeoutNow.
+
+use super::progress::Progress;
+use super::quorum::{VoteResult, has_quorum, joint_vote_result};
+use super::types::{Entry, Message, MessageBody, NodeId, Payload, Term};
+use super::{Raft, Role};
+
+impl Raft {
+    pub(super) fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        self.randomized_timeout = self
+            .rng
+            .range(self.cfg.election_ticks_min, self.cfg.election_ticks_max);
+    }
+
+    pub(super) fn tick_election(&mut self) {
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.randomized_timeout && self.is_voter() {
+            self.reset_election_timer();
+            self.campaign(self.cfg.pre_vote, false);
+        }
+    }
+
+    pub(super) fn tick_leader(&mut self) {
+        self.heartbeat_elapsed += 1;
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.cfg.election_ticks_min {
+            self.election_elapsed = 0;
+            if self.cfg.check_quorum && !self.quorum_recently_active() {
+                self.become_follower(self.term, None);
+                return;
+            }
+            // A transfer that did not finish within an election timeout is abandoned.
+            self.transferee = None;
+        }
+        if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
+            self.heartbeat_elapsed = 0;
+            self.bcast_heartbeat();
+        }
+    }
+
+    /// CheckQuorum: did a quorum (counting ourselves) talk to us since the last check?
+    fn quorum_recently_active(&mut self) -> bool {
+        let id = self.id;
+        let progress = &self.progress;
+        let ok = has_quorum(&self.membership, &|p| {
+            p == id || progress.get(&p).is_some_and(|pr| pr.recent_active)
+        });
+        for pr in self.progress.values_mut() {
+            pr.recent_active = false;
+        }
+        ok
+    }
+
+    /// Starts an election now, bypassing PreVote (tests; TimeoutNow).
+    pub fn campaign_now(&mut self) {
+        if self.is_voter() && self.role != Role::Leader {
+            self.campaign(false, true);
+        }
+    }
+
+    /// Starts a (pre-)campaign. `transfer` marks a leadership transfer, which
+    /// bypasses the receivers' leader lease.
+    pub(super) fn campaign(&mut self, pre_vote: bool, transfer: bool) {
+        let campaign_term = if pre_vote {
+            self.become_pre_candidate();
+            self.term + 1
+        } else {
+            self.become_candidate();
+            self.term
+        };
+        self.votes.insert(self.id, true);
+        if joint_vote_result(&self.membership, &self.votes) == VoteResult::Won {
+            if pre_vote {
+                self.campaign(false, transfer);
+            } else {
+                self.become_leader();
+            }
+            return;
+        }
+        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
+        for to in self.voter_ids() {
+            if to != self.id {
+                let body = MessageBody::Vote {
+                    pre_vote,
+                    last_log_index,
+                    last_log_term,
+                    transfer,
+                };
+                self.send_with_term(to, campaign_term, body);
+            }
+        }
+    }
+
+    pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        if term != self.term {
+            self.term = term;
+            self.vote = None;
+            self.hs_dirty = true;
+        }
+        self.role = self.follower_role();
+        self.leader = leader;
+        self.reset_role_state();
+    }
+
+    fn become_pre_candidate(&mut self) {
+        self.role = Role::PreCandidate;
+        self.leader = None;
+        self.reset_role_state();
+    }
+
+    fn become_candidate(&mut self) {
+        self.term += 1;
+        self.vote = Some(self.id);
+        self.hs_dirty = true;
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.reset_role_state();
+    }
+
+    pub(super) fn become_leader(&mut self) {
+        self.role = Role::Leader;
+        self.leader = Some(self.id);
+        self.reset_role_state();
+        let next = self.log.last_index() + 1;
+        let mut peers: Vec<NodeId> = self.voter_ids();
+        peers.extend(self.membership.learners.iter().copied());
+        for p in peers {
+            if p != self.id {
+                self.progress.insert(p, Progress::new(next));
+            }
+        }
+        // §5.4.2 / §8: a no-op of the new term lets earlier entries commit, and
+        // ReadIndex may serve reads once it is committed.
+        let noop = Entry {
+            term: self.term,
+            index: next,
+            payload: Payload::Noop,
+        };
+        self.log.append(noop);
+        self.need_bcast = true;
+        self.maybe_commit();
+    }
+
+    fn reset_role_state(&mut self) {
+        self.reset_election_timer();
+        self.heartbeat_elapsed = 0;
+        self.votes.clear();
+        self.progress.clear();
+        self.transferee = None;
+        self.reads.reset();
+        self.need_bcast = false;
+        self.commit_moved = false;
+    }
+
+    /// Applies the term rules to an incoming message. Returns false when the
+    /// message must be dropped.
+    pub(super) fn step_term(&mut self, m: &Message) -> bool {
+        if m.term > self.term {
+            match m.body {
+                MessageBody::Vote {
+                    pre_vote, transfer, ..
+                } => {
+                    let in_lease = self.cfg.check_quorum
+                        && self.leader.is_some()
+                        && self.election_elapsed < self.cfg.election_ticks_min;
+                    if in_lease && !transfer {
+                        // Leader lease: a live leader exists, ignore the disruption.
+                        return false;
+                    }
+                    if !pre_vote {
+                        self.become_follower(m.term, None);
+                    }
+                }
+                // A granted pre-vote carries the term the candidate will use.
+                MessageBody::VoteResponse {
+                    pre_vote: true,
+                    granted: true,
+                } => {}
+                MessageBody::Append { .. } | MessageBody::InstallSnapshot { .. } => {
+                    self.become_follower(m.term, Some(m.from));
+                }
+                _ => self.become_follower(m.term, None),
+            }
+            true
+        } else if m.term < self.term {
+            match m.body {
+                // Tell a stale leader about the newer term so it steps down; with
+                // CheckQuorum it would otherwise keep its followers' leases alive.
+                MessageBody::Append { read_ctx, .. } => {
+                    let body = MessageBody::AppendResponse {
+                        success: false,
+                        match_index: 0,
+                        conflict_index: 0,
+                        conflict_term: None,
+                        read_ctx,
+                    };
+                    self.send(m.from, body);
+                }
+                MessageBody::Vote { pre_vote: true, .. } => {
+                    let body = MessageBody::VoteResponse {
+                        pre_vote: true,
+                        granted: false,
+                    };
+                    self.send(m.from, body);
+                }
+                _ => {}
+            }
+            false
+        } else {
+            true
+        }
+    }
+
+    pub(super) fn handle_vote(&mut self, m: &Message) {
+        let MessageBody::Vote {
+            pre_vote,
+            last_log_index,
+            last_log_term,
+            ..
+        } = m.body
+        else {
+            return;
+        };
+        let can_vote = self.vote == Some(m.from)
+            || (self.vote.is_none() && self.leader.is_none())
+            || (pre_vote && m.term > self.term);
+        let up_to_date =
+            self.cfg.vote_any_log || self.log.is_up_to_date(last_log_index, last_log_term);
+        let granted = can_vote && up_to_date;
+        if granted && !pre_vote {
+            self.vote = Some(m.from);
+            self.hs_dirty = true;
+            self.election_elapsed = 0;
+        }
+        let term = if pre_vote && granted {
+            m.term
+        } else {
+            self.term
+        };
+        let body = MessageBody::VoteResponse { pre_vote, granted };
+        self.send_with_term(m.from, term, body);
+    }
+
+    pub(super) fn handle_vote_response(&mut self, from: NodeId, pre_vote: bool, granted: bool) {
+        let expected = if pre_vote {
+            Role::PreCandidate
+        } else {
+            Role::Candidate
+        };
+        if self.role != expected {
+            return;
+        }
+        self.votes.insert(from, granted);
+        match joint_vote_result(&self.membership, &self.votes) {
+            VoteResult::Won if pre_vote => self.campaign(false, false),
+            VoteResult::Won => self.become_leader(),
+            VoteResult::Lost => self.become_follower(self.term, None),
+            VoteResult::Pending => {}
+        }
+    }
+
+    /// Asks the leader to hand leadership to `to` (thesis §3.10).
+    pub fn transfer_leader(&mut self, to: NodeId) {
+        if self.role != Role::Leader || to == self.id || !self.membership.voters.contains(&to) {
+            return;
+        }
+        self.transferee = Some(to);
+        self.election_elapsed = 0;
+        let caught_up = self
+            .progress
+            .get(&to)
+            .is_some_and(|pr| pr.match_index == self.log.last_index());
+        if caught_up {
+            self.send(to, MessageBody::TimeoutNow);
+        } else {
+            self.send_append(to, true);
+        }
+    }
+
+    /// Leader side: `to` just caught up; finish a pending transfer.
+    pub(super) fn maybe_finish_transfer(&mut self, to: NodeId) {
+        if self.transferee == Some(to)
+            && self
+                .progress
+                .get(&to)
+                .is_some_and(|pr| pr.match_index == self.log.last_index())
+        {
+            self.send(to, MessageBody::TimeoutNow);
+        }
+    }
+
+    pub(super) fn handle_timeout_now(&mut self) {
+        if self.is_voter() && self.role != Role::Leader {
+            self.campaign(false, true);
+        }
+    }
+}

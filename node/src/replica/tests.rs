@@ -1,0 +1,334 @@
+//! Replica tests on a tiny deterministic cluster: every output is carried out by
+//! hand (persist at once, deliver messages in order), so each test is exact.
+
+use super::*;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+pub(crate) fn config(id: NodeId, n: u64, mutants: Mutants) -> Config {
+    Config {
+        id,
+        peers: (1..=n).collect(),
+        election_ticks_min: 10,
+        election_ticks_max: 20,
+        heartbeat_ticks: 2,
+        max_entries_per_msg: 64,
+        max_inflight_msgs: 8,
+        pre_vote: true,
+        check_quorum: true,
+        seed: 42,
+        mutants,
+    }
+}
+
+/// A cluster whose network can cut nodes off.
+struct Cluster {
+    nodes: BTreeMap<NodeId, Replica>,
+    queue: VecDeque<Message>,
+    replies: BTreeMap<RequestId, Response>,
+    cut: BTreeSet<NodeId>,
+    next_id: RequestId,
+}
+
+impl Cluster {
+    fn new(n: u64, mutants: Mutants) -> Cluster {
+        let nodes = (1..=n)
+            .map(|id| {
+                (
+                    id,
+                    Replica::new(config(id, n, mutants), Recovered::default()),
+                )
+            })
+            .collect();
+        Cluster {
+            nodes,
+            queue: VecDeque::new(),
+            replies: BTreeMap::new(),
+            cut: BTreeSet::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Carries out outputs: persists complete at once, sends are queued.
+    fn carry(&mut self, id: NodeId, outs: Vec<Output>) {
+        let mut persisted = None;
+        for o in outs {
+            match o {
+                Output::Persist { seq, .. } => persisted = Some(seq),
+                Output::Send(m) => self.queue.push_back(m),
+                Output::Reply { id, response } => {
+                    assert!(
+                        self.replies.insert(id, response).is_none(),
+                        "two replies to {id}"
+                    );
+                }
+                Output::Applied { .. } | Output::RoleChanged { .. } => {}
+            }
+        }
+        if let Some(seq) = persisted {
+            let outs = self.input(id, Input::Persisted { seq });
+            self.carry(id, outs);
+        }
+    }
+
+    fn input(&mut self, id: NodeId, input: Input) -> Vec<Output> {
+        match self.nodes.get_mut(&id) {
+            Some(n) => n.handle(input),
+            None => Vec::new(),
+        }
+    }
+
+    fn deliver_all(&mut self) {
+        let mut budget = 100_000;
+        while let Some(m) = self.queue.pop_front() {
+            budget -= 1;
+            assert!(budget > 0, "message storm");
+            if self.cut.contains(&m.from) || self.cut.contains(&m.to) {
+                continue;
+            }
+            let to = m.to;
+            let outs = self.input(to, Input::Message(m));
+            self.carry(to, outs);
+        }
+    }
+
+    fn tick_all(&mut self, ticks: u32) {
+        for _ in 0..ticks {
+            let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+            for id in ids {
+                let outs = self.input(id, Input::Tick);
+                self.carry(id, outs);
+            }
+            self.deliver_all();
+        }
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        self.nodes
+            .iter()
+            .find(|(id, r)| r.status().role == Role::Leader && !self.cut.contains(id))
+            .map(|(id, _)| *id)
+    }
+
+    fn request(&mut self, node: NodeId, op: KvOp) -> RequestId {
+        self.next_id += 1;
+        let id = self.next_id;
+        let request = ClientRequest {
+            client: 0,
+            seq: 0,
+            op,
+        };
+        let outs = self.input(node, Input::Client { id, request });
+        self.carry(node, outs);
+        id
+    }
+}
+
+fn put(key: &str, v: serde_json::Value) -> KvOp {
+    KvOp::Put {
+        key: key.into(),
+        value: v,
+    }
+}
+
+fn get(key: &str) -> KvOp {
+    KvOp::Get {
+        key: key.into(),
+        stale: false,
+    }
+}
+
+#[test]
+fn writes_and_linearizable_reads_go_through_the_leader() {
+    let mut c = Cluster::new(3, Mutants::default());
+    c.tick_all(40);
+    let l = c.leader().expect("a leader after 40 ticks");
+    let w = c.request(l, put("k", json!(1)));
+    c.deliver_all();
+    assert_eq!(
+        c.replies[&w],
+        Response::Done(KvResult::Value(Some(json!(1))))
+    );
+    let r = c.request(l, get("k"));
+    assert!(
+        !c.replies.contains_key(&r),
+        "a read waits for its heartbeat round"
+    );
+    c.deliver_all();
+    assert_eq!(
+        c.replies[&r],
+        Response::Done(KvResult::Value(Some(json!(1))))
+    );
+    // Every replica applied the write.
+    c.tick_all(4);
+    for n in c.nodes.values() {
+        assert_eq!(n.read_local("k"), Some(json!(1)));
+    }
+    let f = (1..=3).find(|&i| i != l).unwrap_or(1);
+    let w2 = c.request(f, put("k", json!(2)));
+    assert_eq!(c.replies[&w2], Response::NotLeader { leader: Some(l) });
+}
+
+#[test]
+fn many_requests_in_one_call_become_one_persist() {
+    let mut c = Cluster::new(3, Mutants::default());
+    c.tick_all(40);
+    let l = c.leader().expect("leader");
+    let inputs: Vec<Input> = (0..10)
+        .map(|i| Input::Client {
+            id: 100 + i,
+            request: ClientRequest {
+                client: 0,
+                seq: 0,
+                op: put(&format!("k{i}"), json!(i)),
+            },
+        })
+        .collect();
+    let outs = c
+        .nodes
+        .get_mut(&l)
+        .map(|n| n.handle_many(inputs))
+        .unwrap_or_default();
+    let persists = outs
+        .iter()
+        .filter(|o| matches!(o, Output::Persist { .. }))
+        .count();
+    let appends = outs.iter().filter(|o| matches!(o, Output::Send(_))).count();
+    assert_eq!(persists, 1);
+    assert_eq!(appends, 2, "one Append per follower");
+    c.carry(l, outs);
+    c.deliver_all();
+    assert_eq!((100..110).filter(|i| c.replies.contains_key(i)).count(), 10);
+}
+
+#[test]
+fn lost_leadership_turns_proposals_indeterminate_and_reads_not_leader() {
+    let mut c = Cluster::new(3, Mutants::default());
+    c.tick_all(40);
+    let l = c.leader().expect("leader");
+    c.cut.insert(l);
+    let w = c.request(l, put("x", json!(1)));
+    let r = c.request(l, get("x"));
+    // CheckQuorum makes the cut-off leader step down within an election timeout.
+    c.tick_all(30);
+    assert_eq!(c.replies[&w], Response::Indeterminate);
+    assert!(matches!(c.replies[&r], Response::NotLeader { .. }));
+    let l2 = c.leader().expect("a new leader on the majority side");
+    assert_ne!(l, l2);
+}
+
+#[test]
+fn ack_before_commit_mutant_replies_without_quorum() {
+    let m = Mutants {
+        ack_before_commit: true,
+        ..Mutants::default()
+    };
+    let mut c = Cluster::new(3, m);
+    c.tick_all(40);
+    let l = c.leader().expect("leader");
+    c.cut.insert(l);
+    let w = c.request(l, put("x", json!(1)));
+    assert_eq!(
+        c.replies[&w],
+        Response::Done(KvResult::Value(Some(json!(1))))
+    );
+}
+
+#[test]
+fn stale_read_mutant_serves_a_cut_off_leader_locally() {
+    let m = Mutants {
+        stale_read: true,
+        ..Mutants::default()
+    };
+    let mut c = Cluster::new(3, m);
+    c.tick_all(40);
+    let l = c.leader().expect("leader");
+    c.cut.insert(l);
+    let r = c.request(l, get("x"));
+    assert_eq!(c.replies[&r], Response::Done(KvResult::Value(None)));
+}
+
+#[test]
+fn membership_change_is_refused_cleanly() {
+    let mut c = Cluster::new(1, Mutants::default());
+    let outs = c.input(
+        1,
+        Input::ChangeMembership {
+            id: 9,
+            voters: vec![1, 2],
+        },
+    );
+    c.carry(1, outs);
+    assert!(matches!(c.replies[&9], Response::Rejected { .. }));
+}
+
+#[test]
+fn single_node_commits_after_its_own_fsync() {
+    let mut c = Cluster::new(1, Mutants::default());
+    c.tick_all(25);
+    assert_eq!(c.leader(), Some(1));
+    let w = c.request(1, put("a", json!("b")));
+    assert_eq!(
+        c.replies[&w],
+        Response::Done(KvResult::Value(Some(json!("b"))))
+    );
+    let r = c.request(1, get("a"));
+    assert_eq!(
+        c.replies[&r],
+        Response::Done(KvResult::Value(Some(json!("b"))))
+    );
+}
+
+#[test]
+fn restart_replays_the_recovered_log() {
+    let mut r = Replica::new(config(1, 1, Mutants::default()), Recovered::default());
+    let mut entries = Vec::new();
+    let mut hs = HardState::default();
+    let mut id = 0;
+    for step in 0..40 {
+        let input = if step == 30 {
+            id += 1;
+            Input::Client {
+                id,
+                request: ClientRequest {
+                    client: 5,
+                    seq: 1,
+                    op: put("p", json!(7)),
+                },
+            }
+        } else {
+            Input::Tick
+        };
+        let mut outs = r.handle(input);
+        while let Some(Output::Persist {
+            seq,
+            entries: e,
+            hard_state,
+            ..
+        }) = outs
+            .iter()
+            .find(|o| matches!(o, Output::Persist { .. }))
+            .cloned()
+        {
+            entries.extend(e);
+            if let Some(h) = hard_state {
+                hs = h;
+            }
+            outs = r.handle(Input::Persisted { seq });
+        }
+    }
+    assert_eq!(r.read_local("p"), Some(json!(7)));
+    hs.commit = r.status().commit_index;
+    let r2 = Replica::new(
+        config(1, 1, Mutants::default()),
+        Recovered {
+            hard_state: hs,
+            snapshot: None,
+            entries,
+        },
+    );
+    let mut r2 = r2;
+    r2.handle(Input::Tick);
+    assert_eq!(r2.read_local("p"), Some(json!(7)));
+    assert_eq!(r2.status().term, hs.term);
+}

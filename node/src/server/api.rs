@@ -1,0 +1,450 @@
+//! The client API as plain functions: route a request line, decode a body into a
+//! [`KvOp`], encode a replica [`Response`] as HTTP status + JSON. No I/O here, so
+//! every error case is unit tested.
+//!
+//! Errors say whether the operation certainly did not happen (DESIGN.md): every
+//! 4xx and 503 means "not applied", 504 means "indeterminate".
+
+use crate::kv::{KvOp, KvResult};
+use crate::replica::Response;
+use hyper::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Longest key accepted, in bytes after percent-decoding.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// A JSON error answer: `{"error": code, "message": ..., ["current": x]}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Only for `cas_mismatch`: the value the compare saw (`null` = absent).
+    pub current: Option<Value>,
+    /// Only for 405: the methods the path allows.
+    pub allow: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            current: None,
+            allow: None,
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)
+    }
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body exceeds {limit} bytes"),
+        )
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong x-cluster-token",
+        )
+    }
+    fn method(allow: &'static str) -> Self {
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this path allows {allow}"),
+        );
+        e.allow = Some(allow);
+        e
+    }
+
+    pub fn body(&self) -> Value {
+        let mut v = json!({"error": self.code, "message": self.message});
+        if let Some(c) = &self.current {
+            v["current"] = c.clone();
+        }
+        v
+    }
+}
+
+/// What a request asks for, after routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Get { key: String, stale: bool },
+    Put { key: String },
+    Cas { key: String },
+    Delete { key: String },
+    Status,
+    Metrics,
+    RaftMsg,
+    TransferLeader,
+    MembershipGet,
+    MembershipChange,
+}
+
+impl Route {
+    /// Client operations that only the leader may carry out.
+    pub fn needs_leader(&self) -> bool {
+        matches!(
+            self,
+            Route::Get { stale: false, .. }
+                | Route::Put { .. }
+                | Route::Cas { .. }
+                | Route::Delete { .. }
+                | Route::TransferLeader
+                | Route::MembershipChange
+        )
+    }
+    pub fn has_body(&self) -> bool {
+        matches!(
+            self,
+            Route::Put { .. } | Route::Cas { .. } | Route::TransferLeader | Route::MembershipChange
+        )
+    }
+    pub fn needs_token(&self) -> bool {
+        matches!(
+            self,
+            Route::RaftMsg | Route::TransferLeader | Route::MembershipGet | Route::MembershipChange
+        )
+    }
+}
+
+/// Maps method + path + query to a [`Route`], or the 400/404/405 that explains why not.
+pub fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
+    let segs: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let allow = |ok: bool, allow: &'static str, r: Route| {
+        if ok {
+            Ok(r)
+        } else {
+            Err(ApiError::method(allow))
+        }
+    };
+    match segs.as_slice() {
+        ["kv", raw] => {
+            let key = decode_key(raw)?;
+            match *method {
+                Method::GET => Ok(Route::Get {
+                    key,
+                    stale: stale_param(query)?,
+                }),
+                Method::PUT => Ok(Route::Put { key }),
+                Method::DELETE => Ok(Route::Delete { key }),
+                _ => Err(ApiError::method("GET, PUT, DELETE")),
+            }
+        }
+        ["kv", raw, "cas"] => {
+            let key = decode_key(raw)?;
+            allow(*method == Method::POST, "POST", Route::Cas { key })
+        }
+        ["status"] => allow(*method == Method::GET, "GET", Route::Status),
+        ["metrics"] => allow(*method == Method::GET, "GET", Route::Metrics),
+        ["raft", "msg"] => allow(*method == Method::POST, "POST", Route::RaftMsg),
+        ["admin", "transfer-leader"] => {
+            allow(*method == Method::POST, "POST", Route::TransferLeader)
+        }
+        ["admin", "membership"] => match *method {
+            Method::GET => Ok(Route::MembershipGet),
+            Method::POST => Ok(Route::MembershipChange),
+            _ => Err(ApiError::method("GET, POST")),
+        },
+        _ => Err(ApiError::not_found(format!("no such path: {path}"))),
+    }
+}
+
+fn stale_param(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut stale = false;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, "true"));
+        if k == "stale" {
+            stale = match v {
+                "true" | "1" | "" => true,
+                "false" | "0" => false,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "stale must be true or false, not {other:?}"
+                    )));
+                }
+            };
+        }
+    }
+    Ok(stale)
+}
+
+/// Percent-decodes one path segment into a UTF-8 key.
+pub fn decode_key(raw: &str) -> Result<String, ApiError> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| ApiError::bad_request("bad percent-encoding in key"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let key = String::from_utf8(out).map_err(|_| ApiError::bad_request("key is not UTF-8"))?;
+    if key.is_empty() {
+        return Err(ApiError::bad_request("empty key"));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "key longer than {MAX_KEY_BYTES} bytes"
+        )));
+    }
+    Ok(key)
+}
+
+/// Refuses bodies that do not say they are JSON. A missing content type is accepted
+/// (plain `curl -d` clients); a wrong one is a 415.
+pub fn check_content_type(ct: Option<&str>) -> Result<(), ApiError> {
+    let Some(ct) = ct else { return Ok(()) };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || mime.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected application/json, got {mime}"),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutBody {
+    value: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasBody {
+    from: Value,
+    to: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    pub to: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipBody {
+    pub voters: Vec<u64>,
+}
+
+/// Decodes a JSON body into `T`, with serde's line/column reason on failure.
+/// Bodies must be JSON objects: serde would otherwise also accept a struct written
+/// as an array (`[1]`), which no client means.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request("body must be a JSON object"));
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("body: {e}")))
+}
+
+/// The KV operation a client route asks for (bodies decoded and checked).
+pub fn kv_op(route: &Route, body: &[u8]) -> Result<KvOp, ApiError> {
+    Ok(match route {
+        Route::Get { key, stale } => KvOp::Get {
+            key: key.clone(),
+            stale: *stale,
+        },
+        Route::Put { key } => {
+            let b: PutBody = parse_json(body)?;
+            KvOp::Put {
+                key: key.clone(),
+                value: b.value,
+            }
+        }
+        Route::Cas { key } => {
+            let b: CasBody = parse_json(body)?;
+            KvOp::Cas {
+                key: key.clone(),
+                from: (!b.from.is_null()).then_some(b.from),
+                to: b.to,
+            }
+        }
+        Route::Delete { key } => KvOp::Delete { key: key.clone() },
+        _ => return Err(ApiError::bad_request("not a key-value operation")),
+    })
+}
+
+/// The HTTP status and JSON body for the replica's answer to `op`.
+/// `Response::NotLeader` is handled by the caller (it forwards); here it is a 503.
+pub fn kv_answer(op: &KvOp, response: Response) -> Result<(StatusCode, Value), ApiError> {
+    match response {
+        Response::Done(KvResult::Value(v)) => match op {
+            KvOp::Get { key, .. } => match v {
+                Some(v) => Ok((StatusCode::OK, json!({"key": key, "value": v}))),
+                None => Err(ApiError::not_found(format!("key {key:?} not found"))),
+            },
+            KvOp::Delete { key } => Ok((StatusCode::OK, json!({"key": key, "deleted": true}))),
+            KvOp::Put { key, .. } | KvOp::Cas { key, .. } | KvOp::Append { key, .. } => {
+                Ok((StatusCode::OK, json!({"key": key, "value": v})))
+            }
+        },
+        Response::Done(KvResult::CasMismatch { current }) => {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "cas_mismatch",
+                "the current value differs from `from`",
+            );
+            e.current = Some(current.unwrap_or(Value::Null));
+            Err(e)
+        }
+        Response::NotLeader { leader } => Err(ApiError::unavailable(match leader {
+            Some(l) => format!("not the leader; node {l} is"),
+            None => "no leader known".to_string(),
+        })),
+        Response::Indeterminate => Err(ApiError::timeout(
+            "leadership changed before the operation committed; it may or may not take effect",
+        )),
+        Response::Rejected { reason } => Err(ApiError::unavailable(reason)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(m: Method, p: &str) -> Result<Route, ApiError> {
+        route(&m, p, None)
+    }
+
+    #[test]
+    fn routes_the_documented_paths() {
+        assert_eq!(
+            route(&Method::GET, "/kv/a%20b", Some("stale=true")),
+            Ok(Route::Get {
+                key: "a b".into(),
+                stale: true
+            })
+        );
+        assert_eq!(r(Method::PUT, "/kv/k"), Ok(Route::Put { key: "k".into() }));
+        assert_eq!(
+            r(Method::POST, "/kv/k/cas"),
+            Ok(Route::Cas { key: "k".into() })
+        );
+        assert_eq!(r(Method::GET, "/status"), Ok(Route::Status));
+        assert_eq!(r(Method::POST, "/raft/msg"), Ok(Route::RaftMsg));
+    }
+
+    #[test]
+    fn unknown_paths_wrong_methods_and_bad_keys_are_rejected() {
+        assert_eq!(r(Method::GET, "/nope/x").unwrap_err().status, 404);
+        assert_eq!(r(Method::GET, "/kv/a/b").unwrap_err().status, 404);
+        let e = r(Method::POST, "/kv/k").unwrap_err();
+        assert_eq!(
+            (e.status, e.allow),
+            (StatusCode::METHOD_NOT_ALLOWED, Some("GET, PUT, DELETE"))
+        );
+        assert_eq!(r(Method::GET, "/kv/").unwrap_err().code, "bad_request");
+        assert_eq!(r(Method::GET, "/kv/%zz").unwrap_err().code, "bad_request");
+        assert_eq!(r(Method::GET, "/kv/%ff").unwrap_err().code, "bad_request");
+        let long = format!("/kv/{}", "k".repeat(MAX_KEY_BYTES + 1));
+        assert_eq!(r(Method::GET, &long).unwrap_err().code, "bad_request");
+        assert!(route(&Method::GET, "/kv/k", Some("stale=maybe")).is_err());
+    }
+
+    #[test]
+    fn bodies_must_have_the_documented_shape() {
+        let put = Route::Put { key: "a".into() };
+        assert!(kv_op(&put, b"{not json").is_err());
+        assert!(kv_op(&put, br#"{"val":1}"#).is_err());
+        assert!(kv_op(&put, b"[1]").is_err());
+        assert_eq!(
+            kv_op(&put, br#"{"value":[1,"x"]}"#),
+            Ok(KvOp::Put {
+                key: "a".into(),
+                value: json!([1, "x"])
+            })
+        );
+        let cas = Route::Cas { key: "a".into() };
+        assert!(kv_op(&cas, br#"{"from":1}"#).is_err());
+        assert_eq!(
+            kv_op(&cas, br#"{"from":null,"to":2}"#),
+            Ok(KvOp::Cas {
+                key: "a".into(),
+                from: None,
+                to: json!(2)
+            })
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(check_content_type(None).is_ok());
+        assert!(check_content_type(Some("application/json; charset=utf-8")).is_ok());
+        assert_eq!(
+            check_content_type(Some("text/plain")).unwrap_err().status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
+
+    #[test]
+    fn answers_map_to_documented_statuses() {
+        let get = KvOp::Get {
+            key: "k".into(),
+            stale: false,
+        };
+        let ok = kv_answer(&get, Response::Done(KvResult::Value(Some(json!(3))))).expect("ok");
+        assert_eq!(ok, (StatusCode::OK, json!({"key": "k", "value": 3})));
+        let missing = kv_answer(&get, Response::Done(KvResult::Value(None))).unwrap_err();
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        let cas = KvOp::Cas {
+            key: "k".into(),
+            from: None,
+            to: json!(1),
+        };
+        let e = kv_answer(
+            &cas,
+            Response::Done(KvResult::CasMismatch {
+                current: Some(json!(7)),
+            }),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!(e.body()["current"], json!(7));
+        assert_eq!(
+            kv_answer(&cas, Response::Indeterminate).unwrap_err().status,
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            kv_answer(&cas, Response::Rejected { reason: "x".into() })
+                .unwrap_err()
+                .status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! The node's command line and the validated configuration built from it.
+//!
+//! Parsing is separate from validation so that a bad flag produces one clear message
+//! (which flag, what was wrong) before anything binds a socket or opens the data
+//! directory.
+
+use crate::raft::types::NodeId;
+use crate::replica::Mutants;
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Command line of the `node` binary (DESIGN.md "Node: command line").
+#[derive(Parser, Debug, Clone)]
+#[command(name = "node", version, about = "A Raft key-value server over HTTP")]
+pub struct Args {
+    /// This node's id (a positive integer, one of the ids in --peers).
+    #[arg(long)]
+    pub id: NodeId,
+    /// Address to serve clients, peers and admin on.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Every member as ID=HOST:PORT, comma separated, this node included.
+    #[arg(long)]
+    pub peers: String,
+    /// Directory for the log, hard state and snapshots; reused on restart.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Shared secret required on /raft and /admin (header x-cluster-token).
+    #[arg(long)]
+    pub cluster_token: Option<String>,
+    /// Switch on one known bug: commit-old-term, vote-any-log, stale-read,
+    /// ack-before-commit, no-fsync.
+    #[arg(long = "unsafe")]
+    pub unsafe_mutant: Option<String>,
+    /// Length of one logical clock tick.
+    #[arg(long, default_value_t = 10)]
+    pub tick_ms: u64,
+    /// Election timeout range in ticks, drawn uniformly in [min, max).
+    #[arg(long, default_value_t = 15)]
+    pub election_ticks_min: u32,
+    #[arg(long, default_value_t = 30)]
+    pub election_ticks_max: u32,
+    /// Leader heartbeat interval in ticks.
+    #[arg(long, default_value_t = 3)]
+    pub heartbeat_ticks: u32,
+    /// Seed of the replica's random choices (mixed with --id so nodes differ).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How long a client request may wait for consensus before a 504.
+    #[arg(long, default_value_t = 2000)]
+    pub request_timeout_ms: u64,
+    /// Maximum simultaneous HTTP connections.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Maximum client request body size in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub listen: SocketAddr,
+    /// Where to reach every member, this node included.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    pub data_dir: PathBuf,
+    pub cluster_token: Option<String>,
+    pub mutants: Mutants,
+    /// `--unsafe no-fsync`: acknowledge writes before they are durable.
+    pub no_fsync: bool,
+    pub tick: Duration,
+    pub election_ticks_min: u32,
+    pub election_ticks_max: u32,
+    pub heartbeat_ticks: u32,
+    pub seed: u64,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    pub max_body_bytes: usize,
+}
+
+/// Why a command line was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("--peers: entry {0:?} is not ID=HOST:PORT")]
+    PeerSyntax(String),
+    #[error("--peers: id {0} appears twice")]
+    DuplicatePeer(NodeId),
+    #[error("--id must be positive")]
+    ZeroId,
+    #[error("--peers does not list this node's id {0}")]
+    SelfMissing(NodeId),
+    #[error("--listen {0} is not a loopback address; set --cluster-token to serve beyond loopback")]
+    NonLoopbackWithoutToken(SocketAddr),
+    #[error(
+        "--unsafe: unknown mutant {0:?} (known: commit-old-term, vote-any-log, stale-read, ack-before-commit, no-fsync)"
+    )]
+    UnknownMutant(String),
+    #[error("{0}")]
+    Range(String),
+}
+
+/// Parses `1=127.0.0.1:7001,2=...` into a map. Host names are not resolved: peers
+/// are addressed by IP so that start-up never waits on DNS.
+pub fn parse_peers(spec: &str) -> Result<BTreeMap<NodeId, SocketAddr>, ConfigError> {
+    let mut peers = BTreeMap::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| ConfigError::PeerSyntax(part.to_string()))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::PeerSyntax(part.to_string()))?;
+        let addr: SocketAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::PeerSyntax(part.to_string()))?;
+        if id == 0 {
+            return Err(ConfigError::PeerSyntax(part.to_string()));
+        }
+        if peers.insert(id, addr).is_some() {
+            return Err(ConfigError::DuplicatePeer(id));
+        }
+    }
+    if peers.is_empty() {
+        return Err(ConfigError::PeerSyntax(spec.to_string()));
+    }
+    Ok(peers)
+}
+
+impl NodeConfig {
+    /// Validates parsed arguments.
+    pub fn from_args(args: Args) -> Result<NodeConfig, ConfigError> {
+        if args.id == 0 {
+            return Err(ConfigError::ZeroId);
+        }
+        let peers = parse_peers(&args.peers)?;
+        if !peers.contains_key(&args.id) {
+            return Err(ConfigError::SelfMissing(args.id));
+        }
+        let token = args.cluster_token.filter(|t| !t.is_empty());
+        if token.is_none() && !args.listen.ip().is_loopback() {
+            return Err(ConfigError::NonLoopbackWithoutToken(args.listen));
+        }
+        let (mutants, no_fsync) = match args.unsafe_mutant.as_deref() {
+            None => (Mutants::default(), false),
+            Some(name) => {
+                let m = Mutants::parse(name)
+                    .ok_or_else(|| ConfigError::UnknownMutant(name.to_string()))?;
+                (m, name == "no-fsync")
+            }
+        };
+        if args.tick_ms == 0 || args.tick_ms > 10_000 {
+            return Err(ConfigError::Range("--tick-ms must be in 1..=10000".into()));
+        }
+        if args.election_ticks_min == 0 || args.election_ticks_max <= args.election_ticks_min {
+            return Err(ConfigError::Range(
+                "--election-ticks-min must be positive and below --election-ticks-max".into(),
+            ));
+        }
+        if args.heartbeat_ticks == 0 || args.heartbeat_ticks >= args.election_ticks_min {
+            return Err(ConfigError::Range(
+                "--heartbeat-ticks must be positive and below --election-ticks-min".into(),
+            ));
+        }
+        if args.request_timeout_ms == 0 || args.max_connections == 0 || args.max_body_bytes == 0 {
+            return Err(ConfigError::Range(
+                "--request-timeout-ms, --max-connections and --max-body-bytes must be positive"
+                    .into(),
+            ));
+        }
+        // Mixing the id in keeps nodes started with one shared --seed from drawing
+        // identical election timeouts (which would split every vote).
+        let seed = args
+            .seed
+            .unwrap_or(0x5EED)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ args.id;
+        Ok(NodeConfig {
+            id: args.id,
+            listen: args.listen,
+            peers,
+            data_dir: args.data_dir,
+            cluster_token: token,
+            mutants,
+            no_fsync,
+            tick: Duration::from_millis(args.tick_ms),
+            election_ticks_min: args.election_ticks_min,
+            election_ticks_max: args.election_ticks_max,
+            heartbeat_ticks: args.heartbeat_ticks,
+            seed,
+            request_timeout: Duration::from_millis(args.request_timeout_ms),
+            max_connections: args.max_connections,
+            max_body_bytes: args.max_body_bytes,
+        })
+    }
+
+    /// The replica's configuration.
+    pub fn replica_config(&self) -> crate::replica::Config {
+        crate::replica::Config {
+            id: self.id,
+            peers: self.peers.keys().copied().collect(),
+            election_ticks_min: self.election_ticks_min,
+            election_ticks_max: self.election_ticks_max,
+            heartbeat_ticks: self.heartbeat_ticks,
+            max_entries_per_msg: 512,
+            max_inflight_msgs: 256,
+            pre_vote: true,
+            check_quorum: true,
+            seed: self.seed,
+            mutants: self.mutants,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid three-node command line with `extra` flags replacing or adding to it.
+    fn args(extra: &[&str]) -> Result<NodeConfig, String> {
+        let mut flags: Vec<(String, String)> = [
+            ("--id", "1"),
+            ("--listen", "127.0.0.1:7001"),
+            (
+                "--peers",
+                "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003",
+            ),
+            ("--data-dir", "/tmp/x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for pair in extra.chunks(2) {
+            let (k, v) = (pair[0].to_string(), pair[1].to_string());
+            match flags.iter_mut().find(|(f, _)| *f == k) {
+                Some(slot) => slot.1 = v,
+                None => flags.push((k, v)),
+            }
+        }
+        let mut argv = vec!["node".to_string()];
+        for (k, v) in flags {
+            argv.push(k);
+            argv.push(v);
+        }
+        let a = Args::try_parse_from(argv).map_err(|e| e.to_string())?;
+        NodeConfig::from_args(a).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn parses_a_three_node_command_line() {
+        let c = args(&[]).expect("valid");
+        assert_eq!(c.peers.len(), 3);
+        assert_eq!(c.peers[&2].port(), 7002);
+        assert!(!c.no_fsync);
+        assert_eq!(c.replica_config().peers, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn refuses_non_loopback_without_token() {
+        let e = args(&["--listen", "0.0.0.0:7001"]);
+        assert!(e.is_err());
+        let ok = args(&["--listen", "0.0.0.0:7001", "--cluster-token", "s"]);
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn mutants_route_to_storage_or_replica() {
+        let c = args(&["--unsafe", "no-fsync"]).expect("valid");
+        assert!(c.no_fsync);
+        assert_eq!(c.mutants, Mutants::default());
+        let c = args(&["--unsafe", "stale-read"]).expect("valid");
+        assert!(c.mutants.stale_read && !c.no_fsync);
+        assert!(args(&["--unsafe", "bogus"]).unwrap_err().contains("bogus"));
+    }
+
+    #[test]
+    fn bad_peer_lists_are_explained() {
+        assert_eq!(
+            parse_peers("1=127.0.0.1:1,x"),
+            Err(ConfigError::PeerSyntax("x".into()))
+        );
+        assert_eq!(
+            parse_peers("1=127.0.0.1:1,1=127.0.0.1:2"),
+            Err(ConfigError::DuplicatePeer(1))
+        );
+        assert!(args(&["--id", "4"]).unwrap_err().contains("id 4"));
+    }
+
+    #[test]
+    fn nodes_sharing_a_seed_draw_differently() {
+        let a = args(&["--seed", "7"]).expect("valid");
+        let b = args(&["--seed", "7", "--id", "2"]).expect("valid");
+        assert_ne!(a.seed, b.seed);
+    }
+}

@@ -1,0 +1,245 @@
+//! The driver task: the only owner of the [`Replica`]. It feeds inputs in, and carries
+//! out the outputs in the order the replica returned them.
+//!
+//! It never waits on a peer or on the disk: Persist goes to [`GroupCommit`] (one batch
+//! on a blocking thread, the rest queued), Send goes to a bounded per-peer queue that
+//! drops when full, Reply completes a oneshot. Bursts of inputs are handled before the
+//! next batch goes to disk, so concurrent proposals share one fsync.
+
+use super::disk::{Disk, GroupCommit, PersistOp};
+use super::metrics::Metrics;
+use super::transport::Transport;
+use crate::kv::KvOp;
+use crate::raft::types::{Message, NodeId};
+use crate::replica::{ClientRequest, Input, Output, Replica, RequestId, Response, Status};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::MissedTickBehavior;
+
+/// Capacity of the driver's input queue; a full queue makes the HTTP layer answer 503.
+pub const INPUT_QUEUE: usize = 8192;
+/// Most inputs handled in one burst before outputs reach the disk and the network.
+const BURST: usize = 1024;
+/// Most client requests waiting for the replica at once.
+const MAX_PENDING: usize = 16384;
+/// Every this many ticks, forget waiters whose HTTP request has given up.
+const PRUNE_EVERY_TICKS: u64 = 100;
+
+/// What the rest of the server asks of the driver.
+#[derive(Debug)]
+pub enum DriverMsg {
+    Client {
+        request: ClientRequest,
+        reply: oneshot::Sender<Response>,
+    },
+    Membership {
+        voters: Vec<NodeId>,
+        reply: oneshot::Sender<Response>,
+    },
+    Transfer {
+        to: NodeId,
+    },
+    Peer(Message),
+}
+
+/// A client waiting for its answer. Reads are never indeterminate, so at shutdown a
+/// read gets "unavailable" while a proposed write gets "indeterminate".
+struct Waiter {
+    tx: oneshot::Sender<Response>,
+    is_read: bool,
+}
+
+pub struct Driver<D: Disk> {
+    id: NodeId,
+    replica: Replica,
+    disk: GroupCommit<D>,
+    transport: Transport,
+    pending: HashMap<RequestId, Waiter>,
+    next_request: RequestId,
+    status_tx: watch::Sender<Status>,
+    metrics: Arc<Metrics>,
+    ticks: u64,
+}
+
+impl<D: Disk> Driver<D> {
+    pub fn new(
+        id: NodeId,
+        replica: Replica,
+        disk: D,
+        transport: Transport,
+        status_tx: watch::Sender<Status>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Driver {
+            id,
+            replica,
+            disk: GroupCommit::new(disk),
+            transport,
+            pending: HashMap::new(),
+            next_request: 1,
+            status_tx,
+            metrics,
+            ticks: 0,
+        }
+    }
+
+    /// Runs until `shutdown` flips or every sender is gone, then answers every waiting
+    /// client and makes everything queued durable. A disk error ends the node: it can
+    /// no longer keep its promises.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<DriverMsg>,
+        tick: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        self.publish();
+        loop {
+            tokio::select! {
+                biased;
+                done = self.disk.finished() => {
+                    let done = done?;
+                    self.metrics.fsyncs.fetch_add(1, Relaxed);
+                    self.metrics.persisted_batches.fetch_add(done.ops as u64, Relaxed);
+                    self.metrics.fsync_latency.observe(done.sync_time);
+                    self.step(Input::Persisted { seq: done.seq });
+                }
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    let mut inputs = Vec::new();
+                    self.accept(msg, &mut inputs);
+                    for _ in 1..BURST {
+                        match rx.try_recv() {
+                            Ok(msg) => self.accept(msg, &mut inputs),
+                            Err(_) => break,
+                        }
+                    }
+                    self.step_many(inputs);
+                }
+                _ = ticker.tick() => {
+                    self.ticks += 1;
+                    if self.ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
+                        self.pending.retain(|_, w| !w.tx.is_closed());
+                    }
+                    self.step(Input::Tick);
+                }
+                _ = shutdown.changed() => break,
+            }
+            self.disk.kick();
+            self.publish();
+        }
+        rx.close();
+        while let Ok(msg) = rx.try_recv() {
+            if let DriverMsg::Client { reply, .. } | DriverMsg::Membership { reply, .. } = msg {
+                let _ = reply.send(shutting_down());
+            }
+        }
+        for (_, w) in self.pending.drain() {
+            let r = if w.is_read {
+                shutting_down()
+            } else {
+                Response::Indeterminate
+            };
+            let _ = w.tx.send(r);
+        }
+        self.disk.flush().await?;
+        Ok(())
+    }
+
+    /// Turns one request into replica input (handled with the rest of its burst, so
+    /// that concurrent proposals share one Persist and one Append per peer).
+    fn accept(&mut self, msg: DriverMsg, inputs: &mut Vec<Input>) {
+        match msg {
+            DriverMsg::Client { request, reply } => {
+                let is_read = matches!(request.op, KvOp::Get { .. });
+                if let Some(id) = self.register(reply, is_read) {
+                    self.metrics.proposals.fetch_add(1, Relaxed);
+                    inputs.push(Input::Client { id, request });
+                }
+            }
+            DriverMsg::Membership { voters, reply } => {
+                if let Some(id) = self.register(reply, false) {
+                    inputs.push(Input::ChangeMembership { id, voters });
+                }
+            }
+            DriverMsg::Transfer { to } => inputs.push(Input::TransferLeader { to }),
+            DriverMsg::Peer(m) => inputs.push(Input::Message(m)),
+        }
+    }
+
+    /// Gives the waiter an id, or answers it at once when too many are waiting.
+    fn register(&mut self, tx: oneshot::Sender<Response>, is_read: bool) -> Option<RequestId> {
+        if self.pending.len() >= MAX_PENDING {
+            let _ = tx.send(Response::Rejected {
+                reason: "too many requests in flight".into(),
+            });
+            return None;
+        }
+        let id = self.next_request;
+        self.next_request += 1;
+        self.pending.insert(id, Waiter { tx, is_read });
+        Some(id)
+    }
+
+    fn step(&mut self, input: Input) {
+        self.step_many(vec![input]);
+    }
+
+    /// Inputs in, their outputs carried out in order.
+    fn step_many(&mut self, inputs: Vec<Input>) {
+        if inputs.is_empty() {
+            return;
+        }
+        for out in self.replica.handle_many(inputs) {
+            match out {
+                Output::Persist {
+                    seq,
+                    snapshot,
+                    truncate_from,
+                    entries,
+                    hard_state,
+                } => self.disk.push(PersistOp {
+                    seq,
+                    snapshot,
+                    truncate_from,
+                    entries,
+                    hard_state,
+                }),
+                Output::Send(m) => {
+                    if m.to == self.id {
+                        tracing::warn!(?m, "replica addressed a message to itself; dropped");
+                    } else {
+                        self.transport.send(m);
+                    }
+                }
+                Output::Reply { id, response } => {
+                    if let Some(w) = self.pending.remove(&id) {
+                        self.metrics.replies.fetch_add(1, Relaxed);
+                        let _ = w.tx.send(response);
+                    }
+                }
+                Output::Applied { .. } => {
+                    self.metrics.applied_entries.fetch_add(1, Relaxed);
+                }
+                Output::RoleChanged { role, term, leader } => {
+                    self.metrics.role_changes.fetch_add(1, Relaxed);
+                    tracing::info!(?role, term, ?leader, "role changed");
+                }
+            }
+        }
+    }
+
+    fn publish(&self) {
+        self.status_tx.send_replace(self.replica.status());
+    }
+}
+
+fn shutting_down() -> Response {
+    Response::Rejected {
+        reason: "shutting down".into(),
+    }
+}

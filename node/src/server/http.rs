@@ -1,0 +1,367 @@
+//! The HTTP service: one function per request that routes, reads the body within its
+//! limit, and either hands the operation to the local driver (leader, stale read),
+//! forwards it to the leader, or answers from the published status.
+
+use super::api::{self, ApiError, Route};
+use super::client::HttpClient;
+use super::config::NodeConfig;
+use super::driver::DriverMsg;
+use super::forward;
+use super::metrics::{Metrics, OpKind};
+use super::transport::{self, MAX_RAFT_BODY, TOKEN_HEADER};
+use crate::kv::KvOp;
+use crate::replica::{ClientRequest, Response, Role, Status};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, StatusCode};
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub type HttpResponse = hyper::Response<Full<Bytes>>;
+
+/// Longest a request without a known leader waits for an election to finish.
+const LEADER_WAIT: Duration = Duration::from_millis(1000);
+
+/// Everything a request handler needs; shared by all connections.
+pub struct App {
+    pub config: NodeConfig,
+    pub driver: mpsc::Sender<DriverMsg>,
+    pub status: watch::Receiver<Status>,
+    pub metrics: Arc<Metrics>,
+    pub client: HttpClient,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Entry point for hyper: never fails, every error is a JSON answer.
+pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+    let t0 = Instant::now();
+    let (resp, kind) = match handle(&app, req).await {
+        Ok(r) => r,
+        Err((e, kind)) => (error_response(&e), kind),
+    };
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        app.metrics.http_errors.fetch_add(1, Relaxed);
+    }
+    if let Some(kind) = kind {
+        app.metrics.observe_request(kind, t0.elapsed());
+    }
+    Ok(resp)
+}
+
+type Handled = Result<(HttpResponse, Option<OpKind>), (ApiError, Option<OpKind>)>;
+
+async fn handle(app: &App, req: Request<Incoming>) -> Handled {
+    let deadline = Instant::now() + app.config.request_timeout;
+    let route =
+        api::route(req.method(), req.uri().path(), req.uri().query()).map_err(|e| (e, None))?;
+    let kind = op_kind(&route);
+    let fail = |e: ApiError| (e, kind);
+    if route.needs_token() && !token_ok(app, &req) {
+        return Err(fail(ApiError::unauthorized()));
+    }
+    let limit = if route == Route::RaftMsg {
+        MAX_RAFT_BODY
+    } else {
+        app.config.max_body_bytes
+    };
+    if route.has_body() {
+        let ct = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        api::check_content_type(ct).map_err(fail)?;
+    }
+    let forwarded = req.headers().contains_key(forward::HOP_HEADER);
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let body = read_body(req, limit).await.map_err(fail)?;
+    let resp = match route {
+        Route::Status => json_response(StatusCode::OK, &status_json(&app.status.borrow())),
+        Route::Metrics => {
+            let text = app.metrics.render(&app.status.borrow());
+            let mut r = hyper::Response::new(Full::new(Bytes::from(text)));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            r
+        }
+        Route::RaftMsg => raft_msg(app, &body).map_err(fail)?,
+        Route::MembershipGet => {
+            let s = status_json(&app.status.borrow());
+            json_response(
+                StatusCode::OK,
+                &json!({"voters": s["voters"], "learners": s["learners"], "joint": s["joint"]}),
+            )
+        }
+        _ => {
+            if *app.shutdown.borrow() {
+                return Err(fail(ApiError::unavailable("shutting down")));
+            }
+            let local = !route.needs_leader() || am_leader(app);
+            if local {
+                match on_leader(app, &route, &body, deadline)
+                    .await
+                    .map_err(fail)?
+                {
+                    Local::Answered(r) => r,
+                    Local::NotLeader(hint) => {
+                        let ctx = forward::Ctx {
+                            method,
+                            path_and_query,
+                            body,
+                            deadline,
+                            forwarded,
+                            is_read: matches!(route, Route::Get { .. }),
+                        };
+                        forward::to_leader(app, ctx, hint).await.map_err(fail)?
+                    }
+                }
+            } else {
+                let ctx = forward::Ctx {
+                    method,
+                    path_and_query,
+                    body,
+                    deadline,
+                    forwarded,
+                    is_read: matches!(route, Route::Get { .. }),
+                };
+                forward::to_leader(app, ctx, None).await.map_err(fail)?
+            }
+        }
+    };
+    Ok((resp, kind))
+}
+
+enum Local {
+    Answered(HttpResponse),
+    /// This node is not the leader after all (the replica said so): forward.
+    NotLeader(Option<u64>),
+}
+
+/// Runs a client or admin operation on this node's replica.
+async fn on_leader(
+    app: &App,
+    route: &Route,
+    body: &[u8],
+    deadline: Instant,
+) -> Result<Local, ApiError> {
+    match route {
+        Route::TransferLeader => {
+            let b: api::TransferBody = api::parse_json(body)?;
+            submit(app, DriverMsg::Transfer { to: b.to })?;
+            Ok(Local::Answered(json_response(
+                StatusCode::ACCEPTED,
+                &json!({"transfer_to": b.to}),
+            )))
+        }
+        Route::MembershipChange => {
+            let b: api::MembershipBody = api::parse_json(body)?;
+            if b.voters.is_empty() || b.voters.contains(&0) {
+                return Err(ApiError::bad_request(
+                    "voters must be a non-empty list of positive ids",
+                ));
+            }
+            let (tx, rx) = oneshot::channel();
+            submit(
+                app,
+                DriverMsg::Membership {
+                    voters: b.voters.clone(),
+                    reply: tx,
+                },
+            )?;
+            match wait(rx, deadline, false).await? {
+                Response::Done(_) => Ok(Local::Answered(json_response(
+                    StatusCode::OK,
+                    &json!({"voters": b.voters}),
+                ))),
+                Response::NotLeader { leader } => Ok(Local::NotLeader(leader)),
+                Response::Indeterminate => {
+                    Err(ApiError::timeout("membership change indeterminate"))
+                }
+                Response::Rejected { reason } => Err(ApiError::unavailable(reason)),
+            }
+        }
+        _ => {
+            let op = api::kv_op(route, body)?;
+            let is_read = matches!(op, KvOp::Get { .. });
+            let (tx, rx) = oneshot::channel();
+            let request = ClientRequest {
+                client: 0,
+                seq: 0,
+                op: op.clone(),
+            };
+            submit(app, DriverMsg::Client { request, reply: tx })?;
+            match wait(rx, deadline, is_read).await? {
+                Response::NotLeader { leader } => Ok(Local::NotLeader(leader)),
+                other => {
+                    let (status, v) = api::kv_answer(&op, other)?;
+                    Ok(Local::Answered(json_response(status, &v)))
+                }
+            }
+        }
+    }
+}
+
+fn submit(app: &App, msg: DriverMsg) -> Result<(), ApiError> {
+    app.driver.try_send(msg).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => {
+            ApiError::unavailable("node overloaded: input queue full")
+        }
+        mpsc::error::TrySendError::Closed(_) => ApiError::unavailable("shutting down"),
+    })
+}
+
+/// Waits for the replica's answer. A write that timed out may still commit: 504.
+async fn wait(
+    rx: oneshot::Receiver<Response>,
+    deadline: Instant,
+    is_read: bool,
+) -> Result<Response, ApiError> {
+    match tokio::time::timeout_at(deadline.into(), rx).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(_)) if is_read => Err(ApiError::unavailable("shutting down")),
+        Ok(Err(_)) => Err(ApiError::timeout(
+            "node stopped before answering; the write may or may not take effect",
+        )),
+        Err(_) => Err(ApiError::timeout(
+            "no answer before the request deadline; the operation may or may not take effect",
+        )),
+    }
+}
+
+fn raft_msg(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    let batch = transport::decode_batch(body)
+        .map_err(|e| ApiError::bad_request(format!("raft batch: {e}")))?;
+    app.metrics
+        .peer_received_msgs
+        .fetch_add(batch.len() as u64, Relaxed);
+    for m in batch {
+        if m.to != app.config.id {
+            continue;
+        }
+        // Drop on a full queue: the sender will retry, as Raft does for any loss.
+        if app.driver.try_send(DriverMsg::Peer(m)).is_err() {
+            app.metrics.peer_dropped_msgs.fetch_add(1, Relaxed);
+        }
+    }
+    let mut r = hyper::Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    Ok(r)
+}
+
+pub fn am_leader(app: &App) -> bool {
+    app.status.borrow().role == Role::Leader
+}
+
+fn token_ok(app: &App, req: &Request<Incoming>) -> bool {
+    match &app.config.cluster_token {
+        None => true,
+        Some(t) => req
+            .headers()
+            .get(TOKEN_HEADER)
+            .is_some_and(|v| v.as_bytes() == t.as_bytes()),
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (413). A declared length
+/// over the limit is refused before reading anything.
+async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
+        Err(e) => Err(ApiError::bad_request(format!("reading body: {e}"))),
+    }
+}
+
+fn op_kind(route: &Route) -> Option<OpKind> {
+    match route {
+        Route::Get { .. } => Some(OpKind::Get),
+        Route::Put { .. } => Some(OpKind::Put),
+        Route::Cas { .. } => Some(OpKind::Cas),
+        Route::Delete { .. } => Some(OpKind::Delete),
+        Route::TransferLeader | Route::MembershipChange => Some(OpKind::Other),
+        _ => None,
+    }
+}
+
+/// `/status` as DESIGN.md lists it.
+pub fn status_json(s: &Status) -> Value {
+    let m = &s.membership;
+    let role = match s.role {
+        Role::Leader => "leader",
+        Role::Follower => "follower",
+        Role::Candidate | Role::PreCandidate => "candidate",
+        Role::Learner => "learner",
+    };
+    json!({
+        "id": s.id,
+        "role": role,
+        "term": s.term,
+        "leader": s.leader,
+        "commit_index": s.commit_index,
+        "applied_index": s.applied_index,
+        "first_log_index": s.first_log_index,
+        "last_log_index": s.last_log_index,
+        "snapshot_index": s.snapshot_index,
+        "voters": m.voters,
+        "learners": m.learners,
+        "joint": m.voters_old.as_ref().map(|old| json!({"old": old, "new": m.voters})),
+        "consensus": {
+            "protocol": "raft",
+            "pre_candidate": s.role == Role::PreCandidate,
+            "leader_known": s.leader.is_some(),
+        },
+    })
+}
+
+pub fn json_response(status: StatusCode, v: &Value) -> HttpResponse {
+    let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
+    let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+pub fn error_response(e: &ApiError) -> HttpResponse {
+    let mut r = json_response(e.status, &e.body());
+    if let Some(allow) = e.allow {
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
+    }
+    r
+}
+
+/// Waits (bounded) until the published status names a leader.
+pub async fn wait_for_leader(app: &App, deadline: Instant) -> Option<u64> {
+    let mut rx = app.status.clone();
+    let until = deadline.min(Instant::now() + LEADER_WAIT);
+    loop {
+        if let Some(l) = rx.borrow_and_update().leader {
+            return Some(l);
+        }
+        match tokio::time::timeout_at(until.into(), rx.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return None,
+        }
+    }
+}

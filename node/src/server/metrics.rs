@@ -1,0 +1,201 @@
+//! Counters and latency histograms, rendered as Prometheus text for `GET /metrics`.
+//!
+//! Everything is an atomic so request tasks, the driver and peer tasks can record
+//! without a lock; the values are read only when `/metrics` is scraped.
+
+use crate::replica::{Role, Status};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Bucket upper bounds in seconds, spanning a loopback round trip to a slow fsync.
+const BUCKETS_S: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// A cumulative-bucket latency histogram in the Prometheus layout.
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS_S.len()],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        if let Some(i) = BUCKETS_S.iter().position(|b| s <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_ns.fetch_add(ns, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (i, b) in BUCKETS_S.iter().enumerate() {
+            cumulative += self.buckets[i].load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{b}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        let trimmed = labels.trim_end_matches(',');
+        let braces = if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("{{{trimmed}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// Client operation kinds with their own latency histogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Get,
+    Put,
+    Cas,
+    Delete,
+    Other,
+}
+
+impl OpKind {
+    const ALL: [OpKind; 5] = [
+        OpKind::Get,
+        OpKind::Put,
+        OpKind::Cas,
+        OpKind::Delete,
+        OpKind::Other,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            OpKind::Get => "get",
+            OpKind::Put => "put",
+            OpKind::Cas => "cas",
+            OpKind::Delete => "delete",
+            OpKind::Other => "other",
+        }
+    }
+}
+
+/// Every metric the node exports.
+#[derive(Default)]
+pub struct Metrics {
+    pub proposals: AtomicU64,
+    pub replies: AtomicU64,
+    pub applied_entries: AtomicU64,
+    pub role_changes: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub persisted_batches: AtomicU64,
+    pub fsync_latency: Histogram,
+    pub peer_sent_msgs: AtomicU64,
+    pub peer_dropped_msgs: AtomicU64,
+    pub peer_send_errors: AtomicU64,
+    pub peer_received_msgs: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub http_errors: AtomicU64,
+    request_latency: [Histogram; 5],
+}
+
+impl Metrics {
+    pub fn observe_request(&self, kind: OpKind, d: Duration) {
+        let i = OpKind::ALL.iter().position(|k| *k == kind).unwrap_or(4);
+        self.request_latency[i].observe(d);
+    }
+
+    /// Prometheus text exposition of everything, plus the replica's status gauges.
+    pub fn render(&self, status: &Status) -> String {
+        let mut out = String::with_capacity(8192);
+        let role = match status.role {
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::PreCandidate => "precandidate",
+            Role::Leader => "leader",
+            Role::Learner => "learner",
+        };
+        out.push_str("# TYPE node_role gauge\n");
+        for r in ["follower", "candidate", "precandidate", "leader", "learner"] {
+            let v = u8::from(r == role);
+            let _ = writeln!(out, "node_role{{role=\"{r}\"}} {v}");
+        }
+        let gauges = [
+            ("node_term", status.term),
+            ("node_leader_id", status.leader.unwrap_or(0)),
+            ("node_commit_index", status.commit_index),
+            ("node_applied_index", status.applied_index),
+            ("node_first_log_index", status.first_log_index),
+            ("node_last_log_index", status.last_log_index),
+            ("node_snapshot_index", status.snapshot_index),
+        ];
+        for (name, v) in gauges {
+            let _ = writeln!(out, "# TYPE {name} gauge\n{name} {v}");
+        }
+        let counters = [
+            ("node_proposals_total", &self.proposals),
+            ("node_replies_total", &self.replies),
+            ("node_applied_entries_total", &self.applied_entries),
+            ("node_role_changes_total", &self.role_changes),
+            ("node_fsyncs_total", &self.fsyncs),
+            ("node_persist_outputs_total", &self.persisted_batches),
+            ("node_peer_sent_messages_total", &self.peer_sent_msgs),
+            ("node_peer_dropped_messages_total", &self.peer_dropped_msgs),
+            ("node_peer_send_errors_total", &self.peer_send_errors),
+            (
+                "node_peer_received_messages_total",
+                &self.peer_received_msgs,
+            ),
+            ("node_forwarded_requests_total", &self.forwarded),
+            ("node_http_errors_total", &self.http_errors),
+        ];
+        for (name, v) in counters {
+            let v = v.load(Relaxed);
+            let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
+        }
+        out.push_str("# TYPE node_fsync_seconds histogram\n");
+        self.fsync_latency
+            .render(&mut out, "node_fsync_seconds", "");
+        out.push_str("# TYPE node_request_seconds histogram\n");
+        for (i, k) in OpKind::ALL.iter().enumerate() {
+            let labels = format!("op=\"{}\",", k.name());
+            self.request_latency[i].render(&mut out, "node_request_seconds", &labels);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::types::Membership;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.fsync_latency.observe(Duration::from_micros(50));
+        m.fsync_latency.observe(Duration::from_millis(3));
+        m.fsync_latency.observe(Duration::from_secs(10));
+        let status = Status {
+            id: 1,
+            role: Role::Leader,
+            term: 4,
+            leader: Some(1),
+            commit_index: 9,
+            applied_index: 9,
+            first_log_index: 1,
+            last_log_index: 9,
+            snapshot_index: 0,
+            membership: Membership::default(),
+        };
+        let text = m.render(&status);
+        assert!(text.contains("node_fsync_seconds_bucket{le=\"0.0001\"} 1\n"));
+        assert!(text.contains("node_fsync_seconds_bucket{le=\"0.005\"} 2\n"));
+        assert!(text.contains("node_fsync_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("node_fsync_seconds_count 3\n"));
+        assert!(text.contains("node_role{role=\"leader\"} 1\n"));
+        assert!(text.contains("node_term 4\n"));
+        assert!(text.contains("node_request_seconds_count{op=\"put\"} 0\n"));
+    }
+}

@@ -1,0 +1,190 @@
+//! Peer transport: Raft messages travel as `POST /raft/msg` with a postcard-encoded
+//! `Vec<Message>` body.
+//!
+//! Each peer has its own bounded queue and its own task, so a slow or dead peer only
+//! fills (and then drops from) its own queue: Raft tolerates lost messages, and the
+//! driver must never wait on the network. A task sends whatever accumulated while its
+//! previous request was in flight as one batch, and backs off after a failure.
+
+use super::client::HttpClient;
+use super::metrics::Metrics;
+use crate::raft::types::{Message, NodeId};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Messages queued per peer before new ones are dropped.
+const PEER_QUEUE: usize = 4096;
+/// Most messages in one request.
+const MAX_BATCH: usize = 256;
+/// Bound on one peer request; a peer slower than this counts as failed.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
+/// The largest `/raft/msg` body a node accepts (snapshots travel this way).
+pub const MAX_RAFT_BODY: usize = 256 << 20;
+/// Header carrying the cluster token on /raft and /admin.
+pub const TOKEN_HEADER: &str = "x-cluster-token";
+
+/// The driver's handle: one queue per peer.
+pub struct Transport {
+    queues: BTreeMap<NodeId, mpsc::Sender<Message>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Transport {
+    /// Starts one sending task per peer other than `me`.
+    pub fn start(
+        me: NodeId,
+        peers: &BTreeMap<NodeId, SocketAddr>,
+        token: Option<String>,
+        client: HttpClient,
+        metrics: Arc<Metrics>,
+    ) -> Transport {
+        let mut queues = BTreeMap::new();
+        for (&id, &addr) in peers.iter().filter(|(id, _)| **id != me) {
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            queues.insert(id, tx);
+            let peer = Peer {
+                id,
+                uri: format!("http://{addr}/raft/msg"),
+                token: token.clone(),
+                client: client.clone(),
+                metrics: metrics.clone(),
+            };
+            tokio::spawn(peer.run(rx));
+        }
+        Transport { queues, metrics }
+    }
+
+    /// Queues `m` for its peer; drops it when the queue is full or the peer unknown.
+    pub fn send(&self, m: Message) {
+        match self.queues.get(&m.to) {
+            Some(q) => {
+                if q.try_send(m).is_err() {
+                    self.metrics.peer_dropped_msgs.fetch_add(1, Relaxed);
+                }
+            }
+            None => {
+                self.metrics.peer_dropped_msgs.fetch_add(1, Relaxed);
+                tracing::debug!(to = m.to, "no address for peer; message dropped");
+            }
+        }
+    }
+}
+
+struct Peer {
+    id: NodeId,
+    uri: String,
+    token: Option<String>,
+    client: HttpClient,
+    metrics: Arc<Metrics>,
+}
+
+impl Peer {
+    async fn run(self, mut rx: mpsc::Receiver<Message>) {
+        let mut backoff = BACKOFF_MIN;
+        let mut failing = false;
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            let n = batch.len() as u64;
+            match self.post(&batch).await {
+                Ok(()) => {
+                    self.metrics.peer_sent_msgs.fetch_add(n, Relaxed);
+                    if failing {
+                        tracing::info!(peer = self.id, "peer reachable again");
+                    }
+                    failing = false;
+                    backoff = BACKOFF_MIN;
+                }
+                Err(e) => {
+                    self.metrics.peer_send_errors.fetch_add(1, Relaxed);
+                    self.metrics.peer_dropped_msgs.fetch_add(n, Relaxed);
+                    if !failing {
+                        tracing::warn!(peer = self.id, error = %e, "peer unreachable; backing off");
+                    }
+                    failing = true;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    // What queued up during the pause is stale (heartbeats, old
+                    // appends); Raft resends what still matters.
+                    let mut stale = 0;
+                    while rx.try_recv().is_ok() {
+                        stale += 1;
+                    }
+                    self.metrics.peer_dropped_msgs.fetch_add(stale, Relaxed);
+                }
+            }
+        }
+    }
+
+    async fn post(&self, batch: &[Message]) -> Result<(), String> {
+        let body = postcard::to_allocvec(batch).map_err(|e| format!("encode: {e}"))?;
+        let mut req = Request::post(&self.uri).header("content-type", "application/octet-stream");
+        if let Some(t) = &self.token {
+            req = req.header(TOKEN_HEADER, t);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("request: {e}"))?;
+        let resp = tokio::time::timeout(SEND_TIMEOUT, self.client.request(req))
+            .await
+            .map_err(|_| "timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        // Drain the (empty) body so the connection returns to the pool.
+        let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("peer answered {status}"))
+        }
+    }
+}
+
+/// Decodes a `/raft/msg` body.
+pub fn decode_batch(body: &[u8]) -> Result<Vec<Message>, postcard::Error> {
+    postcard::from_bytes(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::types::MessageBody;
+
+    #[test]
+    fn batches_round_trip_through_postcard() {
+        let batch = vec![
+            Message {
+                from: 1,
+                to: 2,
+                term: 3,
+                body: MessageBody::TimeoutNow,
+            },
+            Message {
+                from: 1,
+                to: 2,
+                term: 3,
+                body: MessageBody::VoteResponse {
+                    pre_vote: false,
+                    granted: true,
+                },
+            },
+        ];
+        let bytes = postcard::to_allocvec(&batch).expect("encode");
+        assert_eq!(decode_batch(&bytes).expect("decode"), batch);
+        assert!(decode_batch(&bytes[..bytes.len() - 1]).is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! Recovery: rebuild the log, hard state and snapshot from the directory, cut off a
+//! torn tail, refuse anything else that is damaged.
+
+use super::error::{Result, StorageError, io_at};
+use super::files;
+use super::log::Log;
+use super::record::{self, Record, RecordRef};
+use super::segment::{self, Ending, SegmentId};
+use crate::raft::types::{Entry, HardState, Index, Snapshot};
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+
+/// Everything `Storage` needs to continue where the directory left off.
+pub(crate) struct Recovery {
+    pub(crate) segments: Vec<SegmentId>,
+    pub(crate) active: File,
+    pub(crate) active_len: u64,
+    pub(crate) log: Log<Entry>,
+    pub(crate) hard_state: HardState,
+    pub(crate) snapshot: Option<Snapshot>,
+}
+
+/// Reads `dir` (already locked). Creates the first segment of a fresh directory.
+pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
+    for p in files::remove_tmp_files(dir)? {
+        tracing::info!(path = %p.display(), "removed leftover of an interrupted write");
+    }
+    let snapshot = files::load_snapshot(dir)?;
+    let (snap_index, snap_term) = snapshot
+        .as_ref()
+        .map_or((0, 0), |s| (s.meta.last_index, s.meta.last_term));
+    let inconsistent = |reason: String| StorageError::Inconsistent {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+
+    let segments = segment::list(dir)?;
+    if segments.is_empty() {
+        let id = SegmentId {
+            seq: 0,
+            first: snap_index + 1,
+        };
+        let hard_state = HardState::default();
+        let mut initial = Vec::new();
+        record::encode(&RecordRef::HardState(&hard_state), &mut initial)?;
+        let (active, active_len) = segment::create(dir, id, &initial, no_fsync)?;
+        if !no_fsync {
+            files::fsync_dir(dir)?;
+        }
+        return Ok(Recovery {
+            segments: vec![id],
+            active,
+            active_len,
+            log: Log::empty(snap_index + 1),
+            hard_state,
+            snapshot,
+        });
+    }
+    for pair in segments.windows(2) {
+        if pair[1].seq != pair[0].seq + 1 {
+            return Err(inconsistent(format!(
+                "segment {} is followed by {}: the segments between them are missing",
+                pair[0].file_name(),
+                pair[1].file_name()
+            )));
+        }
+    }
+    if segments[0].first > snap_index + 1 {
+        return Err(inconsistent(format!(
+            "the oldest segment {} starts at index {} but the snapshot only covers up to {}: \
+             entries in between are missing",
+            segments[0].file_name(),
+            segments[0].first,
+            snap_index
+        )));
+    }
+
+    let mut log: Log<Entry> = Log::empty(segments[0].first);
+    let mut hard_state = HardState::default();
+    let last = segments.len() - 1;
+    let mut active_len = 0;
+    for (k, &id) in segments.iter().enumerate() {
+        let path = id.path(dir);
+        if k > 0 && log.next() != id.first {
+            return Err(inconsistent(format!(
+                "{} expects index {} next, but the segments before it end at {}",
+                id.file_name(),
+                id.first,
+                log.last()
+            )));
+        }
+        let ending = segment::scan(dir, id, |offset, rec| {
+            apply(&mut log, &mut hard_state, rec, snap_index).map_err(|reason| {
+                StorageError::Corrupt {
+                    path: path.clone(),
+                    offset,
+                    reason,
+                }
+            })
+        })?;
+        match ending {
+            Ending::Clean => {
+                active_len = std::fs::metadata(&path).map_err(io_at(&path))?.len();
+            }
+            Ending::Torn { offset, reason } if k == last => {
+                tracing::warn!(
+                    path = %path.display(), offset, %reason,
+                    "cutting off a torn record at the end of the log (an unacknowledged write)"
+                );
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io_at(&path))?;
+                f.set_len(offset).map_err(io_at(&path))?;
+                if !no_fsync {
+                    f.sync_data().map_err(io_at(&path))?;
+                }
+                active_len = offset;
+            }
+            Ending::Torn { offset, reason } => {
+                return Err(StorageError::Corrupt {
+                    path,
+                    offset,
+                    reason: format!("{reason}, in a segment that is not the last"),
+                });
+            }
+        }
+    }
+    if snapshot.is_some() {
+        log.apply_snapshot(snap_index, snap_term);
+    }
+    if log.first() != snap_index + 1 {
+        return Err(inconsistent(format!(
+            "the log starts at index {} but the snapshot ends at {}",
+            log.first(),
+            snap_index
+        )));
+    }
+    let active_path = segments[last].path(dir);
+    let active = OpenOptions::new()
+        .append(true)
+        .open(&active_path)
+        .map_err(io_at(&active_path))?;
+    Ok(Recovery {
+        segments,
+        active,
+        active_len,
+        log,
+        hard_state,
+        snapshot,
+    })
+}
+
+/// Applies one replayed record; `Err` is the reason the record cannot be where it is.
+fn apply(
+    log: &mut Log<Entry>,
+    hard_state: &mut HardState,
+    rec: Record,
+    snap_index: Index,
+) -> std::result::Result<(), String> {
+    match rec {
+        Record::Entry(e) => {
+            if e.index != log.next() {
+                return Err(format!(
+                    "entry with index {} where index {} was expected",
+                    e.index,
+                    log.next()
+                ));
+            }
+            log.push(e);
+        }
+        Record::Truncate { from } => {
+            if from > log.next() {
+                return Err(format!(
+                    "truncation from index {from} beyond the log's end at {}",
+                    log.last()
+                ));
+            }
+            log.truncate_from(from);
+        }
+        Record::HardState(h) => *hard_state = h,
+        Record::Snapshot {
+            last_index,
+            last_term,
+        } => {
+            if last_index > snap_index {
+                return Err(format!(
+                    "records a snapshot through index {last_index}, but the snapshot file \
+                     ends at {snap_index} (missing or replaced by an older one)"
+                ));
+            }
+            log.apply_snapshot(last_index, last_term);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! Storage against real files and real fsync: reopen, truncation, torn tails,
+//! corruption, the lock, snapshots with compaction, and segment rollover.
+
+use node::raft::types::{Entry, HardState, Index, Payload, Snapshot, SnapshotMeta, Term};
+use node::storage::{Storage, StorageError, StorageOptions};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn entry(index: Index, term: Term) -> Entry {
+    Entry {
+        term,
+        index,
+        payload: Payload::Command(format!("cmd-{index}-{term}").into_bytes()),
+    }
+}
+
+fn entries(from: Index, to: Index, term: Term) -> Vec<Entry> {
+    (from..=to).map(|i| entry(i, term)).collect()
+}
+
+fn open(dir: &Path) -> (Storage, node::replica::Recovered) {
+    match Storage::open(dir, StorageOptions::default()) {
+        Ok(x) => x,
+        Err(e) => panic!("open failed: {e}"),
+    }
+}
+
+fn small_segments() -> StorageOptions {
+    StorageOptions {
+        segment_max_bytes: 1024,
+        ..StorageOptions::default()
+    }
+}
+
+/// Segment files of `dir`, oldest first.
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
+    Snapshot {
+        meta: SnapshotMeta {
+            last_index,
+            last_term,
+            membership: Default::default(),
+        },
+        data: vec![42; 100],
+    }
+}
+
+#[test]
+fn fresh_directory_recovers_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, r) = open(dir.path());
+    assert_eq!(r.hard_state, HardState::default());
+    assert!(r.snapshot.is_none());
+    assert!(r.entries.is_empty());
+    assert_eq!((s.first_index(), s.last_index()), (1, 0));
+}
+
+#[test]
+fn round_trip_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let hs = HardState {
+        term: 3,
+        vote: Some(2),
+        commit: 7,
+    };
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &entries(1, 5, 1), None).unwrap();
+        s.write(None, None, &entries(6, 10, 3), Some(&hs)).unwrap();
+        s.sync().unwrap();
+        assert_eq!(s.last_index(), 10);
+        assert_eq!(s.fsync_stats().count, 1, "one fsync for both writes");
+    }
+    let (s, r) = open(dir.path());
+    assert_eq!(r.hard_state, hs);
+    let mut want = entries(1, 5, 1);
+    want.extend(entries(6, 10, 3));
+    assert_eq!(r.entries, want);
+    assert_eq!((s.first_index(), s.last_index()), (1, 10));
+    assert_eq!(s.term(6), Some(3));
+}
+
+#[test]
+fn truncate_then_append_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &entries(1, 10, 1), None).unwrap();
+        s.sync().unwrap();
+        s.write(None, Some(6), &entries(6, 8, 2), None).unwrap();
+        s.sync().unwrap();
+    }
+    {
+        let (mut s, r) = open(dir.path());
+        let mut want = entries(1, 5, 1);
+        want.extend(entries(6, 8, 2));
+        assert_eq!(r.entries, want);
+        // Truncating everything is allowed too.
+        s.write(None, Some(1), &entries(1, 2, 4), None).unwrap();
+        s.sync().unwrap();
+    }
+    let (_, r) = open(dir.path());
+    assert_eq!(r.entries, entries(1, 2, 4));
+}
+
+#[test]
+fn invalid_writes_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = open(dir.path());
+    s.write(None, None, &entries(1, 3, 1), None).unwrap();
+    let gap = s.write(None, None, &entries(5, 6, 1), None);
+    assert!(matches!(gap, Err(StorageError::InvalidWrite(_))), "{gap:?}");
+    let beyond = s.write(None, Some(9), &[], None);
+    assert!(
+        matches!(beyond, Err(StorageError::InvalidWrite(_))),
+        "{beyond:?}"
+    );
+    assert_eq!(s.last_index(), 3);
+    s.sync().unwrap();
+    drop(s);
+    let (_, r) = open(dir.path());
+    assert_eq!(r.entries, entries(1, 3, 1));
+}
+
+#[test]
+fn garbage_after_the_last_record_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &entries(1, 20, 1), None).unwrap();
+        s.sync().unwrap();
+    }
+    let seg = segments(dir.path()).pop().unwrap();
+    let good_len = fs::metadata(&seg).unwrap().len();
+    let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+    f.write_all(&[0xA5; 37]).unwrap();
+    drop(f);
+    {
+        let (mut s, r) = open(dir.path());
+        assert_eq!(r.entries, entries(1, 20, 1));
+        assert_eq!(
+            fs::metadata(&seg).unwrap().len(),
+            good_len,
+            "file truncated"
+        );
+        s.write(None, None, &entries(21, 22, 1), None).unwrap();
+        s.sync().unwrap();
+    }
+    let (_, r) = open(dir.path());
+    assert_eq!(r.entries, entries(1, 22, 1));
+}
+
+#[test]
+fn a_record_cut_midway_loses_only_that_record() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &entries(1, 20, 1), None).unwrap();
+        s.sync().unwrap();
+    }
+    let seg = segments(dir.path()).pop().unwrap();
+    let whole = fs::read(&seg).unwrap();
+    // Every cut inside the last record (at least 9 bytes long) recovers 1..19.
+    for cut in 1..9 {
+        fs::write(&seg, &whole[..whole.len() - cut]).unwrap();
+        let (_, r) = open(dir.path());
+        assert_eq!(r.entries, entries(1, 19, 1), "cut {cut}");
+    }
+}
+
+#[test]
+fn a_corrupted_middle_record_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &entries(1, 20, 1), None).unwrap();
+        s.sync().unwrap();
+    }
+    let seg = segments(dir.path()).pop().unwrap();
+    let mut bytes = fs::read(&seg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xFF;
+    fs::write(&seg, &bytes).unwrap();
+    let err = Storage::open(dir.path(), StorageOptions::default())
+        .err()
+        .expect("must refuse");
+    let msg = err.to_string();
+    let name = seg.file_name().unwrap().to_string_lossy().to_string();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{msg}");
+    assert!(msg.contains(&name), "message names the file: {msg}");
+    assert!(msg.contains("offset"), "message names the offset: {msg}");
+}
+
+#[test]
+fn the_lock_prevents_a_second_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path());
+    let err = Storage::open(dir.path(), StorageOptions::default())
+        .err()
+        .expect("locked");
+    assert!(matches!(err, StorageError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("LOCK"), "{err}");
+    assert!(
+        err.to_string().contains(&std::process::id().to_string()),
+        "{err}"
+    );
+    drop(s);
+    let _ = open(dir.path());
+}
+
+#[test]
+fn segments_roll_over_and_recover_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = Storage::open(dir.path(), small_segments()).unwrap();
+        for i in 1..=200 {
+            s.write(None, None, &[entry(i, 1)], None).unwrap();
+            s.sync().unwrap();
+        }
+        // A truncation reaching back across a segment boundary.
+        s.write(None, Some(150), &entries(150, 160, 2), None)
+            .unwrap();
+        s.sync().unwrap();
+        assert!(s.segment_count() > 3, "{} segments", s.segment_count());
+    }
+    assert!(segments(dir.path()).len() > 3);
+    let (s, r) = Storage::open(dir.path(), small_segments()).unwrap();
+    let mut want = entries(1, 149, 1);
+    want.extend(entries(150, 160, 2));
+    assert_eq!(r.entries, want);
+    assert_eq!(s.last_index(), 160);
+}
+
+#[test]
+fn a_missing_middle_segment_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = Storage::open(dir.path(), small_segments()).unwrap();
+        for i in 1..=100 {
+            s.write(None, None, &[entry(i, 1)], None).unwrap();
+            s.sync().unwrap();
+        }
+    }
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 3);
+    fs::remove_file(&segs[1]).unwrap();
+    let err = Storage::open(dir.path(), small_segments())
+        .err()
+        .expect("must refuse");
+    assert!(matches!(err, StorageError::Inconsistent { .. }), "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+}
+
+#[test]
+fn snapshot_compacts_segments_and_recovers_with_its_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let hs = HardState {
+        term: 1,
+        vote: Some(1),
+        commit: 150,
+    };
+    {
+        let (mut s, _) = Storage::open(dir.path(), small_segments()).unwrap();
+        for i in 1..=200 {
+            s.write(None, None, &[entry(i, 1)], Some(&hs)).unwrap();
+            s.sync().unwrap();
+        }
+        let before = s.segment_count();
+        s.write(Some(&snapshot(150, 1)), None, &[], None).unwrap();
+        s.sync().unwrap();
+        assert!(
+            s.segment_count() < before,
+            "{} -> {}",
+            before,
+            s.segment_count()
+        );
+        assert_eq!((s.first_index(), s.last_index()), (151, 200));
+    }
+    let (s, r) = Storage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(r.snapshot, Some(snapshot(150, 1)));
+    assert_eq!(r.entries, entries(151, 200, 1));
+    assert_eq!(r.hard_state, hs, "hard state survives compaction");
+    assert_eq!(s.term(150), Some(1));
+}
+
+#[test]
+fn a_snapshot_that_conflicts_with_the_log_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &entries(1, 10, 1), None).unwrap();
+        s.sync().unwrap();
+        // A leader's snapshot through 20 in term 3: the whole local log goes.
+        s.write(Some(&snapshot(20, 3)), None, &entries(21, 22, 3), None)
+            .unwrap();
+        s.sync().unwrap();
+        assert_eq!((s.first_index(), s.last_index()), (21, 22));
+    }
+    let (_, r) = open(dir.path());
+    assert_eq!(r.snapshot.map(|s| s.meta.last_index), Some(20));
+    assert_eq!(r.entries, entries(21, 22, 3));
+}
+
+#[test]
+fn a_damaged_snapshot_file_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &entries(1, 10, 1), None).unwrap();
+        s.write(Some(&snapshot(5, 1)), None, &[], None).unwrap();
+        s.sync().unwrap();
+    }
+    let path = dir.path().join("snapshot");
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    let err = Storage::open(dir.path(), StorageOptions::default())
+        .err()
+        .expect("must refuse");
+    assert!(err.to_string().contains("snapshot"), "{err}");
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+}
+
+#[test]
+fn unsynced_writes_reach_the_file_on_a_clean_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &entries(1, 3, 1), None).unwrap();
+    }
+    let (_, r) = open(dir.path());
+    assert_eq!(r.entries, entries(1, 3, 1));
+}
