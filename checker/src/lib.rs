@@ -1,11 +1,15 @@
 //! A linearizability checker for key-value histories.
 //!
-//! - [`history`]: events and operations; parsers for JSONL and Jepsen EDN.
+//! - [`history`]: events and operations.
+//! - [`parse`]: the JSONL and Jepsen EDN readers, pairing and validation.
+//! - [`error`]: what is wrong with a history, and where.
 //! - [`verdict`]: what a check decides, and why.
 //! - [`check`]: the search (split by key, in parallel).
 //! - [`report`]: the HTML report and plots.
 
 pub mod check;
+pub mod error;
 pub mod history;
+pub mod parse;
 pub mod report;
 pub mod verdict;
