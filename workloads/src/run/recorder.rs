@@ -4,12 +4,9 @@
 //! Index and time are assigned under one lock, so line order is real-time order and
 //! the checker can trust both. A std `Mutex`, because nothing awaits while it is held.
 
-use checker::history::{
-    Event, EventType, Function, History, Operation, Outcome, Process as HProcess,
-};
+use checker::history::EventType;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
@@ -167,128 +164,6 @@ pub fn write_jsonl(path: &Path, records: &[Record]) -> std::io::Result<()> {
     out.into_inner().map_err(|e| e.into_error())?.sync_all()
 }
 
-/// Reads back a history this module wrote (for `workloads report`). Errors name the
-/// file, the line and the reason.
-pub fn read_jsonl(path: &Path) -> anyhow::Result<Vec<Record>> {
-    use anyhow::{Context, bail};
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        if out.len() >= MAX_EVENTS {
-            bail!("{}: more than {MAX_EVENTS} events", path.display());
-        }
-        let at = || format!("{}:{}", path.display(), i + 1);
-        let v: Value = serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
-        let who = match v.get("process") {
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(p) => Who::Client(p),
-                None => bail!("{}: process must be a non-negative integer", at()),
-            },
-            Some(Value::String(_)) => Who::Nemesis,
-            _ => bail!("{}: missing process", at()),
-        };
-        let kind: EventType = serde_json::from_value(v.get("type").cloned().unwrap_or_default())
-            .with_context(|| format!("{}: type must be invoke, ok, fail or info", at()))?;
-        let Some(f) = v.get("f").and_then(Value::as_str) else {
-            bail!("{}: missing f", at());
-        };
-        out.push(Record {
-            index: v
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(out.len() as u64),
-            time_ns: v.get("time").and_then(Value::as_u64).unwrap_or(0),
-            who,
-            kind,
-            f: f.to_string(),
-            key: v.get("key").and_then(Value::as_str).map(str::to_string),
-            value: v.get("value").cloned().unwrap_or(Value::Null),
-            error: v.get("error").and_then(Value::as_str).map(str::to_string),
-        });
-    }
-    Ok(out)
-}
-
-fn function_of(f: &str) -> Option<Function> {
-    match f {
-        "read" | "get" => Some(Function::Read),
-        "write" | "put" => Some(Function::Write),
-        "cas" => Some(Function::Cas),
-        "append" => Some(Function::Append),
-        _ => None,
-    }
-}
-
-/// Builds the checker's model of the history: events as recorded, and operations by
-/// pairing each client invoke with the next completion of the same process. An invoke
-/// that never completes is `Info` with no return time.
-pub fn to_history(records: &[Record]) -> History {
-    let mut events = Vec::with_capacity(records.len());
-    let mut ops: Vec<Operation> = Vec::new();
-    // process -> index in `ops` of its outstanding invoke
-    let mut open: BTreeMap<u64, usize> = BTreeMap::new();
-    for (pos, r) in records.iter().enumerate() {
-        let process = match r.who {
-            Who::Client(p) => HProcess::Client(p),
-            Who::Nemesis => HProcess::Other("nemesis".to_string()),
-        };
-        events.push(Event {
-            index: r.index,
-            time: Some(r.time_ns),
-            process,
-            kind: r.kind,
-            f: r.f.clone(),
-            key: r.key.clone(),
-            value: r.value.clone(),
-            error: r.error.clone(),
-            line: pos + 1,
-        });
-        let Who::Client(p) = r.who else { continue };
-        let Some(f) = function_of(&r.f) else { continue };
-        match r.kind {
-            EventType::Invoke => {
-                let id = ops.len();
-                ops.push(Operation {
-                    id,
-                    process: p,
-                    f,
-                    key: r.key.clone(),
-                    input: r.value.clone(),
-                    output: Value::Null,
-                    outcome: Outcome::Info,
-                    call: r.time_ns,
-                    ret: None,
-                    invoke_event: pos,
-                    complete_event: None,
-                });
-                open.insert(p, id);
-            }
-            EventType::Ok | EventType::Fail | EventType::Info => {
-                let Some(id) = open.remove(&p) else { continue };
-                let op = &mut ops[id];
-                op.complete_event = Some(pos);
-                match r.kind {
-                    EventType::Ok => {
-                        op.outcome = Outcome::Ok;
-                        op.output = r.value.clone();
-                        op.ret = Some(r.time_ns);
-                    }
-                    EventType::Fail => {
-                        op.outcome = Outcome::Fail;
-                        op.ret = Some(r.time_ns);
-                    }
-                    _ => op.outcome = Outcome::Info,
-                }
-            }
-        }
-    }
-    History { events, ops }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,9 +217,10 @@ mod tests {
     }
 
     #[test]
-    fn pairs_invokes_with_completions_and_leaves_open_ones_info() {
+    fn the_checker_parses_the_recording_and_pairs_it() {
+        use checker::history::{Function, Outcome};
         let rec = Recorder::new(Instant::now());
-        let w = |k| Value::from(k);
+        let w = |k: u64| Value::from(k);
         rec.record(
             Who::Client(1),
             EventType::Invoke,
@@ -381,21 +257,41 @@ mod tests {
         rec.record(
             Who::Client(3),
             EventType::Invoke,
+            "cas",
+            Some("a"),
+            serde_json::json!([1, 2]),
+            None,
+        );
+        rec.record(
+            Who::Client(3),
+            EventType::Info,
+            "cas",
+            Some("a"),
+            serde_json::json!([1, 2]),
+            Some("timeout"),
+        );
+        rec.record(
+            Who::Client(4),
+            EventType::Invoke,
             "write",
             Some("a"),
             w(2),
             None,
         );
-        let h = to_history(&rec.snapshot());
-        assert_eq!(h.events.len(), 6);
-        assert_eq!(h.ops.len(), 3);
+        let text: String = rec
+            .snapshot()
+            .iter()
+            .map(|r| r.to_json_line() + "\n")
+            .collect();
+        let h = checker::parse::parse_str(&text, "recorded").expect("the checker accepts it");
+        assert_eq!(h.events.len(), 8);
+        assert_eq!(h.ops.len(), 4);
         assert_eq!(h.ops[0].outcome, Outcome::Ok);
-        assert_eq!(h.ops[0].complete_event, Some(2));
         assert_eq!(h.ops[1].f, Function::Read);
         assert_eq!(h.ops[1].output, w(1));
         assert_eq!(h.ops[2].outcome, Outcome::Info);
-        assert_eq!(h.ops[2].ret, None);
-        assert!(h.ops.windows(2).all(|p| p[0].call <= p[1].call));
+        assert_eq!(h.ops[3].outcome, Outcome::Info);
+        assert_eq!(h.ops[3].ret, None);
     }
 
     #[test]
@@ -403,18 +299,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("history.jsonl");
         let rec = Recorder::new(Instant::now());
-        for i in 0..50u64 {
+        for i in 0..25u64 {
+            let who = Who::Client(i % 3);
             rec.record(
-                Who::Client(i % 3),
+                who.clone(),
                 EventType::Invoke,
                 "read",
                 Some("k"),
                 Value::Null,
                 None,
             );
+            rec.record(who, EventType::Ok, "read", Some("k"), Value::from(i), None);
         }
         write_jsonl(&path, &rec.snapshot()).expect("write");
-        assert_eq!(read_jsonl(&path).expect("read back"), rec.snapshot());
+        assert!(checker::parse::parse_file(&path).is_ok());
         let text = std::fs::read_to_string(&path).expect("read back");
         let mut n = 0;
         for (i, line) in text.lines().enumerate() {

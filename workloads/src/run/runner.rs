@@ -379,9 +379,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
     // The history and its verdict.
     let records = recorder.snapshot();
-    recorder::write_jsonl(&run_dir.join("history.jsonl"), &records)
-        .context("writing history.jsonl")?;
-    let history = Arc::new(recorder::to_history(&records));
+    let history_path = run_dir.join("history.jsonl");
+    recorder::write_jsonl(&history_path, &records).context("writing history.jsonl")?;
+    // The checker reads the file back, so the verdict is about exactly what was saved.
+    let history = Arc::new(
+        checker::parse::parse_file(&history_path)
+            .map_err(|e| anyhow::anyhow!("the recorded history does not parse: {e}"))?,
+    );
     let faults = nem.faults.clone();
     let cluster_events = view.events();
     let mut summary = output::summarize(&history, workload_s);
@@ -554,8 +558,8 @@ pub fn rerender(dir: &Path) -> anyhow::Result<std::process::ExitCode> {
             dir.join("checker.json").display()
         )
     })?;
-    let records = recorder::read_jsonl(&dir.join("history.jsonl"))?;
-    let history = recorder::to_history(&records);
+    let history = checker::parse::parse_file(&dir.join("history.jsonl"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let path = report::render(dir, &history, &verdict, &info)?;
     eprintln!("workloads: report: {}", path.display());
     if let Some(results) = dir.parent() {
