@@ -9,7 +9,13 @@
 
 pub mod check;
 pub mod error;
+pub mod explain;
+pub mod r#gen;
 pub mod history;
+pub mod model;
 pub mod parse;
+pub mod prepare;
 pub mod report;
+pub mod search;
+pub mod trie;
 pub mod verdict;

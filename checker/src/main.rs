@@ -1,4 +1,16 @@
-fn main() {
-    eprintln!("checker: not built yet");
-    std::process::exit(3);
+//! The `checker` command: parse the arguments, run, map the outcome to an exit status
+//! (0 linearizable, 1 not, 2 unknown, 3 bad input or usage).
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("checker: {e:#}");
+            ExitCode::from(cli::EXIT_BAD_INPUT)
+        }
+    }
 }

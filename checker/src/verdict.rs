@@ -21,6 +21,9 @@ pub struct KeyVerdict {
     pub ops: usize,
     /// For a failing key: why.
     pub counterexample: Option<Counterexample>,
+    /// For an unknown key: which budget ran out, or that the check stopped early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// An explanation of a violation, in terms of `History::ops` ids.

@@ -1,0 +1,136 @@
+//! Command-line arguments and dispatch. Usage errors exit 3 (clap's own status would
+//! be 2, which means "unknown" here).
+
+mod bench;
+mod check_cmd;
+mod summary;
+
+use anyhow::{Context, bail};
+use checker::check::{CheckOptions, ModelKind};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub const EXIT_LINEARIZABLE: u8 = 0;
+pub const EXIT_NOT_LINEARIZABLE: u8 = 1;
+pub const EXIT_UNKNOWN: u8 = 2;
+pub const EXIT_BAD_INPUT: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "checker",
+    version,
+    about = "Decides whether a key-value history is linearizable"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check one history (JSONL or Jepsen EDN, detected from the content).
+    Check(CheckArgs),
+    /// Time the check of every history in a directory (parsing excluded).
+    Bench(BenchArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ModelArg {
+    Register,
+    CasRegister,
+    Kv,
+}
+
+/// Options shared by `check` and `bench`.
+#[derive(Args, Debug)]
+struct ModelArgs {
+    /// The sequential specification to check against.
+    #[arg(long, value_enum, default_value = "kv")]
+    model: ModelArg,
+    /// The value of every key before the history (a JSON or EDN literal); default absent.
+    #[arg(long, value_name = "VALUE")]
+    initial: Option<String>,
+    /// A read of null constrains nothing, as in Knossos's register models.
+    #[arg(long)]
+    knossos: bool,
+    /// Give up with "unknown" (exit 2) after this many seconds of checking.
+    #[arg(long, value_name = "SECONDS")]
+    time_limit: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// The history file.
+    history: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Write an HTML report into this directory (decides every key).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// Print the verdict as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// A directory of histories (*.jsonl, *.edn).
+    dir: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// A JSON object of file name -> Porcupine's check time in ms, shown as a column.
+    #[arg(long, value_name = "FILE")]
+    compare: Option<PathBuf>,
+}
+
+/// Parses the command line and runs the command; the `Ok` value is the exit status.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            // Help and version go to stdout and succeed; every other usage problem is 3.
+            let ok = matches!(e.kind(), K::DisplayHelp | K::DisplayVersion);
+            e.print().context("printing usage")?;
+            return Ok(ExitCode::from(if ok { 0 } else { EXIT_BAD_INPUT }));
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check_cmd::run(&args),
+        Command::Bench(args) => bench::run(&args),
+    }
+}
+
+impl ModelArgs {
+    /// The check options these arguments describe.
+    fn options(&self) -> anyhow::Result<CheckOptions> {
+        let initial = match &self.initial {
+            None => None,
+            Some(text) => Some(
+                checker::parse::value_literal(text)
+                    .map_err(|e| anyhow::anyhow!("--initial {text:?}: {e}"))?,
+            ),
+        };
+        let time_limit = match self.time_limit {
+            None => None,
+            Some(s) if s.is_finite() && s > 0.0 => Some(
+                Duration::try_from_secs_f64(s)
+                    .map_err(|e| anyhow::anyhow!("--time-limit {s}: {e}"))?,
+            ),
+            Some(s) => bail!("--time-limit must be a positive number of seconds, not {s}"),
+        };
+        Ok(CheckOptions {
+            model: match self.model {
+                ModelArg::Register => ModelKind::Register,
+                ModelArg::CasRegister => ModelKind::CasRegister,
+                ModelArg::Kv => ModelKind::Kv,
+            },
+            initial,
+            knossos: self.knossos,
+            time_limit,
+            ..CheckOptions::default()
+        })
+    }
+}

@@ -1,0 +1,261 @@
+//! The sequential specifications, compiled per key into small integer form.
+//!
+//! A key's operations become [`SOp`]s whose values are interned into a per-key table, so
+//! the search compares and hashes `u32` states only. Three specifications share the
+//! representation:
+//!
+//! - register (read / write), cas-register (read / write / cas) and the kv model's keys
+//!   that see no append: the state is the id of the value held (`null` = absent);
+//! - kv keys with appends: the state is a string (absent reads as ""), a put replaces it,
+//!   an append concatenates; new strings are interned as the search builds them;
+//! - kv keys with appends whose put and append values are all distinct and whose reads
+//!   each split into exactly one "put-or-initial value + appends" sequence: the state is a
+//!   node of a trie of the observed sequences ([`crate::search::trie`]), which lets the
+//!   search drop a branch the moment it appends out of the observed order.
+
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+/// The id of `null` (absent) in every value table.
+pub const NULL: u32 = 0;
+
+/// What an operation does, in interned values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum F {
+    /// A read that returned the value (or, in trie mode, the trie node).
+    Read(u32),
+    Write(u32),
+    /// Compare-and-set `[from, to]`.
+    Cas(u32, u32),
+    Append(u32),
+}
+
+impl F {
+    /// True for an operation that leaves every state it succeeds in unchanged.
+    pub fn is_observer(self) -> bool {
+        match self {
+            F::Read(_) => true,
+            F::Cas(a, b) => a == b,
+            F::Write(_) | F::Append(_) => false,
+        }
+    }
+}
+
+/// One operation of one key, as the search sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SOp {
+    /// Id in `History::ops`.
+    pub id: usize,
+    pub call: u64,
+    /// `u64::MAX` for an operation that may take effect at any time after its call.
+    pub ret: u64,
+    pub f: F,
+    /// May be left out of the linearization (an indeterminate operation).
+    pub optional: bool,
+}
+
+/// Interned values of one key, and the append transitions computed so far.
+#[derive(Clone, Debug, Default)]
+pub struct Values {
+    table: Vec<Value>,
+    index: FxHashMap<String, u32>,
+    concat: FxHashMap<(u32, u32), Option<u32>>,
+    /// Bytes held by the table and caches (counted against the memory budget).
+    pub bytes: usize,
+}
+
+impl Values {
+    pub fn new() -> Self {
+        let mut v = Values::default();
+        v.intern(&Value::Null);
+        v
+    }
+
+    /// The id of `value`, adding it when new.
+    pub fn intern(&mut self, value: &Value) -> u32 {
+        let key = value.to_string();
+        if let Some(&id) = self.index.get(&key) {
+            return id;
+        }
+        let id = u32::try_from(self.table.len()).unwrap_or(u32::MAX);
+        self.bytes += 2 * key.len() + 64;
+        self.index.insert(key, id);
+        self.table.push(value.clone());
+        id
+    }
+
+    /// The id of `value` if it is in the table.
+    pub fn get(&self, value: &Value) -> Option<u32> {
+        self.index.get(&value.to_string()).copied()
+    }
+
+    pub fn value(&self, id: u32) -> &Value {
+        &self.table[id as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// `state ++ suffix` for the append model (absent reads as ""); `None` when either
+    /// side is not a string (the append cannot take effect).
+    pub fn append(&mut self, state: u32, suffix: u32) -> Option<u32> {
+        if let Some(&r) = self.concat.get(&(state, suffix)) {
+            return r;
+        }
+        let text = |v: &Value| match v {
+            Value::Null => Some(String::new()),
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        };
+        let r = match (text(self.value(state)), text(self.value(suffix))) {
+            (Some(mut a), Some(b)) => {
+                a.push_str(&b);
+                Some(self.intern(&Value::String(a)))
+            }
+            _ => None,
+        };
+        self.bytes += 32;
+        self.concat.insert((state, suffix), r);
+        r
+    }
+}
+
+/// The sequential specification of one key, on interned states.
+pub trait Model {
+    /// The state before the history.
+    fn init(&self) -> u32;
+    /// The state after `op`, or `None` if `op` cannot take effect (or return what it
+    /// returned) in `state`.
+    fn step(&mut self, state: u32, op: &SOp) -> Option<u32>;
+    /// Bytes held by the model's own tables.
+    fn bytes(&self) -> usize;
+    /// `op` was linearized: it no longer waits (see [`Model::dead`]).
+    fn enter(&mut self, _op: &SOp) {}
+    /// `op` was taken back out of the linearization.
+    fn leave(&mut self, _op: &SOp) {}
+    /// True if moving from `from` to `to` leaves some operation that must still be
+    /// linearized with no way to ever succeed: the branch cannot lead to a linearization.
+    fn dead(&self, _from: u32, _to: u32) -> bool {
+        false
+    }
+}
+
+/// Registers, cas-registers, and kv keys with appends in general (string) form.
+pub struct ValueModel {
+    pub values: Values,
+    pub init: u32,
+    /// Counts for the overwritten-value rule, when enabled (register keys).
+    pub waits: Option<Waits>,
+}
+
+/// The overwritten-value rule: once the state leaves value `v`, an operation that still
+/// needs `v` (a read of `v`, a cas from `v`) can only succeed if some operation not yet
+/// linearized can write `v` again. With unique written values that is never the case,
+/// so a read tells exactly which write it saw and every branch that overwrites a value
+/// before all of its readers are placed is cut at once. The rule holds for any history:
+/// it only counts, it assumes nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Waits {
+    /// Per value: required operations not yet linearized that need the state to be it.
+    observers: Vec<i32>,
+    /// Per value: operations not yet linearized (required or not) that can produce it.
+    producers: Vec<i32>,
+}
+
+impl Waits {
+    pub fn new(values: usize, ops: &[SOp]) -> Self {
+        let mut w = Waits {
+            observers: vec![0; values],
+            producers: vec![0; values],
+        };
+        for op in ops {
+            w.count(op, 1);
+        }
+        w
+    }
+
+    fn count(&mut self, op: &SOp, d: i32) {
+        match op.f {
+            F::Read(v) if !op.optional => self.observers[v as usize] += d,
+            F::Read(_) => {}
+            F::Write(v) => self.producers[v as usize] += d,
+            F::Cas(from, to) => {
+                if !op.optional {
+                    self.observers[from as usize] += d;
+                }
+                self.producers[to as usize] += d;
+            }
+            F::Append(_) => {}
+        }
+    }
+
+    fn dead(&self, from: u32, to: u32) -> bool {
+        from != to && self.observers[from as usize] > 0 && self.producers[from as usize] == 0
+    }
+}
+
+impl Model for ValueModel {
+    fn init(&self) -> u32 {
+        self.init
+    }
+
+    fn step(&mut self, state: u32, op: &SOp) -> Option<u32> {
+        match op.f {
+            F::Read(v) => (v == state).then_some(state),
+            F::Write(v) => Some(v),
+            F::Cas(from, to) => (from == state).then_some(to),
+            F::Append(s) => self.values.append(state, s),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.values.bytes
+    }
+
+    fn enter(&mut self, op: &SOp) {
+        if let Some(w) = &mut self.waits {
+            w.count(op, -1);
+        }
+    }
+
+    fn leave(&mut self, op: &SOp) {
+        if let Some(w) = &mut self.waits {
+            w.count(op, 1);
+        }
+    }
+
+    fn dead(&self, from: u32, to: u32) -> bool {
+        self.waits.as_ref().is_some_and(|w| w.dead(from, to))
+    }
+}
+
+/// The specifications on plain JSON values: used to show the states of explanations and
+/// by the tests' brute-force oracle. `append_mode` reads absent as "".
+pub fn apply(state: &Value, op: &crate::history::Operation, append_mode: bool) -> Option<Value> {
+    use crate::history::Function;
+    let norm = |v: &Value| {
+        if append_mode && v.is_null() {
+            Value::String(String::new())
+        } else {
+            v.clone()
+        }
+    };
+    let state = norm(state);
+    match op.f {
+        Function::Read => (norm(&op.output) == state).then_some(state),
+        Function::Write => Some(norm(&op.input)),
+        Function::Cas => match &op.input {
+            Value::Array(a) if a.len() == 2 => (norm(&a[0]) == state).then(|| norm(&a[1])),
+            _ => None,
+        },
+        Function::Append => match (&state, norm(&op.input)) {
+            (Value::String(a), Value::String(b)) => Some(Value::String(format!("{a}{b}"))),
+            _ => None,
+        },
+    }
+}
