@@ -6,3 +6,4 @@ bash ci/setup.sh
 bash ci/lint.sh
 bash ci/test.sh
 bash ci/gate.sh
+bash ci/report-check.sh

@@ -17,10 +17,6 @@ struct JsonOutput<'a> {
 
 pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut options = args.model.options()?;
-    if args.report.is_some() {
-        // The report module does not offer a writer in this build.
-        anyhow::bail!("--report: report output is not available in this build");
-    }
     options.all_keys = args.report.is_some();
     let history = match checker::parse::parse_file(&args.history) {
         Ok(h) => h,
@@ -30,6 +26,18 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let verdict = checker::check::check(&history, &options);
+    if let Some(dir) = &args.report {
+        let run = checker::report::RunInfo {
+            name: args
+                .history
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            ..Default::default()
+        };
+        let path = checker::report::write_report(dir, &history, &verdict, Some(&run))?;
+        eprintln!("report: {}", path.display());
+    }
     let counts = Counts::of(&history, &verdict);
     if args.json {
         let out = JsonOutput {

@@ -1,0 +1,217 @@
+//! Counts, throughput and latency percentiles, and the time axis every section shares.
+
+use crate::history::{Function, History, Operation, Outcome};
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+
+/// How to read `Operation::call` / `ret`: nanoseconds when the history has times,
+/// otherwise positions in the event list (line order is the real-time order).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    pub timed: bool,
+}
+
+impl Clock {
+    pub fn of(history: &History) -> Clock {
+        Clock {
+            timed: history.events.iter().any(|e| e.time.is_some()),
+        }
+    }
+
+    /// An instant on the plots' x axis: seconds, or the event position.
+    pub fn x(&self, t: u64) -> f64 {
+        if self.timed { t as f64 / 1e9 } else { t as f64 }
+    }
+
+    /// A duration on the latency axis: milliseconds, or a number of events.
+    pub fn latency(&self, d: u64) -> f64 {
+        if self.timed { d as f64 / 1e6 } else { d as f64 }
+    }
+
+    pub fn x_label(&self) -> &'static str {
+        if self.timed {
+            "time since start (s)"
+        } else {
+            "history position (event)"
+        }
+    }
+
+    pub fn latency_label(&self) -> &'static str {
+        if self.timed {
+            "latency (ms)"
+        } else {
+            "latency (events)"
+        }
+    }
+
+    /// Human text of an instant.
+    pub fn fmt_instant(&self, t: u64) -> String {
+        if self.timed {
+            format!("{:.3} s", t as f64 / 1e9)
+        } else {
+            format!("event {t}")
+        }
+    }
+
+    /// Human text of a duration.
+    pub fn fmt_duration(&self, d: u64) -> String {
+        if self.timed {
+            fmt_ms(d as f64 / 1e6)
+        } else {
+            format!("{d} events")
+        }
+    }
+}
+
+pub(crate) fn fmt_ms(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.3} ms")
+    }
+}
+
+pub(crate) fn function_name(f: Function) -> &'static str {
+    match f {
+        Function::Read => "read",
+        Function::Write => "write",
+        Function::Cas => "cas",
+        Function::Append => "append",
+    }
+}
+
+pub(crate) fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Ok => "ok",
+        Outcome::Fail => "fail",
+        Outcome::Info => "info",
+    }
+}
+
+/// Latencies above an hour are recorded as an hour: the histogram needs a bound, and
+/// no client waits that long.
+const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
+
+/// One row of the summary table.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct FnRow {
+    pub f: &'static str,
+    pub ok: usize,
+    pub fail: usize,
+    pub info: usize,
+    pub total: usize,
+}
+
+/// Latency percentiles of completed operations, as display strings.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct Percentiles {
+    pub count: u64,
+    pub p50: String,
+    pub p90: String,
+    pub p99: String,
+    pub p999: String,
+    pub max: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct Summary {
+    pub rows: Vec<FnRow>,
+    pub totals: FnRow,
+    pub processes: usize,
+    pub keys: usize,
+    /// From the first invocation to the last completion.
+    pub span: String,
+    /// Ok operations per second (timed histories only).
+    pub throughput: Option<String>,
+    /// ok / fail / info percentiles (timed histories only).
+    pub latency: Vec<(String, Percentiles)>,
+}
+
+/// The operation's duration in the history's unit, when it completed.
+pub(crate) fn duration(op: &Operation) -> Option<u64> {
+    op.ret.map(|r| r.saturating_sub(op.call))
+}
+
+pub(crate) fn summarize(history: &History, clock: &Clock) -> Summary {
+    let mut counts: BTreeMap<&'static str, FnRow> = BTreeMap::new();
+    let mut totals = FnRow {
+        f: "all",
+        ok: 0,
+        fail: 0,
+        info: 0,
+        total: 0,
+    };
+    let mut hist: BTreeMap<&'static str, Histogram<u64>> = BTreeMap::new();
+    let mut processes = std::collections::BTreeSet::new();
+    let mut keys = std::collections::BTreeSet::new();
+    let (mut first, mut last) = (u64::MAX, 0u64);
+    for op in &history.ops {
+        let name = function_name(op.f);
+        let row = counts.entry(name).or_insert(FnRow {
+            f: name,
+            ok: 0,
+            fail: 0,
+            info: 0,
+            total: 0,
+        });
+        for r in [&mut *row, &mut totals] {
+            match op.outcome {
+                Outcome::Ok => r.ok += 1,
+                Outcome::Fail => r.fail += 1,
+                Outcome::Info => r.info += 1,
+            }
+            r.total += 1;
+        }
+        processes.insert(op.process);
+        keys.insert(op.key.as_deref());
+        first = first.min(op.call);
+        last = last.max(op.ret.unwrap_or(op.call));
+        if let (true, Some(d)) = (clock.timed, duration(op)) {
+            let h = match hist.entry(outcome_name(op.outcome)) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    match Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3) {
+                        Ok(h) => v.insert(h),
+                        Err(_) => continue,
+                    }
+                }
+            };
+            h.saturating_record(d.max(1));
+        }
+    }
+    let span_raw = last.saturating_sub(first);
+    let span = if history.ops.is_empty() {
+        "-".to_string()
+    } else {
+        clock.fmt_duration(span_raw)
+    };
+    let throughput = (clock.timed && span_raw > 0)
+        .then(|| format!("{:.1} ok ops/s", totals.ok as f64 / (span_raw as f64 / 1e9)));
+    let q = |h: &Histogram<u64>, p: f64| fmt_ms(h.value_at_quantile(p) as f64 / 1e6);
+    let latency = ["ok", "fail", "info"]
+        .iter()
+        .filter_map(|o| hist.get(o).map(|h| (o, h)))
+        .map(|(o, h)| {
+            let p = Percentiles {
+                count: h.len(),
+                p50: q(h, 0.5),
+                p90: q(h, 0.9),
+                p99: q(h, 0.99),
+                p999: q(h, 0.999),
+                max: fmt_ms(h.max() as f64 / 1e6),
+            };
+            (o.to_string(), p)
+        })
+        .collect();
+    Summary {
+        rows: counts.into_values().collect(),
+        totals,
+        processes: processes.len(),
+        keys: keys.len(),
+        span,
+        throughput,
+        latency,
+    }
+}

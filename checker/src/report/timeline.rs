@@ -1,0 +1,195 @@
+//! A timeline of operations per process, like Jepsen's `timeline.html`: one column
+//! per process, time flowing down, one box per operation from invocation to
+//! completion. Long histories are cut into the first and last operations and the
+//! operations around each violation, so the page stays small.
+
+use super::counterexample::describe;
+use super::html::esc;
+use super::stats::{Clock, duration, outcome_name};
+use crate::history::{History, Process};
+use crate::verdict::{Validity, Verdict};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Operations shown at the start and at the end of the history.
+const EDGE_OPS: usize = 100;
+/// Operations shown on each side of a violation's first stuck operation.
+const AROUND_OPS: usize = 50;
+/// Violations that get their own excerpt.
+const MAX_AROUND: usize = 5;
+/// Nemesis events marked per excerpt.
+const MAX_MARKS: usize = 50;
+/// Pixels per distinct event: the vertical axis is the order of events, compressed
+/// to the events of the shown operations, as Jepsen's timeline does.
+const PX: usize = 9;
+const COL: usize = 118;
+
+pub(crate) struct Timeline {
+    pub html: String,
+    pub total_ops: usize,
+    pub shown_ops: usize,
+}
+
+/// Half-open ranges of op ids to show, merged and sorted.
+fn ranges(n: usize, verdict: &Verdict) -> Vec<(usize, usize, String)> {
+    let mut r: Vec<(usize, usize, String)> =
+        vec![(0, EDGE_OPS.min(n), "start of the history".into())];
+    let anchors = verdict
+        .keys
+        .iter()
+        .filter(|k| k.valid == Validity::NotLinearizable)
+        .filter_map(|k| {
+            let cx = k.counterexample.as_ref()?;
+            let id = cx.stuck.first().or(cx.window.first())?;
+            Some((*id, super::counterexample::key_name(&k.key)))
+        })
+        .take(MAX_AROUND);
+    for (id, key) in anchors {
+        let lo = id.saturating_sub(AROUND_OPS).min(n);
+        r.push((
+            lo,
+            (id + AROUND_OPS + 1).min(n),
+            format!("around the violation on key {key}"),
+        ));
+    }
+    r.push((n.saturating_sub(EDGE_OPS), n, "end of the history".into()));
+    r.sort_by_key(|x| x.0);
+    let mut merged: Vec<(usize, usize, String)> = Vec::new();
+    for (lo, hi, why) in r {
+        if lo >= hi {
+            continue;
+        }
+        match merged.last_mut() {
+            Some(last) if lo <= last.1 => {
+                if hi > last.1 {
+                    last.1 = hi;
+                }
+                if !last.2.contains(&why) {
+                    last.2 = format!("{}; {why}", last.2);
+                }
+            }
+            _ => merged.push((lo, hi, why)),
+        }
+    }
+    merged
+}
+
+pub(crate) fn render(history: &History, verdict: &Verdict, clock: &Clock) -> Timeline {
+    let n = history.ops.len();
+    let mut html = String::new();
+    let mut shown = 0;
+    let mut prev_end = 0;
+    for (lo, hi, why) in ranges(n, verdict) {
+        if lo > prev_end {
+            html.push_str(&format!(
+                "<p class=\"gap\">… {} operations not shown …</p>",
+                lo - prev_end
+            ));
+        }
+        prev_end = hi;
+        shown += hi - lo;
+        html.push_str(&segment(history, clock, lo, hi, &why));
+    }
+    if n > prev_end {
+        html.push_str(&format!(
+            "<p class=\"gap\">… {} operations not shown …</p>",
+            n - prev_end
+        ));
+    }
+    Timeline {
+        html,
+        total_ops: n,
+        shown_ops: shown,
+    }
+}
+
+fn segment(history: &History, clock: &Clock, lo: usize, hi: usize, why: &str) -> String {
+    let ops = &history.ops[lo..hi];
+    let procs: BTreeSet<u64> = ops.iter().map(|o| o.process).collect();
+    let col: BTreeMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let mut used: BTreeSet<usize> = BTreeSet::new();
+    for op in ops {
+        used.insert(op.invoke_event);
+        if let Some(c) = op.complete_event {
+            used.insert(c);
+        }
+    }
+    let rank: BTreeMap<usize, usize> = used.iter().enumerate().map(|(i, e)| (*e, i)).collect();
+    let last_rank = used.len();
+    let e_first = used.first().copied().unwrap_or(0);
+    let e_last = used.last().copied().unwrap_or(0);
+    let y = |e: usize| rank.range(e..).next().map_or(last_rank, |(_, r)| *r) * PX;
+    let height = (last_rank + 2) * PX + 16;
+    let mut out = format!(
+        "<h3>Operations {}–{} <small>({})</small></h3><div class=\"tl-wrap\"><div class=\"tl\" style=\"width:{}px;height:{}px\">",
+        lo,
+        hi.saturating_sub(1),
+        esc(why),
+        procs.len() * COL,
+        height + 18
+    );
+    for (p, c) in &col {
+        out.push_str(&format!(
+            "<div class=\"tl-head\" style=\"left:{}px\">p{p}</div>",
+            c * COL
+        ));
+    }
+    let marks = history
+        .events
+        .iter()
+        .enumerate()
+        .skip(e_first)
+        .take(e_last.saturating_sub(e_first) + 1)
+        .filter(|(_, e)| matches!(e.process, Process::Other(_)))
+        .take(MAX_MARKS);
+    for (i, e) in marks {
+        let label = format!(
+            "{} {}",
+            e.f,
+            if e.value.is_null() {
+                String::new()
+            } else {
+                e.value.to_string()
+            }
+        );
+        out.push_str(&format!(
+            "<div class=\"tl-mark\" style=\"top:{}px;width:{}px\" title=\"{}\"><span>{}</span></div>",
+            y(i) + 18,
+            procs.len() * COL,
+            esc(&label),
+            esc(&super::html::truncate(&label, 60))
+        ));
+    }
+    for op in ops {
+        let Some(c) = col.get(&op.process) else {
+            continue;
+        };
+        let top = y(op.invoke_event);
+        let bottom = op.complete_event.map_or(last_rank * PX + PX, y);
+        let text = describe(op);
+        let lat =
+            duration(op).map_or_else(|| "never returned".to_string(), |d| clock.fmt_duration(d));
+        let title = format!(
+            "op {} · p{} · {text}\ninvoked {} · latency {lat}{}",
+            op.id,
+            op.process,
+            clock.fmt_instant(op.call),
+            op.key
+                .as_ref()
+                .map_or(String::new(), |k| format!(" · key {k}"))
+        );
+        out.push_str(&format!(
+            "<div class=\"op {}\" style=\"top:{}px;left:{}px;height:{}px\" title=\"{}\">{}{}</div>",
+            outcome_name(op.outcome),
+            top + 18,
+            c * COL + 2,
+            (bottom.saturating_sub(top)).max(PX + 4),
+            esc(&title),
+            op.key
+                .as_ref()
+                .map_or(String::new(), |k| format!("<b>{}</b> ", esc(k))),
+            esc(&text)
+        ));
+    }
+    out.push_str("</div></div>");
+    out
+}

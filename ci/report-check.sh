@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Opens rendered reports in headless Chromium and fails on any console message
+# (uncaught exceptions, failed loads, console.error). Leaves a screenshot of each
+# page next to it for a human look.
+#
+# Reports come from the checker CLI (`checker check ... --report DIR`) when it has
+# --report, otherwise from the report tests (REPORT_KEEP_DIR keeps their output).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=${REPORT_CHECK_DIR:-target/report-check}
+rm -rf "$out"
+mkdir -p "$out"
+
+browser=""
+for b in chromium chromium-browser; do
+  if command -v "$b" >/dev/null 2>&1; then browser=$b; break; fi
+done
+if [ -z "$browser" ]; then
+  echo "+ apt-get install chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  browser=chromium
+fi
+
+# 1. Render reports.
+reports=()
+cli=target/release/checker
+bad=""
+for f in checker/testdata/reference/kv/c10-bad.edn /work/shared/reference-histories/kv/c10-bad.edn; do
+  if [ -f "$f" ]; then bad=$f; break; fi
+done
+if [ -x "$cli" ] && [ -n "$bad" ] && "$cli" check --help 2>&1 | grep -q -- '--report'; then
+  echo "+ $cli check $bad --model kv --report $out/c10-bad"
+  set +e
+  timeout 120 "$cli" check "$bad" --model kv --report "$out/c10-bad"
+  rc=$?
+  set -e
+  if [ "$rc" -ne 1 ]; then echo "checker exited $rc on $bad (expected 1: not linearizable)"; exit 1; fi
+  reports+=("$out/c10-bad/report.html")
+fi
+echo "+ REPORT_KEEP_DIR=$out cargo test -p checker --test report"
+REPORT_KEEP_DIR="$PWD/$out" cargo test -q -p checker --test report
+reports+=("$out/ok/report.html" "$out/bad/report.html")
+
+# The index page over the rendered folders.
+if [ -n "${REPORT_INDEX_BIN:-}" ]; then "$REPORT_INDEX_BIN" "$out"; fi
+
+# 2. Open each page; any console line fails the check.
+fail=0
+for r in "${reports[@]}"; do
+  [ -f "$r" ] || { echo "missing $r"; fail=1; continue; }
+  if grep -qE "(src|href)=[\"']?(https?:)?//" "$r"; then
+    echo "FAIL $r: loads from the network:"; grep -oE "(src|href)=[\"']?(https?:)?//[^\"' >]*" "$r" | head -3; fail=1
+  fi
+  profile=$(mktemp -d)
+  log="${r%.html}.console.log"
+  shot="${r%.html}.png"
+  set +e
+  timeout 90 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$profile" --enable-logging=stderr --v=0 \
+    --virtual-time-budget=3000 --window-size=1280,2400 --hide-scrollbars \
+    --screenshot="$shot" "file://$(realpath "$r")" >/dev/null 2>"$log"
+  rc=$?
+  set -e
+  rm -rf "$profile"
+  if [ "$rc" -ne 0 ]; then echo "FAIL $r: chromium exited $rc (log: $log)"; tail -5 "$log"; fail=1; continue; fi
+  if grep -E "CONSOLE|Uncaught" "$log" >/dev/null; then
+    echo "FAIL $r: console messages:"; grep -E "CONSOLE|Uncaught" "$log" | head -10; fail=1
+  else
+    echo "ok   $r ($(du -k "$r" | cut -f1) KiB, no console messages; screenshot $shot)"
+  fi
+done
+exit $fail
