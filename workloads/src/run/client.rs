@@ -14,6 +14,7 @@ use hyper::Method;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,9 @@ pub struct Workload {
     known: Mutex<Vec<Value>>,
     pub ok_count: AtomicU64,
     pub op_count: AtomicU64,
+    /// Nodes whose clients only read for now: the nemesis cut them off, and reads
+    /// served by a node that lost its majority are where stale reads show.
+    read_focus: Mutex<BTreeSet<u64>>,
 }
 
 /// One generated operation.
@@ -68,6 +72,7 @@ impl Workload {
             known: Mutex::new(vec![Value::Null; keys.max(1)]),
             ok_count: AtomicU64::new(0),
             op_count: AtomicU64::new(0),
+            read_focus: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -101,11 +106,33 @@ impl Workload {
         }
     }
 
-    /// A seeded choice: 40% reads, 35% writes, 25% cas.
-    pub fn generate(&self, rng: &mut ChaCha8Rng) -> Op {
+    /// Makes the clients of `nodes` read only, until [`Workload::clear_read_focus`].
+    pub fn set_read_focus(&self, nodes: &[u64]) {
+        let mut f = match self.read_focus.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f.clear();
+        f.extend(nodes.iter().copied());
+    }
+
+    pub fn clear_read_focus(&self) {
+        self.set_read_focus(&[]);
+    }
+
+    fn read_only(&self, node: u64) -> bool {
+        match self.read_focus.lock() {
+            Ok(g) => g.contains(&node),
+            Err(p) => p.into_inner().contains(&node),
+        }
+    }
+
+    /// A seeded choice: 40% reads, 35% writes, 25% cas (only reads when `read_only`).
+    /// The rolls are drawn either way, so the sequence of keys stays the same.
+    pub fn generate(&self, rng: &mut ChaCha8Rng, read_only: bool) -> Op {
         let key = rng.random_range(0..self.keys);
         let roll = rng.random_range(0..100u32);
-        if roll < 40 {
+        if roll < 40 || read_only {
             Op::Read { key }
         } else if roll < 75 {
             Op::Write {
@@ -261,6 +288,7 @@ pub fn classify(op: &Op, input: &Value, reply: &Reply) -> (EventType, Value, Opt
 pub async fn client_loop(
     workload: Arc<Workload>,
     http: HttpClient,
+    node: u64,
     addr: SocketAddr,
     first_process: u64,
     interval: Duration,
@@ -278,7 +306,7 @@ pub async fn client_loop(
         if *stop.borrow() {
             return;
         }
-        let op = workload.generate(&mut rng);
+        let op = workload.generate(&mut rng, workload.read_only(node));
         if workload.execute(&http, addr, process, &op).await == Ended::Info {
             process = workload.fresh_process();
         }
@@ -387,7 +415,7 @@ mod tests {
             10,
         );
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let ops: Vec<Op> = (0..500).map(|_| w.generate(&mut rng)).collect();
+        let ops: Vec<Op> = (0..500).map(|_| w.generate(&mut rng, false)).collect();
         let mut written: Vec<u64> = ops
             .iter()
             .filter_map(|o| match o {
@@ -402,6 +430,11 @@ mod tests {
         assert_eq!(written.len(), n);
         assert!(ops.iter().any(|o| matches!(o, Op::Read { .. })));
         assert!(ops.iter().any(|o| matches!(o, Op::Cas { .. })));
+        w.set_read_focus(&[2]);
+        assert!(w.read_only(2) && !w.read_only(1));
+        assert!((0..50).all(|_| matches!(w.generate(&mut rng, true), Op::Read { .. })));
+        w.clear_read_focus();
+        assert!(!w.read_only(2));
         assert_eq!(w.fresh_process(), 10);
         assert_eq!(w.fresh_process(), 11);
     }

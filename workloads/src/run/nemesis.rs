@@ -7,6 +7,7 @@
 //! killing a majority of its followers before killing it exposes writes acknowledged
 //! before they committed (the survivors elect a leader that never saw them).
 
+use super::client::Workload;
 use super::cluster::Cluster;
 use super::recorder::{Recorder, Who};
 use super::status::ClusterView;
@@ -141,11 +142,33 @@ pub fn grudge_links(
     cuts
 }
 
+/// How long one isolation of the leader lasts: long enough for the majority to elect
+/// a new leader and for the old one to notice (election timeouts are ~150-300 ms).
+const LEADER_ISOLATION: Duration = Duration::from_millis(700);
+/// Healed time between two isolations, for the new leader to settle.
+const LEADER_SETTLE: Duration = Duration::from_millis(400);
+
+/// Nodes that can reach fewer peers than a majority needs, under these cuts.
+pub fn minority_nodes(ids: &[u64], cuts: &[(u64, u64)]) -> Vec<u64> {
+    let majority = ids.len() / 2 + 1;
+    ids.iter()
+        .copied()
+        .filter(|&a| {
+            let reach = ids
+                .iter()
+                .filter(|&&b| b != a && !cuts.contains(&(a, b)))
+                .count();
+            reach + 1 < majority
+        })
+        .collect()
+}
+
 /// What the nemesis needs from the runner.
 pub struct Nemesis {
     pub cluster: Arc<Cluster>,
     pub view: Arc<ClusterView>,
     pub recorder: Arc<Recorder>,
+    pub workload: Arc<Workload>,
     pub kinds: Vec<FaultKind>,
     pub interval: Duration,
     pub rng: ChaCha8Rng,
@@ -200,7 +223,10 @@ impl Nemesis {
     /// Ends a fault: heals it and records the interval.
     fn end(&mut self, open: Open) {
         match open.kind {
-            FaultKind::Partition => self.cluster.heal_links(),
+            FaultKind::Partition => {
+                self.cluster.heal_links();
+                self.workload.clear_read_focus();
+            }
             FaultKind::Kill => {
                 for &id in &open.nodes {
                     let r = self.cluster.restart(id);
@@ -226,9 +252,9 @@ impl Nemesis {
         });
     }
 
-    fn partition(&mut self) -> Open {
+    fn pick_grudge(&mut self) -> Grudge {
         let grudges = [
-            (Grudge::IsolateLeader, 3),
+            (Grudge::IsolateLeader, 4),
             (Grudge::IsolateOne, 1),
             (Grudge::RandomHalves, 1),
             (Grudge::MajoritiesRing, 1),
@@ -236,19 +262,26 @@ impl Nemesis {
         ];
         let total: u32 = grudges.iter().map(|g| g.1).sum();
         let mut roll = self.rng.random_range(0..total);
-        let mut grudge = Grudge::IsolateLeader;
         for (g, w) in grudges {
             if roll < w {
-                grudge = g;
-                break;
+                return g;
             }
             roll -= w;
         }
+        Grudge::IsolateLeader
+    }
+
+    /// Cuts the links of one grudge. The clients of nodes left without a majority
+    /// only read while it lasts.
+    fn partition(&mut self, grudge: Grudge) -> Open {
         let leader = self.leader();
-        let cuts = grudge_links(grudge, &self.cluster.ids(), leader, &mut self.rng);
+        let ids = self.cluster.ids();
+        let cuts = grudge_links(grudge, &ids, leader, &mut self.rng);
         for &(a, b) in &cuts {
             self.cluster.cut(a, b);
         }
+        let minority = minority_nodes(&ids, &cuts);
+        self.workload.set_read_focus(&minority);
         let detail = match (grudge, leader) {
             (Grudge::IsolateLeader, Some(l)) => format!("isolate-leader n{l}"),
             _ => grudge.name().to_string(),
@@ -256,9 +289,37 @@ impl Nemesis {
         self.start(
             FaultKind::Partition,
             detail,
-            Vec::new(),
-            json!({ "grudge": grudge.name(), "cut": cuts }),
+            minority.clone(),
+            json!({ "grudge": grudge.name(), "cut": cuts, "minority": minority }),
         )
+    }
+
+    /// One partition fault. Isolating the leader repeats for the whole fault period
+    /// (isolate, heal, let the new leader settle, isolate it): each time, the old
+    /// leader keeps its role for a moment after the majority has elected another,
+    /// and only reads in that moment show a leader that serves stale state.
+    async fn partition_fault(&mut self, stop: &mut watch::Receiver<bool>) {
+        let grudge = self.pick_grudge();
+        if grudge != Grudge::IsolateLeader {
+            let open = self.partition(grudge);
+            Self::hold(self.interval, stop).await;
+            self.end(open);
+            return;
+        }
+        let end = tokio::time::Instant::now() + self.interval;
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            let open = self.partition(grudge);
+            let stopped = Self::hold(left.min(LEADER_ISOLATION), stop).await;
+            self.end(open);
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if stopped || left.is_zero() || Self::hold(left.min(LEADER_SETTLE), stop).await {
+                return;
+            }
+            if end <= tokio::time::Instant::now() {
+                return;
+            }
+        }
     }
 
     fn kill(&mut self, nodes: Vec<u64>, why: &str) -> Open {
@@ -347,11 +408,7 @@ impl Nemesis {
             }
             let kind = self.kinds[self.rng.random_range(0..self.kinds.len())];
             match kind {
-                FaultKind::Partition => {
-                    let open = self.partition();
-                    Self::hold(self.interval, &mut stop).await;
-                    self.end(open);
-                }
+                FaultKind::Partition => self.partition_fault(&mut stop).await,
                 FaultKind::Pause => {
                     let open = self.pause();
                     Self::hold(self.interval, &mut stop).await;
@@ -394,16 +451,24 @@ mod tests {
             for &(a, b) in &cuts {
                 assert!(cuts.contains(&(b, a)), "{g:?} not symmetric");
             }
+            let minority = minority_nodes(&ids, &cuts);
             let mut reach = sides(&cuts, &ids);
             match g {
                 Grudge::IsolateLeader => {
                     assert_eq!(reach[3], 0);
                     assert_eq!(cuts.len(), 8);
+                    assert_eq!(minority, [4]);
                 }
                 Grudge::IsolateOne => assert_eq!(cuts.len(), 8),
-                Grudge::RandomHalves => assert_eq!(cuts.len(), 12),
+                Grudge::RandomHalves => {
+                    assert_eq!(cuts.len(), 12);
+                    assert_eq!(minority.len(), 2);
+                }
                 // Everyone sees exactly two others: a majority with itself.
-                Grudge::MajoritiesRing => assert!(reach.iter().all(|&r| r == 2)),
+                Grudge::MajoritiesRing => {
+                    assert!(reach.iter().all(|&r| r == 2));
+                    assert!(minority.is_empty());
+                }
                 Grudge::Bridge => {
                     reach.sort_unstable();
                     assert_eq!(reach, [2, 2, 2, 2, 4]);

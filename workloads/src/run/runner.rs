@@ -281,11 +281,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let interval = Duration::from_secs_f64(args.clients as f64 / args.rate);
     let mut clients = JoinSet::new();
     for c in 0..args.clients {
-        let addr = addrs[&ids[c % ids.len()]];
+        let node = ids[c % ids.len()];
+        let addr = addrs[&node];
         let rng = ChaCha8Rng::seed_from_u64(master.random::<u64>());
         clients.spawn(client::client_loop(
             workload.clone(),
             http.clone(),
+            node,
             addr,
             c as u64,
             interval,
@@ -297,6 +299,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         cluster: cluster.clone(),
         view: view.clone(),
         recorder: recorder.clone(),
+        workload: workload.clone(),
         kinds: kinds.clone(),
         interval: Duration::from_secs_f64(args.nemesis_interval),
         rng: ChaCha8Rng::seed_from_u64(master.random::<u64>()),
