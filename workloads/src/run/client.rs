@@ -283,18 +283,31 @@ pub fn classify(op: &Op, input: &Value, reply: &Reply) -> (EventType, Value, Opt
     }
 }
 
+/// Where one client sends its operations, and how often.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientSpec {
+    pub node: u64,
+    pub addr: SocketAddr,
+    pub first_process: u64,
+    /// Time between two operations (clients / rate).
+    pub interval: Duration,
+}
+
 /// One client: issues operations at its share of the target rate until `stop`.
 /// Missed slots are skipped rather than made up in a burst.
 pub async fn client_loop(
     workload: Arc<Workload>,
     http: HttpClient,
-    node: u64,
-    addr: SocketAddr,
-    first_process: u64,
-    interval: Duration,
+    spec: ClientSpec,
     mut rng: ChaCha8Rng,
     mut stop: watch::Receiver<bool>,
 ) {
+    let ClientSpec {
+        node,
+        addr,
+        first_process,
+        interval,
+    } = spec;
     let mut process = first_process;
     let offset_ns = rng.random_range(0..interval.as_nanos().max(1) as u64);
     let mut next = tokio::time::Instant::now() + Duration::from_nanos(offset_ns);

@@ -287,10 +287,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         clients.spawn(client::client_loop(
             workload.clone(),
             http.clone(),
-            node,
-            addr,
-            c as u64,
-            interval,
+            client::ClientSpec {
+                node,
+                addr,
+                first_process: c as u64,
+                interval,
+            },
             rng,
             stop_rx.clone(),
         ));
