@@ -158,6 +158,23 @@ fn progress_bar(secs: f64) -> ProgressBar {
     pb
 }
 
+/// A flag that turns true on ctrl-c (SIGINT) or SIGTERM.
+fn listen_for_interrupts() -> anyhow::Result<(watch::Receiver<bool>, tokio::task::JoinHandle<()>)> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("workloads: interrupted; stopping the cluster");
+        tx.send_replace(true);
+    });
+    Ok((rx, task))
+}
+
 /// Waits for the first leader, giving up early (with the end of the node's log) when
 /// every node has exited, which is what a bad flag or a busy port looks like.
 async fn wait_for_first_leader(
@@ -229,6 +246,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         "workloads: {name}: {} nodes, {} clients, {} keys, {} s at {} ops/s, seed {seed}",
         args.nodes, args.clients, args.keys, args.time_limit, args.rate
     );
+    // Listening before any node starts: from here on ctrl-c and SIGTERM end the run
+    // through the normal teardown instead of killing us and orphaning the nodes.
+    let (interrupt_rx, signals) = listen_for_interrupts()?;
     let started = output::rfc3339_utc(std::time::SystemTime::now());
     let start = Instant::now();
     let recorder = Arc::new(Recorder::new(start));
@@ -244,14 +264,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     );
     let http = http::new_client();
     let addrs = cluster.addrs();
-    wait_for_first_leader(&cluster, &http, &addrs, &run_dir).await?;
-
-    let (interrupt_tx, interrupt_rx) = watch::channel(false);
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            interrupt_tx.send_replace(true);
+    let mut interrupt = interrupt_rx.clone();
+    tokio::select! {
+        r = wait_for_first_leader(&cluster, &http, &addrs, &run_dir) => r?,
+        _ = interrupt.changed() => {
+            cluster.shutdown();
+            bail!("interrupted while waiting for a leader");
         }
-    });
+    }
 
     // Watch the cluster for the whole run.
     let view = Arc::new(ClusterView::default());
@@ -318,7 +338,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let workload_start = Instant::now();
     let limit = Duration::from_secs_f64(args.time_limit);
     let pb = progress_bar(args.time_limit);
-    let mut interrupt = interrupt_rx.clone();
     while workload_start.elapsed() < limit && !*interrupt.borrow() {
         let left = limit.saturating_sub(workload_start.elapsed());
         tokio::select! {
@@ -368,17 +387,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut final_ok = 0;
     if !interrupted {
         eprintln!("workloads: healed; waiting for the cluster to recover");
-        let _ = status::wait_for_leader(&http, &addrs, RECOVERY_LEADER_WAIT).await;
-        tokio::time::sleep(RECOVERY_SETTLE).await;
         let targets: Vec<_> = addrs.values().copied().collect();
-        final_ok = client::final_reads(&workload, &http, &targets, 2 * targets.len()).await;
+        let recover = async {
+            let _ = status::wait_for_leader(&http, &addrs, RECOVERY_LEADER_WAIT).await;
+            tokio::time::sleep(RECOVERY_SETTLE).await;
+            client::final_reads(&workload, &http, &targets, 2 * targets.len()).await
+        };
+        tokio::select! {
+            n = recover => final_ok = n,
+            _ = interrupt.changed() => {}
+        }
     }
+    let interrupted = *interrupt_rx.borrow();
     for (id, status) in cluster.crashed() {
         node_crashes.push(format!("n{id} exited on its own ({status})"));
     }
     poll_stop_tx.send_replace(true);
     while pollers.join_next().await.is_some() {}
-    ctrl_c.abort();
     cluster.shutdown();
     drop(data);
 
@@ -403,7 +428,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             "workloads: interrupted; history so far in {}",
             run_dir.display()
         );
-        bail!("interrupted by ctrl-c");
+        bail!("interrupted");
     }
 
     eprintln!("workloads: checking {} operations", history.ops.len());
@@ -416,9 +441,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         ..CheckOptions::default()
     };
     let h = history.clone();
-    let verdict: Verdict = tokio::task::spawn_blocking(move || checker::check::check(&h, &options))
-        .await
-        .context("the checker failed")?;
+    let checking = tokio::task::spawn_blocking(move || checker::check::check(&h, &options));
+    let verdict: Verdict = tokio::select! {
+        v = checking => v.context("the checker failed")?,
+        _ = interrupt.changed() => bail!("interrupted while checking; history in {}", run_dir.display()),
+    };
+    signals.abort();
     std::fs::write(
         run_dir.join("checker.json"),
         serde_json::to_string_pretty(&verdict)?,
