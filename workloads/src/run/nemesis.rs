@@ -144,9 +144,9 @@ pub fn grudge_links(
 
 /// How long one isolation of the leader lasts: long enough for the majority to elect
 /// a new leader and for the old one to notice (election timeouts are ~150-300 ms).
-const LEADER_ISOLATION: Duration = Duration::from_millis(700);
+const LEADER_ISOLATION: Duration = Duration::from_millis(500);
 /// Healed time between two isolations, for the new leader to settle.
-const LEADER_SETTLE: Duration = Duration::from_millis(400);
+const LEADER_SETTLE: Duration = Duration::from_millis(300);
 
 /// Nodes that can reach fewer peers than a majority needs, under these cuts.
 pub fn minority_nodes(ids: &[u64], cuts: &[(u64, u64)]) -> Vec<u64> {
@@ -172,6 +172,8 @@ pub struct Nemesis {
     pub kinds: Vec<FaultKind>,
     pub interval: Duration,
     pub rng: ChaCha8Rng,
+    /// Partition faults started so far.
+    pub partitions: usize,
     pub faults: Vec<FaultInterval>,
     /// Setup problems met while injecting (a node that would not restart, ...).
     pub errors: Vec<String>,
@@ -252,9 +254,15 @@ impl Nemesis {
         });
     }
 
+    /// The first partition of a run isolates the leader, where most bugs show; later
+    /// ones are drawn from every grudge, the leader's isolation weighted up.
     fn pick_grudge(&mut self) -> Grudge {
+        self.partitions += 1;
+        if self.partitions == 1 {
+            return Grudge::IsolateLeader;
+        }
         let grudges = [
-            (Grudge::IsolateLeader, 4),
+            (Grudge::IsolateLeader, 6),
             (Grudge::IsolateOne, 1),
             (Grudge::RandomHalves, 1),
             (Grudge::MajoritiesRing, 1),

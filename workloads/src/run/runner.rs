@@ -325,6 +325,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         kinds: kinds.clone(),
         interval: Duration::from_secs_f64(args.nemesis_interval),
         rng: ChaCha8Rng::seed_from_u64(master.random::<u64>()),
+        partitions: 0,
         faults: Vec::new(),
         errors: Vec::new(),
     };
