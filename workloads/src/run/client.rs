@@ -236,11 +236,13 @@ pub fn classify(op: &Op, input: &Value, reply: &Reply) -> (EventType, Value, Opt
             .to_string()
     };
     match reply {
-        Reply::Response { status: 200, body } => match op {
-            Op::Read { .. } => (
-                EventType::Ok,
-                body.get("value").cloned().unwrap_or(Value::Null),
-                None,
+        Reply::Response { status: 200, body } => match (op, body.get("value")) {
+            (Op::Read { .. }, Some(v)) => (EventType::Ok, v.clone(), None),
+            // A read answer without a value says nothing we could check.
+            (Op::Read { .. }, None) => (
+                EventType::Info,
+                Value::Null,
+                Some("bad_response".to_string()),
             ),
             _ => (EventType::Ok, input.clone(), None),
         },
