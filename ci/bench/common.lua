@@ -1,13 +1,15 @@
 -- Shared by the benchmark scripts: per-thread key counters, base64, and a
 -- machine-readable summary line that node-vs-etcd.sh parses.
 -- Keys are 8 bytes (k0000000..k0099999), values 256 bytes. Read scripts lower
--- KEYSPACE to keys the 1-connection write run certainly wrote.
+-- KEYSPACE to keys the 1-connection write run certainly wrote, skipping k0000000
+-- (wrk spends the first request() call of a thread on a probe it never sends).
 local threads = {}
 function setup(thread) thread:set('tid', #threads); table.insert(threads, thread) end
 function init(args) ctr = tid * 7919 end
 KEYSPACE = 100000
+KEY_BASE = 0
 function next_key()
-  local k = string.format('k%07d', ctr % KEYSPACE)
+  local k = string.format('k%07d', KEY_BASE + ctr % KEYSPACE)
   ctr = ctr + 1
   return k
 end

@@ -6,6 +6,7 @@
 #
 #   ci/bench/node-vs-etcd.sh                 # 10 s per run
 #   DURATION=20s CONNS="1 16 64" ci/bench/node-vs-etcd.sh
+#   SYSTEMS=ours NODE_FLAGS="--worker-threads 2" ci/bench/node-vs-etcd.sh   # tuning runs
 #
 # Installs wrk and etcd with apt-get when they are missing. Every process it starts
 # is killed on exit.
@@ -15,6 +16,8 @@ ROOT=$PWD
 export BENCH_DIR=$ROOT/ci/bench
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-"1 16 64"}
+SYSTEMS=${SYSTEMS:-"ours etcd"}
+NODE_FLAGS=${NODE_FLAGS:-}
 WORK=$(mktemp -d /tmp/node-vs-etcd.XXXXXX)
 declare -a PIDS=()
 
@@ -45,7 +48,7 @@ NP=(0 18101 18102 18103)
 PEERS="1=127.0.0.1:${NP[1]},2=127.0.0.1:${NP[2]},3=127.0.0.1:${NP[3]}"
 for i in 1 2 3; do
   RUST_LOG=warn "$NODE" --id "$i" --listen "127.0.0.1:${NP[$i]}" --peers "$PEERS" \
-    --data-dir "$WORK/n$i" 2>"$WORK/n$i.log" &
+    --data-dir "$WORK/n$i" $NODE_FLAGS 2>"$WORK/n$i.log" &
   PIDS+=($!)
 done
 node_leader() {
@@ -62,6 +65,8 @@ for _ in $(seq 1 200); do NODE_PORT=$(node_leader) && break; sleep 0.05; done
 [ -n "$NODE_PORT" ] || { echo "our cluster elected no leader" >&2; exit 1; }
 
 # ---- etcd cluster ----
+ETCD_PORT=""
+if [[ " $SYSTEMS " == *" etcd "* ]]; then
 EC=(0 23791 23792 23793); EP=(0 23801 23802 23803)
 INIT="e1=http://127.0.0.1:${EP[1]},e2=http://127.0.0.1:${EP[2]},e3=http://127.0.0.1:${EP[3]}"
 for i in 1 2 3; do
@@ -72,7 +77,6 @@ for i in 1 2 3; do
     --log-level error >"$WORK/e$i.log" 2>&1 &
   PIDS+=($!)
 done
-ETCD_PORT=""
 for _ in $(seq 1 200); do
   for i in 1 2 3; do
     if ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:${EC[$i]}" endpoint status -w simple 2>/dev/null \
@@ -83,6 +87,7 @@ for _ in $(seq 1 200); do
   sleep 0.1
 done
 [ -n "$ETCD_PORT" ] || { echo "etcd elected no leader" >&2; exit 1; }
+fi
 echo "leaders: ours 127.0.0.1:$NODE_PORT, etcd 127.0.0.1:$ETCD_PORT" >&2
 
 # run SCRIPT PORT CONNS -> "rps p50 p99 errors"
@@ -98,7 +103,9 @@ for op in write read; do
   for c in $CONNS; do
     if [ $op = write ]; then ns=node-put.lua; es=etcd-put.lua; else ns=node-get.lua; es=etcd-get.lua; fi
     echo "+ $op c=$c ours" >&2; R[ours,$op,$c]=$(run $ns "$NODE_PORT" "$c")
-    echo "+ $op c=$c etcd" >&2; R[etcd,$op,$c]=$(run $es "$ETCD_PORT" "$c")
+    if [ -n "$ETCD_PORT" ]; then
+      echo "+ $op c=$c etcd" >&2; R[etcd,$op,$c]=$(run $es "$ETCD_PORT" "$c")
+    fi
   done
 done
 

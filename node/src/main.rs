@@ -12,6 +12,7 @@ use tracing_subscriber::prelude::*;
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging();
+    let workers = args.worker_threads.clamp(1, 64);
     let config = match NodeConfig::from_args(args) {
         Ok(c) => c,
         Err(e) => {
@@ -19,11 +20,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let built = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    };
+    let runtime = match built {
         Ok(r) => r,
         Err(e) => {
             eprintln!("node: cannot start the runtime: {e}");

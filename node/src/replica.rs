@@ -10,7 +10,9 @@
 mod engine;
 
 use crate::kv::{Command, Kv, KvError, KvOp, KvResult};
-use crate::raft::types::{Entry, HardState, Index, Membership, Message, NodeId, Snapshot, Term};
+use crate::raft::types::{
+    Entry, HardState, Index, Membership, Message, NodeId, Payload, Snapshot, Term,
+};
 use crate::raft::{ProposeError, Raft, RaftConfig};
 use engine::{Consensus, Ready};
 use serde::{Deserialize, Serialize};
@@ -188,9 +190,12 @@ pub struct Replica {
     /// Proposed writes by log index: `(request, term proposed in)`.
     writes: BTreeMap<Index, (RequestId, Term)>,
     /// Reads awaiting leadership confirmation, by read round.
-    reads: BTreeMap<u64, Vec<(RequestId, String)>>,
+    reads: BTreeMap<u64, (Term, Vec<(RequestId, String)>)>,
     /// Confirmed reads awaiting `applied >= index`, in index order.
     confirmed: VecDeque<(Index, Vec<(RequestId, String)>)>,
+    /// Membership changes in progress: `(index of C_old,new, request, term)`.
+    /// Answered when a later final configuration (C_new) is applied.
+    changes: Vec<(Index, RequestId, Term)>,
     /// Last observed (role, term, leader), to notice changes.
     seen: (Role, Term, Option<NodeId>),
     out: Vec<Output>,
@@ -256,6 +261,7 @@ impl Replica {
             writes: BTreeMap::new(),
             reads: BTreeMap::new(),
             confirmed: VecDeque::new(),
+            changes: Vec::new(),
             seen,
             out: Vec::new(),
         })
@@ -315,12 +321,12 @@ impl Replica {
             Input::Message(m) => self.engine.step(m),
             Input::Persisted { seq } => self.engine.persisted(seq),
             Input::TransferLeader { to } => self.engine.transfer_leader(to),
-            Input::ChangeMembership { id, .. } => self.reply(
-                id,
-                Response::Rejected {
-                    reason: "membership change is not supported yet".into(),
-                },
-            ),
+            Input::ChangeMembership { id, voters } => {
+                match self.engine.propose_membership(voters) {
+                    Ok(index) => self.changes.push((index, id, self.engine.term())),
+                    Err(e) => self.refuse(id, e),
+                }
+            }
             Input::Client { id, request } => self.client(id, request),
         }
     }
@@ -339,7 +345,11 @@ impl Replica {
                     return;
                 }
                 match self.engine.read_index() {
-                    Ok(round) => self.reads.entry(round).or_default().push((id, key)),
+                    Ok(round) => {
+                        let term = self.engine.term();
+                        let entry = self.reads.entry(round).or_insert((term, Vec::new()));
+                        entry.1.push((id, key));
+                    }
                     Err(e) => self.refuse(id, e),
                 }
             }
@@ -395,7 +405,7 @@ impl Replica {
             self.apply(e);
         }
         for r in ready.reads {
-            if let Some(reqs) = self.reads.remove(&r.round) {
+            if let Some((_, reqs)) = self.reads.remove(&r.round) {
                 self.confirmed.push_back((r.index, reqs));
             }
         }
@@ -409,8 +419,10 @@ impl Replica {
             term: e.term,
         });
         let result = match &e.payload {
-            crate::raft::types::Payload::Command(bytes) => {
-                Some(Command::decode(bytes).and_then(|c| self.kv.apply(&c)))
+            Payload::Command(bytes) => Some(Command::decode(bytes).and_then(|c| self.kv.apply(&c))),
+            Payload::Config(m) if m.voters_old.is_none() => {
+                self.finish_changes(e.index, m);
+                None
             }
             _ => None,
         };
@@ -420,12 +432,31 @@ impl Replica {
         let response = match result {
             _ if term != e.term => Response::Indeterminate,
             Some(Ok(r)) => Response::Done(r),
+            // An older retry than the client's newest command: its own first
+            // attempt may have been applied, and its result is gone.
+            Some(Err(KvError::StaleRequest { .. })) => Response::Indeterminate,
             Some(Err(err)) => Response::Rejected {
                 reason: err.to_string(),
             },
             None => Response::Indeterminate,
         };
         self.reply(id, response);
+    }
+
+    /// A final configuration was applied: changes started before it are done.
+    fn finish_changes(&mut self, index: Index, m: &Membership) {
+        let voters: Vec<NodeId> = m.voters.iter().copied().collect();
+        let done: Vec<RequestId> = self
+            .changes
+            .iter()
+            .filter(|(i, _, _)| *i < index)
+            .map(|(_, id, _)| *id)
+            .collect();
+        self.changes.retain(|(i, _, _)| *i >= index);
+        for id in done {
+            let value = serde_json::json!({ "voters": voters });
+            self.reply(id, Response::Done(KvResult::Value(Some(value))));
+        }
     }
 
     fn serve_reads(&mut self) {
@@ -452,21 +483,39 @@ impl Replica {
         let still_leading = now.0 == Role::Leader && now.1 == self.seen.1;
         self.seen = now;
         if was_leading && !still_leading {
-            for (_, (id, _)) in std::mem::take(&mut self.writes) {
-                self.reply(id, Response::Indeterminate);
+            // Requests made in a newer term of our own (we lost and regained
+            // leadership within one batch) stay: they are still in play.
+            let current = (now.0 == Role::Leader).then_some(now.1);
+            let writes = std::mem::take(&mut self.writes);
+            for (index, (id, term)) in writes {
+                if Some(term) == current {
+                    self.writes.insert(index, (id, term));
+                } else {
+                    self.reply(id, Response::Indeterminate);
+                }
+            }
+            let changes = std::mem::take(&mut self.changes);
+            for (index, id, term) in changes {
+                if Some(term) == current {
+                    self.changes.push((index, id, term));
+                } else {
+                    self.reply(id, Response::Indeterminate);
+                }
             }
             let hint = self.engine.leader().filter(|&l| l != self.id);
-            let reads: Vec<RequestId> = std::mem::take(&mut self.reads)
-                .into_values()
-                .chain(
-                    std::mem::take(&mut self.confirmed)
-                        .into_iter()
-                        .map(|(_, r)| r),
-                )
-                .flatten()
-                .map(|(id, _)| id)
-                .collect();
-            for id in reads {
+            let reads = std::mem::take(&mut self.reads);
+            let mut failed: Vec<RequestId> = Vec::new();
+            for (round, (term, reqs)) in reads {
+                if Some(term) == current {
+                    self.reads.insert(round, (term, reqs));
+                } else {
+                    failed.extend(reqs.into_iter().map(|(id, _)| id));
+                }
+            }
+            // Confirmed reads not yet served observed nothing: they fail cleanly.
+            let confirmed = std::mem::take(&mut self.confirmed);
+            failed.extend(confirmed.into_iter().flat_map(|(_, r)| r).map(|(id, _)| id));
+            for id in failed {
                 self.reply(id, Response::NotLeader { leader: hint });
             }
         }

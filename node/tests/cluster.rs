@@ -15,16 +15,23 @@ use std::time::{Duration, Instant};
 /// A cluster of node processes and their data directories.
 struct Cluster {
     ports: Vec<u16>,
+    /// Flags added to every node's command line.
+    extra: Vec<String>,
     dir: tempfile::TempDir,
     procs: Vec<Option<Child>>,
 }
 
 impl Cluster {
     fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, &[])
+    }
+
+    fn start_with(n: usize, extra: &[&str]) -> Cluster {
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut c = Cluster {
             ports,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
             dir,
             procs: (0..n).map(|_| None).collect(),
         };
@@ -59,6 +66,7 @@ impl Cluster {
             .args(["--peers", &self.peers()])
             .arg("--data-dir")
             .arg(self.data_dir(id))
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -416,4 +424,165 @@ fn bad_requests_get_json_errors_and_the_node_keeps_serving() {
     // Still serving.
     assert!(put(&c, 1, "still", json!("here")));
     assert_eq!(get_eventually(&c, 3, "still"), Some(json!("here")));
+}
+
+#[test]
+fn sigterm_stops_a_node_cleanly_and_the_rest_keep_serving() {
+    let mut c = Cluster::start(3);
+    let leader = c
+        .wait_leader(Duration::from_secs(10), None)
+        .expect("leader");
+    assert!(put(&c, leader, "t", json!(1)));
+    let child = c.procs[(leader - 1) as usize].take().expect("running");
+    send_sigterm(&child);
+    let status = wait_exit(child, Duration::from_secs(10));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exit after SIGTERM\n{}",
+        c.logs()
+    );
+    let new = c
+        .wait_leader(Duration::from_secs(5), Some(leader))
+        .expect("new leader");
+    assert_eq!(get_eventually(&c, new, "t"), Some(json!(1)));
+    c.spawn(leader);
+    assert_eq!(
+        get_eventually(&c, leader, "t"),
+        Some(json!(1)),
+        "{}",
+        c.logs()
+    );
+}
+
+fn send_sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+}
+
+fn wait_exit(mut child: Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn the_cluster_token_guards_raft_and_admin_but_not_clients() {
+    let c = Cluster::start_with(3, &["--cluster-token", "s3cret"]);
+    let leader = c.wait_leader(Duration::from_secs(10), None);
+    assert!(
+        leader.is_some(),
+        "peers with the token elect a leader\n{}",
+        c.logs()
+    );
+    let (code, _) = http_raw(
+        c.port(1),
+        "POST",
+        "/raft/msg",
+        Some(("application/octet-stream", b"\x00")),
+    )
+    .expect("answer");
+    assert_eq!(code, 401);
+    let (code, _) = http(c.port(1), "GET", "/admin/membership", None).expect("answer");
+    assert_eq!(code, 401);
+    assert!(put(&c, 2, "open", json!("to clients")));
+    assert_eq!(get_eventually(&c, 3, "open"), Some(json!("to clients")));
+}
+
+#[test]
+fn leadership_moves_on_request_through_any_node() {
+    let c = Cluster::start(3);
+    let old = c
+        .wait_leader(Duration::from_secs(10), None)
+        .expect("leader");
+    let target = old % 3 + 1;
+    let via = target % 3 + 1; // the third node: a follower that must forward
+    let body = json!({ "to": target }).to_string();
+    let (code, text) =
+        http(c.port(via), "POST", "/admin/transfer-leader", Some(&body)).expect("answer");
+    assert_eq!(code, 202, "{text}");
+    let end = Instant::now() + Duration::from_secs(5);
+    while c.leader(None) != Some(target) {
+        assert!(
+            Instant::now() < end,
+            "leadership did not move to {target}\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(put(&c, old, "moved", json!(target)));
+}
+
+#[test]
+fn a_voter_is_removed_and_added_back_through_the_admin_api() {
+    let c = Cluster::start(3);
+    let leader = c
+        .wait_leader(Duration::from_secs(10), None)
+        .expect("leader");
+    let other = leader % 3 + 1;
+    let change = |voters: Value| {
+        let body = json!({ "voters": voters }).to_string();
+        http(c.port(other), "POST", "/admin/membership", Some(&body)).expect("answer")
+    };
+    let remaining: Vec<u64> = c.ids().filter(|i| *i != other).collect();
+    let (code, text) = change(json!(remaining));
+    assert_eq!(code, 200, "{text}\n{}", c.logs());
+    let s = c.status(leader).expect("status");
+    assert_eq!(s["voters"], json!(remaining));
+    assert!(put(&c, leader, "two-voters", json!(2)));
+    let (code, text) = change(json!([1, 2, 3]));
+    assert_eq!(code, 200, "{text}\n{}", c.logs());
+    let (code, text) = http(c.port(leader), "GET", "/admin/membership", None).expect("answer");
+    assert_eq!(code, 200);
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        (v["voters"].clone(), v["joint"].clone()),
+        (json!([1, 2, 3]), Value::Null)
+    );
+    let (code, _) = http(
+        c.port(leader),
+        "POST",
+        "/admin/membership",
+        Some(r#"{"voters":[]}"#),
+    )
+    .expect("answer");
+    assert_eq!(code, 400);
+}
+
+/// A node cut off from the majority must not answer a linearizable read; with the
+/// `stale-read` mutant it answers from its own state (the bug the pipeline must catch).
+#[test]
+fn a_lone_node_refuses_linearizable_reads_unless_the_stale_read_mutant_is_on() {
+    for (flags, lone_answers) in [(&[][..], false), (&["--unsafe", "stale-read"][..], true)] {
+        let mut c = Cluster::start_with(3, flags);
+        let leader = c
+            .wait_leader(Duration::from_secs(10), None)
+            .expect("leader");
+        assert!(put(&c, leader, "r", json!("v")));
+        let lone = leader % 3 + 1;
+        assert_eq!(get_eventually(&c, lone, "r"), Some(json!("v")));
+        for id in c.ids().filter(|i| *i != lone) {
+            c.kill(id);
+        }
+        let (code, text) = http(c.port(lone), "GET", "/kv/r", None).expect("answer");
+        if lone_answers {
+            assert_eq!(code, 200, "{text}");
+        } else {
+            assert_eq!(code, 503, "{text}");
+            let v: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(v["error"], "unavailable");
+        }
+        let (code, _) = http(c.port(lone), "GET", "/kv/r?stale=true", None).expect("answer");
+        assert_eq!(code, 200, "explicitly stale reads are always local");
+    }
 }

@@ -80,6 +80,7 @@ fn round_trip_across_reopen() {
         s.sync().unwrap();
         assert_eq!(s.last_index(), 10);
         assert_eq!(s.fsync_stats().count, 1, "one fsync for both writes");
+        s.close().unwrap();
     }
     let (s, r) = open(dir.path());
     assert_eq!(r.hard_state, hs);
@@ -272,6 +273,10 @@ fn snapshot_compacts_segments_and_recovers_with_its_tail() {
     {
         let (mut s, _) = Storage::open(dir.path(), small_segments()).unwrap();
         for i in 1..=200 {
+            let hs = HardState {
+                commit: i.min(150),
+                ..hs
+            };
             s.write(None, None, &[entry(i, 1)], Some(&hs)).unwrap();
             s.sync().unwrap();
         }
@@ -341,4 +346,155 @@ fn unsynced_writes_reach_the_file_on_a_clean_drop() {
     }
     let (_, r) = open(dir.path());
     assert_eq!(r.entries, entries(1, 3, 1));
+}
+
+#[test]
+fn a_torn_record_in_an_older_segment_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = Storage::open(dir.path(), small_segments()).unwrap();
+        for i in 1..=100 {
+            s.write(None, None, &[entry(i, 1)], None).unwrap();
+            s.sync().unwrap();
+        }
+    }
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 2);
+    let bytes = fs::read(&segs[0]).unwrap();
+    fs::write(&segs[0], &bytes[..bytes.len() - 3]).unwrap();
+    let err = Storage::open(dir.path(), small_segments())
+        .err()
+        .expect("must refuse");
+    let name = segs[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains(&name), "{err}");
+}
+
+#[test]
+fn leftover_temporary_files_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &entries(1, 3, 1), None).unwrap();
+        s.sync().unwrap();
+    }
+    let junk = dir.path().join("snapshot.tmp");
+    fs::write(&junk, b"half a snapshot").unwrap();
+    let (_, r) = open(dir.path());
+    assert!(!junk.exists());
+    assert!(r.snapshot.is_none());
+    assert_eq!(r.entries, entries(1, 3, 1));
+}
+
+#[test]
+fn an_oversized_entry_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = open(dir.path());
+    s.write(None, None, &entries(1, 2, 1), None).unwrap();
+    let huge = Entry {
+        term: 1,
+        index: 3,
+        payload: Payload::Command(vec![0; node::storage::MAX_RECORD_BYTES + 1]),
+    };
+    let err = s
+        .write(None, None, &[entry(3, 1), huge], None)
+        .expect_err("too large");
+    assert!(matches!(err, StorageError::InvalidWrite(_)), "{err}");
+    assert_eq!(s.last_index(), 2);
+    s.write(None, None, &entries(3, 4, 1), None).unwrap();
+    s.sync().unwrap();
+    drop(s);
+    let (_, r) = open(dir.path());
+    assert_eq!(r.entries, entries(1, 4, 1));
+}
+
+#[test]
+fn no_fsync_acknowledges_writes_that_are_only_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StorageOptions {
+        no_fsync: true,
+        ..StorageOptions::default()
+    };
+    let (mut s, _) = Storage::open(dir.path(), opts).unwrap();
+    let seg = segments(dir.path()).pop().unwrap();
+    let before = fs::metadata(&seg).unwrap().len();
+    s.write(None, None, &entries(1, 5, 1), None).unwrap();
+    s.sync().unwrap();
+    assert_eq!(
+        fs::metadata(&seg).unwrap().len(),
+        before,
+        "nothing reached the file"
+    );
+    assert_eq!(s.fsync_stats().count, 0);
+    assert_eq!(s.last_index(), 5);
+}
+
+#[test]
+fn storage_can_move_to_a_sync_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Storage>();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = open(dir.path());
+    s.write(None, None, &entries(1, 3, 1), None).unwrap();
+    let s = std::thread::spawn(move || {
+        s.sync().unwrap();
+        s
+    })
+    .join()
+    .unwrap();
+    assert_eq!(s.fsync_stats().count, 1);
+}
+
+#[test]
+fn a_damaged_hard_state_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let hs = HardState {
+        term: 9,
+        vote: Some(3),
+        commit: 0,
+    };
+    {
+        let (mut s, _) = open(dir.path());
+        s.write(None, None, &[], Some(&hs)).unwrap();
+        s.write(None, None, &entries(1, 3, 9), None).unwrap();
+        s.sync().unwrap();
+    }
+    let seg = segments(dir.path()).pop().unwrap();
+    let mut bytes = fs::read(&seg).unwrap();
+    // Header (28 bytes), the initial hard state record, then ours: flip its last byte.
+    let initial = 8 + u32::from_le_bytes(bytes[28..32].try_into().unwrap()) as usize;
+    let ours = 28 + initial;
+    let ours_len = 8 + u32::from_le_bytes(bytes[ours..ours + 4].try_into().unwrap()) as usize;
+    bytes[ours + ours_len - 1] ^= 0x01;
+    fs::write(&seg, &bytes).unwrap();
+    let err = Storage::open(dir.path(), StorageOptions::default())
+        .err()
+        .expect("must refuse");
+    assert!(
+        err.to_string().contains(&format!("offset {ours}")),
+        "names the record's offset: {err}"
+    );
+}
+
+#[test]
+fn writes_during_an_inflight_sync_ride_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = open(dir.path());
+    s.write(None, None, &entries(1, 2, 1), None).unwrap();
+    let pending = s.begin_sync().unwrap();
+    s.write(None, None, &entries(3, 4, 1), None).unwrap();
+    let done = std::thread::spawn(move || pending.wait()).join().unwrap();
+    s.finish_sync(done).unwrap();
+    assert_eq!(s.fsync_stats().count, 1);
+    s.sync().unwrap();
+    assert_eq!(
+        s.fsync_stats().count,
+        2,
+        "entries 3..4 needed their own fsync"
+    );
+    s.sync().unwrap();
+    assert_eq!(s.fsync_stats().count, 2, "nothing new: no fsync");
+    drop(s);
+    let (_, r) = open(dir.path());
+    assert_eq!(r.entries, entries(1, 4, 1));
 }

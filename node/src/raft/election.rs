@@ -62,10 +62,12 @@ impl Raft {
         ok
     }
 
-    /// Starts an election now, bypassing PreVote (tests; TimeoutNow).
-    pub fn campaign_now(&mut self) {
+    /// Starts an election as an election timeout would (through PreVote when it is
+    /// configured). Used by tests and transcripts to pick who campaigns.
+    pub fn hup(&mut self) {
         if self.is_voter() && self.role != Role::Leader {
-            self.campaign(false, true);
+            self.reset_election_timer();
+            self.campaign(self.cfg.pre_vote, false);
         }
     }
 

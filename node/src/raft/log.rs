@@ -131,11 +131,16 @@ impl RaftLog {
     pub fn append_after_match(&mut self, entries: &[Entry]) -> Option<Index> {
         let mut truncated = None;
         for (i, e) in entries.iter().enumerate() {
+            if e.index <= self.snapshot_index {
+                // Inside the snapshot: committed, hence equal.
+                continue;
+            }
             match self.term(e.index) {
                 Some(t) if t == e.term => continue,
                 Some(_) => {
-                    // Committed entries never conflict with a legitimate leader.
-                    debug_assert!(e.index > self.commit);
+                    // With a correct core this is always above the commit index
+                    // (committed entries never conflict); the commit_old_term and
+                    // vote_any_log mutants break exactly that, observably.
                     self.truncate(e.index);
                     truncated = Some(e.index);
                     self.entries.extend_from_slice(&entries[i..]);
@@ -145,7 +150,6 @@ impl RaftLog {
                     self.entries.extend_from_slice(&entries[i..]);
                     break;
                 }
-                // Below the snapshot: already compacted, hence committed and equal.
                 None => continue,
             }
         }

@@ -15,10 +15,15 @@
 //! Responsibilities are split by file: [`log`] (entries, offset, unstable suffix),
 //! [`progress`] (one follower seen from the leader), [`quorum`] (simple and joint
 //! majorities), `election` (terms, votes, PreVote, CheckQuorum, leader transfer),
-//! `replication` (AppendEntries, commit) and `read_index` (linearizable reads).
+//! `replication` (AppendEntries, commit), `read_index` (linearizable reads) and
+//! `membership` (joint consensus).
+//!
+//! Not yet here: log compaction and InstallSnapshot (the log keeps a compaction
+//! offset and recovers from a snapshot, but never produces one).
 
 mod election;
 pub mod log;
+mod membership;
 pub mod progress;
 pub mod quorum;
 mod read_index;
@@ -64,6 +69,8 @@ pub enum ProposeError {
     Transferring,
     #[error("too many uncommitted entries")]
     Busy,
+    #[error("{0}")]
+    BadMembership(String),
 }
 
 /// One storage write, as `replica::Output::Persist` describes it.
@@ -95,6 +102,9 @@ pub struct Ready {
 /// Limits that keep every queue bounded.
 const MAX_UNCOMMITTED_ENTRIES: u64 = 20_000;
 const MAX_APPLY_PER_READY: usize = 4096;
+/// Messages held back for an fsync. Beyond this the oldest are dropped: sends are
+/// best effort anyway, and a driver that never syncs must not exhaust memory.
+const MAX_WAITING_MSGS: usize = 65_536;
 
 /// The consensus state machine of one node.
 pub struct Raft {
@@ -297,11 +307,17 @@ impl Raft {
     /// Collects what the driver must do now. Call after every batch of inputs.
     pub fn ready(&mut self) -> Ready {
         if self.role == Role::Leader {
+            if self.commit_moved {
+                self.maybe_finish_joint();
+            }
             if self.need_bcast || self.commit_moved {
                 self.bcast_append(self.commit_moved);
             }
             if self.reads.need_bcast {
                 self.bcast_heartbeat();
+            }
+            if self.commit_moved {
+                self.maybe_leave();
             }
         }
         self.need_bcast = false;
@@ -331,6 +347,9 @@ impl Raft {
             } else {
                 self.msgs.push(m);
             }
+        }
+        while self.waiting.len() > MAX_WAITING_MSGS {
+            self.waiting.pop_front();
         }
         let committed = self
             .log
@@ -406,6 +425,7 @@ impl Raft {
             .config_log
             .last()
             .map_or_else(|| self.base_membership.clone(), |(_, m)| m.clone());
+        self.sync_progress();
     }
 
     /// Bookkeeping after the log dropped every entry from `from` on.

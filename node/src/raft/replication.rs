@@ -95,14 +95,15 @@ impl Raft {
         }
     }
 
-    /// Heartbeats: an empty Append at the follower's known match point, so it
-    /// always passes the consistency check and carries the latest read round.
+    /// Heartbeats: an empty Append just before the next entry to send. It keeps
+    /// followers' leases, carries the commit index and the latest read round, and
+    /// doubles as a probe: a lost Append shows up as a rejection with a hint.
     pub(super) fn bcast_heartbeat(&mut self) {
         let read_ctx = self.reads.latest_ctx();
         let targets: Vec<(NodeId, Index)> = self
             .progress
             .iter()
-            .map(|(&id, pr)| (id, pr.match_index))
+            .map(|(&id, pr)| (id, pr.next_index - 1))
             .collect();
         for (to, prev_index) in targets {
             let Some(prev_term) = self.log.term(prev_index) else {

@@ -249,17 +249,57 @@ fn stale_read_mutant_serves_a_cut_off_leader_locally() {
 }
 
 #[test]
-fn membership_change_is_refused_cleanly() {
-    let mut c = Cluster::new(1, Mutants::default());
+fn membership_change_replies_after_the_final_configuration() {
+    let mut c = Cluster::new(3, Mutants::default());
+    // Node 4 starts empty, knowing the old voters; it is not one of them.
+    c.nodes.insert(
+        4,
+        Replica::new(config(4, 3, Mutants::default()), Recovered::default()),
+    );
+    c.tick_all(40);
+    let l = c.leader().expect("leader");
+    let f = (1..=3).find(|&i| i != l).unwrap_or(1);
     let outs = c.input(
-        1,
+        f,
         Input::ChangeMembership {
-            id: 9,
+            id: 8,
             voters: vec![1, 2],
         },
     );
-    c.carry(1, outs);
+    c.carry(f, outs);
+    assert!(matches!(c.replies[&8], Response::NotLeader { .. }));
+    let outs = c.input(
+        l,
+        Input::ChangeMembership {
+            id: 9,
+            voters: vec![],
+        },
+    );
+    c.carry(l, outs);
     assert!(matches!(c.replies[&9], Response::Rejected { .. }));
+    let voters = vec![l, f, 4];
+    let outs = c.input(
+        l,
+        Input::ChangeMembership {
+            id: 10,
+            voters: voters.clone(),
+        },
+    );
+    c.carry(l, outs);
+    c.deliver_all();
+    c.tick_all(4);
+    let mut sorted = voters;
+    sorted.sort_unstable();
+    let expect = Response::Done(KvResult::Value(Some(json!({ "voters": sorted }))));
+    assert_eq!(c.replies.get(&10), Some(&expect));
+    assert_eq!(c.nodes[&4].status().membership.voters.len(), 3);
+    // The new configuration works: a write commits with node 4 as a voter.
+    let w = c.request(l, put("m", json!(1)));
+    c.deliver_all();
+    assert_eq!(
+        c.replies[&w],
+        Response::Done(KvResult::Value(Some(json!(1))))
+    );
 }
 
 #[test]

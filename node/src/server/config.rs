@@ -58,6 +58,9 @@ pub struct Args {
     /// Maximum client request body size in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
+    /// Tokio worker threads (fsyncs run on a separate blocking thread).
+    #[arg(long, default_value_t = 2)]
+    pub worker_threads: usize,
 }
 
 /// The validated configuration the server runs with.

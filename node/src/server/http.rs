@@ -60,6 +60,15 @@ async fn handle(app: &App, req: Request<Incoming>) -> Handled {
     let deadline = Instant::now() + app.config.request_timeout;
     let route =
         api::route(req.method(), req.uri().path(), req.uri().query()).map_err(|e| (e, None))?;
+    let route = match route {
+        // Mutant `stale-read`: every node answers reads from its own state, with no
+        // ReadIndex round and no forwarding, so lagging and deposed nodes serve old
+        // values.
+        Route::Get { key, stale: false } if app.config.mutants.stale_read => {
+            Route::Get { key, stale: true }
+        }
+        r => r,
+    };
     let kind = op_kind(&route);
     let fail = |e: ApiError| (e, kind);
     if route.needs_token() && !token_ok(app, &req) {

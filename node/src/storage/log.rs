@@ -75,32 +75,50 @@ impl<T: Termed> Log<T> {
         }
     }
 
-    /// Raft §7: a snapshot through `last_index` covers every entry up to it. If the log
-    /// holds `last_index` with `last_term`, the entries after it stay; otherwise the
-    /// whole log is discarded and the next index is `last_index + 1`. A snapshot older
-    /// than the log's start changes nothing.
-    pub(crate) fn apply_snapshot(&mut self, last_index: Index, last_term: Term) {
-        if last_index < self.first {
-            return;
-        }
-        if self.term_at(last_index) == Some(last_term) {
-            let drop = (last_index + 1 - self.first) as usize;
-            self.items.drain(..drop);
-        } else {
-            self.items.clear();
-        }
-        self.first = last_index + 1;
+    /// Raft §7: whether a snapshot through `last_index` with `last_term` leaves the
+    /// entries after it in place (the log holds `last_index` with that term, or the
+    /// snapshot is not newer than the log's start) rather than discarding the log.
+    pub(crate) fn snapshot_keeps_tail(&self, last_index: Index, last_term: Term) -> bool {
+        last_index < self.first || self.term_at(last_index) == Some(last_term)
     }
 
-    /// What `apply_snapshot` then `truncate_from` would leave, as `(first, next)`,
-    /// without changing anything: lets a write be validated before any I/O.
-    pub(crate) fn preview_snapshot(&self, last_index: Index, last_term: Term) -> (Index, Index) {
-        if last_index < self.first {
-            (self.first, self.next())
-        } else if self.term_at(last_index) == Some(last_term) {
+    /// Applies a snapshot through `last_index` whose effect was decided by
+    /// [`Log::snapshot_keeps_tail`]: with `keep_tail`, entries up to `last_index` go
+    /// (nothing, if it is before `first`); without, the whole log goes and the next
+    /// index is `last_index + 1`. Recording the decision, not re-deciding it, lets
+    /// replay start from a segment that does not hold the entries the decision saw.
+    /// `Err` if `keep_tail` claims an entry the log does not hold.
+    pub(crate) fn install_snapshot(
+        &mut self,
+        last_index: Index,
+        keep_tail: bool,
+    ) -> Result<(), String> {
+        if !keep_tail {
+            self.items.clear();
+            self.first = last_index + 1;
+        } else if last_index >= self.first {
+            if last_index >= self.next() {
+                return Err(format!(
+                    "snapshot through index {last_index} keeps a log that ends at {}",
+                    self.last()
+                ));
+            }
+            let drop = (last_index + 1 - self.first) as usize;
+            self.items.drain(..drop);
+            self.first = last_index + 1;
+        }
+        Ok(())
+    }
+
+    /// What `install_snapshot` would leave, as `(first, next)`, without changing
+    /// anything: lets a write be validated before any I/O.
+    pub(crate) fn preview_snapshot(&self, last_index: Index, keep_tail: bool) -> (Index, Index) {
+        if !keep_tail {
+            (last_index + 1, last_index + 1)
+        } else if last_index >= self.first {
             (last_index + 1, self.next())
         } else {
-            (last_index + 1, last_index + 1)
+            (self.first, self.next())
         }
     }
 
@@ -131,8 +149,9 @@ mod tests {
     #[test]
     fn snapshot_inside_a_matching_log_keeps_the_tail() {
         let mut l = log_of(1, &[1, 1, 2, 2, 3]);
-        assert_eq!(l.preview_snapshot(3, 2), (4, 6));
-        l.apply_snapshot(3, 2);
+        assert!(l.snapshot_keeps_tail(3, 2));
+        assert_eq!(l.preview_snapshot(3, true), (4, 6));
+        l.install_snapshot(3, true).unwrap();
         assert_eq!((l.first(), l.last()), (4, 5));
         assert_eq!(l.term_at(5), Some(3));
         assert_eq!(l.term_at(3), None);
@@ -141,19 +160,27 @@ mod tests {
     #[test]
     fn snapshot_with_another_term_or_beyond_the_log_discards_it() {
         let mut l = log_of(1, &[1, 1, 2]);
-        assert_eq!(l.preview_snapshot(2, 5), (3, 3));
-        l.apply_snapshot(2, 5);
+        assert!(!l.snapshot_keeps_tail(2, 5));
+        assert_eq!(l.preview_snapshot(2, false), (3, 3));
+        l.install_snapshot(2, false).unwrap();
         assert_eq!((l.first(), l.next()), (3, 3));
         let mut l = log_of(1, &[1, 1, 2]);
-        l.apply_snapshot(10, 2);
+        assert!(!l.snapshot_keeps_tail(10, 2));
+        l.install_snapshot(10, false).unwrap();
         assert_eq!((l.first(), l.next()), (11, 11));
+        // A discarding snapshot may move the next index backwards.
+        let mut l = log_of(20, &[1, 1]);
+        l.install_snapshot(11, false).unwrap();
+        assert_eq!((l.first(), l.next()), (12, 12));
     }
 
     #[test]
     fn old_snapshot_changes_nothing_and_truncate_before_first_resets() {
         let mut l = log_of(5, &[1, 1]);
-        l.apply_snapshot(3, 1);
+        assert!(l.snapshot_keeps_tail(3, 1));
+        l.install_snapshot(3, true).unwrap();
         assert_eq!((l.first(), l.last()), (5, 6));
+        assert!(l.install_snapshot(9, true).is_err());
         l.truncate_from(6);
         assert_eq!(l.last(), 5);
         l.truncate_from(2);

@@ -8,9 +8,14 @@
 //!   (and fsynced) at once because it is rare and large.
 //! - [`Storage::sync`] makes everything written so far durable with one fsync (group
 //!   commit). Only after `sync()` returns may the driver report `Input::Persisted { seq }`
-//!   for the writes it covered. A driver that wants to keep the replica running during
-//!   the fsync moves `Storage` to its own thread and feeds it batches: write every
-//!   pending Persist, sync once, report the highest seq.
+//!   for the writes it covered.
+//! - A driver that keeps the replica running during the fsync splits `sync` in three:
+//!   [`Storage::begin_sync`] (on the driver's task: hands the buffer to the OS, cheap)
+//!   returns a [`PendingSync`] whose [`PendingSync::wait`] does the fsync on a blocking
+//!   thread; [`Storage::finish_sync`] (back on the driver's task) checks the outcome.
+//!   `write` may be called meanwhile; those writes ride the next sync. With one sync
+//!   in flight at a time this is group commit: every Persist that arrives during an
+//!   fsync is covered by the next one.
 //! - After any I/O error the value is poisoned: every later call fails, because after
 //!   a failed fsync nobody knows what reached the disk. Reopen to continue.
 //!
@@ -99,15 +104,18 @@ pub struct Storage {
     active_len: u64,
     /// Encoded records not yet handed to the OS.
     buf: Vec<u8>,
-    /// True when bytes were handed to the OS since the last fsync.
-    unsynced: bool,
+    /// Bytes of `active` known to be fsynced; `< active_len` means an fsync is due.
+    synced_len: u64,
     /// Terms of the live log (after the snapshot), to validate writes.
     log: Log<Term>,
     snapshot_index: Index,
     snapshot_term: Term,
     hard_state: HardState,
-    /// A snapshot was saved since the last sync, so old segments may be deletable.
-    compact_pending: bool,
+    /// A snapshot was saved, so old segments may be deletable once the log position
+    /// `(segment seq, byte length)` after its record is durable: before that, a crash
+    /// would replay without the record, and the deleted segments might be the ones
+    /// that show whether the log after the snapshot was kept.
+    compact_after: Option<(u64, u64)>,
     poisoned: Option<String>,
     stats: FsyncStats,
 }
@@ -115,7 +123,15 @@ pub struct Storage {
 impl Storage {
     /// Opens (creating if needed) the data directory `dir`, locks it and recovers it.
     pub fn open(dir: &Path, opts: StorageOptions) -> Result<(Storage, Recovered)> {
-        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+            // The new directory's own entry must be durable, or a power loss could take
+            // every file in it, acknowledged entries included.
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(parent) = parent.filter(|_| !opts.no_fsync) {
+                files::fsync_dir(parent)?;
+            }
+        }
         let lock = DirLock::acquire(dir)?;
         let rec = recover::recover(dir, opts.no_fsync)?;
         let (snapshot_index, snapshot_term) = rec
@@ -130,12 +146,12 @@ impl Storage {
             active: rec.active,
             active_len: rec.active_len,
             buf: Vec::new(),
-            unsynced: false,
+            synced_len: rec.active_len,
             log: rec.log.map(|e| e.term),
             snapshot_index,
             snapshot_term,
             hard_state: rec.hard_state,
-            compact_pending: rec.snapshot.is_some(),
+            compact_after: rec.snapshot.as_ref().map(|_| (0, 0)),
             poisoned: None,
             stats: FsyncStats::default(),
         };
@@ -160,13 +176,18 @@ impl Storage {
         hard_state: Option<&HardState>,
     ) -> Result<()> {
         self.check_usable()?;
-        let (first, next) = self.validate(snapshot, truncate_from, entries)?;
+        let keep_tail = snapshot.map(|s| {
+            self.log
+                .snapshot_keeps_tail(s.meta.last_index, s.meta.last_term)
+        });
+        let (first, next) = self.validate(snapshot, keep_tail, truncate_from, entries)?;
         let mark = self.buf.len();
-        if let Err(e) = self.encode_all(snapshot, truncate_from, entries, hard_state) {
+        if let Err(e) = self.encode_all(snapshot.zip(keep_tail), truncate_from, entries, hard_state)
+        {
             self.buf.truncate(mark);
             return Err(e);
         }
-        if let Some(s) = snapshot {
+        if let (Some(s), Some(keep)) = (snapshot, keep_tail) {
             let bytes = match files::encode_snapshot(s) {
                 Ok(b) => b,
                 Err(e) => {
@@ -177,10 +198,16 @@ impl Storage {
             let saved =
                 files::write_atomic(&self.dir, files::SNAPSHOT_FILE, &bytes, self.opts.no_fsync);
             self.poison_on_err(saved)?;
-            self.log.apply_snapshot(s.meta.last_index, s.meta.last_term);
+            // Cannot fail (`keep` was decided on this log), but the snapshot file is
+            // already replaced, so a failure must stop all further writes.
+            let installed = self
+                .log
+                .install_snapshot(s.meta.last_index, keep)
+                .map_err(StorageError::InvalidWrite);
+            self.poison_on_err(installed)?;
             self.snapshot_index = s.meta.last_index;
             self.snapshot_term = s.meta.last_term;
-            self.compact_pending = true;
+            self.compact_after = Some((self.active_seq(), self.active_len + self.buf.len() as u64));
         }
         if let Some(from) = truncate_from {
             self.log.truncate_from(from);
@@ -203,26 +230,73 @@ impl Storage {
 
     /// Makes every earlier `write` durable: one write of the buffer and one fsync.
     /// Then starts a new segment if the active one is full, and deletes segments a
-    /// saved snapshot made unnecessary.
+    /// saved snapshot made unnecessary. Equal to `begin_sync`, `wait`, `finish_sync`.
     pub fn sync(&mut self) -> Result<()> {
+        let pending = self.begin_sync()?;
+        let done = pending.wait();
+        self.finish_sync(done)
+    }
+
+    /// The first half of [`Storage::sync`], for drivers that fsync on another thread:
+    /// hands every buffered record to the OS and returns the fsync still to be done.
+    /// Writes may continue meanwhile; they are covered by the next sync, not this one.
+    /// Report `Persisted` for the writes before this call only after `finish_sync`
+    /// returned `Ok` for it.
+    pub fn begin_sync(&mut self) -> Result<PendingSync> {
         self.check_usable()?;
-        if !self.opts.no_fsync {
-            self.flush()?;
-            if self.unsynced {
-                let started = Instant::now();
-                let synced = self.active.sync_data().map_err(io_at(&self.active_path()));
-                self.poison_on_err(synced)?;
-                self.stats.record(started.elapsed());
-                self.unsynced = false;
-            }
+        let path = self.active_path();
+        let nothing_new = self.buf.is_empty() && self.synced_len == self.active_len;
+        if self.opts.no_fsync || nothing_new {
+            return Ok(PendingSync {
+                file: None,
+                path,
+                covers: (self.active_seq(), self.active_len),
+            });
         }
-        if self.buf.is_empty() && self.active_len >= self.opts.segment_max_bytes {
+        self.flush()?;
+        let cloned = self.active.try_clone().map_err(io_at(&path));
+        let file = self.poison_on_err(cloned)?;
+        Ok(PendingSync {
+            file: Some(file),
+            path,
+            covers: (self.active_seq(), self.active_len),
+        })
+    }
+
+    /// The second half of [`Storage::sync`]: records the outcome of the fsync (an
+    /// error poisons the storage), then rolls over and compacts. A `PendingSync`
+    /// that is dropped instead costs nothing but its durability: the next sync
+    /// covers its bytes again.
+    pub fn finish_sync(&mut self, done: SyncDone) -> Result<()> {
+        if done.synced {
+            self.stats.record(done.took);
+        }
+        self.poison_on_err(done.result)?;
+        self.check_usable()?;
+        let (seq, len) = done.covers;
+        if seq == self.active_seq() {
+            self.synced_len = self.synced_len.max(len);
+        }
+        // Only a fully synced segment may stop being the last one: recovery accepts
+        // a torn record only in the last segment.
+        let settled =
+            self.buf.is_empty() && (self.opts.no_fsync || self.synced_len == self.active_len);
+        if settled && self.active_len >= self.opts.segment_max_bytes {
             self.roll_over()?;
         }
-        if self.compact_pending {
+        let mark_durable = |(seq, len): (u64, u64)| {
+            self.opts.no_fsync || seq < self.active_seq() || len <= self.synced_len
+        };
+        if self.compact_after.is_some_and(mark_durable) {
             self.compact()?;
         }
         Ok(())
+    }
+
+    /// Syncs and releases the directory: the graceful shutdown. (Dropping without it
+    /// hands buffered records to the OS but does not fsync them.)
+    pub fn close(mut self) -> Result<()> {
+        self.sync()
     }
 
     /// The first index of the live log: one past the snapshot.
@@ -273,11 +347,12 @@ impl Storage {
     fn validate(
         &self,
         snapshot: Option<&Snapshot>,
+        keep_tail: Option<bool>,
         truncate_from: Option<Index>,
         entries: &[Entry],
     ) -> Result<(Index, Index)> {
         let (mut first, mut next) = (self.log.first(), self.log.next());
-        if let Some(s) = snapshot {
+        if let (Some(s), Some(keep)) = (snapshot, keep_tail) {
             let m = &s.meta;
             if m.last_index < self.snapshot_index {
                 return Err(StorageError::InvalidWrite(format!(
@@ -285,7 +360,13 @@ impl Storage {
                     m.last_index, self.snapshot_index
                 )));
             }
-            (first, next) = self.log.preview_snapshot(m.last_index, m.last_term);
+            if m.last_index == self.snapshot_index && m.last_term != self.snapshot_term {
+                return Err(StorageError::InvalidWrite(format!(
+                    "snapshot through index {} has term {}, the saved one term {}",
+                    m.last_index, m.last_term, self.snapshot_term
+                )));
+            }
+            (first, next) = self.log.preview_snapshot(m.last_index, keep);
         }
         if let Some(from) = truncate_from {
             if from < first || from > next {
@@ -309,15 +390,16 @@ impl Storage {
 
     fn encode_all(
         &mut self,
-        snapshot: Option<&Snapshot>,
+        snapshot: Option<(&Snapshot, bool)>,
         truncate_from: Option<Index>,
         entries: &[Entry],
         hard_state: Option<&HardState>,
     ) -> Result<()> {
-        if let Some(s) = snapshot {
+        if let Some((s, keep_tail)) = snapshot {
             let rec = RecordRef::Snapshot {
                 last_index: s.meta.last_index,
                 last_term: s.meta.last_term,
+                keep_tail,
             };
             record::encode(&rec, &mut self.buf)?;
         }
@@ -345,7 +427,6 @@ impl Storage {
         self.poison_on_err(written)?;
         self.active_len += self.buf.len() as u64;
         self.buf.clear();
-        self.unsynced = true;
         Ok(())
     }
 
@@ -362,19 +443,22 @@ impl Storage {
         record::encode(&RecordRef::HardState(&self.hard_state), &mut initial)?;
         let created = segment::create(&self.dir, id, &initial, self.opts.no_fsync);
         let (file, len) = self.poison_on_err(created)?;
+        tracing::debug!(segment = %id.file_name(), "started a new log segment");
         self.segments.push(id);
         self.active = file;
         self.active_len = len;
-        self.unsynced = false;
+        self.synced_len = len;
         Ok(())
     }
 
     /// Deletes the oldest segments while the next one starts at or before the first
-    /// index after the snapshot: every live entry of such a segment is covered by the
-    /// snapshot (later records never revive an index at or past a segment's `first`,
-    /// and truncation never reaches below the snapshot), and its hard state is
-    /// superseded by the one each newer segment starts with. Only a prefix is deleted,
-    /// so a crash midway leaves a consecutive run of segments.
+    /// index after the snapshot. Why that is safe: when segment k+1 was created, every
+    /// entry segment k still held was below k+1's `first` (later records only remove
+    /// entries or append new ones), so with `first(k+1) <= snapshot + 1` all of them
+    /// are covered by the snapshot; snapshot records carry their keep-or-discard
+    /// decision, so replay from k+1 needs none of k's entries; and k's hard state is
+    /// superseded by the one k+1 starts with. Only a prefix is deleted, so a crash
+    /// midway leaves a consecutive run of segments.
     fn compact(&mut self) -> Result<()> {
         let mut removed = 0;
         while self.segments.len() > 1 && self.segments[1].first <= self.snapshot_index + 1 {
@@ -388,8 +472,19 @@ impl Storage {
             let res = files::fsync_dir(&self.dir);
             self.poison_on_err(res)?;
         }
-        self.compact_pending = false;
+        if removed > 0 {
+            tracing::debug!(
+                removed,
+                snapshot_index = self.snapshot_index,
+                "deleted log segments covered by the snapshot"
+            );
+        }
+        self.compact_after = None;
         Ok(())
+    }
+
+    fn active_seq(&self) -> u64 {
+        self.segments[self.segments.len() - 1].seq
     }
 
     fn active_path(&self) -> PathBuf {
@@ -409,6 +504,50 @@ impl Storage {
         }
         r
     }
+}
+
+/// An fsync to run, possibly on another thread: see [`Storage::begin_sync`].
+#[derive(Debug)]
+#[must_use = "the writes are not durable until the fsync ran and finish_sync saw it"]
+pub struct PendingSync {
+    /// A handle on the active segment; `None` when there is nothing to sync.
+    file: Option<File>,
+    path: PathBuf,
+    /// The segment (by seq) and its length this fsync makes durable.
+    covers: (u64, u64),
+}
+
+impl PendingSync {
+    /// Runs the fsync (blocking). Safe on any thread.
+    pub fn wait(self) -> SyncDone {
+        let Some(file) = self.file else {
+            return SyncDone {
+                result: Ok(()),
+                took: std::time::Duration::ZERO,
+                synced: false,
+                covers: self.covers,
+            };
+        };
+        let started = Instant::now();
+        let result = file.sync_data().map_err(io_at(&self.path));
+        SyncDone {
+            result,
+            took: started.elapsed(),
+            synced: true,
+            covers: self.covers,
+        }
+    }
+}
+
+/// The outcome of [`PendingSync::wait`], to hand back to [`Storage::finish_sync`].
+#[derive(Debug)]
+#[must_use = "hand it to Storage::finish_sync"]
+pub struct SyncDone {
+    result: Result<()>,
+    took: std::time::Duration,
+    /// An fsync was issued (so it counts in the stats).
+    synced: bool,
+    covers: (u64, u64),
 }
 
 impl Drop for Storage {

@@ -27,9 +27,14 @@ pub(crate) enum Record {
     /// The hard state from here on.
     HardState(HardState),
     /// A snapshot through `last_index` was saved (the snapshot file holds it): entries
-    /// up to it are covered; the rest of the log survives only if it holds
-    /// `last_index` with `last_term` (Raft §7).
-    Snapshot { last_index: Index, last_term: Term },
+    /// up to it are covered. `keep_tail` records the Raft §7 decision taken when it
+    /// was written: the log held `last_index` with `last_term`, so the entries after
+    /// it stay; otherwise the whole log was discarded.
+    Snapshot {
+        last_index: Index,
+        last_term: Term,
+        keep_tail: bool,
+    },
 }
 
 /// The borrowed twin of [`Record`], so appending never clones an entry. Variant order
@@ -37,9 +42,15 @@ pub(crate) enum Record {
 #[derive(Serialize)]
 pub(crate) enum RecordRef<'a> {
     Entry(&'a Entry),
-    Truncate { from: Index },
+    Truncate {
+        from: Index,
+    },
     HardState(&'a HardState),
-    Snapshot { last_index: Index, last_term: Term },
+    Snapshot {
+        last_index: Index,
+        last_term: Term,
+        keep_tail: bool,
+    },
 }
 
 /// Appends the frame of `record` to `buf`. On error `buf` is unchanged.
@@ -163,10 +174,12 @@ mod tests {
                 RecordRef::Snapshot {
                     last_index: 4,
                     last_term: 2,
+                    keep_tail: true,
                 },
                 Record::Snapshot {
                     last_index: 4,
                     last_term: 2,
+                    keep_tail: true,
                 },
             ),
         ];

@@ -8,6 +8,7 @@ use super::record::{self, Record, RecordRef};
 use super::segment::{self, Ending, SegmentId};
 use crate::raft::types::{Entry, HardState, Index, Snapshot};
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::Path;
 
 /// Everything `Storage` needs to continue where the directory left off.
@@ -44,9 +45,6 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
         let mut initial = Vec::new();
         record::encode(&RecordRef::HardState(&hard_state), &mut initial)?;
         let (active, active_len) = segment::create(dir, id, &initial, no_fsync)?;
-        if !no_fsync {
-            files::fsync_dir(dir)?;
-        }
         return Ok(Recovery {
             segments: vec![id],
             active,
@@ -126,9 +124,16 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
             }
         }
     }
+    // The snapshot file is saved before its record reaches the log, so a crash can
+    // leave the file without the record. Its effect is applied here either way, and
+    // recorded below if the log did not hold it, so later appends replay in order.
+    let before = (log.first(), log.next());
+    let keep_tail = log.snapshot_keeps_tail(snap_index, snap_term);
     if snapshot.is_some() {
-        log.apply_snapshot(snap_index, snap_term);
+        log.install_snapshot(snap_index, keep_tail)
+            .map_err(|reason| inconsistent(format!("applying the snapshot file: {reason}")))?;
     }
+    let mark_missing = (log.first(), log.next()) != before;
     if log.first() != snap_index + 1 {
         return Err(inconsistent(format!(
             "the log starts at index {} but the snapshot ends at {}",
@@ -137,10 +142,29 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
         )));
     }
     let active_path = segments[last].path(dir);
-    let active = OpenOptions::new()
+    let mut active = OpenOptions::new()
         .append(true)
         .open(&active_path)
         .map_err(io_at(&active_path))?;
+    // The previous process may have died with records in the page cache only; they
+    // are in the recovered log now, so make them durable before anyone relies on them.
+    if !no_fsync {
+        active.sync_data().map_err(io_at(&active_path))?;
+    }
+    if mark_missing {
+        let mut buf = Vec::new();
+        let rec = RecordRef::Snapshot {
+            last_index: snap_index,
+            last_term: snap_term,
+            keep_tail,
+        };
+        record::encode(&rec, &mut buf)?;
+        active.write_all(&buf).map_err(io_at(&active_path))?;
+        if !no_fsync {
+            active.sync_data().map_err(io_at(&active_path))?;
+        }
+        active_len += buf.len() as u64;
+    }
     Ok(Recovery {
         segments,
         active,
@@ -182,6 +206,7 @@ fn apply(
         Record::Snapshot {
             last_index,
             last_term,
+            keep_tail,
         } => {
             if last_index > snap_index {
                 return Err(format!(
@@ -189,7 +214,13 @@ fn apply(
                      ends at {snap_index} (missing or replaced by an older one)"
                 ));
             }
-            log.apply_snapshot(last_index, last_term);
+            if keep_tail && log.term_at(last_index).is_some_and(|t| t != last_term) {
+                return Err(format!(
+                    "snapshot through index {last_index} with term {last_term} keeps a log \
+                     whose entry there has another term"
+                ));
+            }
+            log.install_snapshot(last_index, keep_tail)?;
         }
     }
     Ok(())

@@ -19,6 +19,9 @@ const MAGIC: &[u8; 8] = b"LKVWAL01";
 /// Bytes of the segment header.
 pub(crate) const HEADER_BYTES: u64 = 28;
 const SUFFIX: &str = ".wal";
+/// Recovery reads a whole segment into memory; a file larger than this (far above
+/// any segment size plus one sync's records) is refused instead.
+const MAX_SEGMENT_READ_BYTES: u64 = 1 << 30;
 
 /// Identity of one segment file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -43,10 +46,12 @@ impl SegmentId {
         if seq.len() != 16 || first.len() != 16 {
             return None;
         }
-        Some(SegmentId {
+        let id = SegmentId {
             seq: u64::from_str_radix(seq, 16).ok()?,
             first: Index::from_str_radix(first, 16).ok()?,
-        })
+        };
+        // Only the exact spelling we write (lowercase hex) names a segment.
+        (id.file_name() == name).then_some(id)
     }
 
     fn header(&self) -> [u8; HEADER_BYTES as usize] {
@@ -132,15 +137,23 @@ pub(crate) fn scan(
     mut on_record: impl FnMut(u64, Record) -> Result<()>,
 ) -> Result<Ending> {
     let path = id.path(dir);
-    let mut bytes = Vec::new();
-    File::open(&path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(io_at(&path))?;
     let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
         path: path.clone(),
         offset,
         reason,
     };
+    let mut file = File::open(&path).map_err(io_at(&path))?;
+    let len = file.metadata().map_err(io_at(&path))?.len();
+    if len > MAX_SEGMENT_READ_BYTES {
+        return Err(corrupt(
+            0,
+            format!(
+                "segment of {len} bytes is larger than any we write ({MAX_SEGMENT_READ_BYTES})"
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.read_to_end(&mut bytes).map_err(io_at(&path))?;
     let header = HEADER_BYTES as usize;
     if bytes.len() < header || bytes[..header] != id.header() {
         return Err(corrupt(
@@ -172,5 +185,30 @@ pub(crate) fn scan(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_only_our_spelling_parses() {
+        let id = SegmentId {
+            seq: 0x2a,
+            first: 1_000_001,
+        };
+        let name = id.file_name();
+        assert_eq!(name, "000000000000002a-00000000000f4241.wal");
+        assert_eq!(SegmentId::parse(&name), Some(id));
+        assert_eq!(
+            SegmentId::parse(&name.to_uppercase().replace(".WAL", ".wal")),
+            None
+        );
+        assert_eq!(SegmentId::parse("2a-f4241.wal"), None);
+        assert_eq!(
+            SegmentId::parse("000000000000002a-00000000000f4241.log"),
+            None
+        );
     }
 }
