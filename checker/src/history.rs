@@ -85,7 +85,8 @@ pub struct Operation {
     pub call: u64,
     /// Completion time in the same unit; `None` when it never returned (`Info`).
     pub ret: Option<u64>,
-    /// Event indexes of the invoke and of the completion.
+    /// Event indexes of the invoke and of the completion: positions in
+    /// `History::events` (not the events' `index` fields, which may have gaps).
     pub invoke_event: usize,
     pub complete_event: Option<usize>,
 }

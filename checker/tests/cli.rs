@@ -94,3 +94,88 @@ fn bench_of_a_missing_directory_exits_3() {
     let o = checker(&["bench", "/nonexistent/dir"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 }
+
+/// The verdicts of the reference README, through the command line.
+#[test]
+fn reference_verdicts_exit_0_or_1() {
+    let cases = [
+        ("reference/etcd/etcd_000.edn", "cas-register", None, 1),
+        ("reference/etcd/etcd_002.edn", "cas-register", None, 0),
+        ("reference/etcd/etcd_090.edn", "cas-register", None, 1),
+        ("reference/kv/c01-ok.edn", "kv", Some("\"\""), 0),
+        ("reference/kv/c10-bad.edn", "kv", Some("\"\""), 1),
+    ];
+    for (rel, model, initial, code) in cases {
+        let h = testdata(rel);
+        let mut args = vec!["check", h.as_str(), "--model", model];
+        if let Some(i) = initial {
+            args.extend(["--initial", i]);
+        }
+        let o = checker(&args);
+        assert_eq!(o.status.code(), Some(code), "{rel}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        if code == 1 {
+            assert!(out.contains("NOT linearizable"), "{out}");
+            assert!(out.contains("longest linearizable prefix"), "{out}");
+            assert!(out.contains("invoke line "), "{out}");
+        } else {
+            assert!(out.contains("verdict: linearizable"), "{out}");
+        }
+    }
+}
+
+#[test]
+fn json_output_has_verdict_and_counts() {
+    let h = testdata("reference/etcd/etcd_000.edn");
+    let o = checker(&["check", &h, "--model", "cas-register", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], serde_json::json!(false));
+    assert_eq!(v["ops"], serde_json::json!(85));
+    assert_eq!(v["counts"]["ops"], serde_json::json!(85));
+    assert_eq!(v["counts"]["fail"], serde_json::json!(20));
+    assert!(v["check_s"].is_number());
+    assert_eq!(v["keys"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn jsonl_history_checks_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.jsonl");
+    // A write of 1 completes, then a read sees 2: not linearizable.
+    std::fs::write(
+        &path,
+        r#"{"process":0,"type":"invoke","f":"write","key":"a","value":1}
+{"process":0,"type":"ok","f":"write","key":"a","value":1}
+{"process":"nemesis","type":"info","f":"start"}
+{"process":1,"type":"invoke","f":"read","key":"a","value":null}
+{"process":1,"type":"ok","f":"read","key":"a","value":2}
+"#,
+    )
+    .unwrap();
+    let p = path.display().to_string();
+    assert_eq!(checker(&["check", &p]).status.code(), Some(1));
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"value\":2", "\"value\":1");
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(checker(&["check", &p]).status.code(), Some(0));
+}
+
+#[test]
+fn bench_prints_a_row_per_history() {
+    let dir = testdata("reference/etcd");
+    let o = checker(&["bench", &dir, "--model", "cas-register"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("etcd_")).count(),
+        10,
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("etcd_000.edn") && l.contains("false")),
+        "{out}"
+    );
+}

@@ -45,20 +45,23 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     let _ = write!(
         out,
-        "{:<28} {:>9} {:>18} {:>12}",
-        "file", "ops", "verdict", "check ms"
+        "{:<28} {:>9} {:>18} {:>12} {:>10}",
+        "file", "ops", "verdict", "check ms", "parse ms"
     );
     if compare.is_some() {
         let _ = write!(out, " {:>14} {:>8}", "porcupine ms", "ratio");
     }
-    out.push('\n');
+    println!("{out}");
     let mut total_ms = 0.0;
     for path in &files {
+        out.clear();
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let parse_start = Instant::now();
         let history = checker::parse::parse_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let parse_ms = parse_start.elapsed().as_secs_f64() * 1e3;
         let start = Instant::now();
         let verdict = checker::check::check(&history, &options);
         let ms = start.elapsed().as_secs_f64() * 1e3;
@@ -66,11 +69,12 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         let valid = serde_json::to_string(&verdict.valid)?;
         let _ = write!(
             out,
-            "{:<28} {:>9} {:>18} {:>12.3}",
+            "{:<28} {:>9} {:>18} {:>12.3} {:>10.1}",
             name,
             history.ops.len(),
             valid,
-            ms
+            ms,
+            parse_ms
         );
         if let Some(table) = &compare {
             match table.get(&name) {
@@ -82,13 +86,9 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        out.push('\n');
+        // One row at a time, so a long bench shows progress.
+        println!("{out}");
     }
-    let _ = writeln!(
-        out,
-        "{:<28} {:>9} {:>18} {:>12.3}",
-        "total", "", "", total_ms
-    );
-    print!("{out}");
+    println!("{:<28} {:>9} {:>18} {:>12.3}", "total", "", "", total_ms);
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 #[derive(Serialize)]
 struct JsonOutput<'a> {
     history: String,
+    /// Seconds spent reading and validating the history.
+    parse_s: f64,
     #[serde(flatten)]
     verdict: &'a Verdict,
     counts: Counts,
@@ -18,6 +20,7 @@ struct JsonOutput<'a> {
 pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut options = args.model.options()?;
     options.all_keys = args.report.is_some();
+    let start = std::time::Instant::now();
     let history = match checker::parse::parse_file(&args.history) {
         Ok(h) => h,
         Err(e) => {
@@ -25,6 +28,7 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_BAD_INPUT));
         }
     };
+    let parse_s = start.elapsed().as_secs_f64();
     let verdict = checker::check::check(&history, &options);
     if let Some(dir) = &args.report {
         let run = checker::report::RunInfo {
@@ -42,6 +46,7 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let out = JsonOutput {
             history: args.history.display().to_string(),
+            parse_s,
             verdict: &verdict,
             counts,
         };
@@ -51,6 +56,7 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             "{}",
             text_summary(
                 &args.history.display().to_string(),
+                parse_s,
                 &history,
                 &verdict,
                 &counts

@@ -1,7 +1,7 @@
 //! The readable verdict: counts, then for each failing key the longest linearizable
 //! prefix, the stuck operations with their lines, and the model state before them.
 
-use checker::history::{History, Operation, Outcome};
+use checker::history::{Function, History, Operation, Outcome};
 use checker::verdict::{Validity, Verdict};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -76,13 +76,25 @@ fn describe(history: &History, op: &Operation) -> String {
         Outcome::Fail => "fail".to_string(),
         Outcome::Info => "info".to_string(),
     };
+    let f = match op.f {
+        Function::Read => "read",
+        Function::Write => "write",
+        Function::Cas => "cas",
+        Function::Append => "append",
+    };
     format!(
-        "op {} process {} {:?} {} -> {}  (invoke line {}, {})",
-        op.id, op.process, op.f, op.input, outcome, invoke_line, end
+        "op {} process {} {} {} -> {}  (invoke line {}, {})",
+        op.id, op.process, f, op.input, outcome, invoke_line, end
     )
 }
 
-pub(super) fn text_summary(file: &str, history: &History, verdict: &Verdict, c: &Counts) -> String {
+pub(super) fn text_summary(
+    file: &str,
+    parse_s: f64,
+    history: &History,
+    verdict: &Verdict,
+    c: &Counts,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "history: {file}");
     let _ = writeln!(
@@ -90,7 +102,11 @@ pub(super) fn text_summary(file: &str, history: &History, verdict: &Verdict, c: 
         "events {}, operations {} (ok {}, fail {}, info {}), keys {}",
         c.events, c.ops, c.ok, c.fail, c.info, c.keys
     );
-    let _ = writeln!(s, "model {}, check {:.3} s", verdict.model, verdict.check_s);
+    let _ = writeln!(
+        s,
+        "model {}, parse {:.3} s, check {:.3} s",
+        verdict.model, parse_s, verdict.check_s
+    );
     let _ = writeln!(s, "verdict: {}", verdict_word(verdict.valid));
     if verdict.keys.len() > 1 {
         let _ = writeln!(
