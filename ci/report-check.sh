@@ -29,7 +29,11 @@ bad=""
 for f in checker/testdata/reference/kv/c10-bad.edn /work/shared/reference-histories/kv/c10-bad.edn; do
   if [ -f "$f" ]; then bad=$f; break; fi
 done
-if [ -x "$cli" ] && [ -n "$bad" ] && "$cli" check --help 2>&1 | grep -q -- '--report'; then
+if [ ! -x "$cli" ]; then
+  echo "+ cargo build --release -p checker"
+  cargo build --release -p checker
+fi
+if [ -n "$bad" ] && "$cli" check --help 2>&1 | grep -q -- '--report'; then
   echo "+ $cli check $bad --model kv --report $out/c10-bad"
   set +e
   timeout 120 "$cli" check "$bad" --model kv --report "$out/c10-bad"
@@ -40,10 +44,7 @@ if [ -x "$cli" ] && [ -n "$bad" ] && "$cli" check --help 2>&1 | grep -q -- '--re
 fi
 echo "+ REPORT_KEEP_DIR=$out cargo test -p checker --test report"
 REPORT_KEEP_DIR="$PWD/$out" cargo test -q -p checker --test report
-reports+=("$out/ok/report.html" "$out/bad/report.html")
-
-# The index page over the rendered folders.
-if [ -n "${REPORT_INDEX_BIN:-}" ]; then "$REPORT_INDEX_BIN" "$out"; fi
+reports+=("$out/ok/report.html" "$out/bad/report.html" "$out/results/index.html")
 
 # 2. Open each page; any console line fails the check.
 fail=0
@@ -71,4 +72,29 @@ for r in "${reports[@]}"; do
     echo "ok   $r ($(du -k "$r" | cut -f1) KiB, no console messages; screenshot $shot)"
   fi
 done
+# 3. The counterexample hover works: a copy of the failing report hovers the stuck
+# operation and logs what the detail panel shows.
+probe="$out/bad/report-hover-probe.html"
+{
+  cat "$out/bad/report.html"
+  echo '<script>(function(){var g=document.querySelector(".cx-op.stuck");'
+  echo 'if(!g){throw new Error("probe: no stuck operation");}'
+  echo 'g.dispatchEvent(new MouseEvent("mouseenter"));'
+  echo 'var t=document.querySelector(".cx-detail").textContent;'
+  echo 'if(t.indexOf("before")<0){throw new Error("probe: hover panel empty");}'
+  echo 'console.log("probe: hover ok");})();</script>'
+} > "$probe"
+profile=$(mktemp -d)
+set +e
+timeout 90 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --user-data-dir="$profile" --enable-logging=stderr --v=0 --virtual-time-budget=3000 \
+  --dump-dom "file://$(realpath "$probe")" >/dev/null 2>"$probe.log"
+set -e
+rm -rf "$profile"
+if grep -q '"probe: hover ok"' "$probe.log" && ! grep -q "Uncaught" "$probe.log"; then
+  echo "ok   counterexample hover shows the model states"
+else
+  echo "FAIL counterexample hover:"; grep -E "CONSOLE|Uncaught" "$probe.log" | head -5; fail=1
+fi
 exit $fail

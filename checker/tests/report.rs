@@ -6,7 +6,7 @@
 //! headless browser).
 
 use checker::history::{Event, EventType, Function, History, Operation, Outcome, Process};
-use checker::report::{ClusterEvent, FaultInterval, RunInfo, write_report};
+use checker::report::{ClusterEvent, FaultInterval, RunInfo, write_index, write_report};
 use checker::verdict::{Counterexample, KeyVerdict, Validity, Verdict};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -134,42 +134,76 @@ impl Rng {
     }
 }
 
-/// `ops` sequential-per-key operations over `keys` keys by 5 processes (each op
-/// completes before the next starts, so every key is linearizable), with a partition
-/// in the middle. Returns the builder and the final value of each key.
+/// About `ops` operations over `keys` keys by 5 concurrent client slots, with a
+/// partition in the middle that slows operations down and makes some indeterminate
+/// (the slot then continues under a new process id, as Jepsen clients do). Each
+/// operation takes effect at its completion, so every key is linearizable.
 fn busy_history(ops: usize, keys: u64, timed: bool) -> (Builder, BTreeMap<String, Value>) {
     let mut b = Builder::new(timed);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut state: BTreeMap<String, Value> = BTreeMap::new();
-    for i in 0..ops {
-        if i == ops / 3 {
+    let mut slots: Vec<(u64, Option<String>)> = (0..5).map(|p| (p, None)).collect();
+    let mut next_process = 5;
+    let mut started = 0;
+    let mut faulty = false;
+    while started < ops || slots.iter().any(|s| s.1.is_some()) {
+        if started == ops / 3 && !faulty {
             b.nemesis("partition-start", json!({"grudge": "majorities-ring"}));
+            faulty = true;
         }
-        if i == ops / 2 {
+        if started == ops / 2 && faulty {
             b.nemesis("partition-end", Value::Null);
+            faulty = false;
+            started += 1;
+            continue;
         }
-        let p = rng.next(5);
-        let key = format!("k{}", rng.next(keys));
-        let cur = state.get(&key).cloned().unwrap_or(Value::Null);
-        match rng.next(10) {
-            0..=4 => {
-                b.invoke(p, Function::Read, &key, Value::Null);
-                b.complete(p, Outcome::Ok, cur);
+        b.t += rng.next(if faulty { 40 } else { 4 }) * 1_000_000 + rng.next(1_000_000);
+        let slot = rng.next(5) as usize;
+        let p = slots[slot].0;
+        match slots[slot].1.take() {
+            None if started < ops => {
+                let key = format!("k{}", rng.next(keys));
+                let (f, input) = match rng.next(10) {
+                    0..=4 => (Function::Read, Value::Null),
+                    5..=7 => (Function::Write, json!(rng.next(100))),
+                    8 => (
+                        Function::Cas,
+                        json!([state.get(&key).cloned().unwrap_or(Value::Null), 7]),
+                    ),
+                    _ => (Function::Cas, json!([-1, 7])),
+                };
+                b.invoke(p, f, &key, input);
+                slots[slot].1 = Some(key);
+                started += 1;
             }
-            5..=7 => {
-                let v = json!(rng.next(100));
-                b.invoke(p, Function::Write, &key, v.clone());
-                b.complete(p, Outcome::Ok, v.clone());
-                state.insert(key, v);
-            }
-            8 => {
-                b.invoke(p, Function::Cas, &key, json!([cur, 7]));
-                b.complete(p, Outcome::Ok, Value::Null);
-                state.insert(key, json!(7));
-            }
-            _ => {
-                b.invoke(p, Function::Cas, &key, json!([-1, 7]));
-                b.complete(p, Outcome::Fail, Value::Null);
+            None => {}
+            Some(key) => {
+                let id = b.pending[&p];
+                let (f, input) = (b.h.ops[id].f, b.h.ops[id].input.clone());
+                let cur = state.get(&key).cloned().unwrap_or(Value::Null);
+                if faulty && rng.next(8) == 0 {
+                    b.complete(p, Outcome::Info, Value::Null);
+                    slots[slot].0 = next_process;
+                    next_process += 1;
+                    continue;
+                }
+                match f {
+                    Function::Read => {
+                        b.complete(p, Outcome::Ok, cur);
+                    }
+                    Function::Write | Function::Append => {
+                        b.complete(p, Outcome::Ok, input.clone());
+                        state.insert(key, input);
+                    }
+                    Function::Cas => {
+                        if input.get(0) == Some(&cur) {
+                            b.complete(p, Outcome::Ok, Value::Null);
+                            state.insert(key, json!(7));
+                        } else {
+                            b.complete(p, Outcome::Fail, Value::Null);
+                        }
+                    }
+                }
             }
         }
     }
@@ -194,6 +228,7 @@ fn ok_verdict(h: &History) -> Verdict {
                 valid: Validity::Linearizable,
                 ops,
                 counterexample: None,
+                reason: None,
             })
             .collect(),
     }
@@ -202,14 +237,14 @@ fn ok_verdict(h: &History) -> Verdict {
 /// Appends a stale read on key `bad`: write 1, write 2, then a read that sees 1, and
 /// returns the verdict that explains it.
 fn add_stale_read(b: &mut Builder) -> Verdict {
-    let w1 = b.invoke(0, Function::Write, "bad", json!(1));
-    b.complete(0, Outcome::Ok, json!(1));
-    let w2 = b.invoke(1, Function::Write, "bad", json!(2));
-    let info = b.invoke(3, Function::Write, "bad", json!(3));
-    b.complete(1, Outcome::Ok, json!(2));
-    let r = b.invoke(2, Function::Read, "bad", Value::Null);
-    b.complete(2, Outcome::Ok, json!(1));
-    let _ = info; // process 3 never returns: an open (info) operation
+    let w1 = b.invoke(100, Function::Write, "bad", json!(1));
+    b.complete(100, Outcome::Ok, json!(1));
+    let w2 = b.invoke(101, Function::Write, "bad", json!(2));
+    let info = b.invoke(103, Function::Write, "bad", json!(3));
+    b.complete(101, Outcome::Ok, json!(2));
+    let r = b.invoke(102, Function::Read, "bad", Value::Null);
+    b.complete(102, Outcome::Ok, json!(1));
+    let _ = info; // process 103 never returns: an open (info) operation
     let mut v = ok_verdict(&b.h);
     v.valid = Validity::NotLinearizable;
     for k in &mut v.keys {
@@ -349,6 +384,10 @@ fn linearizable_history_gets_a_green_banner_plots_and_no_counterexample() {
         "plots label the fault bands"
     );
     assert!(html.contains("term 2"), "cluster events shown");
+    assert!(
+        html.contains("tl-mark cluster"),
+        "cluster events marked on the timeline"
+    );
     assert!(html.contains("p99.9"), "latency percentiles");
 }
 
@@ -414,9 +453,14 @@ fn unknown_verdict_gets_an_amber_banner() {
     let mut verdict = ok_verdict(&b.h);
     verdict.valid = Validity::Unknown;
     verdict.keys[0].valid = Validity::Unknown;
+    verdict.keys[0].reason = Some("time limit of 1 s reached".into());
     let (_tmp, dir) = out_dir("unknown");
     let html = read(&write_report(&dir, &b.h, &verdict, None).expect("report written"));
     assert!(html.contains("class=\"banner unknown\""));
+    assert!(
+        html.contains("time limit of 1 s reached"),
+        "the reason is shown"
+    );
 }
 
 #[test]
@@ -439,6 +483,7 @@ fn huge_history_gives_a_bounded_page() {
     };
     let (_tmp, dir) = out_dir("huge");
     let html = read(&write_report(&dir, &b.h, &verdict, None).expect("report written"));
+    keep(&dir, "huge");
     let kib = html.len() / 1024;
     assert!(kib < 4096, "report.html is {kib} KiB");
     for p in ["latency-raw", "latency-quantiles", "rate"] {
@@ -454,4 +499,44 @@ fn huge_history_gives_a_bounded_page() {
         html.contains("1 in "),
         "the raw latency plot says it is thinned"
     );
+}
+
+#[test]
+fn index_links_the_rendered_reports() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let results = match std::env::var("REPORT_KEEP_DIR") {
+        Ok(root) => Path::new(&root).join("results"),
+        Err(_) => tmp.path().join("results"),
+    };
+    let _ = std::fs::remove_dir_all(&results);
+    let (b, _) = busy_history(200, 3, true);
+    let ok = ok_verdict(&b.h);
+    let (mut b2, _) = busy_history(200, 3, true);
+    let bad = add_stale_read(&mut b2);
+    for (folder, h, v, started) in [
+        ("20261126T000000Z-ok", &b.h, &ok, "2026-11-26T00:00:00Z"),
+        ("20261126T000100Z-bad", &b2.h, &bad, "2026-11-26T00:01:00Z"),
+    ] {
+        let dir = results.join(folder);
+        let run = sample_run();
+        write_report(&dir, h, v, Some(&run)).expect("report written");
+        // run.json as the runner writes it: the RunInfo plus start, summary and verdict.
+        let mut doc = serde_json::to_value(&run).expect("run info serializes");
+        doc["started"] = json!(started);
+        doc["summary"] =
+            json!({"operations": h.ops.len(), "ok": h.ops.len(), "fail": 0, "info": 0});
+        doc["valid"] = serde_json::to_value(v.valid).expect("validity serializes");
+        std::fs::write(dir.join("run.json"), doc.to_string()).expect("run.json");
+    }
+    let index = read(&write_index(&results).expect("index written"));
+    let bad_at = index
+        .find("20261126T000100Z-bad/report.html")
+        .expect("bad run linked");
+    let ok_at = index
+        .find("20261126T000000Z-ok/report.html")
+        .expect("ok run linked");
+    assert!(bad_at < ok_at, "newest first");
+    assert!(index.contains("NOT linearizable") && index.contains(">linearizable<"));
+    assert!(index.contains("partition,kill"), "faults column");
+    assert_eq!(network_urls(&index), Vec::<String>::new());
 }

@@ -104,6 +104,7 @@ fn reference_history_without_times_renders() {
                 valid: Validity::Linearizable,
                 ops,
                 counterexample: None,
+                reason: None,
             })
             .collect(),
     };
@@ -119,4 +120,38 @@ fn reference_history_without_times_renders() {
         history.ops.len().min(200),
         history.ops.len()
     )));
+}
+
+#[test]
+fn empty_history_and_a_verdict_with_unknown_op_ids_still_render() {
+    use checker::history::History;
+    use checker::verdict::Counterexample;
+    let history = History::default();
+    let verdict = Verdict {
+        valid: Validity::NotLinearizable,
+        model: "kv".into(),
+        events: 0,
+        ops: 0,
+        check_s: 0.0,
+        keys: vec![KeyVerdict {
+            key: Some("k".into()),
+            valid: Validity::NotLinearizable,
+            ops: 0,
+            counterexample: Some(Counterexample {
+                prefix: vec![7],
+                states: vec![json!(1)],
+                state_before: json!(1),
+                stuck: vec![99],
+                window: vec![99, 100],
+            }),
+            reason: None,
+        }],
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let path = checker::report::write_report(tmp.path(), &history, &verdict, None)
+        .expect("report written");
+    let html = std::fs::read_to_string(path).expect("read report");
+    assert!(html.contains("class=\"banner bad\""));
+    assert!(html.contains("op 99"), "an unknown stuck op is named by id");
+    assert_eq!(html.matches("<img src=\"data:image/png;base64,").count(), 3);
 }

@@ -21,6 +21,8 @@ const MAX_SHOWN_OPS: usize = 250;
 pub(crate) const MAX_VIEWS: usize = 20;
 /// Prefix operations listed (the last ones, nearest the violation).
 const PREFIX_TAIL: usize = 20;
+/// Characters of a model state shown before it is cut.
+const STATE_CHARS: usize = 400;
 /// Characters of a value shown before it is cut.
 const VALUE_CHARS: usize = 48;
 
@@ -144,22 +146,29 @@ fn view(history: &History, key: &Option<String>, cx: &Counterexample) -> CxView 
         .enumerate()
         .map(|(i, id)| (*id, i))
         .collect();
-    let state =
-        |v: Option<&Value>| v.map_or_else(|| "(initial state)".to_string(), |v| short_json(v, 200));
+    let state = |v: Option<&Value>| {
+        v.map_or_else(
+            || "(initial state)".to_string(),
+            |v| short_json(v, STATE_CHARS),
+        )
+    };
     let stuck: BTreeSet<usize> = cx.stuck.iter().copied().collect();
+    let window: BTreeSet<usize> = cx.window.iter().copied().collect();
     let ops: Vec<&Operation> = shown.iter().filter_map(|id| history.ops.get(*id)).collect();
 
     let procs: BTreeSet<u64> = ops.iter().map(|o| o.process).collect();
     let row: BTreeMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let t0 = ops.iter().map(|o| o.call).min().unwrap_or(0);
-    let t1 = ops
+    // Porcupine's compressed axis: every distinct invocation or completion instant
+    // gets the same width, so short operations stay as readable as long ones; only
+    // the order of instants matters for linearizability.
+    let instants: Vec<u64> = ops
         .iter()
-        .map(|o| o.ret.unwrap_or(o.call))
-        .max()
-        .unwrap_or(0)
-        .max(t0 + 1);
-    let x =
-        |t: u64| LEFT + (t.saturating_sub(t0)) as f64 / (t1 - t0) as f64 * (WIDTH - LEFT - RIGHT);
+        .flat_map(|o| std::iter::once(o.call).chain(o.ret))
+        .collect::<BTreeSet<u64>>()
+        .into_iter()
+        .collect();
+    let step = (WIDTH - LEFT - RIGHT - 20.0) / instants.len().saturating_sub(1).max(1) as f64;
+    let x = |t: u64| LEFT + instants.partition_point(|i| *i < t) as f64 * step;
     let height = TOP + ROW * procs.len() as f64 + 10.0;
 
     let mut svg = format!(
@@ -212,6 +221,11 @@ fn view(history: &History, key: &Option<String>, cx: &Counterexample) -> CxView 
             super::html::truncate(&text, fit)
         };
         let open = if op.ret.is_none() { " open" } else { "" };
+        let open = if window.contains(&op.id) {
+            format!("{open} window")
+        } else {
+            open.to_string()
+        };
         svg.push_str(&format!(
             "<g class=\"cx-op {role} {}{open}\" data-op=\"{}\" data-before=\"{}\" data-after=\"{}\"><title>{}</title>\
              <rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{}\" rx=\"3\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",

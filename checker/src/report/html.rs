@@ -158,7 +158,7 @@ fn key_rows(verdict: &Verdict) -> (Vec<KeyRow>, usize) {
                     cx.stuck.len(),
                     cx.window.len()
                 ),
-                None => String::new(),
+                None => k.reason.clone().unwrap_or_default(),
             };
             KeyRow {
                 key: key_name(&k.key),

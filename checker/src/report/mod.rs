@@ -140,7 +140,8 @@ pub fn write_report(
         write_file(&dir.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;
     }
     let cxs = counterexample::views(history, verdict);
-    let timeline = timeline::render(history, verdict, &clock);
+    let cluster = run.map_or(&[][..], |r| &r.cluster_events[..]);
+    let timeline = timeline::render(history, verdict, &clock, cluster);
     let page = html::render_report(&html::ReportParts {
         history,
         verdict,

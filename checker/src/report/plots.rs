@@ -14,9 +14,11 @@ use std::sync::OnceLock;
 
 const W: u32 = 960;
 const H: u32 = 420;
-/// Points per outcome in the raw latency plot; beyond this the series is thinned by
-/// a fixed stride (an SVG grows by about 100 bytes per point).
-const MAX_POINTS_PER_OUTCOME: usize = 4_000;
+/// Points in the raw latency plot; beyond this the series is thinned by a fixed
+/// stride (an SVG grows by about 100 bytes per point).
+const MAX_POINTS: usize = 8_000;
+/// An outcome with at most this many points is never thinned.
+const KEEP_ALL_BELOW: usize = 1_000;
 /// Time buckets of the quantile and rate plots.
 const BUCKETS: usize = 60;
 
@@ -76,6 +78,11 @@ fn outcome_color(o: Outcome) -> RGBColor {
         Outcome::Info => INFO,
         Outcome::Fail => FAIL,
     }
+}
+
+/// A band's label colour: the band's hue, dark enough to read over the band.
+fn darker(c: RGBColor) -> RGBColor {
+    RGBColor(c.0 / 2, c.1 / 2, c.2 / 2)
 }
 
 fn hex(c: &str) -> RGBColor {
@@ -192,24 +199,21 @@ fn prepare(
         rates.push((name, color, line));
     }
 
-    // Thin the raw points per outcome by a fixed stride, so rare outcomes stay visible.
+    // Thin the raw points by one stride for all outcomes, so the picture keeps its
+    // proportions; an outcome with few points keeps them all, so rare ones stay visible.
     let mut note = String::new();
+    let stride = all.len().div_ceil(MAX_POINTS).max(1);
     let mut pts = Vec::new();
     for o in [Outcome::Ok, Outcome::Info, Outcome::Fail] {
         let n = all.iter().filter(|p| p.outcome == o).count();
-        let stride = n.div_ceil(MAX_POINTS_PER_OUTCOME).max(1);
-        if stride > 1 {
+        let s = if n <= KEEP_ALL_BELOW { 1 } else { stride };
+        if s > 1 {
             note.push_str(&format!(
-                "{} points: 1 in {stride} of {n} shown. ",
+                "{} points: 1 in {s} of {n} shown. ",
                 super::stats::outcome_name(o)
             ));
         }
-        pts.extend(
-            all.iter()
-                .filter(|p| p.outcome == o)
-                .step_by(stride)
-                .copied(),
-        );
+        pts.extend(all.iter().filter(|p| p.outcome == o).step_by(s).copied());
     }
     let bands = faults
         .iter()
@@ -257,7 +261,7 @@ macro_rules! draw_bands {
                 Text::new(
                     b.label.clone(),
                     (b.x0, $ylab(i % 3)),
-                    ("sans-serif", 12).into_font().color(&b.color.mix(1.0)),
+                    ("sans-serif", 12).into_font().color(&darker(b.color)),
                 )
             }))
             .map_err(pe)?;

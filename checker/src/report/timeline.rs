@@ -3,6 +3,7 @@
 //! completion. Long histories are cut into the first and last operations and the
 //! operations around each violation, so the page stays small.
 
+use super::ClusterEvent;
 use super::counterexample::describe;
 use super::html::esc;
 use super::stats::{Clock, duration, outcome_name};
@@ -73,7 +74,37 @@ fn ranges(n: usize, verdict: &Verdict) -> Vec<(usize, usize, String)> {
     merged
 }
 
-pub(crate) fn render(history: &History, verdict: &Verdict, clock: &Clock) -> Timeline {
+/// Cluster events placed on the event axis: the position of the first history event
+/// at or after each one (timed histories only: otherwise there is no common clock).
+fn place_cluster_events<'a>(
+    history: &History,
+    clock: &Clock,
+    cluster: &'a [ClusterEvent],
+) -> Vec<(usize, &'a ClusterEvent)> {
+    if !clock.timed {
+        return Vec::new();
+    }
+    let times: Vec<u64> = history
+        .events
+        .iter()
+        .scan(0u64, |last, e| {
+            *last = e.time.unwrap_or(*last).max(*last);
+            Some(*last)
+        })
+        .collect();
+    cluster
+        .iter()
+        .map(|c| (times.partition_point(|t| *t < c.time_ns), c))
+        .collect()
+}
+
+pub(crate) fn render(
+    history: &History,
+    verdict: &Verdict,
+    clock: &Clock,
+    cluster: &[ClusterEvent],
+) -> Timeline {
+    let placed = place_cluster_events(history, clock, cluster);
     let n = history.ops.len();
     let mut html = String::new();
     let mut shown = 0;
@@ -87,7 +118,7 @@ pub(crate) fn render(history: &History, verdict: &Verdict, clock: &Clock) -> Tim
         }
         prev_end = hi;
         shown += hi - lo;
-        html.push_str(&segment(history, clock, lo, hi, &why));
+        html.push_str(&segment(history, clock, &placed, lo, hi, &why));
     }
     if n > prev_end {
         html.push_str(&format!(
@@ -102,7 +133,14 @@ pub(crate) fn render(history: &History, verdict: &Verdict, clock: &Clock) -> Tim
     }
 }
 
-fn segment(history: &History, clock: &Clock, lo: usize, hi: usize, why: &str) -> String {
+fn segment(
+    history: &History,
+    clock: &Clock,
+    placed: &[(usize, &ClusterEvent)],
+    lo: usize,
+    hi: usize,
+    why: &str,
+) -> String {
     let ops = &history.ops[lo..hi];
     let procs: BTreeSet<u64> = ops.iter().map(|o| o.process).collect();
     let col: BTreeMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
@@ -154,6 +192,21 @@ fn segment(history: &History, clock: &Clock, lo: usize, hi: usize, why: &str) ->
         out.push_str(&format!(
             "<div class=\"tl-mark\" style=\"top:{}px;width:{}px\" title=\"{}\"><span>{}</span></div>",
             y(i) + 18,
+            procs.len() * COL,
+            esc(&label),
+            esc(&super::html::truncate(&label, 60))
+        ));
+    }
+    let cluster_marks = placed
+        .iter()
+        .filter(|(e, _)| (e_first..=e_last).contains(e))
+        .take(MAX_MARKS);
+    for (i, c) in cluster_marks {
+        let node = c.node.map_or_else(String::new, |n| format!(" n{n}"));
+        let label = format!("{}{node} {}", c.kind, c.detail);
+        out.push_str(&format!(
+            "<div class=\"tl-mark cluster\" style=\"top:{}px;width:{}px\" title=\"{}\"><span>{}</span></div>",
+            y(*i) + 18,
             procs.len() * COL,
             esc(&label),
             esc(&super::html::truncate(&label, 60))
