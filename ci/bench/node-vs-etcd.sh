@@ -32,7 +32,10 @@ need_pkg() { # command package...
   local cmd=$1; shift
   command -v "$cmd" >/dev/null && return
   echo "+ apt-get install -y $*" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null 2>&1 || {
+    apt-get update >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
+  }
 }
 need_pkg wrk wrk
 need_pkg etcd etcd-server etcd-client
@@ -98,6 +101,8 @@ run() {
     | sed -n 's/^RESULT rps=\([^ ]*\) p50_ms=\([^ ]*\) p99_ms=\([^ ]*\) requests=[^ ]* errors=\([^ ]*\)$/\1 \2 \3 \4/p'
 }
 
+node_term() { curl -s -m 1 "http://127.0.0.1:$NODE_PORT/status" | sed -n 's/.*"term":\([0-9]*\).*/\1/p'; }
+TERM0=$(node_term)
 declare -A R
 for op in write read; do
   for c in $CONNS; do
@@ -121,3 +126,6 @@ for op in write read; do
       "$op" "$c" "$orps" "$op50" "$op99" "$oerr" "$erps" "$ep50" "$ep99" "$eerr" "$ratio"
   done
 done
+TERM1=$(node_term)
+echo
+echo "our leader's term went from ${TERM0:-?} to ${TERM1:-?} during the runs (a change means an election under load)"

@@ -2,10 +2,14 @@
 //! requests waiting on them. PURE: no tokio, clock, rand, files or network.
 //!
 //! A driver (the tokio server, or the simulator) feeds [`Input`]s to
-//! [`Replica::handle`] and carries out the returned [`Output`]s **in order**.
+//! [`Replica::handle`] (or a burst of them to [`Replica::handle_many`]) and carries
+//! out the returned [`Output`]s **in order**.
 //! The order encodes the persistence rule: a message or reply that depends on a
 //! write is only returned after the driver has reported that write durable with
-//! [`Input::Persisted`].
+//! [`Input::Persisted`]. Hence a `Send` that follows a `Persist` in the same batch
+//! never depends on it (it is a leader's Append, which Raft thesis §10.2.1 allows
+//! before the leader's own fsync): a driver may send it while the write is in
+//! flight.
 
 mod engine;
 
@@ -364,9 +368,8 @@ impl Replica {
                     op,
                 };
                 match self.engine.propose_command(cmd.encode()) {
-                    Ok(index) if self.mutants.ack_before_commit => {
+                    Ok(_) if self.mutants.ack_before_commit => {
                         // Mutant: answer before the entry commits, from local state.
-                        let _ = index;
                         let result = self.kv.evaluate(&cmd.op);
                         self.reply(id, Response::Done(result));
                     }

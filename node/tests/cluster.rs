@@ -586,3 +586,56 @@ fn a_lone_node_refuses_linearizable_reads_unless_the_stale_read_mutant_is_on() {
         assert_eq!(code, 200, "explicitly stale reads are always local");
     }
 }
+
+/// Leadership moving during a stream of writes shows up as latency, not as errors:
+/// operations refused before they were proposed are retried at the new leader.
+#[test]
+fn writes_through_a_follower_ride_out_leader_transfers() {
+    let c = Cluster::start(3);
+    let first = c
+        .wait_leader(Duration::from_secs(10), None)
+        .expect("leader");
+    let port = c.port(first % 3 + 1);
+    let writer = std::thread::spawn(move || {
+        let mut codes = Vec::new();
+        for k in 0..150u64 {
+            let body = json!({ "value": k }).to_string();
+            let t0 = Instant::now();
+            let (code, text) = http(port, "PUT", &format!("/kv/w{}", k % 10), Some(&body))
+                .unwrap_or((0, String::new()));
+            if code != 200 {
+                eprintln!("write {k}: {code} {text} after {:?}", t0.elapsed());
+            }
+            codes.push(code);
+        }
+        codes
+    });
+    for round in 0..4u64 {
+        std::thread::sleep(Duration::from_millis(150));
+        let Some(leader) = c.leader(None) else {
+            continue;
+        };
+        let to = (leader + round) % 3 + 1;
+        let to = if to == leader { to % 3 + 1 } else { to };
+        let body = json!({ "to": to }).to_string();
+        let _ = http(
+            c.port(leader),
+            "POST",
+            "/admin/transfer-leader",
+            Some(&body),
+        );
+    }
+    let codes = writer.join().expect("writer thread");
+    let unavailable = codes.iter().filter(|c| **c == 503).count();
+    let other: Vec<&u16> = codes
+        .iter()
+        .filter(|c| ![200, 503, 504].contains(*c))
+        .collect();
+    assert!(other.is_empty(), "unexpected answers {other:?}");
+    assert_eq!(
+        unavailable,
+        0,
+        "writes refused during leader changes: {codes:?}\n{}",
+        c.logs()
+    );
+}

@@ -32,7 +32,7 @@ pub struct Ctx {
     pub is_read: bool,
 }
 
-pub async fn to_leader(app: &App, ctx: Ctx, hint: Option<u64>) -> Result<HttpResponse, ApiError> {
+pub async fn to_leader(app: &App, ctx: &Ctx, hint: Option<u64>) -> Result<HttpResponse, ApiError> {
     let me = app.config.id;
     if ctx.forwarded {
         return Err(ApiError::unavailable(format!(
@@ -53,7 +53,7 @@ pub async fn to_leader(app: &App, ctx: Ctx, hint: Option<u64>) -> Result<HttpRes
         .get(&leader)
         .ok_or_else(|| ApiError::unavailable(format!("no address for leader {leader}")))?;
     let mut req = Request::builder()
-        .method(ctx.method)
+        .method(ctx.method.clone())
         .uri(format!("http://{addr}{}", ctx.path_and_query))
         .header(CONTENT_TYPE, "application/json")
         .header(HOP_HEADER, me.to_string());
@@ -61,7 +61,7 @@ pub async fn to_leader(app: &App, ctx: Ctx, hint: Option<u64>) -> Result<HttpRes
         req = req.header(TOKEN_HEADER, t);
     }
     let req = req
-        .body(Full::new(ctx.body))
+        .body(Full::new(ctx.body.clone()))
         .map_err(|e| ApiError::unavailable(format!("building forwarded request: {e}")))?;
     app.metrics.forwarded.fetch_add(1, Relaxed);
     let maybe_sent = |why: String| {

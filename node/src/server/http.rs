@@ -27,6 +27,11 @@ pub type HttpResponse = hyper::Response<Full<Bytes>>;
 
 /// Longest a request without a known leader waits for an election to finish.
 const LEADER_WAIT: Duration = Duration::from_millis(1000);
+/// Pause before retrying an operation that certainly did not happen.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// No retry starts with less than this left before the deadline: a late attempt
+/// would more likely end indeterminate (504) than succeed.
+const RETRY_RESERVE: Duration = Duration::from_millis(500);
 
 /// Everything a request handler needs; shared by all connections.
 pub struct App {
@@ -114,42 +119,54 @@ async fn handle(app: &App, req: Request<Incoming>) -> Handled {
             )
         }
         _ => {
-            if *app.shutdown.borrow() {
-                return Err(fail(ApiError::unavailable("shutting down")));
-            }
-            let local = !route.needs_leader() || am_leader(app);
-            if local {
-                match on_leader(app, &route, &body, deadline)
-                    .await
-                    .map_err(fail)?
-                {
-                    Local::Answered(r) => r,
-                    Local::NotLeader(hint) => {
-                        let ctx = forward::Ctx {
-                            method,
-                            path_and_query,
-                            body,
-                            deadline,
-                            forwarded,
-                            is_read: matches!(route, Route::Get { .. }),
-                        };
-                        forward::to_leader(app, ctx, hint).await.map_err(fail)?
-                    }
-                }
-            } else {
-                let ctx = forward::Ctx {
-                    method,
-                    path_and_query,
-                    body,
-                    deadline,
-                    forwarded,
-                    is_read: matches!(route, Route::Get { .. }),
-                };
-                forward::to_leader(app, ctx, None).await.map_err(fail)?
-            }
+            let ctx = forward::Ctx {
+                method,
+                path_and_query,
+                body,
+                deadline,
+                forwarded,
+                is_read: matches!(route, Route::Get { .. }),
+            };
+            client_op(app, &route, ctx).await.map_err(fail)?
         }
     };
     Ok((resp, kind))
+}
+
+/// Runs a client or admin operation here when this node leads (or the operation is
+/// local), else at the leader. Outcomes that certainly did not apply the operation
+/// (no leader yet, the leader just stepped down, the leader unreachable) are retried
+/// after a short pause while enough of the deadline remains, so a leader change is
+/// seen by clients as latency rather than as errors. Anything that may have applied
+/// it is returned as is.
+async fn client_op(app: &App, route: &Route, ctx: forward::Ctx) -> Result<HttpResponse, ApiError> {
+    let mut hint = None;
+    loop {
+        if *app.shutdown.borrow() {
+            return Err(ApiError::unavailable("shutting down"));
+        }
+        let outcome = if !route.needs_leader() || am_leader(app) {
+            match on_leader(app, route, &ctx.body, ctx.deadline).await {
+                Ok(Local::Answered(r)) => return Ok(r),
+                Ok(Local::NotLeader(h)) => {
+                    hint = h;
+                    Err(ApiError::unavailable("leadership changed"))
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            forward::to_leader(app, &ctx, hint.take()).await
+        };
+        let retryable = match &outcome {
+            Ok(r) => r.status() == StatusCode::SERVICE_UNAVAILABLE,
+            Err(e) => e.status == StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let time_left = ctx.deadline.saturating_duration_since(Instant::now());
+        if !retryable || ctx.forwarded || time_left < RETRY_RESERVE {
+            return outcome;
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
 }
 
 enum Local {
