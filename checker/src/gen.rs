@@ -93,6 +93,15 @@ pub fn generate(o: &GenOptions) -> History {
         let (f, input) = match (o.mix, pick) {
             (_, 0..50) => (Function::Read, Value::Null),
             (Mix::Cas, 75..100) => (Function::Cas, json!([last_seen[k].clone(), fresh])),
+            (Mix::Append, _) if o.value_domain.is_some() => {
+                // Colliding strings: repeated values, values both put and appended.
+                let f = if pick >= 60 {
+                    Function::Append
+                } else {
+                    Function::Write
+                };
+                (f, json!(format!("v{}", fresh)))
+            }
             (Mix::Append, 60..100) => (Function::Append, json!(format!("x{c} {counter} y"))),
             (Mix::Append, _) => (Function::Write, json!(format!("p{c} {counter} y"))),
             _ => (Function::Write, fresh),

@@ -7,6 +7,7 @@
 //! - [`check`]: the search (split by key, in parallel).
 //! - [`report`]: the HTML report and plots.
 
+pub mod bench;
 pub mod check;
 pub mod error;
 pub mod explain;

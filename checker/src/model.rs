@@ -8,10 +8,10 @@
 //!   that see no append: the state is the id of the value held (`null` = absent);
 //! - kv keys with appends: the state is a string (absent reads as ""), a put replaces it,
 //!   an append concatenates; new strings are interned as the search builds them;
-//! - kv keys with appends whose put and append values are all distinct and whose reads
-//!   each split into exactly one "put-or-initial value + appends" sequence: the state is a
-//!   node of a trie of the observed sequences ([`crate::search::trie`]), which lets the
-//!   search drop a branch the moment it appends out of the observed order.
+//! - kv keys with appends whose reads each split into exactly one "put-or-initial value +
+//!   appends" sequence: the state is a node of a trie of the observed sequences
+//!   ([`crate::trie`]), which lets the search drop a branch the moment it appends out of
+//!   the observed order.
 
 use rustc_hash::FxHashMap;
 use serde_json::Value;

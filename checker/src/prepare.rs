@@ -221,9 +221,10 @@ fn bound_observed_info(ops: &mut [SOp], init: u32) {
     }
 }
 
-/// The trie model, when the key allows it: no cas, every put/append value a distinct
-/// non-empty string different from the initial value, every read a string that splits
-/// in at most one way. `None` otherwise (the general string model is used).
+/// The trie model, when the key allows it: no cas, every put/append value a non-empty
+/// string different from the initial value, every read a string that splits in at most
+/// one way. (A value may be put and appended, and repeat: a read that could be read two
+/// ways is what forbids the trie, since a node must stand for one string.) `None` otherwise (the general string model is used).
 fn prepare_trie(kept: &[&Operation], initial: &Value) -> Option<Prepared> {
     let Value::String(init_s) = initial else {
         return None;
@@ -232,20 +233,21 @@ fn prepare_trie(kept: &[&Operation], initial: &Value) -> Option<Prepared> {
     let mut puts: FxHashMap<&str, u32> = FxHashMap::default(); // value -> epoch root
     let mut appends: FxHashMap<&str, u32> = FxHashMap::default(); // value -> token
     let mut lens: Vec<usize> = Vec::new();
+    let mut copies: FxHashMap<&str, usize> = FxHashMap::default();
     for o in kept {
         match (o.f, &o.input) {
             (Function::Read, _) => {}
             (Function::Write, Value::String(s)) if !s.is_empty() && s != init_s => {
-                if puts.contains_key(s.as_str()) || appends.contains_key(s.as_str()) {
-                    return None;
+                *copies.entry(s).or_default() += 1;
+                if !puts.contains_key(s.as_str()) {
+                    puts.insert(s, model.new_root());
                 }
-                puts.insert(s, model.new_root());
             }
             (Function::Append, Value::String(s)) if !s.is_empty() && s != init_s => {
-                if puts.contains_key(s.as_str()) || appends.contains_key(s.as_str()) {
-                    return None;
+                *copies.entry(s).or_default() += 1;
+                if !appends.contains_key(s.as_str()) {
+                    appends.insert(s, appends.len() as u32);
                 }
-                appends.insert(s, appends.len() as u32);
                 if !lens.contains(&s.len()) {
                     lens.push(s.len());
                 }
@@ -296,11 +298,22 @@ fn prepare_trie(kept: &[&Operation], initial: &Value) -> Option<Prepared> {
     for (op, o) in ops.iter_mut().zip(kept) {
         if op.optional
             && let Some(s) = o.input.as_str()
+            && copies.get(s) == Some(&1)
             && let Some(&ret) = seen_by.get(s)
             && ret > op.call
         {
             op.ret = ret;
             op.optional = false;
+        }
+    }
+    if init_s.is_empty() {
+        for (v, &root) in &puts {
+            if let Some(&t) = appends.get(v) {
+                // See `split`: appending V to "" gives the state put V gives.
+                if !model.link(model.init(), t, root) {
+                    return None;
+                }
+            }
         }
     }
     model.count_waiting(&ops);
@@ -336,10 +349,21 @@ fn split<'a>(
     }
     for (root, epoch, from) in starts {
         for tokens in parse_appends(&text[from..], appends, lens)? {
-            if found.is_some() {
-                return None;
+            match &found {
+                None => found = Some((root, epoch, tokens)),
+                // With an empty initial value, "append V, then R" and "put V, then R" are
+                // the same string: the model links the initial root's V edge to V's
+                // root, so both are one node (the put's).
+                Some((r0, None, t0))
+                    if init.is_empty()
+                        && *r0 == init_root
+                        && epoch.is_some_and(|p| t0.first() == Some(&p))
+                        && t0[1..] == tokens[..] =>
+                {
+                    found = Some((root, epoch, tokens));
+                }
+                Some(_) => return None,
             }
-            found = Some((root, epoch, tokens));
         }
     }
     Some(found)

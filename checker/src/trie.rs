@@ -1,16 +1,20 @@
-//! The append model when every put and append value is distinct: states are nodes of a
-//! trie of what the reads observed.
+//! The append model when reads are unambiguous: states are nodes of a trie of what the
+//! reads observed.
 //!
-//! When put and append values are unique and each read's string splits in exactly one
-//! way into "the value of one put (or the initial value), then appends", a read names the
-//! exact sequence of operations that produced what it saw. An *epoch* starts at a put (or
+//! When each read's string splits in exactly one way into "the value of a put (or the
+//! initial value), then appends" (true when put and append values are unique, and
+//! usually when a few repeat), a read names the exact sequence of values that produced
+//! what it saw. An *epoch* starts at a put (or
 //! at the initial state) and lasts until the next put; the reads of one epoch form a trie
 //! rooted at its put. Two facts then decide most of the search:
 //!
-//! - a put's epoch happens once (the put is one operation), so leaving an epoch while
-//!   some read of it is still waiting is a dead end;
+//! - a put's epoch happens once (unless another put writes the same value), so leaving
+//!   an epoch while some read of it is still waiting is a dead end;
 //! - inside an epoch every waiting read must extend the current state, so an append that
-//!   does not lead towards all of them is a dead end.
+//!   does not lead towards all of them is a dead end;
+//! - an append that some read contains must be applied exactly where that read's
+//!   sequence puts it (after the same predecessor, in the same epoch): anywhere else the
+//!   read can never succeed. Only appends no read saw move freely.
 //!
 //! A state off the trie (appends no read saw) is kept as one state per epoch: once there,
 //! no read of that epoch waits any longer (the second fact), so the exact string can no
@@ -36,6 +40,16 @@ pub struct TrieModel {
     /// Per node: required reads not yet linearized at or below it.
     waiting: Vec<i32>,
     children: FxHashMap<(u32, u32), u32>,
+    /// Per append token: true if some read contains it.
+    observed: Vec<bool>,
+    /// Per node: the token of the edge into it (`u32::MAX` for roots and off nodes).
+    label: Vec<u32>,
+    /// Per append token: appends of it not yet linearized.
+    remaining: Vec<i32>,
+    /// Per append token: waiting reads whose sequence contains it.
+    waiting_with: Vec<i32>,
+    /// Per root: puts of its value not yet linearized (the epoch can start again).
+    producers: Vec<i32>,
     init: u32,
 }
 
@@ -68,7 +82,18 @@ impl TrieModel {
         self.parent.push(parent);
         self.off.push(off);
         self.waiting.push(0);
+        self.label.push(u32::MAX);
+        self.producers.push(0);
         id
+    }
+
+    fn grow(&mut self, t: u32) {
+        let need = t as usize + 1;
+        if self.observed.len() < need {
+            self.observed.resize(need, false);
+            self.remaining.resize(need, 0);
+            self.waiting_with.resize(need, 0);
+        }
     }
 
     /// The node reached from `root` by the appends `tokens`, created as needed.
@@ -80,6 +105,9 @@ impl TrieModel {
                 None => {
                     let c = self.push(node, false);
                     self.children.insert((node, t), c);
+                    self.label[c as usize] = t;
+                    self.grow(t);
+                    self.observed[t as usize] = true;
                     c
                 }
             };
@@ -87,14 +115,37 @@ impl TrieModel {
         node
     }
 
-    /// Registers the required reads (call once, after all inserts).
+    /// Makes appending `token` at `node` lead to `to` (a root standing for the same
+    /// string). False if that edge already leads elsewhere.
+    pub fn link(&mut self, node: u32, token: u32, to: u32) -> bool {
+        self.grow(token);
+        match self.children.get(&(node, token)) {
+            Some(&c) => c == to,
+            None => {
+                self.children.insert((node, token), to);
+                true
+            }
+        }
+    }
+
+    /// Registers the required reads, puts and appends (call once, after all inserts).
     pub fn count_waiting(&mut self, ops: &[SOp]) {
+        for op in ops {
+            if let F::Append(t) = op.f {
+                self.grow(t);
+            }
+        }
         for op in ops {
             self.wait(op, 1);
         }
     }
 
     fn wait(&mut self, op: &SOp, d: i32) {
+        match op.f {
+            F::Append(t) => self.remaining[t as usize] += d,
+            F::Write(root) => self.producers[root as usize] += d,
+            _ => {}
+        }
         if let F::Read(n) = op.f
             && !op.optional
             && n != IMPOSSIBLE
@@ -102,6 +153,10 @@ impl TrieModel {
             let mut n = n;
             loop {
                 self.waiting[n as usize] += d;
+                let t = self.label[n as usize];
+                if t != u32::MAX {
+                    self.waiting_with[t as usize] += d;
+                }
                 let p = self.parent[n as usize];
                 if p == n {
                     break;
@@ -126,13 +181,20 @@ impl Model for TrieModel {
             F::Read(n) => (n == state).then_some(state),
             F::Write(root) => Some(root),
             F::Append(t) => {
+                if let Some(&c) = self.children.get(&(state, t)) {
+                    return Some(c);
+                }
+                // A token some (required) read contains must be appended exactly where
+                // the reads put it; anywhere else those reads can never succeed.
+                // (Unless another append of the same value is left to take that place.)
+                let t = t as usize;
+                if self.observed[t] && self.waiting_with[t] > 0 && self.remaining[t] <= 1 {
+                    return None;
+                }
                 if self.off[state as usize] {
                     return Some(state);
                 }
-                match self.children.get(&(state, t)) {
-                    Some(&c) => Some(c),
-                    None => self.off_of.get(&self.root[state as usize]).copied(),
-                }
+                self.off_of.get(&self.root[state as usize]).copied()
             }
             F::Cas(..) => None,
         }
@@ -155,6 +217,10 @@ impl Model for TrieModel {
             return false;
         }
         let root = self.root[from as usize];
+        if self.producers[root as usize] > 0 {
+            // Another put of the same value can start this epoch again.
+            return false;
+        }
         let waiting = self.waiting[root as usize];
         if self.root[to as usize] != root || self.off[to as usize] {
             return waiting > 0;

@@ -149,7 +149,9 @@ fn history(seed: u64, shape: &Shape, perturb: u64) -> History {
     if !perturb.is_multiple_of(3) && !reads.is_empty() {
         let r = reads[(perturb as usize / 3) % reads.len()];
         h.ops[r].output = match mix {
-            Mix::Append => json!(["", "x0 1 y", "p0 2 y", "x1 3 y"][(perturb % 4) as usize]),
+            Mix::Append => {
+                json!(["", "x0 1 y", "v1", "v0v1", "v2v0", "x1 3 y"][(perturb % 6) as usize])
+            }
             _ => match perturb % 4 {
                 0 => Value::Null,
                 v => json!(v),
@@ -164,7 +166,7 @@ fn mix_of(i: u8) -> Mix {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
 
     #[test]
     fn search_agrees_with_brute_force(
