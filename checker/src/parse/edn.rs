@@ -248,9 +248,9 @@ fn op_draft(value: &Edn, line: usize) -> Result<Draft, ErrorKind> {
             "process" => process = Some(super::process_of(&edn_to_json(v))?),
             "type" => kind = Some(super::event_type(&name_of(v, "type")?)?),
             "f" => f = Some(name_of(v, "f")?),
-            "key" => key = super::key_string(&edn_to_json(v)),
+            "key" => key = super::key_string(edn_to_json(v)),
             "value" => val = Some(edn_to_json(v)),
-            "error" => error = super::error_text(&edn_to_json(v)),
+            "error" => error = super::error_text(edn_to_json(v)),
             _ => {}
         }
     }

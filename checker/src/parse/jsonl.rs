@@ -88,8 +88,8 @@ pub(crate) fn draft(text: &str, line: usize) -> Result<Draft, ErrorKind> {
         process,
         kind,
         f,
-        key: raw.key.as_ref().and_then(super::key_string),
+        key: raw.key.and_then(super::key_string),
         value: raw.value,
-        error: raw.error.as_ref().and_then(super::error_text),
+        error: raw.error.and_then(super::error_text),
     })
 }

@@ -127,10 +127,10 @@ pub(crate) fn event_type(s: &str) -> Result<EventType, ErrorKind> {
 }
 
 /// A key as a string: strings as they are, anything else in JSON form.
-pub(crate) fn key_string(v: &Value) -> Option<String> {
+pub(crate) fn key_string(v: Value) -> Option<String> {
     match v {
         Value::Null => None,
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(s),
         other => Some(other.to_string()),
     }
 }
@@ -166,10 +166,10 @@ pub(crate) fn u64_field(v: &Value, field: &'static str) -> Result<Option<u64>, E
 }
 
 /// The `error` field as text.
-pub(crate) fn error_text(v: &Value) -> Option<String> {
+pub(crate) fn error_text(v: Value) -> Option<String> {
     match v {
         Value::Null => None,
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(s),
         other => Some(other.to_string()),
     }
 }
