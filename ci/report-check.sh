@@ -72,11 +72,14 @@ for r in "${reports[@]}"; do
     echo "ok   $r ($(du -k "$r" | cut -f1) KiB, no console messages; screenshot $shot)"
   fi
 done
-# 3. The counterexample hover works: a copy of the failing report hovers the stuck
-# operation and logs what the detail panel shows.
-probe="$out/bad/report-hover-probe.html"
+# 3. The counterexample hover works: a copy of a failing report (the reference
+# history's when the CLI wrote one) hovers a stuck operation and logs what the
+# detail panel shows.
+src="$out/bad/report.html"
+[ -f "$out/c10-bad/report.html" ] && src="$out/c10-bad/report.html"
+probe="${src%.html}-hover-probe.html"
 {
-  cat "$out/bad/report.html"
+  cat "$src"
   echo '<script>(function(){var g=document.querySelector(".cx-op.stuck");'
   echo 'if(!g){throw new Error("probe: no stuck operation");}'
   echo 'g.dispatchEvent(new MouseEvent("mouseenter"));'

@@ -155,3 +155,45 @@ fn empty_history_and_a_verdict_with_unknown_op_ids_still_render() {
     assert!(html.contains("op 99"), "an unknown stuck op is named by id");
     assert_eq!(html.matches("<img src=\"data:image/png;base64,").count(), 3);
 }
+
+#[test]
+fn reference_c10_bad_gets_a_counterexample_view_per_failing_key() {
+    use checker::check::{CheckOptions, ModelKind, check};
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/reference/kv/c10-bad.edn");
+    let history = checker::parse::parse_file(&file).expect("reference history parses");
+    let options = CheckOptions {
+        model: ModelKind::Kv,
+        all_keys: true,
+        ..CheckOptions::default()
+    };
+    let verdict = check(&history, &options);
+    assert_eq!(
+        verdict.valid,
+        Validity::NotLinearizable,
+        "the reference table says so"
+    );
+    let failing = verdict
+        .keys
+        .iter()
+        .filter(|k| k.valid == Validity::NotLinearizable)
+        .count();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let path = checker::report::write_report(tmp.path(), &history, &verdict, None)
+        .expect("report written");
+    let html = std::fs::read_to_string(path).expect("read report");
+    assert!(html.contains("class=\"banner bad\""));
+    assert_eq!(
+        html.matches("<div class=\"cx-view\"").count(),
+        failing.min(20),
+        "one view per failing key"
+    );
+    assert!(
+        html.matches("class=\"cx-op stuck").count() >= failing,
+        "stuck operations highlighted"
+    );
+    assert!(html.contains("class=\"cx-op prefix"), "prefixes numbered");
+    assert!(
+        html.contains("around the violation on key"),
+        "the timeline shows the violations"
+    );
+}
