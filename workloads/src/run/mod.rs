@@ -1,17 +1,69 @@
 //! A real local cluster: node processes, TCP proxies for partitions, signals for
 //! kills and pauses, concurrent clients, the history, the verdict and the report.
+//!
+//! - [`cluster`]: node processes and link proxies ([`proxy`]); teardown on drop.
+//! - [`client`]: Jepsen-style clients over [`http`]; [`recorder`]: the history.
+//! - [`nemesis`]: the fault schedule; [`status`]: leader and term changes.
+//! - [`runner`]: one run from start to verdict; [`output`]: the results folder.
+
+pub mod client;
+pub mod cluster;
+pub mod http;
+pub mod nemesis;
+pub mod nodebin;
+pub mod output;
+pub mod proxy;
+pub mod recorder;
+pub mod report;
+pub mod runner;
+pub mod status;
 
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// `workloads run` options (DESIGN.md).
-#[derive(Args, Clone, Debug)]
+#[derive(Args, Clone, Debug, PartialEq)]
 pub struct RunArgs {
+    /// Node processes in the cluster.
     #[arg(long, default_value_t = 5)]
     pub nodes: usize,
+    /// Concurrent client processes (one outstanding operation each).
+    #[arg(long, default_value_t = 10)]
+    pub clients: usize,
+    /// Keys the clients read, write and cas.
+    #[arg(long, default_value_t = 8)]
+    pub keys: usize,
+    /// Seconds of workload (faults included), before healing and final reads.
+    #[arg(long, default_value_t = 30.0)]
+    pub time_limit: f64,
+    /// Target operations per second over all clients.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Faults: a comma list of partition, kill, pause; or all; or none.
+    #[arg(long, default_value = "partition,kill,pause")]
+    pub nemesis: String,
+    /// Seconds of each fault and of each quiet period between faults.
+    #[arg(long, default_value_t = 5.0)]
+    pub nemesis_interval: f64,
+    /// Seed of the operation mix and the fault schedule (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// A known bug to switch on in every node (`node --unsafe`).
+    #[arg(long = "unsafe", value_name = "MUTANT")]
+    pub unsafe_mutant: Option<String>,
+    /// Where run folders go.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
+    /// The node binary (default: beside this executable, built with cargo if missing).
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
+    /// Seconds a client waits for a reply before recording the operation as info.
+    #[arg(long, default_value_t = 1.0)]
+    pub op_timeout: f64,
+    /// Seconds the checker may spend before answering unknown.
+    #[arg(long, default_value_t = 120.0)]
+    pub check_time_limit: f64,
 }
 
 impl RunArgs {
@@ -19,7 +71,18 @@ impl RunArgs {
     pub fn default_run() -> RunArgs {
         RunArgs {
             nodes: 5,
+            clients: 10,
+            keys: 8,
+            time_limit: 30.0,
+            rate: 200.0,
+            nemesis: "partition,kill,pause".to_string(),
+            nemesis_interval: 5.0,
+            seed: None,
+            unsafe_mutant: None,
             results: PathBuf::from("results"),
+            node_bin: None,
+            op_timeout: 1.0,
+            check_time_limit: 120.0,
         }
     }
 }
@@ -31,10 +94,36 @@ pub struct ReportArgs {
     pub dir: PathBuf,
 }
 
-pub fn main(_args: RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the real-cluster runner is not built yet")
+/// `workloads run`: exit 0 linearizable, 1 anomaly, 2 unknown; errors become 3.
+pub fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let code = rt.block_on(runner::run(args))?;
+    // Connection tasks of the pooled clients may still be parked; do not wait for them.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    Ok(ExitCode::from(code))
 }
 
-pub fn report_main(_args: ReportArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("report re-rendering is not built yet")
+/// `workloads report DIR`: re-renders a run's report from its files.
+pub fn report_main(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    runner::rerender(&args.dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn bare_defaults_match_the_parsed_defaults() {
+        let parsed = Cli::try_parse_from(["workloads"]).expect("parse");
+        assert_eq!(parsed.run, RunArgs::default_run());
+    }
 }

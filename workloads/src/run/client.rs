@@ -1,0 +1,456 @@
+//! Jepsen-style clients: each is one logical process with at most one outstanding
+//! operation, talking to its assigned node. Operations are a seeded mix of read, write
+//! and cas over a few keys; every written value is unique in the run, which keeps the
+//! history cheap to check (a read names the one write it saw).
+//!
+//! Outcomes follow DESIGN.md: 200 ok; 409 cas_mismatch fail; 404 on read ok with null;
+//! 503 and other rejections fail; 504, timeouts and broken connections info, after
+//! which the client carries on under a fresh process id.
+
+use super::http::{HttpClient, Reply, request};
+use super::recorder::{Recorder, Who};
+use checker::history::EventType;
+use hyper::Method;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What every client shares.
+#[derive(Debug)]
+pub struct Workload {
+    pub recorder: Arc<Recorder>,
+    pub keys: usize,
+    pub op_timeout: Duration,
+    next_value: AtomicU64,
+    next_process: AtomicU64,
+    /// Last value each key was seen to hold, so cas has a fair chance to match.
+    known: Mutex<Vec<Value>>,
+    pub ok_count: AtomicU64,
+    pub op_count: AtomicU64,
+    /// Nodes whose clients only read for now: the nemesis cut them off, and reads
+    /// served by a node that lost its majority are where stale reads show.
+    read_focus: Mutex<BTreeSet<u64>>,
+}
+
+/// One generated operation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Read { key: usize },
+    Write { key: usize, value: u64 },
+    Cas { key: usize, from: Value, to: u64 },
+}
+
+/// How an operation ended, as recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Ok,
+    Fail,
+    Info,
+}
+
+impl Workload {
+    /// `first_process` is the first id handed out for replacement processes (the
+    /// initial clients use 0..clients).
+    pub fn new(
+        recorder: Arc<Recorder>,
+        keys: usize,
+        op_timeout: Duration,
+        first_process: u64,
+    ) -> Workload {
+        Workload {
+            recorder,
+            keys: keys.max(1),
+            op_timeout,
+            next_value: AtomicU64::new(1),
+            next_process: AtomicU64::new(first_process),
+            known: Mutex::new(vec![Value::Null; keys.max(1)]),
+            ok_count: AtomicU64::new(0),
+            op_count: AtomicU64::new(0),
+            read_focus: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    pub fn key_name(key: usize) -> String {
+        format!("k{key}")
+    }
+
+    pub fn fresh_process(&self) -> u64 {
+        self.next_process.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn fresh_value(&self) -> u64 {
+        self.next_value.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn known(&self, key: usize) -> Value {
+        let k = match self.known.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        k.get(key).cloned().unwrap_or(Value::Null)
+    }
+
+    fn learn(&self, key: usize, v: Value) {
+        let mut k = match self.known.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(slot) = k.get_mut(key) {
+            *slot = v;
+        }
+    }
+
+    /// Makes the clients of `nodes` read only, until [`Workload::clear_read_focus`].
+    pub fn set_read_focus(&self, nodes: &[u64]) {
+        let mut f = match self.read_focus.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f.clear();
+        f.extend(nodes.iter().copied());
+    }
+
+    pub fn clear_read_focus(&self) {
+        self.set_read_focus(&[]);
+    }
+
+    fn read_only(&self, node: u64) -> bool {
+        match self.read_focus.lock() {
+            Ok(g) => g.contains(&node),
+            Err(p) => p.into_inner().contains(&node),
+        }
+    }
+
+    /// A seeded choice: 40% reads, 35% writes, 25% cas (only reads when `read_only`).
+    /// The rolls are drawn either way, so the sequence of keys stays the same.
+    pub fn generate(&self, rng: &mut ChaCha8Rng, read_only: bool) -> Op {
+        let key = rng.random_range(0..self.keys);
+        let roll = rng.random_range(0..100u32);
+        if roll < 40 || read_only {
+            Op::Read { key }
+        } else if roll < 75 {
+            Op::Write {
+                key,
+                value: self.fresh_value(),
+            }
+        } else {
+            Op::Cas {
+                key,
+                from: self.known(key),
+                to: self.fresh_value(),
+            }
+        }
+    }
+
+    /// Records the invoke, sends the request, records the completion.
+    pub async fn execute(
+        &self,
+        http: &HttpClient,
+        addr: SocketAddr,
+        process: u64,
+        op: &Op,
+    ) -> Ended {
+        let (f, key, input, method, path, body) = match op {
+            Op::Read { key } => (
+                "read",
+                *key,
+                Value::Null,
+                Method::GET,
+                format!("/kv/{}", Self::key_name(*key)),
+                None,
+            ),
+            Op::Write { key, value } => (
+                "write",
+                *key,
+                json!(value),
+                Method::PUT,
+                format!("/kv/{}", Self::key_name(*key)),
+                Some(json!({ "value": value })),
+            ),
+            Op::Cas { key, from, to } => (
+                "cas",
+                *key,
+                json!([from, to]),
+                Method::POST,
+                format!("/kv/{}/cas", Self::key_name(*key)),
+                Some(json!({ "from": from, "to": to })),
+            ),
+        };
+        let key_name = Self::key_name(key);
+        let who = Who::Client(process);
+        self.op_count.fetch_add(1, Ordering::Relaxed);
+        self.recorder.record(
+            who.clone(),
+            EventType::Invoke,
+            f,
+            Some(&key_name),
+            input.clone(),
+            None,
+        );
+        let reply = request(http, method, addr, &path, body.as_ref(), self.op_timeout).await;
+        let (kind, value, error) = classify(op, &input, &reply);
+        self.recorder.record(
+            who,
+            kind,
+            f,
+            Some(&key_name),
+            value.clone(),
+            error.as_deref(),
+        );
+        match kind {
+            EventType::Ok => {
+                self.ok_count.fetch_add(1, Ordering::Relaxed);
+                let learned = match op {
+                    Op::Read { .. } => value,
+                    Op::Write { value, .. } => json!(value),
+                    Op::Cas { to, .. } => json!(to),
+                };
+                self.learn(key, learned);
+                Ended::Ok
+            }
+            EventType::Fail => {
+                if let (Op::Cas { .. }, Reply::Response { body, .. }) = (op, &reply)
+                    && let Some(cur) = body.get("current")
+                {
+                    self.learn(key, cur.clone());
+                }
+                Ended::Fail
+            }
+            _ => Ended::Info,
+        }
+    }
+}
+
+/// Maps a reply to the completion event: (type, value, error).
+pub fn classify(op: &Op, input: &Value, reply: &Reply) -> (EventType, Value, Option<String>) {
+    let err = |body: &Value, fallback: &str| {
+        body.get("error")
+            .and_then(Value::as_str)
+            .unwrap_or(fallback)
+            .to_string()
+    };
+    match reply {
+        Reply::Response { status: 200, body } => match (op, body.get("value")) {
+            (Op::Read { .. }, Some(v)) => (EventType::Ok, v.clone(), None),
+            // A read answer without a value says nothing we could check.
+            (Op::Read { .. }, None) => (
+                EventType::Info,
+                Value::Null,
+                Some("bad_response".to_string()),
+            ),
+            _ => (EventType::Ok, input.clone(), None),
+        },
+        Reply::Response { status: 404, .. } if matches!(op, Op::Read { .. }) => {
+            (EventType::Ok, Value::Null, None)
+        }
+        Reply::Response { status: 409, body } if matches!(op, Op::Cas { .. }) => (
+            EventType::Fail,
+            input.clone(),
+            Some(err(body, "cas_mismatch")),
+        ),
+        Reply::Response { status: 504, body } => {
+            (EventType::Info, input.clone(), Some(err(body, "timeout")))
+        }
+        // 503 and every 4xx: rejected before consensus, certainly not applied.
+        Reply::Response { status, body } if *status == 503 || (400..500).contains(status) => (
+            EventType::Fail,
+            input.clone(),
+            Some(err(body, &format!("http_{status}"))),
+        ),
+        // Anything else from the server (500, ...) promises nothing either way.
+        Reply::Response { status, body } => (
+            EventType::Info,
+            input.clone(),
+            Some(err(body, &format!("http_{status}"))),
+        ),
+        Reply::NotSent(_) => (
+            EventType::Fail,
+            input.clone(),
+            Some("connection_refused".to_string()),
+        ),
+        Reply::Indeterminate(why) => {
+            let e = if why == "timeout" {
+                "timeout"
+            } else {
+                "connection_lost"
+            };
+            (EventType::Info, input.clone(), Some(e.to_string()))
+        }
+    }
+}
+
+/// Where one client sends its operations, and how often.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientSpec {
+    pub node: u64,
+    pub addr: SocketAddr,
+    pub first_process: u64,
+    /// Time between two operations (clients / rate).
+    pub interval: Duration,
+}
+
+/// One client: issues operations at its share of the target rate until `stop`.
+/// Missed slots are skipped rather than made up in a burst.
+pub async fn client_loop(
+    workload: Arc<Workload>,
+    http: HttpClient,
+    spec: ClientSpec,
+    mut rng: ChaCha8Rng,
+    mut stop: watch::Receiver<bool>,
+) {
+    let ClientSpec {
+        node,
+        addr,
+        first_process,
+        interval,
+    } = spec;
+    let mut process = first_process;
+    let offset_ns = rng.random_range(0..interval.as_nanos().max(1) as u64);
+    let mut next = tokio::time::Instant::now() + Duration::from_nanos(offset_ns);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let op = workload.generate(&mut rng, workload.read_only(node));
+        if workload.execute(&http, addr, process, &op).await == Ended::Info {
+            process = workload.fresh_process();
+        }
+        next += interval;
+        let now = tokio::time::Instant::now();
+        if next < now {
+            next = now;
+        }
+    }
+}
+
+/// Final reads: every key read once successfully if the cluster allows, trying the
+/// nodes in turn (each attempt is an operation in the history).
+pub async fn final_reads(
+    workload: &Workload,
+    http: &HttpClient,
+    addrs: &[SocketAddr],
+    attempts: usize,
+) -> usize {
+    let mut done = 0;
+    let mut process = workload.fresh_process();
+    for key in 0..workload.keys {
+        for attempt in 0..attempts.max(1) {
+            let Some(&addr) = addrs.get((key + attempt) % addrs.len().max(1)) else {
+                return done;
+            };
+            let ended = workload
+                .execute(http, addr, process, &Op::Read { key })
+                .await;
+            match ended {
+                Ended::Ok => {
+                    done += 1;
+                    break;
+                }
+                Ended::Info => process = workload.fresh_process(),
+                Ended::Fail => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, body: Value) -> Reply {
+        Reply::Response { status, body }
+    }
+
+    #[test]
+    fn outcomes_follow_the_error_contract() {
+        let read = Op::Read { key: 0 };
+        let cas = Op::Cas {
+            key: 0,
+            from: json!(1),
+            to: 2,
+        };
+        let inp = json!([1, 2]);
+        let r = classify(
+            &read,
+            &Value::Null,
+            &resp(200, json!({"key":"k0","value":7})),
+        );
+        assert_eq!(r, (EventType::Ok, json!(7), None));
+        let r = classify(
+            &read,
+            &Value::Null,
+            &resp(404, json!({"error":"not_found"})),
+        );
+        assert_eq!(r, (EventType::Ok, Value::Null, None));
+        let r = classify(
+            &cas,
+            &inp,
+            &resp(409, json!({"error":"cas_mismatch","current":3})),
+        );
+        assert_eq!(r.0, EventType::Fail);
+        assert_eq!(r.2.as_deref(), Some("cas_mismatch"));
+        assert_eq!(
+            classify(&cas, &inp, &resp(503, Value::Null)).0,
+            EventType::Fail
+        );
+        assert_eq!(
+            classify(&cas, &inp, &resp(504, Value::Null)).0,
+            EventType::Info
+        );
+        assert_eq!(
+            classify(&cas, &inp, &resp(500, Value::Null)).0,
+            EventType::Info
+        );
+        assert_eq!(
+            classify(&cas, &inp, &Reply::NotSent("x".into())).0,
+            EventType::Fail
+        );
+        let r = classify(&cas, &inp, &Reply::Indeterminate("timeout".into()));
+        assert_eq!((r.0, r.2.as_deref()), (EventType::Info, Some("timeout")));
+    }
+
+    #[test]
+    fn written_values_are_unique_and_the_mix_is_seeded() {
+        use rand::SeedableRng;
+        let w = Workload::new(
+            Arc::new(Recorder::new(std::time::Instant::now())),
+            4,
+            Duration::from_secs(1),
+            10,
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let ops: Vec<Op> = (0..500).map(|_| w.generate(&mut rng, false)).collect();
+        let mut written: Vec<u64> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Write { value, .. } => Some(*value),
+                Op::Cas { to, .. } => Some(*to),
+                Op::Read { .. } => None,
+            })
+            .collect();
+        let n = written.len();
+        written.sort_unstable();
+        written.dedup();
+        assert_eq!(written.len(), n);
+        assert!(ops.iter().any(|o| matches!(o, Op::Read { .. })));
+        assert!(ops.iter().any(|o| matches!(o, Op::Cas { .. })));
+        w.set_read_focus(&[2]);
+        assert!(w.read_only(2) && !w.read_only(1));
+        assert!((0..50).all(|_| matches!(w.generate(&mut rng, true), Op::Read { .. })));
+        w.clear_read_focus();
+        assert!(!w.read_only(2));
+        assert_eq!(w.fresh_process(), 10);
+        assert_eq!(w.fresh_process(), 11);
+    }
+}

@@ -1,0 +1,498 @@
+//! The nemesis: real, uncooperative faults on a seeded schedule that alternates quiet
+//! periods and faults. Partitions cut proxied links (grudges), kills SIGKILL and later
+//! restart on the same data directory, pauses SIGSTOP and later SIGCONT.
+//!
+//! Some faults aim at the leader on purpose, because that is where safety bugs show:
+//! isolating the leader while clients keep reading from it exposes stale reads, and
+//! killing a majority of its followers before killing it exposes writes acknowledged
+//! before they committed (the survivors elect a leader that never saw them).
+
+use super::client::Workload;
+use super::cluster::Cluster;
+use super::recorder::{Recorder, Who};
+use super::status::ClusterView;
+use checker::history::EventType;
+use checker::report::FaultInterval;
+use rand::RngExt;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A family of faults `--nemesis` can switch on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    Partition,
+    Kill,
+    Pause,
+}
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+        }
+    }
+}
+
+/// Parses `--nemesis`: `none`, `all`, or a comma list of `partition`, `kill`, `pause`.
+pub fn parse_nemesis(s: &str) -> Result<Vec<FaultKind>, String> {
+    let mut kinds = BTreeSet::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part {
+            "none" => {}
+            "all" => {
+                kinds.extend([FaultKind::Partition, FaultKind::Kill, FaultKind::Pause]);
+            }
+            "partition" | "partitions" => {
+                kinds.insert(FaultKind::Partition);
+            }
+            "kill" | "kills" | "crash" => {
+                kinds.insert(FaultKind::Kill);
+            }
+            "pause" | "pauses" => {
+                kinds.insert(FaultKind::Pause);
+            }
+            other => {
+                return Err(format!(
+                    "unknown fault {other:?}: use partition, kill, pause, all or none"
+                ));
+            }
+        }
+    }
+    Ok(kinds.into_iter().collect())
+}
+
+/// Ways to split the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grudge {
+    RandomHalves,
+    IsolateOne,
+    IsolateLeader,
+    MajoritiesRing,
+    Bridge,
+}
+
+impl Grudge {
+    pub fn name(self) -> &'static str {
+        match self {
+            Grudge::RandomHalves => "random-halves",
+            Grudge::IsolateOne => "isolate-one",
+            Grudge::IsolateLeader => "isolate-leader",
+            Grudge::MajoritiesRing => "majorities-ring",
+            Grudge::Bridge => "bridge",
+        }
+    }
+}
+
+/// The directed links a grudge cuts. Every grudge is symmetric: if `a -> b` is cut,
+/// so is `b -> a`. `leader` is used by `IsolateLeader` (a random node when unknown).
+pub fn grudge_links(
+    grudge: Grudge,
+    ids: &[u64],
+    leader: Option<u64>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<(u64, u64)> {
+    let mut order = ids.to_vec();
+    order.shuffle(rng);
+    let n = order.len();
+    // Whether a and b (positions in `order`) may still talk.
+    let connected: Box<dyn Fn(usize, usize) -> bool> = match grudge {
+        Grudge::RandomHalves => {
+            let half = n / 2;
+            Box::new(move |a, b| (a < half) == (b < half))
+        }
+        Grudge::IsolateOne | Grudge::IsolateLeader => {
+            let victim = match (grudge, leader) {
+                (Grudge::IsolateLeader, Some(l)) => order.iter().position(|&x| x == l).unwrap_or(0),
+                _ => 0,
+            };
+            Box::new(move |a, b| (a == victim) == (b == victim))
+        }
+        Grudge::MajoritiesRing => {
+            // Each node keeps its nearest ring neighbours, enough to see a majority
+            // (itself included), and no two nodes see the same majority.
+            let majority = n / 2 + 1;
+            let reach = majority / 2;
+            Box::new(move |a, b| {
+                let d = a.abs_diff(b);
+                d.min(n - d) <= reach
+            })
+        }
+        Grudge::Bridge => {
+            // Two halves that only the middle node connects.
+            let mid = n / 2;
+            Box::new(move |a, b| a == mid || b == mid || (a < mid) == (b < mid))
+        }
+    };
+    let mut cuts = Vec::new();
+    for a in 0..n {
+        for b in 0..n {
+            if a != b && !connected(a, b) {
+                cuts.push((order[a], order[b]));
+            }
+        }
+    }
+    cuts.sort_unstable();
+    cuts
+}
+
+/// How long one isolation of the leader lasts: long enough for the majority to elect
+/// a new leader and for the old one to notice (election timeouts are ~150-300 ms).
+const LEADER_ISOLATION: Duration = Duration::from_millis(500);
+/// Healed time between two isolations, for the new leader to settle.
+const LEADER_SETTLE: Duration = Duration::from_millis(300);
+
+/// Nodes that can reach fewer peers than a majority needs, under these cuts.
+pub fn minority_nodes(ids: &[u64], cuts: &[(u64, u64)]) -> Vec<u64> {
+    let majority = ids.len() / 2 + 1;
+    ids.iter()
+        .copied()
+        .filter(|&a| {
+            let reach = ids
+                .iter()
+                .filter(|&&b| b != a && !cuts.contains(&(a, b)))
+                .count();
+            reach + 1 < majority
+        })
+        .collect()
+}
+
+/// What the nemesis needs from the runner.
+pub struct Nemesis {
+    pub cluster: Arc<Cluster>,
+    pub view: Arc<ClusterView>,
+    pub recorder: Arc<Recorder>,
+    pub workload: Arc<Workload>,
+    pub kinds: Vec<FaultKind>,
+    pub interval: Duration,
+    pub rng: ChaCha8Rng,
+    /// Partition faults started so far.
+    pub partitions: usize,
+    pub faults: Vec<FaultInterval>,
+    /// Setup problems met while injecting (a node that would not restart, ...).
+    pub errors: Vec<String>,
+}
+
+/// Faults still in force, so they can be ended when the run stops mid-fault.
+struct Open {
+    kind: FaultKind,
+    start_ns: u64,
+    detail: String,
+    nodes: Vec<u64>,
+}
+
+impl Nemesis {
+    fn event(&self, f: &str, value: Value) -> u64 {
+        self.recorder
+            .record(Who::Nemesis, EventType::Info, f, None, value, None)
+            .unwrap_or_else(|| self.recorder.now_ns())
+    }
+
+    fn note(&mut self, r: anyhow::Result<()>) {
+        if let Err(e) = r {
+            self.errors.push(format!("{e:#}"));
+        }
+    }
+
+    fn leader(&self) -> Option<u64> {
+        self.view.leader(self.recorder.now_ns())
+    }
+
+    fn pick_node(&mut self, prefer_leader: bool) -> u64 {
+        let ids = self.cluster.ids();
+        if prefer_leader && let Some(l) = self.leader() {
+            return l;
+        }
+        ids[self.rng.random_range(0..ids.len())]
+    }
+
+    fn start(&mut self, kind: FaultKind, detail: String, nodes: Vec<u64>, value: Value) -> Open {
+        let start_ns = self.event(&format!("{}-start", kind.name()), value);
+        Open {
+            kind,
+            start_ns,
+            detail,
+            nodes,
+        }
+    }
+
+    /// Ends a fault: heals it and records the interval.
+    fn end(&mut self, open: Open) {
+        match open.kind {
+            FaultKind::Partition => {
+                self.cluster.heal_links();
+                self.workload.clear_read_focus();
+            }
+            FaultKind::Kill => {
+                for &id in &open.nodes {
+                    let r = self.cluster.restart(id);
+                    self.note(r);
+                }
+            }
+            FaultKind::Pause => {
+                for &id in &open.nodes {
+                    let r = self.cluster.resume(id);
+                    self.note(r);
+                }
+            }
+        }
+        let end_ns = self.event(
+            &format!("{}-stop", open.kind.name()),
+            json!({ "detail": open.detail, "nodes": open.nodes }),
+        );
+        self.faults.push(FaultInterval {
+            kind: open.kind.name().to_string(),
+            start_ns: open.start_ns,
+            end_ns: Some(end_ns),
+            detail: open.detail,
+        });
+    }
+
+    /// The first partition of a run isolates the leader, where most bugs show; later
+    /// ones are drawn from every grudge, the leader's isolation weighted up.
+    fn pick_grudge(&mut self) -> Grudge {
+        self.partitions += 1;
+        if self.partitions == 1 {
+            return Grudge::IsolateLeader;
+        }
+        let grudges = [
+            (Grudge::IsolateLeader, 6),
+            (Grudge::IsolateOne, 1),
+            (Grudge::RandomHalves, 1),
+            (Grudge::MajoritiesRing, 1),
+            (Grudge::Bridge, 1),
+        ];
+        let total: u32 = grudges.iter().map(|g| g.1).sum();
+        let mut roll = self.rng.random_range(0..total);
+        for (g, w) in grudges {
+            if roll < w {
+                return g;
+            }
+            roll -= w;
+        }
+        Grudge::IsolateLeader
+    }
+
+    /// Cuts the links of one grudge. The clients of nodes left without a majority
+    /// only read while it lasts.
+    fn partition(&mut self, grudge: Grudge) -> Open {
+        let leader = self.leader();
+        let ids = self.cluster.ids();
+        let cuts = grudge_links(grudge, &ids, leader, &mut self.rng);
+        for &(a, b) in &cuts {
+            self.cluster.cut(a, b);
+        }
+        let minority = minority_nodes(&ids, &cuts);
+        self.workload.set_read_focus(&minority);
+        let detail = match (grudge, leader) {
+            (Grudge::IsolateLeader, Some(l)) => format!("isolate-leader n{l}"),
+            _ => grudge.name().to_string(),
+        };
+        self.start(
+            FaultKind::Partition,
+            detail,
+            minority.clone(),
+            json!({ "grudge": grudge.name(), "cut": cuts, "minority": minority }),
+        )
+    }
+
+    /// One partition fault. Isolating the leader repeats for the whole fault period
+    /// (isolate, heal, let the new leader settle, isolate it): each time, the old
+    /// leader keeps its role for a moment after the majority has elected another,
+    /// and only reads in that moment show a leader that serves stale state.
+    async fn partition_fault(&mut self, stop: &mut watch::Receiver<bool>) {
+        let grudge = self.pick_grudge();
+        if grudge != Grudge::IsolateLeader {
+            let open = self.partition(grudge);
+            Self::hold(self.interval, stop).await;
+            self.end(open);
+            return;
+        }
+        let end = tokio::time::Instant::now() + self.interval;
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            let open = self.partition(grudge);
+            let stopped = Self::hold(left.min(LEADER_ISOLATION), stop).await;
+            self.end(open);
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if stopped || left.is_zero() || Self::hold(left.min(LEADER_SETTLE), stop).await {
+                return;
+            }
+            if end <= tokio::time::Instant::now() {
+                return;
+            }
+        }
+    }
+
+    fn kill(&mut self, nodes: Vec<u64>, why: &str) -> Open {
+        for &id in &nodes {
+            let r = self.cluster.kill(id);
+            self.note(r);
+        }
+        let names: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
+        let detail = format!("{why} {}", names.join(","));
+        self.start(
+            FaultKind::Kill,
+            detail,
+            nodes.clone(),
+            json!({ "target": why, "nodes": nodes }),
+        )
+    }
+
+    fn pause(&mut self) -> Open {
+        let leader = self.rng.random_bool(0.5);
+        let id = self.pick_node(leader);
+        let r = self.cluster.pause(id);
+        self.note(r);
+        let why = if leader { "leader" } else { "one" };
+        self.start(
+            FaultKind::Pause,
+            format!("{why} n{id}"),
+            vec![id],
+            json!({ "target": why, "nodes": [id] }),
+        )
+    }
+
+    /// Sleeps for `d` unless the run stops first; returns whether it stopped.
+    async fn hold(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+        if *stop.borrow() {
+            return true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => *stop.borrow(),
+            _ = stop.changed() => true,
+        }
+    }
+
+    /// One kill fault. The quorum variant kills a majority of the leader's followers,
+    /// then the leader and the rest while the majority comes back, then the rest.
+    async fn kill_fault(&mut self, stop: &mut watch::Receiver<bool>) {
+        let ids = self.cluster.ids();
+        let n = ids.len();
+        let majority = n / 2 + 1;
+        let roll = self.rng.random_range(0..4u32);
+        let leader = self.leader();
+        if roll < 2 && n >= 3 {
+            let l = leader.unwrap_or(ids[0]);
+            let mut followers: Vec<u64> = ids.iter().copied().filter(|&i| i != l).collect();
+            followers.shuffle(&mut self.rng);
+            let first: Vec<u64> = followers[..majority.min(followers.len())].to_vec();
+            let rest: Vec<u64> = ids.iter().copied().filter(|i| !first.contains(i)).collect();
+            let a = self.kill(first, "majority-without-leader");
+            let stopped = Self::hold(self.interval / 2, stop).await;
+            if stopped {
+                self.end(a);
+                return;
+            }
+            let b = self.kill(rest, "leader-side");
+            self.end(a);
+            Self::hold(self.interval / 2, stop).await;
+            self.end(b);
+        } else {
+            let target_leader = roll == 2;
+            let id = self.pick_node(target_leader);
+            let why = if target_leader { "leader" } else { "one" };
+            let open = self.kill(vec![id], why);
+            Self::hold(self.interval, stop).await;
+            self.end(open);
+        }
+    }
+
+    /// Runs the schedule until `stop`: quiet, fault, quiet, fault, ... Every fault is
+    /// ended before returning.
+    pub async fn run(&mut self, mut stop: watch::Receiver<bool>) {
+        if self.kinds.is_empty() {
+            return;
+        }
+        loop {
+            if Self::hold(self.interval, &mut stop).await {
+                return;
+            }
+            let kind = self.kinds[self.rng.random_range(0..self.kinds.len())];
+            match kind {
+                FaultKind::Partition => self.partition_fault(&mut stop).await,
+                FaultKind::Pause => {
+                    let open = self.pause();
+                    Self::hold(self.interval, &mut stop).await;
+                    self.end(open);
+                }
+                FaultKind::Kill => self.kill_fault(&mut stop).await,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn sides(cuts: &[(u64, u64)], ids: &[u64]) -> Vec<usize> {
+        // For each node, how many peers it can still reach.
+        ids.iter()
+            .map(|&a| {
+                ids.iter()
+                    .filter(|&&b| b != a && !cuts.contains(&(a, b)))
+                    .count()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn grudges_cut_what_they_say() {
+        let ids = [1, 2, 3, 4, 5];
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for g in [
+            Grudge::RandomHalves,
+            Grudge::IsolateOne,
+            Grudge::IsolateLeader,
+            Grudge::MajoritiesRing,
+            Grudge::Bridge,
+        ] {
+            let cuts = grudge_links(g, &ids, Some(4), &mut rng);
+            for &(a, b) in &cuts {
+                assert!(cuts.contains(&(b, a)), "{g:?} not symmetric");
+            }
+            let minority = minority_nodes(&ids, &cuts);
+            let mut reach = sides(&cuts, &ids);
+            match g {
+                Grudge::IsolateLeader => {
+                    assert_eq!(reach[3], 0);
+                    assert_eq!(cuts.len(), 8);
+                    assert_eq!(minority, [4]);
+                }
+                Grudge::IsolateOne => assert_eq!(cuts.len(), 8),
+                Grudge::RandomHalves => {
+                    assert_eq!(cuts.len(), 12);
+                    assert_eq!(minority.len(), 2);
+                }
+                // Everyone sees exactly two others: a majority with itself.
+                Grudge::MajoritiesRing => {
+                    assert!(reach.iter().all(|&r| r == 2));
+                    assert!(minority.is_empty());
+                }
+                Grudge::Bridge => {
+                    reach.sort_unstable();
+                    assert_eq!(reach, [2, 2, 2, 2, 4]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nemesis_option_parses() {
+        assert_eq!(parse_nemesis("none"), Ok(vec![]));
+        assert_eq!(
+            parse_nemesis("kill,partition"),
+            Ok(vec![FaultKind::Partition, FaultKind::Kill])
+        );
+        assert_eq!(parse_nemesis("all").map(|k| k.len()), Ok(3));
+        assert!(parse_nemesis("flood").is_err());
+    }
+}

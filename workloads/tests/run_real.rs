@@ -1,0 +1,105 @@
+//! One short real run (about 10 s of workload) against the real node binary: a
+//! correct cluster under partitions, kills and pauses must come out linearizable,
+//! with a full run folder and no node process left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The node binary of this profile: target/<profile>/node beside our binary, built
+/// through the workspace when missing. `None` only if cargo cannot build it.
+fn node_binary() -> Option<PathBuf> {
+    let workloads = Path::new(env!("CARGO_BIN_EXE_workloads"));
+    let dir = workloads.parent()?;
+    let node = dir.join("node");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "-p", "node", "--bin", "node", "--target-dir"])
+        .arg(dir.parent()?);
+    if dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    match cmd.status() {
+        Ok(s) if s.success() && node.is_file() => Some(node),
+        Ok(s) => {
+            eprintln!("skipping: cargo build -p node failed ({s})");
+            None
+        }
+        Err(e) => {
+            eprintln!("skipping: cannot run cargo to build node: {e}");
+            None
+        }
+    }
+}
+
+fn nodes_running(node: &Path) -> usize {
+    let out = Command::new("pgrep")
+        .arg("-f")
+        .arg(node.as_os_str())
+        .output();
+    match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().count(),
+        Err(_) => 0,
+    }
+}
+
+#[test]
+fn short_faulted_run_is_linearizable_and_leaves_nothing_behind() {
+    let Some(node) = node_binary() else { return };
+    let results = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_workloads"))
+        .args([
+            "run",
+            "--time-limit",
+            "10",
+            "--nemesis-interval",
+            "2",
+            "--seed",
+            "7",
+            "--results",
+        ])
+        .arg(results.path())
+        .arg("--node-bin")
+        .arg(&node)
+        .output()
+        .expect("run workloads");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "workloads run failed:\n{stderr}"
+    );
+    assert_eq!(nodes_running(&node), 0, "node processes left behind");
+
+    let run = results.path().join("latest");
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    let mut ok = 0;
+    let mut nemesis = 0;
+    for line in history.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSONL line");
+        if v["type"] == "ok" {
+            ok += 1;
+        }
+        if v["process"] == "nemesis" {
+            nemesis += 1;
+        }
+    }
+    assert!(ok >= 300, "only {ok} ok operations in 10 s:\n{stderr}");
+    assert!(nemesis >= 2, "no faults recorded");
+    let run_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json"))
+            .expect("run.json parses");
+    assert_eq!(run_json["valid"], true);
+    assert_eq!(run_json["seed"], 7);
+    assert!(run.join("checker.json").is_file());
+    for i in 1..=5 {
+        assert!(run.join(format!("nodes/n{i}.log")).is_file());
+    }
+}
