@@ -53,7 +53,12 @@ fn the_replay_command_prints_byte_identical_traces() {
 
 #[test]
 fn a_range_of_seeds_passes_with_faults() {
-    let r = run_range(1, 40, &Options::default(), 2);
+    let o = Options {
+        check_linearizability: true,
+        ..Options::default()
+    };
+    let r = run_range(1, 40, &o, 2);
+    assert!(r.unknown.is_empty(), "{:?}", r.unknown);
     let msgs: Vec<String> = r
         .failures
         .iter()
@@ -165,4 +170,19 @@ fn bad_arguments_are_rejected_with_exit_3() {
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
+}
+
+#[test]
+fn stale_read_is_caught_by_the_linearizability_check() {
+    let o = Options {
+        check_linearizability: true,
+        ..mutant("stale-read")
+    };
+    let r = run_range(1, 30, &o, 2);
+    assert!(
+        r.failures
+            .iter()
+            .any(|(_, v)| v.message.contains("not linearizable")),
+        "stale-read not caught in seeds 1..=30"
+    );
 }

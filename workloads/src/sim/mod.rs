@@ -10,6 +10,7 @@
 //! One seed decides everything (a `ChaCha8Rng`; only ordered containers), so any
 //! failure replays exactly with `workloads sim --seed N --trace`.
 
+mod client_io;
 pub mod clients;
 pub mod disk;
 pub mod history;
