@@ -179,3 +179,33 @@ fn bench_prints_a_row_per_history() {
         "{out}"
     );
 }
+
+#[test]
+fn generated_histories_round_trip_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (violation, mix, expected) in [
+        (false, "cas", 0),
+        (true, "cas", 1),
+        (false, "append", 0),
+        (true, "register", 1),
+    ] {
+        let path = dir.path().join(format!("{mix}-{violation}.jsonl"));
+        let path = path.to_str().unwrap();
+        let mut args = vec!["gen", "-o", path, "--ops", "3000", "--keys", "7"];
+        args.extend(["--clients", "12", "--mix", mix, "--seed", "5"]);
+        if violation {
+            args.push("--violation");
+        }
+        let o = checker(&args);
+        assert_eq!(o.status.code(), Some(0), "gen {args:?}: {}", stderr(&o));
+        let o = checker(&["check", path]);
+        assert_eq!(
+            o.status.code(),
+            Some(expected),
+            "check {path}: {}",
+            stderr(&o)
+        );
+    }
+    let o = checker(&["gen", "-o", "/dev/null", "--info", "2"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}

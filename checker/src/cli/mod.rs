@@ -3,6 +3,7 @@
 
 mod bench;
 mod check_cmd;
+mod gen_cmd;
 mod summary;
 
 use anyhow::{Context, bail};
@@ -34,6 +35,8 @@ enum Command {
     Check(CheckArgs),
     /// Time the check of every history in a directory (parsing excluded).
     Bench(BenchArgs),
+    /// Write a generated history (linearizable by construction) as JSONL.
+    Gen(GenArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -85,6 +88,30 @@ struct BenchArgs {
     compare: Option<PathBuf>,
 }
 
+#[derive(Args, Debug)]
+struct GenArgs {
+    /// Where to write the history.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    #[arg(long, default_value_t = 1_000_000)]
+    ops: usize,
+    #[arg(long, default_value_t = 1_000)]
+    keys: usize,
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// Share of operations that end indeterminate (`info`).
+    #[arg(long, default_value_t = 0.05)]
+    info: f64,
+    /// register (read/write), cas (read/write/cas) or append (read/put/append).
+    #[arg(long, default_value = "cas")]
+    mix: String,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Make one read stale, so the history is not linearizable.
+    #[arg(long)]
+    violation: bool,
+}
+
 /// Parses the command line and runs the command; the `Ok` value is the exit status.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = match Cli::try_parse() {
@@ -100,6 +127,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check_cmd::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Gen(args) => gen_cmd::run(&args),
     }
 }
 
