@@ -9,6 +9,7 @@
 pub mod client;
 pub mod cluster;
 pub mod http;
+pub mod membership;
 pub mod nemesis;
 pub mod nodebin;
 pub mod output;
