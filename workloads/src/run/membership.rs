@@ -119,7 +119,8 @@ pub struct Attempts {
 const MAX_KEPT_ERRORS: usize = 8;
 
 /// Sets the voters, retrying until an attempt succeeds or `deadline` passes. Each
-/// attempt goes to the leader the cluster reports, else to `fallback` nodes in turn.
+/// attempt goes to the leader the cluster reports, else to each node in turn (a
+/// follower forwards to the leader it knows, or answers 503).
 pub async fn change_until(
     http: &HttpClient,
     addrs: &BTreeMap<u64, SocketAddr>,
