@@ -9,6 +9,7 @@
 pub mod client;
 pub mod cluster;
 pub mod http;
+pub mod membership;
 pub mod nemesis;
 pub mod nodebin;
 pub mod output;
@@ -40,7 +41,8 @@ pub struct RunArgs {
     /// Target operations per second over all clients.
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
-    /// Faults: a comma list of partition, kill, pause; or all; or none.
+    /// Faults: a comma list of partition, kill, pause, membership; or all (every
+    /// kind, membership included); or none. The default leaves membership out.
     #[arg(long, default_value = "partition,kill,pause")]
     pub nemesis: String,
     /// Seconds of each fault and of each quiet period between faults.

@@ -1,6 +1,7 @@
 //! The nemesis: real, uncooperative faults on a seeded schedule that alternates quiet
 //! periods and faults. Partitions cut proxied links (grudges), kills SIGKILL and later
-//! restart on the same data directory, pauses SIGSTOP and later SIGCONT.
+//! restart on the same data directory, pauses SIGSTOP and later SIGCONT, membership
+//! faults remove a voter through the admin API and later add it back.
 //!
 //! Some faults aim at the leader on purpose, because that is where safety bugs show:
 //! isolating the leader while clients keep reading from it exposes stale reads, and
@@ -9,6 +10,8 @@
 
 use super::client::Workload;
 use super::cluster::Cluster;
+use super::http::HttpClient;
+use super::membership;
 use super::recorder::{Recorder, Who};
 use super::status::ClusterView;
 use checker::history::EventType;
@@ -28,6 +31,7 @@ pub enum FaultKind {
     Partition,
     Kill,
     Pause,
+    Membership,
 }
 
 impl FaultKind {
@@ -36,18 +40,25 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
+            FaultKind::Membership => "membership",
         }
     }
 }
 
-/// Parses `--nemesis`: `none`, `all`, or a comma list of `partition`, `kill`, `pause`.
+/// Parses `--nemesis`: `none`, `all`, or a comma list of `partition`, `kill`, `pause`,
+/// `membership`.
 pub fn parse_nemesis(s: &str) -> Result<Vec<FaultKind>, String> {
     let mut kinds = BTreeSet::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part {
             "none" => {}
             "all" => {
-                kinds.extend([FaultKind::Partition, FaultKind::Kill, FaultKind::Pause]);
+                kinds.extend([
+                    FaultKind::Partition,
+                    FaultKind::Kill,
+                    FaultKind::Pause,
+                    FaultKind::Membership,
+                ]);
             }
             "partition" | "partitions" => {
                 kinds.insert(FaultKind::Partition);
@@ -58,9 +69,12 @@ pub fn parse_nemesis(s: &str) -> Result<Vec<FaultKind>, String> {
             "pause" | "pauses" => {
                 kinds.insert(FaultKind::Pause);
             }
+            "membership" | "member" => {
+                kinds.insert(FaultKind::Membership);
+            }
             other => {
                 return Err(format!(
-                    "unknown fault {other:?}: use partition, kill, pause, all or none"
+                    "unknown fault {other:?}: use partition, kill, pause, membership, all or none"
                 ));
             }
         }
@@ -148,6 +162,10 @@ const LEADER_ISOLATION: Duration = Duration::from_millis(500);
 /// Healed time between two isolations, for the new leader to settle.
 const LEADER_SETTLE: Duration = Duration::from_millis(300);
 
+/// How long the end of a membership fault keeps trying to add the voter back
+/// before leaving it to the run's final heal.
+const MEMBERSHIP_RESTORE: Duration = Duration::from_secs(10);
+
 /// Nodes that can reach fewer peers than a majority needs, under these cuts.
 pub fn minority_nodes(ids: &[u64], cuts: &[(u64, u64)]) -> Vec<u64> {
     let majority = ids.len() / 2 + 1;
@@ -177,6 +195,11 @@ pub struct Nemesis {
     pub faults: Vec<FaultInterval>,
     /// Setup problems met while injecting (a node that would not restart, ...).
     pub errors: Vec<String>,
+    /// For admin calls (membership faults).
+    pub http: HttpClient,
+    /// Voters a membership fault took out (or may have: the call's outcome was
+    /// unknown) and has not yet seen back; the final heal re-adds them.
+    pub removed: BTreeSet<u64>,
 }
 
 /// Faults still in force, so they can be ended when the run stops mid-fault.
@@ -241,6 +264,8 @@ impl Nemesis {
                     self.note(r);
                 }
             }
+            // Ended by `membership_fault`, which needs to await the admin API.
+            FaultKind::Membership => {}
         }
         let end_ns = self.event(
             &format!("{}-stop", open.kind.name()),
@@ -404,6 +429,100 @@ impl Nemesis {
         }
     }
 
+    /// One membership fault: one voter (the leader half the time) is taken out of the
+    /// configuration for the fault period, then every node is made a voter again.
+    /// Admin calls that fail are retried within the window and written into the end
+    /// event; the removed node keeps running and its clients keep using it.
+    async fn membership_fault(&mut self, stop: &mut watch::Receiver<bool>) {
+        let addrs = self.cluster.addrs();
+        let all = self.cluster.ids();
+        if all.len() < 2 {
+            return;
+        }
+        let window_end = tokio::time::Instant::now() + self.interval;
+        let at_leader = self.rng.random_bool(0.5);
+        let victim = self.pick_node(at_leader);
+        let why = if at_leader { "leader" } else { "one" };
+        let remaining: Vec<u64> = all.iter().copied().filter(|&i| i != victim).collect();
+        let start_ns = self.event(
+            "membership-start",
+            json!({ "target": why, "remove": victim, "voters": remaining }),
+        );
+        let removal = membership::change_until(&self.http, &addrs, &remaining, window_end).await;
+        if removal.maybe_applied {
+            self.removed.insert(victim);
+        }
+        let left = window_end.saturating_duration_since(tokio::time::Instant::now());
+        Self::hold(left, stop).await;
+        let restored = membership::restore(
+            &self.http,
+            &addrs,
+            tokio::time::Instant::now() + MEMBERSHIP_RESTORE,
+        )
+        .await;
+        let (whole, readd_notes) = match restored {
+            Ok(notes) => (true, notes),
+            Err(notes) => (false, notes),
+        };
+        if whole {
+            self.removed.clear();
+        } else {
+            self.errors.push(format!(
+                "membership: could not make every node a voter again after removing n{victim}: {}",
+                readd_notes.join("; ")
+            ));
+        }
+        let outcome = match (removal.done, removal.maybe_applied) {
+            (true, _) => "removed",
+            (false, true) => "unknown",
+            (false, false) => "not-removed",
+        };
+        let end_ns = self.event(
+            "membership-end",
+            json!({
+                "removed": victim,
+                "removal": outcome,
+                "removal_errors": removal.errors,
+                "voters": if whole { json!(all) } else { Value::Null },
+                "readd_errors": readd_notes,
+            }),
+        );
+        self.faults.push(FaultInterval {
+            kind: FaultKind::Membership.name().to_string(),
+            start_ns,
+            end_ns: Some(end_ns),
+            detail: format!("remove {why} n{victim} ({outcome})"),
+        });
+    }
+
+    /// The final heal's share: every removed voter back, and the configuration all
+    /// N voters, not joint, before the final reads. Does nothing when membership
+    /// faults are off. Returns whether the configuration is whole.
+    pub async fn heal_membership(&mut self, limit: Duration) -> bool {
+        if !self.kinds.contains(&FaultKind::Membership) {
+            return true;
+        }
+        let addrs = self.cluster.addrs();
+        let deadline = tokio::time::Instant::now() + limit;
+        let r = membership::restore(&self.http, &addrs, deadline).await;
+        let (whole, notes) = match r {
+            Ok(n) => (true, n),
+            Err(n) => (false, n),
+        };
+        let removed: Vec<u64> = std::mem::take(&mut self.removed).into_iter().collect();
+        if !whole {
+            self.errors.push(format!(
+                "membership: the final heal could not make every node a voter: {}",
+                notes.join("; ")
+            ));
+        }
+        self.event(
+            "membership-heal",
+            json!({ "readded": removed, "voters": self.cluster.ids(), "whole": whole, "errors": notes }),
+        );
+        whole
+    }
+
     /// Runs the schedule until `stop`: quiet, fault, quiet, fault, ... Every fault is
     /// ended before returning.
     pub async fn run(&mut self, mut stop: watch::Receiver<bool>) {
@@ -423,6 +542,7 @@ impl Nemesis {
                     self.end(open);
                 }
                 FaultKind::Kill => self.kill_fault(&mut stop).await,
+                FaultKind::Membership => self.membership_fault(&mut stop).await,
             }
         }
     }
@@ -492,7 +612,12 @@ mod tests {
             parse_nemesis("kill,partition"),
             Ok(vec![FaultKind::Partition, FaultKind::Kill])
         );
-        assert_eq!(parse_nemesis("all").map(|k| k.len()), Ok(3));
+        assert_eq!(parse_nemesis("all").map(|k| k.len()), Ok(4));
+        assert_eq!(
+            parse_nemesis("partition,kill,pause").map(|k| k.contains(&FaultKind::Membership)),
+            Ok(false)
+        );
+        assert_eq!(parse_nemesis("membership"), Ok(vec![FaultKind::Membership]));
         assert!(parse_nemesis("flood").is_err());
     }
 }

@@ -22,6 +22,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
@@ -328,6 +329,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         partitions: 0,
         faults: Vec::new(),
         errors: Vec::new(),
+        http: http.clone(),
+        removed: BTreeSet::new(),
     };
     let nem_stop = stop_rx.clone();
     let nemesis_task = tokio::spawn(async move {
@@ -367,7 +370,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     {
         clients.abort_all();
     }
-    let nem = nemesis_task.await.context("the nemesis task failed")?;
+    let mut nem = nemesis_task.await.context("the nemesis task failed")?;
 
     // Heal everything, restart nodes that died on their own, recover, read every key.
     let mut node_crashes: Vec<String> = Vec::new();
@@ -386,6 +389,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     );
     let interrupted = *interrupt_rx.borrow();
     let mut final_ok = 0;
+    if !interrupted {
+        // Every removed voter back before the final reads.
+        tokio::select! {
+            _ = nem.heal_membership(RECOVERY_LEADER_WAIT) => {}
+            _ = interrupt.changed() => {}
+        }
+    }
+    let interrupted = *interrupt_rx.borrow();
     if !interrupted {
         eprintln!("workloads: healed; waiting for the cluster to recover");
         let targets: Vec<_> = addrs.values().copied().collect();
