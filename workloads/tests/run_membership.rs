@@ -2,57 +2,14 @@
 //! through the admin API while clients keep going; the run must come out
 //! linearizable, record each change, and end with every node a voter again.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{node_binary, nodes_running};
 use std::process::Command;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// The node binary of this profile: target/<profile>/node beside our binary, built
-/// through the workspace when missing. `None` only if cargo cannot build it.
-fn node_binary() -> Option<PathBuf> {
-    let workloads = Path::new(env!("CARGO_BIN_EXE_workloads"));
-    let dir = workloads.parent()?;
-    let node = dir.join("node");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace_root())
-        .args(["build", "-p", "node", "--bin", "node", "--target-dir"])
-        .arg(dir.parent()?);
-    if dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    match cmd.status() {
-        Ok(s) if s.success() && node.is_file() => Some(node),
-        Ok(s) => {
-            eprintln!("skipping: cargo build -p node failed ({s})");
-            None
-        }
-        Err(e) => {
-            eprintln!("skipping: cannot run cargo to build node: {e}");
-            None
-        }
-    }
-}
-
-fn nodes_running(node: &Path) -> usize {
-    let out = Command::new("pgrep")
-        .arg("-f")
-        .arg(node.as_os_str())
-        .output();
-    match out {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().count(),
-        Err(_) => 0,
-    }
-}
 
 #[test]
 fn membership_faults_are_recorded_and_healed() {
-    let Some(node) = node_binary() else { return };
+    let node = node_binary();
     let results = tempfile::tempdir().expect("temp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_workloads"))
         .args([
