@@ -192,12 +192,20 @@ fn http_raw(
     Ok((code, body))
 }
 
+/// Writes as a careful client would: a 503 (certainly not applied, e.g. no leader
+/// for a moment after an election) or a 504 (indeterminate; writing the same value
+/// again is harmless) is retried for a few seconds. True once a write is acknowledged.
 fn put(c: &Cluster, via: u64, key: &str, value: Value) -> bool {
     let body = json!({ "value": value }).to_string();
-    matches!(
-        http(c.port(via), "PUT", &format!("/kv/{key}"), Some(&body)),
-        Ok((200, _))
-    )
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        match http(c.port(via), "PUT", &format!("/kv/{key}"), Some(&body)) {
+            Ok((200, _)) => return true,
+            Ok((503 | 504, _)) if Instant::now() < end => {}
+            _ => return false,
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn get(c: &Cluster, via: u64, key: &str) -> Option<Value> {

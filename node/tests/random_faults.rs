@@ -298,11 +298,16 @@ impl Sim {
 /// The persistence rule, seen from the disk: whatever a message claims about its
 /// sender's term, vote or log must already be durable when it leaves.
 fn check_durable(d: &Disk, m: &Message) -> Result<(), String> {
-    let pre_vote = matches!(
+    // PreVotes change nothing, and a HeartbeatAck only says "I follow you now": the
+    // leader counts it for CheckQuorum and ReadIndex, never towards a commit or a
+    // vote, so neither needs a durable term.
+    let claims_nothing = matches!(
         m.body,
-        MessageBody::Vote { pre_vote: true, .. } | MessageBody::VoteResponse { pre_vote: true, .. }
+        MessageBody::Vote { pre_vote: true, .. }
+            | MessageBody::VoteResponse { pre_vote: true, .. }
+            | MessageBody::HeartbeatAck { .. }
     );
-    if pre_vote {
+    if claims_nothing {
         return Ok(());
     }
     if d.hs.term < m.term {

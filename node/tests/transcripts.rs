@@ -312,6 +312,13 @@ fn fmt_msg(m: &Message) -> String {
             format!("{head} SnapshotResp last={last_index}")
         }
         MessageBody::TimeoutNow => format!("{head} TimeoutNow"),
+        MessageBody::HeartbeatAck { read_ctx } => {
+            let mut s = format!("{head} HeartbeatAck");
+            if *read_ctx > 0 {
+                s += &format!(" ctx={read_ctx}");
+            }
+            s
+        }
     }
 }
 

@@ -273,6 +273,7 @@ impl Raft {
             }
             MessageBody::Append { .. } => self.handle_append(m),
             MessageBody::AppendResponse { .. } => self.handle_append_response(&m),
+            MessageBody::HeartbeatAck { read_ctx } => self.handle_heartbeat_ack(m.from, read_ctx),
             MessageBody::TimeoutNow => self.handle_timeout_now(),
             // Snapshots are not produced by this core yet: the log is never
             // compacted, so a lagging follower is always caught up by Appends.
@@ -390,6 +391,22 @@ impl Raft {
         } else {
             self.deferred.push(m);
         }
+    }
+
+    /// Queues a message that depends on nothing waiting for the disk, so it leaves
+    /// with the next Ready even while a write is pending.
+    fn send_now(&mut self, to: NodeId, body: MessageBody) {
+        self.msgs.push(Message {
+            from: self.id,
+            to,
+            term: self.term,
+            body,
+        });
+    }
+
+    /// Is a disk write pending, or about to be created by the next Ready?
+    fn write_pending(&self) -> bool {
+        self.persist_seq > self.persisted_seq || self.log.has_unstable() || self.hs_dirty
     }
 
     /// Every voter of the current (possibly joint) configuration.

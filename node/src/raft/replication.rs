@@ -137,6 +137,7 @@ impl Raft {
         }
         self.leader = Some(m.from);
         self.election_elapsed = 0;
+        let heartbeat = entries.is_empty();
 
         // Entries at or below our commit index are known equal: skip them.
         if prev_index < self.log.commit {
@@ -183,7 +184,26 @@ impl Raft {
                 read_ctx,
             }
         };
+        if heartbeat && self.write_pending() {
+            // The answer below waits for the disk; the leader hears from us now.
+            self.send_now(m.from, MessageBody::HeartbeatAck { read_ctx });
+        }
         self.send(m.from, body);
+    }
+
+    /// Leader side of a HeartbeatAck: the follower is alive and follows this term.
+    pub(super) fn handle_heartbeat_ack(&mut self, from: NodeId, read_ctx: u64) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let Some(pr) = self.progress.get_mut(&from) else {
+            return;
+        };
+        pr.recent_active = true;
+        if read_ctx > pr.read_ack {
+            pr.read_ack = read_ctx;
+            self.confirm_reads();
+        }
     }
 
     /// Leader side of an AppendEntries answer. On failure `match_index` is the

@@ -269,3 +269,46 @@ fn recovered_state_restores_term_vote_and_membership() {
     assert_eq!(r.log().commit, 1, "commit clamped to the log");
     assert_eq!(r.membership().voters.len(), 4);
 }
+
+#[test]
+fn a_slow_follower_disk_neither_deposes_the_leader_nor_stalls_reads() {
+    let mut net = Net::new(3, |_| {});
+    net.with(1, |n| n.hup());
+    net.stabilize();
+    assert_eq!(net.node(1).role(), Role::Leader);
+    // From here on the followers' writes never become durable, so every answer
+    // that depends on their logs waits; only the leader's disk works.
+    net.nodes.get_mut(&1).map(|n| n.propose(Payload::Noop));
+    net.collect(1);
+    let round = net.nodes.get_mut(&1).map(|n| n.read_index());
+    assert!(matches!(round, Some(Ok(_))), "{round:?}");
+    let mut confirmed = Vec::new();
+    // Five maximal election timeouts.
+    for _ in 0..5 * 20 {
+        confirmed.extend(net.with(1, |n| n.tick()).reads);
+        for _ in 0..100 {
+            if let Some(seq) = net.unpersisted.remove(&1) {
+                if let Some(n) = net.nodes.get_mut(&1) {
+                    n.persisted(seq);
+                }
+                confirmed.extend(net.collect(1).reads);
+            }
+            let Some(m) = net.msgs.pop_front() else { break };
+            let to = m.to;
+            if let Some(n) = net.nodes.get_mut(&to) {
+                n.step(m);
+            }
+            let r = net.collect(to);
+            if to == 1 {
+                confirmed.extend(r.reads);
+            }
+        }
+    }
+    assert_eq!(net.node(1).role(), Role::Leader, "stepped down");
+    assert_eq!(
+        net.node(1).log().commit,
+        1,
+        "committed without durable followers"
+    );
+    assert_eq!(confirmed.len(), 1, "the read round was not confirmed");
+}

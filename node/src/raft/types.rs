@@ -115,4 +115,12 @@ pub enum MessageBody {
     },
     /// Leadership transfer: the receiver should campaign at once.
     TimeoutNow,
+    /// A follower's answer to a heartbeat that leaves at once while its full
+    /// AppendResponse waits for a pending disk write. It claims nothing about the
+    /// log, only "I follow you in this term" (and echoes the ReadIndex round), so a
+    /// slow follower disk never makes a healthy leader fail CheckQuorum or stall
+    /// its reads.
+    HeartbeatAck {
+        read_ctx: u64,
+    },
 }

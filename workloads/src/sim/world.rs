@@ -758,6 +758,7 @@ pub(super) fn describe(m: &Message) -> String {
             format!("snapshot-resp last={last_index}")
         }
         MessageBody::TimeoutNow => "timeout-now".to_string(),
+        MessageBody::HeartbeatAck { read_ctx } => format!("heartbeat-ack ctx={read_ctx}"),
     };
     format!("{}->{} t{} {body}", m.from, m.to, m.term)
 }
