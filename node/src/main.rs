@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     init_logging();
     let workers = args.worker_threads.clamp(1, 64);
+    let parent = args.exit_with_parent.then(nix::unistd::getppid);
     let config = match NodeConfig::from_args(args) {
         Ok(c) => c,
         Err(e) => {
@@ -37,10 +38,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, parent))
 }
 
-async fn run(config: NodeConfig) -> ExitCode {
+async fn run(config: NodeConfig, parent: Option<nix::unistd::Pid>) -> ExitCode {
     let opts = StorageOptions {
         no_fsync: config.no_fsync,
         ..StorageOptions::default()
@@ -65,7 +66,15 @@ async fn run(config: NodeConfig) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match node::server::run(config, listener, storage, recovered, shutdown_signal()).await {
+    match node::server::run(
+        config,
+        listener,
+        storage,
+        recovered,
+        shutdown_signal(parent),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -74,8 +83,21 @@ async fn run(config: NodeConfig) -> ExitCode {
     }
 }
 
-/// Completes on SIGTERM or ctrl-c (SIGINT).
-async fn shutdown_signal() {
+/// Completes on SIGTERM or ctrl-c (SIGINT), or once `parent` is no longer this
+/// process's parent (it exited and the process was re-parented).
+async fn shutdown_signal(parent: Option<nix::unistd::Pid>) {
+    let orphaned = async {
+        let Some(parent) = parent else {
+            return std::future::pending::<()>().await;
+        };
+        let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            every.tick().await;
+            if nix::unistd::getppid() != parent {
+                return;
+            }
+        }
+    };
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -90,6 +112,7 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
         _ = term => tracing::info!("terminated"),
+        _ = orphaned => tracing::info!("the parent process exited"),
     }
 }
 

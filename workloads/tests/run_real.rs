@@ -60,3 +60,44 @@ fn short_faulted_run_is_linearizable_and_leaves_nothing_behind() {
         assert!(run.join(format!("nodes/n{i}.log")).is_file());
     }
 }
+
+/// A runner killed outright cannot tear its cluster down; the nodes notice that
+/// their parent is gone and shut themselves down.
+#[test]
+fn nodes_of_a_killed_runner_shut_themselves_down() {
+    use std::time::{Duration, Instant};
+    let node = node_binary();
+    let results = tempfile::tempdir().expect("temp dir");
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_workloads"))
+        .args([
+            "run",
+            "--time-limit",
+            "60",
+            "--nemesis",
+            "none",
+            "--results",
+        ])
+        .arg(results.path())
+        .arg("--node-bin")
+        .arg(&node)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start workloads");
+    let end = Instant::now() + Duration::from_secs(30);
+    while nodes_running(&node) < 5 {
+        assert!(Instant::now() < end, "the cluster never came up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    runner.kill().expect("SIGKILL the runner");
+    runner.wait().expect("reap the runner");
+    let end = Instant::now() + Duration::from_secs(10);
+    while nodes_running(&node) > 0 {
+        assert!(
+            Instant::now() < end,
+            "{} node processes outlived their runner by 10 s",
+            nodes_running(&node)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -61,6 +61,10 @@ pub struct Args {
     /// Tokio worker threads (fsyncs run on a separate blocking thread).
     #[arg(long, default_value_t = 2)]
     pub worker_threads: usize,
+    /// Shut down when the process that started this node exits (checked twice a
+    /// second), so a harness that is killed outright leaves no node behind.
+    #[arg(long)]
+    pub exit_with_parent: bool,
 }
 
 /// The validated configuration the server runs with.

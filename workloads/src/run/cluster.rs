@@ -182,7 +182,8 @@ impl Cluster {
             .arg("--peers")
             .arg(&n.peers_arg)
             .arg("--data-dir")
-            .arg(&n.data_dir);
+            .arg(&n.data_dir)
+            .arg("--exit-with-parent");
         if let Some(m) = &self.spec.unsafe_mutant {
             cmd.arg("--unsafe").arg(m);
         }
