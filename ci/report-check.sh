@@ -26,7 +26,7 @@ fi
 reports=()
 cli=target/release/checker
 bad=""
-for f in checker/testdata/reference/kv/c10-bad.edn /work/shared/reference-histories/kv/c10-bad.edn; do
+for f in checker/testdata/reference/kv/c10-bad.edn ../shared/reference-histories/kv/c10-bad.edn; do
   if [ -f "$f" ]; then bad=$f; break; fi
 done
 if [ ! -x "$cli" ]; then
