@@ -4,46 +4,23 @@
 
 mod common;
 
-use common::{node_binary, nodes_running};
-use std::process::Command;
-
 #[test]
 fn membership_faults_are_recorded_and_healed() {
-    let node = node_binary();
-    let results = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_workloads"))
-        .args([
-            "run",
-            "--time-limit",
-            "8",
-            "--nemesis",
-            "membership",
-            "--nemesis-interval",
-            "2",
-            "--seed",
-            "3",
-            "--results",
-        ])
-        .arg(results.path())
-        .arg("--node-bin")
-        .arg(&node)
-        .output()
-        .expect("run workloads");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "workloads run failed:\n{stderr}"
-    );
-    assert_eq!(nodes_running(&node), 0, "node processes left behind");
-
-    let run = results.path().join("latest");
-    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    let run = common::run_workloads(&[
+        "--time-limit",
+        "8",
+        "--nemesis",
+        "membership",
+        "--nemesis-interval",
+        "2",
+        "--seed",
+        "3",
+    ]);
+    let stderr = &run.stderr;
     let mut starts = 0;
     let mut ends = 0;
     let mut healed = None;
-    for line in history.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("JSONL line");
+    for v in run.history() {
         if v["process"] != "nemesis" {
             continue;
         }
@@ -68,9 +45,7 @@ fn membership_faults_are_recorded_and_healed() {
         Some(serde_json::json!(true)),
         "final heal:\n{stderr}"
     );
-    let run_json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json"))
-            .expect("run.json parses");
+    let run_json = run.run_json();
     assert_eq!(run_json["valid"], true);
     let faults = run_json["faults"].as_array().cloned().unwrap_or_default();
     assert_eq!(faults.len(), starts, "{faults:?}");

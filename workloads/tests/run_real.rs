@@ -9,38 +9,18 @@ use std::process::Command;
 
 #[test]
 fn short_faulted_run_is_linearizable_and_leaves_nothing_behind() {
-    let node = node_binary();
-    let results = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_workloads"))
-        .args([
-            "run",
-            "--time-limit",
-            "10",
-            "--nemesis-interval",
-            "2",
-            "--seed",
-            "7",
-            "--results",
-        ])
-        .arg(results.path())
-        .arg("--node-bin")
-        .arg(&node)
-        .output()
-        .expect("run workloads");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "workloads run failed:\n{stderr}"
-    );
-    assert_eq!(nodes_running(&node), 0, "node processes left behind");
-
-    let run = results.path().join("latest");
-    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    let run = common::run_workloads(&[
+        "--time-limit",
+        "10",
+        "--nemesis-interval",
+        "2",
+        "--seed",
+        "7",
+    ]);
+    let stderr = &run.stderr;
     let mut ok = 0;
     let mut nemesis = 0;
-    for line in history.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("JSONL line");
+    for v in run.history() {
         if v["type"] == "ok" {
             ok += 1;
         }
@@ -50,14 +30,12 @@ fn short_faulted_run_is_linearizable_and_leaves_nothing_behind() {
     }
     assert!(ok >= 300, "only {ok} ok operations in 10 s:\n{stderr}");
     assert!(nemesis >= 2, "no faults recorded");
-    let run_json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json"))
-            .expect("run.json parses");
+    let run_json = run.run_json();
     assert_eq!(run_json["valid"], true);
     assert_eq!(run_json["seed"], 7);
-    assert!(run.join("checker.json").is_file());
+    assert!(run.dir.join("checker.json").is_file());
     for i in 1..=5 {
-        assert!(run.join(format!("nodes/n{i}.log")).is_file());
+        assert!(run.dir.join(format!("nodes/n{i}.log")).is_file());
     }
 }
 

@@ -47,3 +47,55 @@ pub fn nodes_running(node: &Path) -> usize {
         .expect("running pgrep");
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
+
+/// A finished `workloads run`: its results folder (deleted on drop), the run's own
+/// folder and what the runner printed.
+pub struct FinishedRun {
+    _results: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub stderr: String,
+}
+
+impl FinishedRun {
+    /// The history's events, one JSON value per line.
+    pub fn history(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.join("history.jsonl")).expect("history");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("JSONL line"))
+            .collect()
+    }
+
+    /// `run.json`, parsed.
+    pub fn run_json(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.dir.join("run.json")).expect("run.json");
+        serde_json::from_str(&text).expect("run.json parses")
+    }
+}
+
+/// Runs `workloads run ARGS` against the real node binary into a temporary results
+/// folder, and checks that it exited 0 and left no node process behind.
+pub fn run_workloads(args: &[&str]) -> FinishedRun {
+    let node = node_binary();
+    let results = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_workloads"))
+        .arg("run")
+        .args(args)
+        .arg("--results")
+        .arg(results.path())
+        .arg("--node-bin")
+        .arg(&node)
+        .output()
+        .expect("run workloads");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "workloads run failed:\n{stderr}"
+    );
+    assert_eq!(nodes_running(&node), 0, "node processes left behind");
+    FinishedRun {
+        dir: results.path().join("latest"),
+        _results: results,
+        stderr,
+    }
+}
