@@ -350,3 +350,52 @@ fn only_loopback_addresses_are_served() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("loopback"), "{stderr}");
 }
+
+#[test]
+fn a_check_cut_off_by_a_crash_is_an_interrupted_error_after_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let big = scratch.path().join("big.jsonl");
+    // Large enough that parsing, checking and reporting it takes a second or more.
+    let out = Command::new(env!("CARGO_BIN_EXE_checker"))
+        .args([
+            "gen",
+            "--ops",
+            "100000",
+            "--keys",
+            "100",
+            "--clients",
+            "20",
+            "-o",
+        ])
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svc = Service::start(data.path(), &[]);
+    let id = svc.submit("model=kv", &std::fs::read(&big).unwrap());
+    let until = Instant::now() + CHECK_WAIT;
+    loop {
+        let (_, v) = svc.get_json(&format!("/v1/checks/{id}"));
+        match v["state"].as_str() {
+            Some("running") => break,
+            Some("queued") => {}
+            _ => panic!("expected the check to run: {v}"),
+        }
+        assert!(Instant::now() < until, "never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SIGKILL while it runs.
+    drop(svc);
+    let svc = Service::start(data.path(), &[]);
+    let (status, v) = svc.get_json(&format!("/v1/checks/{id}"));
+    assert_eq!(status, 200);
+    assert_eq!(v["state"], "error", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("interrupted"), "{v}");
+    let (status, _) = svc.get_json(&format!("/v1/checks/{id}/report"));
+    assert_eq!(status, 409);
+}
