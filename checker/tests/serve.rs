@@ -158,6 +158,11 @@ fn linearizable_and_not_with_report_edn_and_jsonl() {
 {"process":1,"type":"ok","f":"read","key":"a","value":2}
 "#;
     let stale = svc.submit("model=register&time_limit=5", jsonl);
+    // A budget that runs out at once: "unknown", never a pass.
+    let budget = svc.submit(
+        "model=cas-register&time_limit=0.000000001",
+        &testdata("reference/etcd/etcd_002.edn"),
+    );
 
     let v = svc.wait(&ok);
     assert_eq!(v["state"], "done", "{v}");
@@ -193,21 +198,31 @@ fn linearizable_and_not_with_report_edn_and_jsonl() {
     assert_eq!(v["time_limit"], 5.0);
     assert_eq!(v["keys"][0]["key"], "a");
 
-    // The index lists all four, newest first, with links to their reports.
+    let v = svc.wait(&budget);
+    assert_eq!(v["state"], "done", "{v}");
+    assert_eq!(v["valid"], "unknown", "{v}");
+
+    // The index lists them newest first, with links to their reports.
     let (status, index) = svc.get("/");
     assert_eq!(status, 200);
     let pos = |id: &str| index.find(id).unwrap_or_else(|| panic!("{id} listed"));
-    assert!(pos(&stale) < pos(&kv) && pos(&kv) < pos(&bad) && pos(&bad) < pos(&ok));
+    assert!(
+        pos(&budget) < pos(&stale)
+            && pos(&stale) < pos(&kv)
+            && pos(&kv) < pos(&bad)
+            && pos(&bad) < pos(&ok)
+    );
     assert!(index.contains(&format!("/v1/checks/{bad}/report")));
     assert!(index.contains("NOT linearizable"));
 
     let (status, metrics) = svc.get("/metrics");
     assert_eq!(status, 200);
     for line in [
-        "checker_checks{state=\"done\"} 4",
+        "checker_checks{state=\"done\"} 5",
         "checker_verdicts{valid=\"true\"} 2",
         "checker_verdicts{valid=\"false\"} 2",
-        "checker_check_seconds_count 4",
+        "checker_verdicts{valid=\"unknown\"} 1",
+        "checker_check_seconds_count 5",
         "checker_queue_depth 0",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");

@@ -116,7 +116,10 @@ async fn handle(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
         });
     }
     match route {
-        Route::Index => Ok(html_response(pages::index(&app.store.recent(LIST_LIMIT)))),
+        Route::Index => Ok(html_response(pages::index(
+            &app.store.recent(LIST_LIMIT),
+            app.store.len(),
+        ))),
         Route::Healthz => Ok(text_response("ok\n", "text/plain; charset=utf-8")),
         Route::Metrics => Ok(text_response(
             app.metrics

@@ -5,6 +5,17 @@
 //! - [`store`]: the checks in memory and in `--data DIR`, reloaded at start.
 //! - [`params`]: the query of a submission; [`pages`]: `GET /`; [`metrics`]: `/metrics`.
 //!
+//! | request | answer |
+//! |---|---|
+//! | `POST /v1/checks?model=&initial=&knossos=&time_limit=` + history | 202 `{id, state, url}`; 400 bad query, 413 too large, 503 queue full |
+//! | `GET /v1/checks` | 200 `{checks: [...]}`, the newest first |
+//! | `GET /v1/checks/{id}` | 200 the record; once done also every field of `checker check --json` |
+//! | `GET /v1/checks/{id}/report` | 200 the HTML report; 409 until done |
+//! | `GET /`, `/healthz`, `/metrics` | recent checks (HTML), `ok`, Prometheus text |
+//!
+//! Errors are `{"error": "..."}` with 404 (unknown path or id) and 405 (wrong method,
+//! with `Allow`) as well.
+//!
 //! A history that does not parse is accepted (202) and its check ends in state
 //! "error" with the parser's line and reason: parsing a large history takes as long
 //! as a small check, and belongs on the workers, not in the request.
@@ -98,7 +109,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     eprintln!(
         "checker serve: listening on http://{addr} (data {}, {} checks loaded)",
         config.data.display(),
-        store.recent(usize::MAX).len()
+        store.len()
     );
     let app = Arc::new(http::App {
         config,

@@ -34,7 +34,8 @@ fn verdict_cell(r: &Record) -> (&'static str, String) {
     }
 }
 
-pub fn index(records: &[Record]) -> String {
+/// The page; `records` are the newest of `total` checks, newest first.
+pub fn index(records: &[Record], total: usize) -> String {
     let pending = records.iter().any(|r| !r.state.finished());
     let mut s = String::new();
     s.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
@@ -55,6 +56,7 @@ pub fn index(records: &[Record]) -> String {
         s.push_str("<p>No checks yet.</p>\n</body></html>\n");
         return s;
     }
+    let _ = writeln!(s, "<p>The newest {} of {total} checks.</p>", records.len());
     s.push_str(
         "<table>\n<tr><th>id</th><th>created</th><th>model</th><th>state</th>\
          <th>verdict</th><th>ops</th><th>check s</th><th>report</th></tr>\n",

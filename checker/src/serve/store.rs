@@ -207,6 +207,10 @@ impl Store {
         self.lock().values().rev().take(limit).cloned().collect()
     }
 
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// How many checks are in each state: queued, running, done, error.
     pub fn state_counts(&self) -> [(State, usize); 4] {
         let mut c = [
