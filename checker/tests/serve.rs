@@ -263,6 +263,14 @@ fn bad_requests_get_json_errors() {
     assert!(serde_json::from_slice::<Value>(&body).unwrap()["error"].is_string());
     let (status, _, _) = svc.request("POST", "/healthz", b"");
     assert_eq!(status, 405);
+    // Bytes that are not HTTP get hyper's 400, and the service keeps serving.
+    let mut raw = TcpStream::connect(&svc.addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    raw.write_all(b"GARBAGE \x00\xff\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    assert!(answer.starts_with(b"HTTP/1.1 400"), "{answer:?}");
+    assert_eq!(svc.get("/healthz").0, 200);
 
     // A history that does not parse is accepted, and its check ends in "error" with
     // the line and the reason.

@@ -9,7 +9,7 @@ use super::{ServeConfig, clock};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HeaderValue, LOCATION};
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -23,6 +23,9 @@ pub type Response = hyper::Response<Full<Bytes>>;
 
 /// The longest an upload may take, so a stalled client cannot hold a slot forever.
 const BODY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How much of a refused body is read and dropped, and for how long at most.
+const LINGER_BYTES: u64 = 64 << 20;
+const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Rows on `GET /` and `GET /v1/checks`.
 const LIST_LIMIT: usize = 200;
 
@@ -143,11 +146,14 @@ async fn handle(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
 
 /// `POST /v1/checks`: validate the query, store the body, queue the check.
 async fn submit(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
-    let params =
-        Params::from_query(req.uri().query(), app.config.max_time_limit_s).map_err(|e| {
+    let params = match Params::from_query(req.uri().query(), app.config.max_time_limit_s) {
+        Ok(p) => p,
+        Err(e) => {
             app.metrics.rejected_bad_request.fetch_add(1, Relaxed);
-            fail(StatusCode::BAD_REQUEST, e)
-        })?;
+            linger(req).await;
+            return Err(fail(StatusCode::BAD_REQUEST, e));
+        }
+    };
     let limit = app.config.max_body_bytes;
     let declared = req
         .headers()
@@ -155,18 +161,21 @@ async fn submit(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
+        linger(req).await;
         return Err(too_large(app, limit));
     }
     if app.queue.capacity() == 0 {
+        linger(req).await;
         return Err(queue_full(app));
     }
     let (id, dir) = app
         .store
         .reserve()
         .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let mut body = req.into_body();
     let stored = tokio::time::timeout(
         BODY_TIMEOUT,
-        store_body(req.into_body(), &dir.join(HISTORY_FILE), limit),
+        store_body(&mut body, &dir.join(HISTORY_FILE), limit),
     )
     .await
     .unwrap_or_else(|_| Err(Upload::Client("the upload took too long".into())));
@@ -175,7 +184,10 @@ async fn submit(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
         Err(e) => {
             app.store.discard(&id);
             return Err(match e {
-                Upload::TooLarge => too_large(app, limit),
+                Upload::TooLarge => {
+                    discard_body(body).await;
+                    too_large(app, limit)
+                }
                 Upload::Client(m) => fail(StatusCode::BAD_REQUEST, m),
                 Upload::Disk(m) => fail(StatusCode::INTERNAL_SERVER_ERROR, m),
             });
@@ -221,6 +233,34 @@ async fn submit(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
     Ok(r)
 }
 
+/// Before refusing a request whose body is unread: a client that waits for
+/// `100 Continue` gets the answer at once and sends nothing; any other client is
+/// already sending, and its body is read and dropped (within limits), because closing
+/// a socket with unread data resets the connection, and the client may lose the answer.
+async fn linger(req: Request<Incoming>) {
+    let expects_continue = req
+        .headers()
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !expects_continue {
+        discard_body(req.into_body()).await;
+    }
+}
+
+/// Reads and drops at most `LINGER_BYTES` of a body, for at most `LINGER_TIMEOUT`.
+async fn discard_body(mut body: Incoming) {
+    let drain = async {
+        let mut n: u64 = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            n += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if n > LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIMEOUT, drain).await;
+}
+
 fn too_large(app: &App, limit: u64) -> Fail {
     app.metrics.rejected_too_large.fetch_add(1, Relaxed);
     fail(
@@ -248,7 +288,11 @@ enum Upload {
 
 /// Streams the body into `path` (never more than `limit` bytes, never the whole body
 /// in memory); returns its size.
-async fn store_body(mut body: Incoming, path: &std::path::Path, limit: u64) -> Result<u64, Upload> {
+async fn store_body(
+    body: &mut Incoming,
+    path: &std::path::Path,
+    limit: u64,
+) -> Result<u64, Upload> {
     let disk = |e: std::io::Error| Upload::Disk(format!("writing {}: {e}", path.display()));
     let file = tokio::fs::File::create(path).await.map_err(disk)?;
     let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);

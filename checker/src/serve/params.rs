@@ -190,6 +190,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any query gets an answer (options or a message), never a panic.
+        #[test]
+        fn any_query_is_answered(q in "(model|initial|knossos|time_limit|%|[=&+]|\\PC){0,40}") {
+            if let Ok(p) = Params::from_query(Some(&q), 60.0) {
+                proptest::prop_assert!(p.time_limit_s > 0.0 && p.time_limit_s <= 60.0);
+                proptest::prop_assert!(p.options(0).is_ok());
+            }
+        }
+    }
+
     #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("a%20b+c").unwrap(), "a b c");
