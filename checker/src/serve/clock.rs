@@ -1,5 +1,6 @@
 //! UTC timestamps as text, without a date crate: RFC 3339 for JSON and pages, and a
-//! compact form that sorts chronologically for check ids.
+//! compact form that sorts chronologically for check ids. The service reads the wall
+//! clock here and nowhere else.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -43,6 +44,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// Now, as [`rfc3339`].
+pub fn now() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// Now, as [`compact`].
+pub fn now_compact() -> String {
+    compact(SystemTime::now())
 }
 
 /// `2026-11-26T03:10:26Z`.

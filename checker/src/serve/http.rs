@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -197,7 +197,7 @@ async fn submit(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
         id: id.clone(),
         state: State::Queued,
         params,
-        created: clock::rfc3339(SystemTime::now()),
+        created: clock::now(),
         started: None,
         finished: None,
         body_bytes: bytes,

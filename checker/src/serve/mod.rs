@@ -34,6 +34,7 @@ mod worker;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,23 +80,31 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let result = rt.block_on(serve(config));
+    let result = rt.block_on(async {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("--listen {}: {e}", config.listen))?;
+        serve(config, listener, shutdown_signal()).await
+    });
     // A running check cannot be cut short; its record says "running" and becomes
     // "error: interrupted" at the next start.
     rt.shutdown_timeout(Duration::from_millis(100));
     result
 }
 
-async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+/// Serves on `listener` until `shutdown` completes, then stops accepting and gives
+/// open connections [`DRAIN_TIMEOUT`] to finish their request.
+pub async fn serve(
+    config: ServeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let (store, problems) = store::Store::open(&config.data, config.keep)?;
     for p in problems {
         eprintln!("checker serve: {p}");
     }
     let store = Arc::new(store);
     let metrics = Arc::new(metrics::Metrics::default());
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     let (queue_tx, queue_rx) = mpsc::channel::<String>(config.queue);
     tokio::spawn(worker::dispatch(
@@ -119,7 +128,6 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     });
     let conns = Arc::new(Semaphore::new(max_conns));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

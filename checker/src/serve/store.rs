@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 pub const RECORD_FILE: &str = "check.json";
 pub const HISTORY_FILE: &str = "history";
@@ -77,6 +76,7 @@ pub struct Record {
 /// Every known check, by id (ids sort in creation order).
 pub struct Store {
     dir: PathBuf,
+    /// A std mutex: it is held for map operations only, never across an await or I/O.
     records: Mutex<BTreeMap<String, Record>>,
     counter: AtomicU64,
     /// Finished checks kept; older ones are deleted from disk.
@@ -128,7 +128,7 @@ impl Store {
             .map(|r| {
                 r.state = State::Error;
                 r.error = Some("interrupted: the service stopped before the check ended".into());
-                r.finished = Some(clock::rfc3339(SystemTime::now()));
+                r.finished = Some(clock::now());
                 r.clone()
             })
             .collect();
@@ -157,7 +157,7 @@ impl Store {
     ///
     /// [`insert`]: Store::insert
     pub fn reserve(&self) -> Result<(String, PathBuf), String> {
-        let stamp = clock::compact(SystemTime::now());
+        let stamp = clock::now_compact();
         for _ in 0..ID_ATTEMPTS {
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
             let id = format!("{stamp}-{n:06}");

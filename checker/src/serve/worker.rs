@@ -10,7 +10,7 @@ use crate::cli::summary::Counts;
 use checker::verdict::Verdict;
 use std::io::BufReader;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc};
 
 /// Takes ids off the queue while fewer than `workers` checks run; returns when the
@@ -47,7 +47,7 @@ pub async fn dispatch(
                 let _ = store.update(&id, |r| {
                     r.state = State::Error;
                     r.error = Some(e);
-                    r.finished = Some(clock::rfc3339(SystemTime::now()));
+                    r.finished = Some(clock::now());
                 });
             }
             for p in store.prune() {
@@ -62,7 +62,7 @@ pub async fn dispatch(
 fn run_one(store: &Store, metrics: &Metrics, id: &str, threads: usize) -> Result<(), String> {
     let rec = store.update(id, |r| {
         r.state = State::Running;
-        r.started = Some(clock::rfc3339(SystemTime::now()));
+        r.started = Some(clock::now());
     })?;
     let options = rec.params.options(threads)?;
     let dir = store.check_dir(id);
@@ -98,7 +98,7 @@ fn run_one(store: &Store, metrics: &Metrics, id: &str, threads: usize) -> Result
 
 fn finish(r: &mut Record, verdict: &Verdict, report_error: Option<String>) {
     r.state = State::Done;
-    r.finished = Some(clock::rfc3339(SystemTime::now()));
+    r.finished = Some(clock::now());
     r.valid = Some(verdict.valid);
     r.ops = Some(verdict.ops);
     r.check_s = Some(verdict.check_s);
