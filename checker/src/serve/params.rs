@@ -93,6 +93,19 @@ impl Params {
         Ok(p)
     }
 
+    /// The query that asks for these options (for the report's "command").
+    pub fn query(&self) -> String {
+        let mut q = format!("model={}", self.model);
+        if let Some(i) = &self.initial {
+            q.push_str(&format!("&initial={}", percent_encode(i)));
+        }
+        if self.knossos {
+            q.push_str("&knossos=true");
+        }
+        q.push_str(&format!("&time_limit={}", self.time_limit_s));
+        q
+    }
+
     /// The options of the check; every key is decided, because each check gets a report.
     pub fn options(&self, threads: usize) -> Result<CheckOptions, String> {
         let model = model_kind(&self.model).ok_or_else(|| format!("model {:?}", self.model))?;
@@ -114,6 +127,19 @@ impl Params {
             ..CheckOptions::default()
         })
     }
+}
+
+/// Escapes every byte but unreserved ones (RFC 3986) as `%XX`.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Decodes `%XX` escapes and `+` (a space, as HTML forms send it) into UTF-8 text.
@@ -206,5 +232,10 @@ mod tests {
         assert_eq!(percent_decode("a%20b+c").unwrap(), "a b c");
         assert_eq!(percent_decode("%E2%9C%93").unwrap(), "\u{2713}");
         assert!(percent_decode("%2").is_err());
+        let text = "[1 \"a+b\" :c] & ✓";
+        assert_eq!(percent_decode(&percent_encode(text)).unwrap(), text);
+        let p =
+            Params::from_query(Some("initial=%5B1%202%5D&knossos=1&model=register"), 9.0).unwrap();
+        assert_eq!(Params::from_query(Some(&p.query()), 9.0).unwrap(), p);
     }
 }

@@ -99,6 +99,15 @@ impl Store {
             if !entry.path().is_dir() {
                 continue;
             }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !path.exists() && looks_like_id(&name) {
+                // An upload cut short by a stop: the record is written only after the
+                // whole body, so nothing refers to this folder.
+                if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                    problems.push(format!("removing {}: {e}", entry.path().display()));
+                }
+                continue;
+            }
             let rec = match std::fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<Record>(&b).map_err(|e| e.to_string()))
@@ -275,6 +284,19 @@ impl Store {
     }
 }
 
+/// Whether a folder name has the form of the ids [`Store::reserve`] makes
+/// (`20261126T031026Z-000001`).
+fn looks_like_id(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() >= 18
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[16] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 8 | 15 | 16) || c.is_ascii_digit())
+}
+
 /// Writes `path` through a temporary file and a rename, so readers (and a restart)
 /// never see half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -314,7 +336,9 @@ mod tests {
                 let (id, _) = store.reserve().unwrap();
                 store.insert(record(&id, state)).unwrap();
             }
-            // A folder without a record (an upload cut short) is skipped, not fatal.
+            // A folder of ours without a record is an upload cut short: removed.
+            std::fs::create_dir(tmp.path().join("20260101T000000Z-000099")).unwrap();
+            // Any other folder without a record is skipped, not fatal.
             std::fs::create_dir(tmp.path().join("stray")).unwrap();
         }
         let (store, problems) = Store::open(tmp.path(), 2).unwrap();
@@ -326,5 +350,7 @@ mod tests {
         assert!(left[0].error.as_deref().unwrap().contains("interrupted"));
         assert!(left[0].id > left[1].id, "newest first");
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 3);
+        assert!(looks_like_id(&left[0].id));
+        assert!(!looks_like_id("stray") && !looks_like_id("20260101T000000Z-00a001"));
     }
 }

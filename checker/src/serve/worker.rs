@@ -85,7 +85,7 @@ fn run_one(store: &Store, metrics: &Metrics, id: &str, threads: usize) -> Result
     write_atomic(&dir.join(VERDICT_FILE), &json)?;
     let run = checker::report::RunInfo {
         name: format!("check {id}"),
-        command: format!("POST /v1/checks (model {})", rec.params.model),
+        command: format!("POST /v1/checks?{}", rec.params.query()),
         ..Default::default()
     };
     let report_error =
