@@ -181,6 +181,21 @@ fn linearizable_and_not_with_report_edn_and_jsonl() {
     assert_eq!(v["valid"], false, "{v}");
     assert_eq!(v["keys"][0]["valid"], false);
     assert!(v["keys"][0]["counterexample"]["stuck"].is_array(), "{v}");
+    // The same verdict `checker check --json --report` prints for the same file.
+    let scratch = tempfile::tempdir().unwrap();
+    let file =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/reference/etcd/etcd_000.edn");
+    let cli = Command::new(env!("CARGO_BIN_EXE_checker"))
+        .args(["check", "--model", "cas-register", "--json", "--report"])
+        .arg(scratch.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(cli.status.code(), Some(1));
+    let cli: Value = serde_json::from_slice(&cli.stdout).expect("--json prints JSON");
+    for field in ["valid", "model", "events", "ops", "keys", "counts"] {
+        assert_eq!(v[field], cli[field], "{field}");
+    }
     let (status, page) = svc.get(&format!("/v1/checks/{bad}/report"));
     assert_eq!(status, 200);
     assert!(
