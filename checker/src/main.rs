@@ -2,6 +2,7 @@
 //! (0 linearizable, 1 not, 2 unknown, 3 bad input or usage).
 
 mod cli;
+mod serve;
 
 use std::process::ExitCode;
 

@@ -6,15 +6,16 @@ use checker::verdict::{Validity, Verdict};
 use serde::Serialize;
 use std::process::ExitCode;
 
-/// What `--json` prints: the verdict's own fields, plus the file and counts.
+/// What `--json` prints: the verdict's own fields, plus the file and counts. `serve`
+/// stores the same object as a check's `verdict.json`, so both speak one format.
 #[derive(Serialize)]
-struct JsonOutput<'a> {
-    history: String,
+pub(crate) struct JsonOutput<'a> {
+    pub history: String,
     /// Seconds spent reading and validating the history.
-    parse_s: f64,
+    pub parse_s: f64,
     #[serde(flatten)]
-    verdict: &'a Verdict,
-    counts: Counts,
+    pub verdict: &'a Verdict,
+    pub counts: Counts,
 }
 
 pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {

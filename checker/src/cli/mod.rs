@@ -2,9 +2,10 @@
 //! be 2, which means "unknown" here).
 
 mod bench;
-mod check_cmd;
+pub(crate) mod check_cmd;
 mod gen_cmd;
-mod summary;
+mod serve_cmd;
+pub(crate) mod summary;
 
 use anyhow::{Context, bail};
 use checker::check::{CheckOptions, ModelKind};
@@ -37,6 +38,8 @@ enum Command {
     Bench(BenchArgs),
     /// Write a generated history (linearizable by construction) as JSONL.
     Gen(GenArgs),
+    /// Offer `check` as an HTTP service (loopback only) until SIGTERM or ctrl-c.
+    Serve(ServeArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -112,6 +115,37 @@ struct GenArgs {
     violation: bool,
 }
 
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The address to listen on (loopback only; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    listen: std::net::SocketAddr,
+    /// Where checks are kept (one folder each), and reloaded from at start.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The largest history accepted (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    max_body_bytes: u64,
+    /// Checks waiting for a worker; a submission beyond gets 503.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    queue: usize,
+    /// Checks run at once, each on its own blocking thread.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    workers: usize,
+    /// Threads of one check (0 = one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// The longest time budget of one check, and the budget when a submission gives none.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    max_time_limit: f64,
+    /// Finished checks kept in DIR; the oldest beyond are deleted.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    keep: usize,
+    /// Open connections at most; more are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_connections: usize,
+}
+
 /// Parses the command line and runs the command; the `Ok` value is the exit status.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = match Cli::try_parse() {
@@ -128,6 +162,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Check(args) => check_cmd::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Gen(args) => gen_cmd::run(&args),
+        Command::Serve(args) => serve_cmd::run(&args),
     }
 }
 

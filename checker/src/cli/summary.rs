@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 /// Counts printed with every verdict.
 #[derive(Serialize, Debug, Default)]
-pub(super) struct Counts {
+pub(crate) struct Counts {
     pub events: usize,
     pub ops: usize,
     pub ok: usize,
