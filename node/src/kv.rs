@@ -4,8 +4,14 @@
 //! A per-client session table makes retries idempotent: a command whose
 //! `(client, seq)` was already applied returns the recorded result instead of
 //! being applied twice (`client == 0` opts out).
+//!
+//! The maps are persistent (structurally shared) red-black trees, so a clone of the
+//! whole state is O(1) and later writes copy only the path they touch. That is what
+//! makes snapshots copy-on-write: the replica hands a clone to the driver, which
+//! serializes it on another thread while writes go on here.
 
-use serde::{Deserialize, Serialize};
+use rpds::RedBlackTreeMapSync;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -90,13 +96,50 @@ struct Session {
 /// Bound on the session table; the least recently active client is forgotten.
 const MAX_SESSIONS: usize = 100_000;
 
-/// The key-value store plus the deduplication table.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The key-value store plus the deduplication table. Cloning is O(1).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Kv {
+    data: RedBlackTreeMapSync<String, Value>,
+    sessions: RedBlackTreeMapSync<u64, Session>,
+    /// `stamp -> client`, oldest first, for eviction.
+    by_stamp: RedBlackTreeMapSync<u64, u64>,
+    next_stamp: u64,
+}
+
+impl Default for Kv {
+    fn default() -> Kv {
+        Kv {
+            data: RedBlackTreeMapSync::new_sync(),
+            sessions: RedBlackTreeMapSync::new_sync(),
+            by_stamp: RedBlackTreeMapSync::new_sync(),
+            next_stamp: 0,
+        }
+    }
+}
+
+/// Serializes a persistent map as a plain map, without copying it first.
+struct MapRef<'a, K, V>(&'a RedBlackTreeMapSync<K, V>);
+
+impl<K: Ord + Serialize, V: Serialize> Serialize for MapRef<'_, K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
+/// The snapshot encoding, written from borrowed maps. `by_stamp` is derived from
+/// the sessions, so it is not stored.
+#[derive(Serialize)]
+struct ImageRef<'a> {
+    data: MapRef<'a, String, Value>,
+    sessions: MapRef<'a, u64, Session>,
+    next_stamp: u64,
+}
+
+/// The snapshot encoding, read back.
+#[derive(Deserialize)]
+struct Image {
     data: BTreeMap<String, Value>,
     sessions: BTreeMap<u64, Session>,
-    /// `stamp -> client`, oldest first, for eviction.
-    by_stamp: BTreeMap<u64, u64>,
     next_stamp: u64,
 }
 
@@ -110,7 +153,7 @@ impl Kv {
     }
 
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.data.size()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -145,7 +188,7 @@ impl Kv {
         let key = op_key(op);
         let mut tmp = Kv::default();
         if let Some(v) = self.data.get(key) {
-            tmp.data.insert(key.to_string(), v.clone());
+            tmp.data.insert_mut(key.to_string(), v.clone());
         }
         tmp.apply_op(op)
     }
@@ -154,13 +197,13 @@ impl Kv {
         match op {
             KvOp::Get { key, .. } => KvResult::Value(self.data.get(key).cloned()),
             KvOp::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
+                self.data.insert_mut(key.clone(), value.clone());
                 KvResult::Value(Some(value.clone()))
             }
             KvOp::Cas { key, from, to } => {
                 let current = self.data.get(key);
                 if current == from.as_ref() {
-                    self.data.insert(key.clone(), to.clone());
+                    self.data.insert_mut(key.clone(), to.clone());
                     KvResult::Value(Some(to.clone()))
                 } else {
                     KvResult::CasMismatch {
@@ -169,7 +212,7 @@ impl Kv {
                 }
             }
             KvOp::Delete { key } => {
-                self.data.remove(key);
+                self.data.remove_mut(key);
                 KvResult::Value(None)
             }
             KvOp::Append { key, value } => {
@@ -181,7 +224,7 @@ impl Kv {
                 };
                 s.push_str(value);
                 let v = Value::String(s);
-                self.data.insert(key.clone(), v.clone());
+                self.data.insert_mut(key.clone(), v.clone());
                 KvResult::Value(Some(v))
             }
         }
@@ -190,25 +233,55 @@ impl Kv {
     fn record(&mut self, client: u64, seq: u64, result: KvResult) {
         self.next_stamp += 1;
         let stamp = self.next_stamp;
-        if let Some(old) = self.sessions.insert(client, Session { seq, result, stamp }) {
-            self.by_stamp.remove(&old.stamp);
+        if let Some(old) = self.sessions.get(&client) {
+            let old_stamp = old.stamp;
+            self.by_stamp.remove_mut(&old_stamp);
         }
-        self.by_stamp.insert(stamp, client);
-        while self.sessions.len() > MAX_SESSIONS {
-            let Some((_, victim)) = self.by_stamp.pop_first() else {
+        self.sessions
+            .insert_mut(client, Session { seq, result, stamp });
+        self.by_stamp.insert_mut(stamp, client);
+        while self.sessions.size() > MAX_SESSIONS {
+            let Some((&oldest, &victim)) = self.by_stamp.first() else {
                 break;
             };
-            self.sessions.remove(&victim);
+            self.by_stamp.remove_mut(&oldest);
+            self.sessions.remove_mut(&victim);
         }
     }
 
-    /// Snapshot encoding of the whole state machine (data and sessions).
+    /// Snapshot encoding of the whole state machine (data and sessions). JSON,
+    /// like the commands: values are arbitrary JSON, which only a self-describing
+    /// format can carry. Cost is linear in the state; call it off the hot path on a
+    /// clone (see the module docs).
     pub fn to_snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        let image = ImageRef {
+            data: MapRef(&self.data),
+            sessions: MapRef(&self.sessions),
+            next_stamp: self.next_stamp,
+        };
+        // Plain data with string or integer keys: serializing cannot fail.
+        serde_json::to_vec(&image).unwrap_or_default()
     }
 
     pub fn from_snapshot(bytes: &[u8]) -> Result<Kv, KvError> {
-        serde_json::from_slice(bytes).map_err(|e| KvError::Decode(e.to_string()))
+        let image: Image =
+            serde_json::from_slice(bytes).map_err(|e| KvError::Decode(e.to_string()))?;
+        let mut kv = Kv::new();
+        for (k, v) in image.data {
+            kv.data.insert_mut(k, v);
+        }
+        for (client, session) in image.sessions {
+            if kv.by_stamp.contains_key(&session.stamp) || session.stamp > image.next_stamp {
+                return Err(KvError::Decode(format!(
+                    "session of client {client} has a duplicate or future stamp {}",
+                    session.stamp
+                )));
+            }
+            kv.by_stamp.insert_mut(session.stamp, client);
+            kv.sessions.insert_mut(client, session);
+        }
+        kv.next_stamp = image.next_stamp;
+        Ok(kv)
     }
 }
 
@@ -307,5 +380,26 @@ mod tests {
         let c = cmd(1, 2, put("k", json!(1.5)));
         assert_eq!(Command::decode(&c.encode()), Ok(c));
         assert!(Command::decode(b"{").is_err());
+        assert!(Kv::from_snapshot(b"[1]").is_err());
+    }
+
+    #[test]
+    fn a_clone_is_unaffected_by_later_writes() {
+        let mut kv = Kv::new();
+        kv.apply(&cmd(1, 1, put("a", json!(1)))).ok();
+        let frozen = kv.clone();
+        kv.apply(&cmd(1, 2, put("a", json!(2)))).ok();
+        kv.apply(&cmd(0, 0, put("b", json!(3)))).ok();
+        assert_eq!(frozen.get("a"), Some(&json!(1)));
+        assert_eq!(frozen.get("b"), None);
+        let back = Kv::from_snapshot(&frozen.to_snapshot());
+        assert_eq!(back.as_ref(), Ok(&frozen));
+        // The restored dedup table still answers the recorded retry.
+        let mut back = back.unwrap_or_default();
+        assert_eq!(
+            back.apply(&cmd(1, 1, put("a", json!(9)))),
+            Ok(KvResult::Value(Some(json!(1))))
+        );
+        assert_eq!(back.get("a"), Some(&json!(1)));
     }
 }
