@@ -18,6 +18,7 @@ pub(crate) fn config(id: NodeId, n: u64, mutants: Mutants) -> Config {
         check_quorum: true,
         seed: 42,
         mutants,
+        snapshot_every: 0,
     }
 }
 
@@ -52,8 +53,15 @@ impl Cluster {
     /// Carries out outputs: persists complete at once, sends are queued.
     fn carry(&mut self, id: NodeId, outs: Vec<Output>) {
         let mut persisted = None;
+        let mut snapshots = Vec::new();
         for o in outs {
             match o {
+                // Serialized at once, as a driver's blocking thread would.
+                Output::Snapshot { index, kv } => snapshots.push(Input::SnapshotReady {
+                    index,
+                    data: kv.to_snapshot(),
+                }),
+                Output::Restored { .. } => {}
                 Output::Persist { seq, .. } => persisted = Some(seq),
                 Output::Send(m) => self.queue.push_back(m),
                 Output::Reply { id, response } => {
@@ -67,6 +75,10 @@ impl Cluster {
         }
         if let Some(seq) = persisted {
             let outs = self.input(id, Input::Persisted { seq });
+            self.carry(id, outs);
+        }
+        for input in snapshots {
+            let outs = self.input(id, input);
             self.carry(id, outs);
         }
     }

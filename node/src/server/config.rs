@@ -61,6 +61,10 @@ pub struct Args {
     /// Tokio worker threads (fsyncs run on a separate blocking thread).
     #[arg(long, default_value_t = 2)]
     pub worker_threads: usize,
+    /// Take a snapshot (and compact the log) after this many entries applied since
+    /// the last one; 0 disables automatic snapshots (POST /admin/snapshot still works).
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_every: u64,
     /// Shut down when the process that started this node exits (checked twice a
     /// second), so a harness that is killed outright leaves no node behind.
     #[arg(long)]
@@ -87,6 +91,7 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     pub max_connections: usize,
     pub max_body_bytes: usize,
+    pub snapshot_every: u64,
 }
 
 /// Why a command line was refused.
@@ -203,6 +208,7 @@ impl NodeConfig {
             request_timeout: Duration::from_millis(args.request_timeout_ms),
             max_connections: args.max_connections,
             max_body_bytes: args.max_body_bytes,
+            snapshot_every: args.snapshot_every,
         })
     }
 
@@ -220,6 +226,7 @@ impl NodeConfig {
             check_quorum: true,
             seed: self.seed,
             mutants: self.mutants,
+            snapshot_every: self.snapshot_every,
         }
     }
 }

@@ -183,6 +183,19 @@ impl Invariants {
         Ok(())
     }
 
+    /// State machine safety for a snapshot installed at `node`: it stands for the
+    /// entries through `index`, the last of which has `term`.
+    pub fn on_restored(&mut self, node: NodeId, index: Index, term: Term) -> Result<(), String> {
+        match self.applied.get(&index) {
+            Some(a) if a.term != term => Err(format!(
+                "state machine safety: node {node} installed a snapshot through {index} \
+                 of term {term}, node {} applied entry {index} of term {}",
+                a.node, a.term
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// No acknowledged write lost: `(client, seq)` was answered `Done` by `node`.
     pub fn on_write_acknowledged(&self, node: NodeId, client: u64, seq: u64) -> Result<(), String> {
         if self.applied_commands.contains_key(&(client, seq)) {

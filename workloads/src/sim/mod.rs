@@ -254,6 +254,11 @@ fn print_summary(out: &mut impl std::io::Write, r: &RangeResult) -> std::io::Res
     )?;
     writeln!(
         out,
+        "snapshots: taken {}, installed from a leader {} (in {} seeds)",
+        s.snapshots_taken, s.snapshots_installed, s.seeds_with_install
+    )?;
+    writeln!(
+        out,
         "simulated: {:.1} s in {:.2} s wall ({:.0} simulated s per wall s)",
         sim_s,
         r.wall_s,

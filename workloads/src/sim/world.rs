@@ -13,7 +13,7 @@ use super::history::History;
 use super::invariants::Invariants;
 use super::net::Network;
 use super::queue::Queue;
-use node::raft::types::{Message, MessageBody, NodeId, Term};
+use node::raft::types::{Index, Message, MessageBody, NodeId, Term};
 use node::replica::{
     ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role,
 };
@@ -55,6 +55,10 @@ pub struct Stats {
     pub partitions: u64,
     pub pauses: u64,
     pub messages: u64,
+    pub snapshots_taken: u64,
+    pub snapshots_installed: u64,
+    /// Seeds in which some node installed a snapshot from its leader.
+    pub seeds_with_install: u64,
 }
 
 impl Stats {
@@ -69,6 +73,9 @@ impl Stats {
         self.partitions += o.partitions;
         self.pauses += o.pauses;
         self.messages += o.messages;
+        self.snapshots_taken += o.snapshots_taken;
+        self.snapshots_installed += o.snapshots_installed;
+        self.seeds_with_install += o.seeds_with_install;
     }
 }
 
@@ -107,6 +114,13 @@ pub(super) enum Ev {
     Fsync {
         node: NodeId,
         epoch: u64,
+    },
+    /// The driver finished serializing a snapshot of `node`'s state through `index`.
+    SnapshotReady {
+        node: NodeId,
+        epoch: u64,
+        index: Index,
+        data: Vec<u8>,
     },
     /// Driver mutant `no-fsync`: claims `seq` durable at once.
     FakeSynced {
@@ -259,6 +273,8 @@ impl<R: Driven> World<R> {
             check_quorum: rng.random_bool(0.5),
             seed: 0,
             mutants: opts.mutants,
+            // Often enough that most seeds compact and many install snapshots.
+            snapshot_every: rng.random_range(20..200),
         };
         let mut w = World {
             rng,
@@ -371,6 +387,7 @@ impl<R: Driven> World<R> {
         self.stats.ops_ok = ok;
         self.stats.ops_fail = fail;
         self.stats.ops_info = info;
+        self.stats.seeds_with_install = u64::from(self.stats.snapshots_installed > 0);
         SeedReport {
             seed,
             nodes: self.nodes.len(),
@@ -435,6 +452,30 @@ impl<R: Driven> World<R> {
                     }
                     Ok(_) => {}
                     Err(e) => self.fail(format!("node {node} disk: {e}")),
+                }
+            }
+            Ev::SnapshotReady {
+                node,
+                epoch,
+                index,
+                data,
+            } => {
+                let Some(n) = self.nodes.get(&node) else {
+                    return;
+                };
+                let ev = Ev::SnapshotReady {
+                    node,
+                    epoch,
+                    index,
+                    data,
+                };
+                if n.epoch != epoch {
+                    return;
+                }
+                if let Some(Ev::SnapshotReady { index, data, .. }) = self.gate(node, ev) {
+                    self.stats.snapshots_taken += 1;
+                    self.trace_line(|| format!("n{node} snapshot through {index} ready"));
+                    self.feed(node, Input::SnapshotReady { index, data });
                 }
             }
             Ev::FakeSynced { node, epoch, seq } => {
@@ -668,6 +709,32 @@ impl<R: Driven> World<R> {
                 {
                     let t = self.now + self.rng.random_range(0..MS);
                     self.queue.push(t, Ev::CrashSoon { node, epoch });
+                }
+            }
+            Output::Snapshot { index, kv } => {
+                // Serialized "on another thread": the bytes come back a little later,
+                // while the replica goes on applying.
+                let Some(n) = self.nodes.get(&node) else {
+                    return;
+                };
+                let epoch = n.epoch;
+                let data = kv.to_snapshot();
+                let t = self.now + self.rng.random_range(0..5 * MS);
+                self.queue.push(
+                    t,
+                    Ev::SnapshotReady {
+                        node,
+                        epoch,
+                        index,
+                        data,
+                    },
+                );
+            }
+            Output::Restored { index, term } => {
+                self.stats.snapshots_installed += 1;
+                self.trace_line(|| format!("n{node} restored snapshot {index}/{term}"));
+                if let Err(e) = self.inv.on_restored(node, index, term) {
+                    self.fail(e);
                 }
             }
             Output::RoleChanged { role, term, leader } => {
