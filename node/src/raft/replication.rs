@@ -106,6 +106,13 @@ impl Raft {
             .collect();
         for (to, prev_index) in targets {
             let Some(prev_term) = self.log.term(prev_index) else {
+                // The peer's next entry was compacted away (perhaps while its
+                // pipeline was full, which no answer would ever unblock): start
+                // over from what is known to match, which sends the snapshot.
+                if let Some(pr) = self.progress.get_mut(&to) {
+                    pr.become_probe();
+                }
+                self.send_append(to, true);
                 continue;
             };
             let body = MessageBody::Append {
