@@ -594,7 +594,7 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
                     out,
                     "n{id}: commit={} applied={} log={}",
                     log.commit,
-                    n.applied.last().map_or(0, |e| e.index),
+                    log.applied,
                     fmt_entries(es)
                 );
             }

@@ -6,7 +6,8 @@
 //! order: persist the write, send the messages, apply the committed entries, serve
 //! the confirmed reads.
 //!
-//! The persistence rule is enforced here: every message except a leader's Append is
+//! The persistence rule is enforced here: every message except a leader's Append
+//! (or InstallSnapshot, which carries only committed state) is
 //! held back until storage has reported durable the newest write issued when the
 //! message was created (votes, append acknowledgements, campaign requests). A leader
 //! may send Appends before its own fsync (Raft thesis §10.2.1) but counts itself in
@@ -396,7 +397,13 @@ impl Raft {
     }
 
     fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
-        let immediate = self.role == Role::Leader && matches!(body, MessageBody::Append { .. });
+        // A snapshot holds only committed state, so like an Append it does not
+        // depend on the leader's own pending write.
+        let immediate = self.role == Role::Leader
+            && matches!(
+                body,
+                MessageBody::Append { .. } | MessageBody::InstallSnapshot { .. }
+            );
         let m = Message {
             from: self.id,
             to,
