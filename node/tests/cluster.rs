@@ -503,6 +503,8 @@ fn the_cluster_token_guards_raft_and_admin_but_not_clients() {
     assert_eq!(code, 401);
     let (code, _) = http(c.port(1), "GET", "/admin/membership", None).expect("answer");
     assert_eq!(code, 401);
+    let (code, _) = http(c.port(1), "POST", "/admin/snapshot", None).expect("answer");
+    assert_eq!(code, 401);
     assert!(put(&c, 2, "open", json!("to clients")));
     assert_eq!(get_eventually(&c, 3, "open"), Some(json!("to clients")));
 }

@@ -374,6 +374,9 @@ mod tests {
         );
         assert_eq!(r(Method::GET, "/status"), Ok(Route::Status));
         assert_eq!(r(Method::POST, "/raft/msg"), Ok(Route::RaftMsg));
+        assert_eq!(r(Method::POST, "/admin/snapshot"), Ok(Route::Snapshot));
+        assert!(r(Method::GET, "/admin/snapshot").is_err());
+        assert!(Route::Snapshot.needs_token() && !Route::Snapshot.needs_leader());
     }
 
     #[test]
