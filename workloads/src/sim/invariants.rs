@@ -7,7 +7,10 @@
 //!   entries up to it. Checked as: every `(index, term)` ever written anywhere has one
 //!   payload and one predecessor term, which by induction on the index is equivalent.
 //! - Leader completeness: a new leader's log holds every entry committed so far.
-//! - State machine safety: no two replicas apply different entries at one index.
+//! - State machine safety: no two replicas apply different entries at one index,
+//!   and a snapshot installed from a leader ends with the entry applied there.
+//!   Logs may be compacted: checks compare only indexes a log still holds (or the
+//!   snapshot's last one).
 //! - No acknowledged write lost: a write answered `Done` was applied (so, by state
 //!   machine safety, every replica that applies that far applies it too).
 

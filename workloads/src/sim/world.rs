@@ -6,6 +6,10 @@
 //! back whatever depends on a write until `Input::Persisted`). A run has two phases:
 //! faults (the nemesis schedule of `nemesis.rs`), then liveness: everything is
 //! healed and a new write must commit within [`LIVENESS_BOUND_NS`].
+//!
+//! Replicas snapshot every 20-200 applied entries (drawn per seed); the snapshot's
+//! bytes come back a few virtual milliseconds later, as from a driver's blocking
+//! thread, so compaction races with replication, crashes and InstallSnapshot.
 
 use super::clients::{self, Client};
 use super::disk::{Disk, Write};
