@@ -13,7 +13,6 @@
 use rpds::RedBlackTreeMapSync;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// One key-value operation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,29 +116,51 @@ impl Default for Kv {
     }
 }
 
-/// Serializes a persistent map as a plain map, without copying it first.
-struct MapRef<'a, K, V>(&'a RedBlackTreeMapSync<K, V>);
+/// Bytes that start every snapshot, so a foreign or older encoding is refused
+/// with a clear error instead of being misread.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"linkv-s1";
 
-impl<K: Ord + Serialize, V: Serialize> Serialize for MapRef<'_, K, V> {
+/// A JSON value written as its JSON text: postcard is not self-describing, so it
+/// cannot carry `serde_json::Value` directly.
+struct JsonText<'a, T>(&'a T);
+
+impl<T: Serialize> Serialize for JsonText<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter())
+        let text = serde_json::to_string(self.0).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
     }
 }
 
-/// The snapshot encoding, written from borrowed maps. `by_stamp` is derived from
-/// the sessions, so it is not stored.
-#[derive(Serialize)]
-struct ImageRef<'a> {
-    data: MapRef<'a, String, Value>,
-    sessions: MapRef<'a, u64, Session>,
-    next_stamp: u64,
+/// The data map as a sequence of `(key, value as JSON)`, written without copying.
+struct DataImage<'a>(&'a RedBlackTreeMapSync<String, Value>);
+
+impl Serialize for DataImage<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(k, v)| (k, JsonText(v))))
+    }
 }
 
-/// The snapshot encoding, read back.
+/// The session table as a sequence of [`SessionImage`], written without copying.
+struct SessionsImage<'a>(&'a RedBlackTreeMapSync<u64, Session>);
+
+impl Serialize for SessionsImage<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .iter()
+                .map(|(c, x)| (c, x.seq, x.stamp, JsonText(&x.result))),
+        )
+    }
+}
+
+/// One session as stored in a snapshot: `(client, seq, stamp, result as JSON)`.
+type SessionImage = (u64, u64, u64, String);
+
+/// The snapshot encoding, read back (`by_stamp` is derived from the sessions).
 #[derive(Deserialize)]
 struct Image {
-    data: BTreeMap<String, Value>,
-    sessions: BTreeMap<u64, Session>,
+    data: Vec<(String, String)>,
+    sessions: Vec<SessionImage>,
     next_stamp: u64,
 }
 
@@ -249,36 +270,44 @@ impl Kv {
         }
     }
 
-    /// Snapshot encoding of the whole state machine (data and sessions). JSON,
-    /// like the commands: values are arbitrary JSON, which only a self-describing
-    /// format can carry. Cost is linear in the state; call it off the hot path on a
-    /// clone (see the module docs).
+    /// Snapshot encoding of the whole state machine (data and sessions): a magic
+    /// prefix, then postcard, with each JSON value as its JSON text. Cost is linear
+    /// in the state; call it off the hot path on a clone (see the module docs).
     pub fn to_snapshot(&self) -> Vec<u8> {
-        let image = ImageRef {
-            data: MapRef(&self.data),
-            sessions: MapRef(&self.sessions),
-            next_stamp: self.next_stamp,
-        };
-        // Plain data with string or integer keys: serializing cannot fail.
-        serde_json::to_vec(&image).unwrap_or_default()
+        let image = (
+            DataImage(&self.data),
+            SessionsImage(&self.sessions),
+            self.next_stamp,
+        );
+        let mut out = SNAPSHOT_MAGIC.to_vec();
+        // Plain data into a Vec: serializing cannot fail.
+        out.extend(postcard::to_allocvec(&image).unwrap_or_default());
+        out
     }
 
     pub fn from_snapshot(bytes: &[u8]) -> Result<Kv, KvError> {
-        let image: Image =
-            serde_json::from_slice(bytes).map_err(|e| KvError::Decode(e.to_string()))?;
+        let bad = |why: String| KvError::Decode(format!("snapshot: {why}"));
+        let body = bytes
+            .strip_prefix(SNAPSHOT_MAGIC)
+            .ok_or_else(|| bad("not a key-value snapshot (bad magic bytes)".into()))?;
+        let image: Image = postcard::from_bytes(body).map_err(|e| bad(e.to_string()))?;
         let mut kv = Kv::new();
-        for (k, v) in image.data {
+        for (k, text) in image.data {
+            let v: Value =
+                serde_json::from_str(&text).map_err(|e| bad(format!("value of {k:?}: {e}")))?;
             kv.data.insert_mut(k, v);
         }
-        for (client, session) in image.sessions {
-            if kv.by_stamp.contains_key(&session.stamp) || session.stamp > image.next_stamp {
-                return Err(KvError::Decode(format!(
-                    "session of client {client} has a duplicate or future stamp {}",
-                    session.stamp
+        for (client, seq, stamp, text) in image.sessions {
+            let result: KvResult = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("session of client {client}: {e}")))?;
+            if kv.by_stamp.contains_key(&stamp) || stamp > image.next_stamp {
+                return Err(bad(format!(
+                    "session of client {client} has a duplicate or future stamp {stamp}"
                 )));
             }
-            kv.by_stamp.insert_mut(session.stamp, client);
-            kv.sessions.insert_mut(client, session);
+            kv.by_stamp.insert_mut(stamp, client);
+            kv.sessions
+                .insert_mut(client, Session { seq, result, stamp });
         }
         kv.next_stamp = image.next_stamp;
         Ok(kv)
@@ -381,6 +410,9 @@ mod tests {
         assert_eq!(Command::decode(&c.encode()), Ok(c));
         assert!(Command::decode(b"{").is_err());
         assert!(Kv::from_snapshot(b"[1]").is_err());
+        let mut cut = kv.to_snapshot();
+        cut.truncate(cut.len() - 1);
+        assert!(Kv::from_snapshot(&cut).is_err());
     }
 
     #[test]
