@@ -12,6 +12,7 @@
 
 mod client_io;
 pub mod clients;
+mod describe;
 pub mod disk;
 pub mod history;
 pub mod invariants;
@@ -19,6 +20,7 @@ pub mod linearizable;
 pub mod nemesis;
 pub mod net;
 pub mod queue;
+mod snapshots;
 pub mod twin;
 pub mod world;
 

@@ -12,12 +12,13 @@
 //! thread, so compaction races with replication, crashes and InstallSnapshot.
 
 use super::clients::{self, Client};
+use super::describe::describe;
 use super::disk::{Disk, Write};
 use super::history::History;
 use super::invariants::Invariants;
 use super::net::Network;
 use super::queue::Queue;
-use node::raft::types::{Index, Message, MessageBody, NodeId, Term};
+use node::raft::types::{Index, Message, NodeId, Term};
 use node::replica::{
     ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role,
 };
@@ -458,30 +459,7 @@ impl<R: Driven> World<R> {
                     Err(e) => self.fail(format!("node {node} disk: {e}")),
                 }
             }
-            Ev::SnapshotReady {
-                node,
-                epoch,
-                index,
-                data,
-            } => {
-                let Some(n) = self.nodes.get(&node) else {
-                    return;
-                };
-                let ev = Ev::SnapshotReady {
-                    node,
-                    epoch,
-                    index,
-                    data,
-                };
-                if n.epoch != epoch {
-                    return;
-                }
-                if let Some(Ev::SnapshotReady { index, data, .. }) = self.gate(node, ev) {
-                    self.stats.snapshots_taken += 1;
-                    self.trace_line(|| format!("n{node} snapshot through {index} ready"));
-                    self.feed(node, Input::SnapshotReady { index, data });
-                }
-            }
+            ev @ Ev::SnapshotReady { .. } => self.on_snapshot_ready(ev),
             Ev::FakeSynced { node, epoch, seq } => {
                 let Some(n) = self.nodes.get(&node) else {
                     return;
@@ -571,7 +549,7 @@ impl<R: Driven> World<R> {
 
     /// Drops `ev` when its node is down, keeps it for later when the node is paused,
     /// and otherwise hands it back to be run now.
-    fn gate(&mut self, node: NodeId, ev: Ev) -> Option<Ev> {
+    pub(super) fn gate(&mut self, node: NodeId, ev: Ev) -> Option<Ev> {
         let n = self.nodes.get_mut(&node)?;
         n.replica.as_ref()?;
         if n.paused {
@@ -715,32 +693,8 @@ impl<R: Driven> World<R> {
                     self.queue.push(t, Ev::CrashSoon { node, epoch });
                 }
             }
-            Output::Snapshot { index, kv } => {
-                // Serialized "on another thread": the bytes come back a little later,
-                // while the replica goes on applying.
-                let Some(n) = self.nodes.get(&node) else {
-                    return;
-                };
-                let epoch = n.epoch;
-                let data = kv.to_snapshot();
-                let t = self.now + self.rng.random_range(0..5 * MS);
-                self.queue.push(
-                    t,
-                    Ev::SnapshotReady {
-                        node,
-                        epoch,
-                        index,
-                        data,
-                    },
-                );
-            }
-            Output::Restored { index, term } => {
-                self.stats.snapshots_installed += 1;
-                self.trace_line(|| format!("n{node} restored snapshot {index}/{term}"));
-                if let Err(e) = self.inv.on_restored(node, index, term) {
-                    self.fail(e);
-                }
-            }
+            Output::Snapshot { index, kv } => self.on_snapshot(node, index, &kv),
+            Output::Restored { index, term } => self.on_restored(node, index, term),
             Output::RoleChanged { role, term, leader } => {
                 self.trace_line(|| format!("n{node} role {role:?} term {term} leader {leader:?}"));
                 let Some(n) = self.nodes.get_mut(&node) else {
@@ -793,43 +747,4 @@ impl<R: Driven> World<R> {
             self.queue.push(t, Ev::IsolateSoon { node });
         }
     }
-}
-
-/// A short description of a message for traces.
-pub(super) fn describe(m: &Message) -> String {
-    let body = match &m.body {
-        MessageBody::Vote {
-            pre_vote,
-            last_log_index,
-            last_log_term,
-            ..
-        } => format!("vote pre={pre_vote} last=({last_log_index},{last_log_term})"),
-        MessageBody::VoteResponse { pre_vote, granted } => {
-            format!("vote-resp pre={pre_vote} granted={granted}")
-        }
-        MessageBody::Append {
-            prev_index,
-            prev_term,
-            entries,
-            commit,
-            ..
-        } => format!(
-            "append prev=({prev_index},{prev_term}) n={} commit={commit}",
-            entries.len()
-        ),
-        MessageBody::AppendResponse {
-            success,
-            match_index,
-            ..
-        } => format!("append-resp ok={success} match={match_index}"),
-        MessageBody::InstallSnapshot { snapshot } => {
-            format!("snapshot last={}", snapshot.meta.last_index)
-        }
-        MessageBody::InstallSnapshotResponse { last_index } => {
-            format!("snapshot-resp last={last_index}")
-        }
-        MessageBody::TimeoutNow => "timeout-now".to_string(),
-        MessageBody::HeartbeatAck { read_ctx } => format!("heartbeat-ack ctx={read_ctx}"),
-    };
-    format!("{}->{} t{} {body}", m.from, m.to, m.term)
 }
