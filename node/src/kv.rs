@@ -4,10 +4,15 @@
 //! A per-client session table makes retries idempotent: a command whose
 //! `(client, seq)` was already applied returns the recorded result instead of
 //! being applied twice (`client == 0` opts out).
+//!
+//! The maps are persistent (structurally shared) red-black trees, so a clone of the
+//! whole state is O(1) and later writes copy only the path they touch. That is what
+//! makes snapshots copy-on-write: the replica hands a clone to the driver, which
+//! serializes it on another thread while writes go on here.
 
-use serde::{Deserialize, Serialize};
+use rpds::RedBlackTreeMapSync;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// One key-value operation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,13 +95,72 @@ struct Session {
 /// Bound on the session table; the least recently active client is forgotten.
 const MAX_SESSIONS: usize = 100_000;
 
-/// The key-value store plus the deduplication table.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The key-value store plus the deduplication table. Cloning is O(1).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Kv {
-    data: BTreeMap<String, Value>,
-    sessions: BTreeMap<u64, Session>,
+    data: RedBlackTreeMapSync<String, Value>,
+    sessions: RedBlackTreeMapSync<u64, Session>,
     /// `stamp -> client`, oldest first, for eviction.
-    by_stamp: BTreeMap<u64, u64>,
+    by_stamp: RedBlackTreeMapSync<u64, u64>,
+    next_stamp: u64,
+}
+
+impl Default for Kv {
+    fn default() -> Kv {
+        Kv {
+            data: RedBlackTreeMapSync::new_sync(),
+            sessions: RedBlackTreeMapSync::new_sync(),
+            by_stamp: RedBlackTreeMapSync::new_sync(),
+            next_stamp: 0,
+        }
+    }
+}
+
+/// Bytes that start every snapshot, so a foreign or older encoding is refused
+/// with a clear error instead of being misread.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"linkv-s1";
+
+/// A JSON value written as its JSON text: postcard is not self-describing, so it
+/// cannot carry `serde_json::Value` directly.
+struct JsonText<'a, T>(&'a T);
+
+impl<T: Serialize> Serialize for JsonText<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(self.0).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+}
+
+/// The data map as a sequence of `(key, value as JSON)`, written without copying.
+struct DataImage<'a>(&'a RedBlackTreeMapSync<String, Value>);
+
+impl Serialize for DataImage<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(k, v)| (k, JsonText(v))))
+    }
+}
+
+/// The session table as a sequence of [`SessionImage`], written without copying.
+struct SessionsImage<'a>(&'a RedBlackTreeMapSync<u64, Session>);
+
+impl Serialize for SessionsImage<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .iter()
+                .map(|(c, x)| (c, x.seq, x.stamp, JsonText(&x.result))),
+        )
+    }
+}
+
+/// One session as stored in a snapshot: `(client, seq, stamp, result as JSON)`.
+type SessionImage = (u64, u64, u64, String);
+
+/// The snapshot encoding, read back (`by_stamp` is derived from the sessions).
+#[derive(Deserialize)]
+struct Image {
+    data: Vec<(String, String)>,
+    sessions: Vec<SessionImage>,
     next_stamp: u64,
 }
 
@@ -110,7 +174,7 @@ impl Kv {
     }
 
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.data.size()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -145,7 +209,7 @@ impl Kv {
         let key = op_key(op);
         let mut tmp = Kv::default();
         if let Some(v) = self.data.get(key) {
-            tmp.data.insert(key.to_string(), v.clone());
+            tmp.data.insert_mut(key.to_string(), v.clone());
         }
         tmp.apply_op(op)
     }
@@ -154,13 +218,13 @@ impl Kv {
         match op {
             KvOp::Get { key, .. } => KvResult::Value(self.data.get(key).cloned()),
             KvOp::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
+                self.data.insert_mut(key.clone(), value.clone());
                 KvResult::Value(Some(value.clone()))
             }
             KvOp::Cas { key, from, to } => {
                 let current = self.data.get(key);
                 if current == from.as_ref() {
-                    self.data.insert(key.clone(), to.clone());
+                    self.data.insert_mut(key.clone(), to.clone());
                     KvResult::Value(Some(to.clone()))
                 } else {
                     KvResult::CasMismatch {
@@ -169,7 +233,7 @@ impl Kv {
                 }
             }
             KvOp::Delete { key } => {
-                self.data.remove(key);
+                self.data.remove_mut(key);
                 KvResult::Value(None)
             }
             KvOp::Append { key, value } => {
@@ -181,7 +245,7 @@ impl Kv {
                 };
                 s.push_str(value);
                 let v = Value::String(s);
-                self.data.insert(key.clone(), v.clone());
+                self.data.insert_mut(key.clone(), v.clone());
                 KvResult::Value(Some(v))
             }
         }
@@ -190,25 +254,63 @@ impl Kv {
     fn record(&mut self, client: u64, seq: u64, result: KvResult) {
         self.next_stamp += 1;
         let stamp = self.next_stamp;
-        if let Some(old) = self.sessions.insert(client, Session { seq, result, stamp }) {
-            self.by_stamp.remove(&old.stamp);
+        if let Some(old) = self.sessions.get(&client) {
+            let old_stamp = old.stamp;
+            self.by_stamp.remove_mut(&old_stamp);
         }
-        self.by_stamp.insert(stamp, client);
-        while self.sessions.len() > MAX_SESSIONS {
-            let Some((_, victim)) = self.by_stamp.pop_first() else {
+        self.sessions
+            .insert_mut(client, Session { seq, result, stamp });
+        self.by_stamp.insert_mut(stamp, client);
+        while self.sessions.size() > MAX_SESSIONS {
+            let Some((&oldest, &victim)) = self.by_stamp.first() else {
                 break;
             };
-            self.sessions.remove(&victim);
+            self.by_stamp.remove_mut(&oldest);
+            self.sessions.remove_mut(&victim);
         }
     }
 
-    /// Snapshot encoding of the whole state machine (data and sessions).
+    /// Snapshot encoding of the whole state machine (data and sessions): a magic
+    /// prefix, then postcard, with each JSON value as its JSON text. Cost is linear
+    /// in the state; call it off the hot path on a clone (see the module docs).
     pub fn to_snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        let image = (
+            DataImage(&self.data),
+            SessionsImage(&self.sessions),
+            self.next_stamp,
+        );
+        let mut out = SNAPSHOT_MAGIC.to_vec();
+        // Plain data into a Vec: serializing cannot fail.
+        out.extend(postcard::to_allocvec(&image).unwrap_or_default());
+        out
     }
 
     pub fn from_snapshot(bytes: &[u8]) -> Result<Kv, KvError> {
-        serde_json::from_slice(bytes).map_err(|e| KvError::Decode(e.to_string()))
+        let bad = |why: String| KvError::Decode(format!("snapshot: {why}"));
+        let body = bytes
+            .strip_prefix(SNAPSHOT_MAGIC)
+            .ok_or_else(|| bad("not a key-value snapshot (bad magic bytes)".into()))?;
+        let image: Image = postcard::from_bytes(body).map_err(|e| bad(e.to_string()))?;
+        let mut kv = Kv::new();
+        for (k, text) in image.data {
+            let v: Value =
+                serde_json::from_str(&text).map_err(|e| bad(format!("value of {k:?}: {e}")))?;
+            kv.data.insert_mut(k, v);
+        }
+        for (client, seq, stamp, text) in image.sessions {
+            let result: KvResult = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("session of client {client}: {e}")))?;
+            if kv.by_stamp.contains_key(&stamp) || stamp > image.next_stamp {
+                return Err(bad(format!(
+                    "session of client {client} has a duplicate or future stamp {stamp}"
+                )));
+            }
+            kv.by_stamp.insert_mut(stamp, client);
+            kv.sessions
+                .insert_mut(client, Session { seq, result, stamp });
+        }
+        kv.next_stamp = image.next_stamp;
+        Ok(kv)
     }
 }
 
@@ -307,5 +409,29 @@ mod tests {
         let c = cmd(1, 2, put("k", json!(1.5)));
         assert_eq!(Command::decode(&c.encode()), Ok(c));
         assert!(Command::decode(b"{").is_err());
+        assert!(Kv::from_snapshot(b"[1]").is_err());
+        let mut cut = kv.to_snapshot();
+        cut.truncate(cut.len() - 1);
+        assert!(Kv::from_snapshot(&cut).is_err());
+    }
+
+    #[test]
+    fn a_clone_is_unaffected_by_later_writes() {
+        let mut kv = Kv::new();
+        kv.apply(&cmd(1, 1, put("a", json!(1)))).ok();
+        let frozen = kv.clone();
+        kv.apply(&cmd(1, 2, put("a", json!(2)))).ok();
+        kv.apply(&cmd(0, 0, put("b", json!(3)))).ok();
+        assert_eq!(frozen.get("a"), Some(&json!(1)));
+        assert_eq!(frozen.get("b"), None);
+        let back = Kv::from_snapshot(&frozen.to_snapshot());
+        assert_eq!(back.as_ref(), Ok(&frozen));
+        // The restored dedup table still answers the recorded retry.
+        let mut back = back.unwrap_or_default();
+        assert_eq!(
+            back.apply(&cmd(1, 1, put("a", json!(9)))),
+            Ok(KvResult::Value(Some(json!(1))))
+        );
+        assert_eq!(back.get("a"), Some(&json!(1)));
     }
 }

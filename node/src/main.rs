@@ -44,6 +44,7 @@ fn main() -> ExitCode {
 async fn run(config: NodeConfig, parent: Option<nix::unistd::Pid>) -> ExitCode {
     let opts = StorageOptions {
         no_fsync: config.no_fsync,
+        segment_max_bytes: config.wal_segment_bytes,
         ..StorageOptions::default()
     };
     let (storage, recovered) = match Storage::open(&config.data_dir, opts) {

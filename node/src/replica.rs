@@ -10,12 +10,18 @@
 //! never depends on it (it is a leader's Append, which Raft thesis §10.2.1 allows
 //! before the leader's own fsync): a driver may send it while the write is in
 //! flight.
+//!
+//! Snapshots are copy-on-write: every `snapshot_every` applied entries (or on
+//! [`Input::TakeSnapshot`]) the replica emits [`Output::Snapshot`] with an O(1)
+//! clone of the state machine; the driver serializes it off the hot path and hands
+//! the bytes back with [`Input::SnapshotReady`], which compacts the log. A snapshot
+//! installed from the leader replaces the state machine before later entries apply.
 
 mod engine;
 
 use crate::kv::{Command, Kv, KvError, KvOp, KvResult};
 use crate::raft::types::{
-    Entry, HardState, Index, Membership, Message, NodeId, Payload, Snapshot, Term,
+    Entry, HardState, Index, Membership, Message, MessageBody, NodeId, Payload, Snapshot, Term,
 };
 use crate::raft::{ProposeError, Raft, RaftConfig};
 use engine::{Consensus, Ready};
@@ -45,6 +51,8 @@ pub struct Config {
     pub seed: u64,
     /// Known bugs switched on deliberately, so the test pipeline can prove it catches them.
     pub mutants: Mutants,
+    /// Take a snapshot after this many entries applied since the last one; 0 never.
+    pub snapshot_every: u64,
 }
 
 /// Known bugs (DESIGN.md "Mutants"). All false in a correct node.
@@ -113,6 +121,11 @@ pub enum Input {
     TransferLeader { to: NodeId },
     /// Propose a membership change (admin API); the replica runs joint consensus.
     ChangeMembership { id: RequestId, voters: Vec<NodeId> },
+    /// Take a snapshot now (admin API), unless nothing was applied since the last
+    /// one or one is being serialized already.
+    TakeSnapshot,
+    /// The driver serialized the state of an `Output::Snapshot` through `index`.
+    SnapshotReady { index: Index, data: Vec<u8> },
 }
 
 /// What the driver must do, in this order.
@@ -136,6 +149,13 @@ pub enum Output {
     /// For observers (metrics, simulator invariant checks): entries applied to the
     /// state machine, in index order, with their terms.
     Applied { index: Index, term: Term },
+    /// Serialize `kv` (the state after applying `index`; an O(1) copy-on-write clone)
+    /// with `Kv::to_snapshot`, preferably off the driver's hot path, and hand the
+    /// bytes back with `Input::SnapshotReady`. Dropping it is safe (no compaction).
+    Snapshot { index: Index, kv: Kv },
+    /// The state machine was replaced by a snapshot through `index` received from
+    /// the leader (for metrics and the simulator).
+    Restored { index: Index, term: Term },
     /// The role or leader changed (for logs, metrics and the simulator).
     RoleChanged {
         role: Role,
@@ -202,6 +222,14 @@ pub struct Replica {
     changes: Vec<(Index, RequestId, Term)>,
     /// Last observed (role, term, leader), to notice changes.
     seen: (Role, Term, Option<NodeId>),
+    snapshot_every: u64,
+    /// Applied index of the newest snapshot taken, installed or recovered.
+    snapshot_index: Index,
+    /// An `Output::Snapshot` whose bytes have not come back yet.
+    snapshot_in_flight: Option<Index>,
+    /// A received snapshot's state, decoded before the core saw the message (so an
+    /// undecodable one is refused), waiting for the core to install it.
+    incoming: Option<(Index, Kv)>,
     out: Vec<Output>,
 }
 
@@ -233,8 +261,8 @@ impl Replica {
     /// Like [`Replica::new`], but reports an unreadable snapshot as an error.
     pub fn try_new(config: Config, recovered: Recovered) -> Result<Replica, ReplicaError> {
         let kv = match &recovered.snapshot {
-            Some(s) if !s.data.is_empty() => Kv::from_snapshot(&s.data)?,
-            _ => Kv::new(),
+            Some(s) => kv_from(&s.data)?,
+            None => Kv::new(),
         };
         let raft_cfg = RaftConfig {
             id: config.id,
@@ -257,6 +285,7 @@ impl Replica {
             recovered.entries,
         );
         let seen = (raft.role(), raft.term(), raft.leader());
+        let snapshot_index = raft.log().snapshot_index();
         Ok(Replica {
             id: config.id,
             mutants: config.mutants,
@@ -267,6 +296,10 @@ impl Replica {
             confirmed: VecDeque::new(),
             changes: Vec::new(),
             seen,
+            snapshot_every: config.snapshot_every,
+            snapshot_index,
+            snapshot_in_flight: None,
+            incoming: None,
             out: Vec::new(),
         })
     }
@@ -322,7 +355,16 @@ impl Replica {
     fn input(&mut self, input: Input) {
         match input {
             Input::Tick => self.engine.tick(),
-            Input::Message(m) => self.engine.step(m),
+            Input::Message(m) => self.message(m),
+            Input::TakeSnapshot => self.maybe_snapshot(true),
+            Input::SnapshotReady { index, data } => {
+                if self.snapshot_in_flight == Some(index) {
+                    self.snapshot_in_flight = None;
+                }
+                if self.engine.compact(index, data) {
+                    self.snapshot_index = index;
+                }
+            }
             Input::Persisted { seq } => self.engine.persisted(seq),
             Input::TransferLeader { to } => self.engine.transfer_leader(to),
             Input::ChangeMembership { id, voters } => {
@@ -382,6 +424,45 @@ impl Replica {
         }
     }
 
+    /// A peer message. A snapshot's state is decoded here, before the core acts on
+    /// it: one that cannot be decoded is dropped (the leader will resend it).
+    fn message(&mut self, m: Message) {
+        if let MessageBody::InstallSnapshot { snapshot } = &m.body {
+            match kv_from(&snapshot.data) {
+                Ok(kv) => self.incoming = Some((snapshot.meta.last_index, kv)),
+                Err(_) => return,
+            }
+        }
+        self.engine.step(m);
+    }
+
+    /// Emits `Output::Snapshot` when enough was applied since the last snapshot
+    /// (or `force`), unless one is being serialized.
+    fn maybe_snapshot(&mut self, force: bool) {
+        let applied = self.engine.applied_index();
+        if self.snapshot_in_flight.is_some() || applied <= self.snapshot_index {
+            return;
+        }
+        let due = self.snapshot_every > 0 && applied - self.snapshot_index >= self.snapshot_every;
+        if force || due {
+            self.snapshot_in_flight = Some(applied);
+            self.out.push(Output::Snapshot {
+                index: applied,
+                kv: self.kv.clone(),
+            });
+        }
+    }
+
+    /// The index of the newest snapshot (0 without one).
+    pub fn snapshot_index(&self) -> Index {
+        self.snapshot_index
+    }
+
+    /// Whether an `Output::Snapshot` is waiting for its `Input::SnapshotReady`.
+    pub fn snapshot_pending(&self) -> bool {
+        self.snapshot_in_flight.is_some()
+    }
+
     fn refuse(&mut self, id: RequestId, e: ProposeError) {
         let response = match e {
             ProposeError::NotLeader { leader } => Response::NotLeader { leader },
@@ -396,7 +477,7 @@ impl Replica {
         if let Some(p) = ready.persist {
             self.out.push(Output::Persist {
                 seq: p.seq,
-                snapshot: None,
+                snapshot: p.snapshot,
                 truncate_from: p.truncate_from,
                 entries: p.entries,
                 hard_state: p.hard_state,
@@ -404,8 +485,15 @@ impl Replica {
         }
         self.out
             .extend(ready.messages.into_iter().map(Output::Send));
+        if let Some(s) = ready.snapshot {
+            self.restore(s);
+        }
+        let applied_any = !ready.committed.is_empty();
         for e in ready.committed {
             self.apply(e);
+        }
+        if applied_any {
+            self.maybe_snapshot(false);
         }
         for r in ready.reads {
             if let Some((_, reqs)) = self.reads.remove(&r.round) {
@@ -414,6 +502,25 @@ impl Replica {
         }
         self.serve_reads();
         self.check_role();
+    }
+
+    /// The core installed a snapshot from the leader: the state machine becomes it.
+    fn restore(&mut self, s: Snapshot) {
+        let index = s.meta.last_index;
+        let kv = match self.incoming.take() {
+            Some((i, kv)) if i == index => Ok(kv),
+            _ => kv_from(&s.data),
+        };
+        // Decoded in `message` before the core accepted it, so this cannot fail;
+        // keep the old state rather than stop if it somehow does.
+        if let Ok(kv) = kv {
+            self.kv = kv;
+        }
+        self.snapshot_index = index;
+        self.out.push(Output::Restored {
+            index,
+            term: s.meta.last_term,
+        });
     }
 
     fn apply(&mut self, e: Entry) {
@@ -527,6 +634,15 @@ impl Replica {
             term: now.1,
             leader: now.2,
         });
+    }
+}
+
+/// The state machine a snapshot's data describes (empty data: the empty state).
+fn kv_from(data: &[u8]) -> Result<Kv, KvError> {
+    if data.is_empty() {
+        Ok(Kv::new())
+    } else {
+        Kv::from_snapshot(data)
     }
 }
 

@@ -503,6 +503,8 @@ fn the_cluster_token_guards_raft_and_admin_but_not_clients() {
     assert_eq!(code, 401);
     let (code, _) = http(c.port(1), "GET", "/admin/membership", None).expect("answer");
     assert_eq!(code, 401);
+    let (code, _) = http(c.port(1), "POST", "/admin/snapshot", None).expect("answer");
+    assert_eq!(code, 401);
     assert!(put(&c, 2, "open", json!("to clients")));
     assert_eq!(get_eventually(&c, 3, "open"), Some(json!("to clients")));
 }
@@ -646,4 +648,115 @@ fn writes_through_a_follower_ride_out_leader_transfers() {
         "writes refused during leader changes: {codes:?}\n{}",
         c.logs()
     );
+}
+
+/// Total size of a node's WAL segments.
+fn wal_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "wal"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A counter from a node's /metrics page.
+fn metric(c: &Cluster, id: u64, name: &str) -> Option<u64> {
+    let (code, text) = http(c.port(id), "GET", "/metrics", None).ok()?;
+    if code != 200 {
+        return None;
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+}
+
+#[test]
+fn a_follower_behind_the_snapshot_catches_up_and_everything_survives_a_full_restart() {
+    let mut c = Cluster::start_with(
+        3,
+        &["--snapshot-every", "50", "--wal-segment-bytes", "4096"],
+    );
+    let leader = c
+        .wait_leader(Duration::from_secs(10), None)
+        .expect("leader");
+    let away = c.ids().find(|&i| i != leader).expect("a follower");
+    c.kill(away);
+    let mut acked = Vec::new();
+    for k in 0..500u64 {
+        let via = c.ids().find(|&i| i != away).expect("a live node");
+        if put(&c, via, &format!("s{k}"), json!(k)) {
+            acked.push(k);
+        }
+    }
+    assert!(
+        acked.len() >= 490,
+        "only {} of 500 writes acknowledged\n{}",
+        acked.len(),
+        c.logs()
+    );
+    c.spawn(away);
+    // The returning follower's own state (stale reads are served locally) catches
+    // up with every acknowledged write.
+    let last = *acked.last().expect("some writes");
+    let end = Instant::now() + Duration::from_secs(20);
+    let stale = |k: u64| {
+        let path = format!("/kv/s{k}?stale=true");
+        let (code, body) = http(c.port(away), "GET", &path, None).ok()?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (code == 200).then(|| v["value"].clone())
+    };
+    while stale(last) != Some(json!(last)) {
+        assert!(
+            Instant::now() < end,
+            "n{away} did not catch up\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for &k in &acked {
+        assert_eq!(stale(k), Some(json!(k)), "n{away} lacks s{k}");
+    }
+    let s = c.status(away).expect("status");
+    assert!(
+        s["snapshot_index"].as_u64().unwrap_or(0) > 0 && s["first_log_index"].as_u64() > Some(1),
+        "n{away} did not compact: {s}"
+    );
+    assert!(
+        metric(&c, away, "node_snapshots_installed_total").unwrap_or(0) >= 1,
+        "n{away} caught up without a snapshot\n{}",
+        c.logs()
+    );
+    // The nodes that took all 500 entries wrote tens of kilobytes of WAL;
+    // compaction keeps only the segments after the last snapshot (at most ~50
+    // entries plus partly covered segments).
+    for id in c.ids() {
+        let wal = wal_bytes(&c.data_dir(id));
+        assert!(wal <= 4 * 4096, "n{id} keeps {wal} bytes of WAL");
+    }
+    // A snapshot on request.
+    let (code, body) = http(c.port(leader), "POST", "/admin/snapshot", None).expect("snapshot");
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert!(v["snapshot_index"].as_u64().unwrap_or(0) >= acked.len() as u64);
+    // Every node restarts from its snapshot plus the log after it.
+    for id in c.ids() {
+        c.kill(id);
+    }
+    for id in c.ids() {
+        c.spawn(id);
+    }
+    c.wait_leader(Duration::from_secs(10), None)
+        .expect("leader after restart");
+    for &k in &acked {
+        let via = k % 3 + 1;
+        assert_eq!(
+            get_eventually(&c, via, &format!("s{k}")),
+            Some(json!(k)),
+            "lost s{k}\n{}",
+            c.logs()
+        );
+    }
 }

@@ -71,6 +71,7 @@ impl Sim {
             check_quorum: true,
             seed,
             mutants: self.mutants,
+            snapshot_every: 0,
         }
     }
 
@@ -139,6 +140,8 @@ impl Sim {
                         self.done_writes += 1;
                     }
                 }
+                // Snapshots are off in this model (`snapshot_every: 0`).
+                Output::Snapshot { .. } | Output::Restored { .. } => {}
                 Output::Applied { index, term } => {
                     if let Some(&t) = self.applied.get(&index)
                         && t != term

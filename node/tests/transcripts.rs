@@ -34,7 +34,7 @@
 //! Every apply is checked against every other node's (state machine safety,
 //! §5.4.3); a conflict prints `SAFETY VIOLATION`.
 
-use node::raft::types::{Entry, HardState, Message, MessageBody, NodeId, Payload};
+use node::raft::types::{Entry, HardState, Message, MessageBody, NodeId, Payload, Snapshot};
 use node::raft::{PersistWrite, Raft, RaftConfig, Ready};
 use node::replica::Role;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -49,6 +49,7 @@ struct Node {
     /// Durable state, to restart from.
     disk_hs: HardState,
     disk_log: Vec<Entry>,
+    disk_snapshot: Option<Snapshot>,
     applied: Vec<Entry>,
     cfg: RaftConfig,
     down: bool,
@@ -85,11 +86,16 @@ impl Env {
         let Ready {
             persist,
             messages,
+            snapshot,
             committed,
             reads,
         } = n.raft.ready();
         if let Some(p) = persist {
             let _ = write!(out, "n{id}: persist seq={}", p.seq);
+            if let Some(s) = &p.snapshot {
+                let m = &s.meta;
+                let _ = write!(out, " snapshot={}/{}", m.last_index, m.last_term);
+            }
             if let Some(t) = p.truncate_from {
                 let _ = write!(out, " truncate>={t}");
             }
@@ -101,6 +107,16 @@ impl Env {
             }
             out.push('\n');
             n.unpersisted.push_back(p);
+        }
+        if let Some(s) = snapshot {
+            let data = String::from_utf8_lossy(&s.data);
+            let _ = writeln!(
+                out,
+                "n{id}: restore snapshot {}/{} voters={:?} data={data}",
+                s.meta.last_index, s.meta.last_term, s.meta.membership.voters
+            );
+            // The state machine now holds everything through the snapshot.
+            n.applied.clear();
         }
         for e in &committed {
             let _ = writeln!(out, "n{id}: apply {}", fmt_entry(e));
@@ -136,6 +152,17 @@ impl Env {
         }
         let mut last = None;
         while let Some(p) = n.unpersisted.pop_front() {
+            if let Some(s) = p.snapshot {
+                // Raft §7: the log after the snapshot stays only if it continues it.
+                let (i, t) = (s.meta.last_index, s.meta.last_term);
+                let continues = n.disk_log.iter().any(|e| e.index == i && e.term == t);
+                if continues {
+                    n.disk_log.retain(|e| e.index > i);
+                } else {
+                    n.disk_log.clear();
+                }
+                n.disk_snapshot = Some(s);
+            }
             if let Some(t) = p.truncate_from {
                 n.disk_log.retain(|e| e.index < t);
             }
@@ -216,7 +243,7 @@ impl Env {
     fn restart(&mut self, id: NodeId, out: &mut String) -> Result<(), String> {
         let n = self.node(id)?;
         let cfg = n.cfg.clone();
-        n.raft = Raft::new(cfg, n.disk_hs, None, n.disk_log.clone());
+        n.raft = Raft::new(cfg, n.disk_hs, n.disk_snapshot.as_ref(), n.disk_log.clone());
         n.unpersisted.clear();
         n.applied.clear();
         n.down = false;
@@ -381,6 +408,7 @@ fn add_nodes(env: &mut Env, args: &[&str]) -> Result<String, String> {
                 unpersisted: VecDeque::new(),
                 disk_hs: HardState::default(),
                 disk_log: Vec::new(),
+                disk_snapshot: None,
                 applied: Vec::new(),
                 cfg,
                 down: false,
@@ -420,6 +448,7 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
                     unpersisted: VecDeque::new(),
                     disk_hs: HardState::default(),
                     disk_log: Vec::new(),
+                    disk_snapshot: None,
                     applied: Vec::new(),
                     cfg,
                     down: false,
@@ -538,6 +567,24 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
                 }
             }
         }
+        "compact" => {
+            let id = parse_id(args.first().ok_or("compact ID INDEX")?)?;
+            let index: u64 = args
+                .get(1)
+                .ok_or("compact ID INDEX")?
+                .parse()
+                .map_err(|_| "bad index")?;
+            let data = format!("state@{index}").into_bytes();
+            let mut done = false;
+            env.with(id, &mut out, |r| done = r.compact(index, data))?;
+            let n = env.node(id)?;
+            let _ = writeln!(
+                out,
+                "n{id}: compact {index} {}; log starts at {}",
+                if done { "done" } else { "refused" },
+                n.raft.log().first_index()
+            );
+        }
         "raft-log" => {
             for id in targets(env, args)? {
                 let n = env.node(id)?;
@@ -547,7 +594,7 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
                     out,
                     "n{id}: commit={} applied={} log={}",
                     log.commit,
-                    n.applied.last().map_or(0, |e| e.index),
+                    log.applied,
                     fmt_entries(es)
                 );
             }

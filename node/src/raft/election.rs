@@ -43,6 +43,7 @@ impl Raft {
             // A transfer that did not finish within an election timeout is abandoned.
             self.transferee = None;
         }
+        self.tick_snapshots();
         if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
             self.heartbeat_elapsed = 0;
             self.bcast_heartbeat();

@@ -166,6 +166,51 @@ impl RaftLog {
         }
     }
 
+    /// Drops the entries up to `index`, which a local snapshot now covers. Refused
+    /// (false) when `index` is not applied yet, is already compacted, or lies at or
+    /// after a truncation storage has not been told of: storage must still hold the
+    /// entry at `index` so it keeps the log after it.
+    pub fn compact(&mut self, index: Index) -> bool {
+        if index <= self.snapshot_index
+            || index > self.applied
+            || index >= self.unstable_from
+            || self.truncate_from.is_some_and(|t| t <= index)
+        {
+            return false;
+        }
+        let Some(term) = self.term(index) else {
+            return false;
+        };
+        self.entries.drain(..(index - self.snapshot_index) as usize);
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+        true
+    }
+
+    /// Replaces the log's prefix with a snapshot through `(index, term)` received
+    /// from the leader (Raft §7). When the log holds that entry, and storage already
+    /// holds it too (handed over and not about to be truncated), the entries after it
+    /// stay; otherwise the whole log goes, and a truncation right after the snapshot
+    /// makes storage drop whatever tail it still has. Storage applies the same rule
+    /// to its own log, so both agree. Returns whether the tail was kept.
+    pub fn install_snapshot(&mut self, index: Index, term: Term) -> bool {
+        let keep = self.matches(index, term)
+            && index < self.unstable_from
+            && self.truncate_from.is_none_or(|t| t > index);
+        if keep {
+            self.entries.drain(..(index - self.snapshot_index) as usize);
+        } else {
+            self.entries.clear();
+            self.unstable_from = index + 1;
+            self.truncate_from = Some(index + 1);
+        }
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+        self.commit = self.commit.max(index);
+        self.applied = self.applied.max(index);
+        keep
+    }
+
     /// Whether storage has a write to do.
     pub fn has_unstable(&self) -> bool {
         self.truncate_from.is_some() || self.unstable_from <= self.last_index()

@@ -6,7 +6,8 @@
 //! order: persist the write, send the messages, apply the committed entries, serve
 //! the confirmed reads.
 //!
-//! The persistence rule is enforced here: every message except a leader's Append is
+//! The persistence rule is enforced here: every message except a leader's Append
+//! (or InstallSnapshot, which carries only committed state) is
 //! held back until storage has reported durable the newest write issued when the
 //! message was created (votes, append acknowledgements, campaign requests). A leader
 //! may send Appends before its own fsync (Raft thesis §10.2.1) but counts itself in
@@ -15,11 +16,8 @@
 //! Responsibilities are split by file: [`log`] (entries, offset, unstable suffix),
 //! [`progress`] (one follower seen from the leader), [`quorum`] (simple and joint
 //! majorities), `election` (terms, votes, PreVote, CheckQuorum, leader transfer),
-//! `replication` (AppendEntries, commit), `read_index` (linearizable reads) and
-//! `membership` (joint consensus).
-//!
-//! Not yet here: log compaction and InstallSnapshot (the log keeps a compaction
-//! offset and recovers from a snapshot, but never produces one).
+//! `replication` (AppendEntries, commit), `read_index` (linearizable reads),
+//! `membership` (joint consensus) and `snapshot` (log compaction, InstallSnapshot).
 
 mod election;
 pub mod log;
@@ -29,6 +27,7 @@ pub mod quorum;
 mod read_index;
 mod replication;
 pub mod rng;
+mod snapshot;
 pub mod types;
 
 use self::log::RaftLog;
@@ -77,6 +76,8 @@ pub enum ProposeError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersistWrite {
     pub seq: u64,
+    /// A snapshot to save before the rest (taken locally or installed from the leader).
+    pub snapshot: Option<Snapshot>,
     pub truncate_from: Option<Index>,
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
@@ -95,6 +96,9 @@ pub struct ReadState {
 pub struct Ready {
     pub persist: Option<PersistWrite>,
     pub messages: Vec<Message>,
+    /// A snapshot installed from the leader: the application must restore its state
+    /// from it before applying `committed` (which continue after it).
+    pub snapshot: Option<Snapshot>,
     pub committed: Vec<Entry>,
     pub reads: Vec<ReadState>,
 }
@@ -148,6 +152,12 @@ pub struct Raft {
     /// Leader: the commit index moved, followers should hear of it.
     commit_moved: bool,
     reads: ReadIndex,
+    /// The newest snapshot (taken or installed), sent to followers that lag behind it.
+    snapshot: Option<Snapshot>,
+    /// A snapshot storage has not been handed yet.
+    snapshot_to_persist: Option<Snapshot>,
+    /// A snapshot installed from the leader, not yet handed to the application.
+    installed: Option<Snapshot>,
 }
 
 impl Raft {
@@ -212,6 +222,9 @@ impl Raft {
             need_bcast: false,
             commit_moved: false,
             reads: ReadIndex::default(),
+            snapshot: snapshot.cloned(),
+            snapshot_to_persist: None,
+            installed: None,
             cfg,
         };
         raft.refresh_membership();
@@ -275,9 +288,10 @@ impl Raft {
             MessageBody::AppendResponse { .. } => self.handle_append_response(&m),
             MessageBody::HeartbeatAck { read_ctx } => self.handle_heartbeat_ack(m.from, read_ctx),
             MessageBody::TimeoutNow => self.handle_timeout_now(),
-            // Snapshots are not produced by this core yet: the log is never
-            // compacted, so a lagging follower is always caught up by Appends.
-            MessageBody::InstallSnapshot { .. } | MessageBody::InstallSnapshotResponse { .. } => {}
+            MessageBody::InstallSnapshot { .. } => self.handle_install_snapshot(m),
+            MessageBody::InstallSnapshotResponse { last_index } => {
+                self.handle_snapshot_response(m.from, last_index)
+            }
         }
     }
 
@@ -325,22 +339,25 @@ impl Raft {
         self.commit_moved = false;
         self.reads.need_bcast = false;
 
-        let persist = if self.log.has_unstable() || self.hs_dirty {
-            self.persist_seq += 1;
-            let (truncate_from, entries) = self.log.take_unstable();
-            let hard_state = self.hs_dirty.then(|| self.hard_state());
-            self.hs_dirty = false;
-            self.persist_marks
-                .push_back((self.persist_seq, self.log.last_index()));
-            Some(PersistWrite {
-                seq: self.persist_seq,
-                truncate_from,
-                entries,
-                hard_state,
-            })
-        } else {
-            None
-        };
+        let persist =
+            if self.log.has_unstable() || self.hs_dirty || self.snapshot_to_persist.is_some() {
+                self.persist_seq += 1;
+                let snapshot = self.snapshot_to_persist.take();
+                let (truncate_from, entries) = self.log.take_unstable();
+                let hard_state = self.hs_dirty.then(|| self.hard_state());
+                self.hs_dirty = false;
+                self.persist_marks
+                    .push_back((self.persist_seq, self.log.last_index()));
+                Some(PersistWrite {
+                    seq: self.persist_seq,
+                    snapshot,
+                    truncate_from,
+                    entries,
+                    hard_state,
+                })
+            } else {
+                None
+            };
         let pending_write = self.persist_seq > self.persisted_seq;
         for m in self.deferred.drain(..) {
             if pending_write {
@@ -359,6 +376,7 @@ impl Raft {
         Ready {
             persist,
             messages: std::mem::take(&mut self.msgs),
+            snapshot: self.installed.take(),
             committed,
             reads: std::mem::take(&mut self.reads.ready),
         }
@@ -379,7 +397,13 @@ impl Raft {
     }
 
     fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
-        let immediate = self.role == Role::Leader && matches!(body, MessageBody::Append { .. });
+        // A snapshot holds only committed state, so like an Append it does not
+        // depend on the leader's own pending write.
+        let immediate = self.role == Role::Leader
+            && matches!(
+                body,
+                MessageBody::Append { .. } | MessageBody::InstallSnapshot { .. }
+            );
         let m = Message {
             from: self.id,
             to,
@@ -406,7 +430,10 @@ impl Raft {
 
     /// Is a disk write pending, or about to be created by the next Ready?
     fn write_pending(&self) -> bool {
-        self.persist_seq > self.persisted_seq || self.log.has_unstable() || self.hs_dirty
+        self.persist_seq > self.persisted_seq
+            || self.log.has_unstable()
+            || self.hs_dirty
+            || self.snapshot_to_persist.is_some()
     }
 
     /// Every voter of the current (possibly joint) configuration.

@@ -3,6 +3,9 @@
 //! Probe: we do not know where the follower's log diverges; send one Append at a
 //! time and wait for its answer. Replicate: the follower is keeping up; send
 //! optimistically (pipelining) with at most `max_inflight` unacknowledged Appends.
+//! Snapshot: the follower needs entries the leader has compacted away; one
+//! InstallSnapshot is in flight and nothing else is sent until it is answered or
+//! times out.
 
 use super::types::Index;
 use std::collections::VecDeque;
@@ -11,6 +14,7 @@ use std::collections::VecDeque;
 pub enum ProgressState {
     Probe,
     Replicate,
+    Snapshot,
 }
 
 #[derive(Clone, Debug)]
@@ -24,6 +28,10 @@ pub struct Progress {
     pub probe_sent: bool,
     /// Replicate only: the last index of every unacknowledged Append, oldest first.
     pub inflight: VecDeque<Index>,
+    /// Snapshot only: the last index of the snapshot in flight.
+    pub pending_snapshot: Index,
+    /// Snapshot only: leader ticks since it was sent.
+    pub snapshot_ticks: u32,
     /// Heard from since the last CheckQuorum round.
     pub recent_active: bool,
     /// Highest read_ctx this peer has echoed in the current term.
@@ -38,6 +46,8 @@ impl Progress {
             state: ProgressState::Probe,
             probe_sent: false,
             inflight: VecDeque::new(),
+            pending_snapshot: 0,
+            snapshot_ticks: 0,
             recent_active: false,
             read_ack: 0,
         }
@@ -47,6 +57,7 @@ impl Progress {
         match self.state {
             ProgressState::Probe => self.probe_sent,
             ProgressState::Replicate => self.inflight.len() >= max_inflight,
+            ProgressState::Snapshot => true,
         }
     }
 
@@ -64,6 +75,17 @@ impl Progress {
         self.next_index = self.match_index + 1;
     }
 
+    /// An InstallSnapshot through `index` was sent. Heartbeats go on meanwhile,
+    /// positioned just after the snapshot.
+    pub fn become_snapshot(&mut self, index: Index) {
+        self.state = ProgressState::Snapshot;
+        self.probe_sent = false;
+        self.inflight.clear();
+        self.pending_snapshot = index;
+        self.snapshot_ticks = 0;
+        self.next_index = index + 1;
+    }
+
     /// Records that an Append ending at `last` was sent.
     pub fn sent(&mut self, last: Index, non_empty: bool) {
         match self.state {
@@ -72,7 +94,7 @@ impl Progress {
                 self.next_index = last + 1;
                 self.inflight.push_back(last);
             }
-            ProgressState::Replicate => {}
+            ProgressState::Replicate | ProgressState::Snapshot => {}
         }
     }
 
@@ -110,6 +132,8 @@ impl Progress {
                 self.probe_sent = false;
                 true
             }
+            // Heartbeats are rejected until the snapshot is installed.
+            ProgressState::Snapshot => false,
         }
     }
 

@@ -47,9 +47,8 @@ impl Raft {
         }
         let prev_index = pr.next_index - 1;
         let Some(prev_term) = self.log.term(prev_index) else {
-            // The entries were compacted away: only a snapshot could help, and this
-            // core does not compact its log yet.
-            return false;
+            // The entries were compacted away: only the snapshot can help.
+            return self.send_snapshot(to);
         };
         let hi = last.min(prev_index + max_entries);
         let entries = self.log.slice(prev_index + 1, hi).to_vec();
@@ -76,7 +75,7 @@ impl Raft {
         }
     }
 
-    fn send_all_to(&mut self, to: NodeId, include_empty: bool) {
+    pub(super) fn send_all_to(&mut self, to: NodeId, include_empty: bool) {
         let mut first = true;
         while self.send_append(to, include_empty && first) {
             first = false;
@@ -107,6 +106,13 @@ impl Raft {
             .collect();
         for (to, prev_index) in targets {
             let Some(prev_term) = self.log.term(prev_index) else {
+                // The peer's next entry was compacted away (perhaps while its
+                // pipeline was full, which no answer would ever unblock): start
+                // over from what is known to match, which sends the snapshot.
+                if let Some(pr) = self.progress.get_mut(&to) {
+                    pr.become_probe();
+                }
+                self.send_append(to, true);
                 continue;
             };
             let body = MessageBody::Append {
@@ -243,6 +249,10 @@ impl Raft {
         }
         if success {
             let grew = pr.maybe_update(match_index);
+            if pr.state == ProgressState::Snapshot && pr.match_index >= pr.pending_snapshot {
+                // The snapshot arrived (its answer may have been lost): probe on.
+                pr.become_probe();
+            }
             if grew || (pr.match_index == match_index && pr.state == ProgressState::Probe) {
                 if pr.state == ProgressState::Probe {
                     pr.become_replicate();

@@ -312,3 +312,215 @@ fn a_slow_follower_disk_neither_deposes_the_leader_nor_stalls_reads() {
     );
     assert_eq!(confirmed.len(), 1, "the read round was not confirmed");
 }
+
+/// A 3-node cluster led by node 1 where node 3 missed `n` proposals, after which
+/// the leader compacted its log through its applied index. Returns that index.
+fn leader_compacted_while_3_was_away(net: &mut Net, n: u8) -> Index {
+    net.with(1, |r| r.hup());
+    net.stabilize();
+    net.cut.push(3);
+    for i in 0..n {
+        net.nodes
+            .get_mut(&1)
+            .map(|r| r.propose(Payload::Command(vec![i])));
+        net.collect(1);
+        net.stabilize();
+    }
+    // Heartbeats spread the commit index; every Ready hands committed entries over.
+    for _ in 0..2 {
+        net.with(1, |r| r.tick());
+    }
+    net.stabilize();
+    let applied = net.node(1).log().applied;
+    assert_eq!(applied, 1 + n as Index);
+    let mut done = false;
+    let r = net.with(1, |r| done = r.compact(applied, b"state".to_vec()));
+    assert!(done);
+    let p = r.persist.expect("the snapshot goes to storage");
+    let s = p.snapshot.expect("snapshot in the write");
+    assert_eq!(s.meta.last_index, applied);
+    net.persist_all();
+    net.cut.clear();
+    applied
+}
+
+#[test]
+fn compaction_drops_the_prefix_and_keeps_the_membership() {
+    let mut net = Net::new(3, |_| {});
+    net.with(1, |r| r.hup());
+    net.stabilize();
+    for i in 0..5u8 {
+        net.nodes
+            .get_mut(&1)
+            .map(|r| r.propose(Payload::Command(vec![i])));
+    }
+    net.collect(1);
+    net.stabilize();
+    let applied = net.node(1).log().applied;
+    assert_eq!(applied, 6);
+    let mut ok = Vec::new();
+    let r = net.with(1, |r| {
+        ok.push(r.compact(applied + 1, vec![1]));
+        ok.push(r.compact(4, vec![4]));
+        ok.push(r.compact(4, vec![4]));
+        ok.push(r.compact(3, vec![3]));
+    });
+    assert_eq!(
+        ok,
+        [false, true, false, false],
+        "only applied, newer indexes"
+    );
+    let n = net.node(1);
+    assert_eq!(n.log().first_index(), 5);
+    assert_eq!(n.log().last_index(), 6);
+    assert_eq!(n.log().term(4), n.snapshot().map(|s| s.meta.last_term));
+    let s = r
+        .persist
+        .and_then(|p| p.snapshot)
+        .expect("persisted snapshot");
+    assert_eq!(s.meta.last_index, 4);
+    assert_eq!(s.data, vec![4]);
+    assert_eq!(s.meta.membership.voters, [1, 2, 3].into_iter().collect());
+    // A restart from the snapshot plus the rest of the log is the same log.
+    let entries = n.log().slice(5, 6).to_vec();
+    let back = Raft::new(cfg(1, 3), n.hard_state(), Some(&s), entries);
+    assert_eq!(back.log().first_index(), 5);
+    assert_eq!(back.log().applied, 4);
+    assert_eq!(back.membership().voters.len(), 3);
+}
+
+#[test]
+fn a_follower_behind_the_snapshot_installs_it_then_catches_up() {
+    let mut net = Net::new(3, |_| {});
+    let snap = leader_compacted_while_3_was_away(&mut net, 6);
+    // Heartbeats find node 3 behind the snapshot: it gets the snapshot once.
+    let mut installs = 0;
+    let mut restored = None;
+    for _ in 0..6 {
+        net.with(1, |r| r.tick());
+        for _ in 0..1000 {
+            net.persist_all();
+            let Some(m) = net.msgs.pop_front() else { break };
+            if matches!(m.body, MessageBody::InstallSnapshot { .. }) {
+                installs += 1;
+            }
+            let to = m.to;
+            if let Some(r) = net.nodes.get_mut(&to) {
+                r.step(m);
+            }
+            let ready = net.collect(to);
+            if to == 3 && ready.snapshot.is_some() {
+                restored = ready.snapshot.map(|s| s.data);
+            }
+        }
+    }
+    assert_eq!(installs, 1, "the snapshot is not resent while answered");
+    assert_eq!(restored.as_deref(), Some(&b"state"[..]));
+    let n3 = net.node(3);
+    assert_eq!(n3.log().snapshot_index(), snap);
+    assert_eq!(n3.log().commit, snap);
+    // New entries then reach it by Appends.
+    net.nodes
+        .get_mut(&1)
+        .map(|r| r.propose(Payload::Command(vec![99])));
+    net.collect(1);
+    net.stabilize();
+    for _ in 0..2 {
+        net.with(1, |r| r.tick());
+    }
+    net.stabilize();
+    let n3 = net.node(3);
+    assert_eq!(n3.log().last_index(), snap + 1);
+    assert_eq!(n3.log().commit, snap + 1);
+    assert_eq!(n3.log().applied, snap + 1);
+}
+
+#[test]
+fn a_lost_snapshot_is_resent_after_a_timeout() {
+    let mut net = Net::new(3, |_| {});
+    leader_compacted_while_3_was_away(&mut net, 4);
+    let mut sent = 0;
+    for _ in 0..30 {
+        net.with(1, |r| r.tick());
+        net.persist_all();
+        sent += net
+            .msgs
+            .iter()
+            .filter(|m| matches!(m.body, MessageBody::InstallSnapshot { .. }))
+            .count();
+        // Everything to node 3 is lost; node 2 answers.
+        net.msgs.retain(|m| m.to != 3);
+        net.stabilize();
+    }
+    // 30 ticks with an election timeout of 10: a few resends, not one per heartbeat.
+    assert!((2..=4).contains(&sent), "sent {sent} snapshots");
+}
+
+#[test]
+fn install_answer_waits_for_persistence_and_stale_snapshots_change_nothing() {
+    let mut net = Net::new(3, |_| {});
+    let snap = leader_compacted_while_3_was_away(&mut net, 5);
+    let Some(snapshot) = net.node(1).snapshot().cloned() else {
+        panic!("leader has a snapshot");
+    };
+    let term = net.node(1).term();
+    let install = |s: Snapshot| Message {
+        from: 1,
+        to: 3,
+        term,
+        body: MessageBody::InstallSnapshot { snapshot: s },
+    };
+    let r = net.with(3, |r| r.step(install(snapshot.clone())));
+    assert!(r.persist.as_ref().is_some_and(|p| p.snapshot.is_some()));
+    assert!(r.snapshot.is_some());
+    assert!(
+        r.messages.is_empty(),
+        "answered before the snapshot is durable"
+    );
+    net.msgs.clear();
+    net.persist_all();
+    let answer = net.msgs.pop_front().map(|m| m.body);
+    assert_eq!(
+        answer,
+        Some(MessageBody::InstallSnapshotResponse { last_index: snap })
+    );
+    // The same snapshot again, or an older one: nothing changes, the answer is
+    // the commit index, and the state machine is not restored again.
+    let mut older = snapshot.clone();
+    older.meta.last_index = snap - 2;
+    for s in [snapshot, older] {
+        let before = (net.node(3).log().first_index(), net.node(3).log().commit);
+        let r = net.with(3, |r| r.step(install(s)));
+        assert!(r.snapshot.is_none());
+        assert!(r.persist.is_none_or(|p| p.snapshot.is_none()));
+        let after = (net.node(3).log().first_index(), net.node(3).log().commit);
+        assert_eq!(before, after);
+        assert_eq!(
+            r.messages.last().map(|m| m.body.clone()),
+            Some(MessageBody::InstallSnapshotResponse { last_index: snap })
+        );
+    }
+}
+
+#[test]
+fn install_keeps_a_log_suffix_that_continues_the_snapshot() {
+    let mut log = RaftLog::recovered(
+        0,
+        0,
+        (1..=6)
+            .map(|i| Entry {
+                term: 1,
+                index: i,
+                payload: Payload::Noop,
+            })
+            .collect(),
+    );
+    assert!(log.install_snapshot(4, 1));
+    assert_eq!((log.first_index(), log.last_index(), log.commit), (5, 6, 4));
+    assert!(!log.has_unstable());
+    // A snapshot whose last entry conflicts with the log discards all of it, and
+    // storage is told to drop what it holds after the snapshot.
+    assert!(!log.install_snapshot(5, 2));
+    assert_eq!((log.first_index(), log.last_index()), (6, 5));
+    assert_eq!(log.take_unstable(), (Some(6), Vec::new()));
+}

@@ -20,6 +20,8 @@ pub trait Consensus {
     /// Starts a linearizable read; the returned round comes back in `Ready::reads`.
     fn read_index(&mut self) -> Result<u64, ProposeError>;
     fn ready(&mut self) -> Ready;
+    /// The application captured its state through `index`: compact the log.
+    fn compact(&mut self, index: Index, data: Vec<u8>) -> bool;
 
     fn role(&self) -> Role;
     fn term(&self) -> Term;
@@ -55,6 +57,9 @@ impl Consensus for Raft {
     }
     fn ready(&mut self) -> Ready {
         Raft::ready(self)
+    }
+    fn compact(&mut self, index: Index, data: Vec<u8>) -> bool {
+        Raft::compact(self, index, data)
     }
     fn role(&self) -> Role {
         Raft::role(self)

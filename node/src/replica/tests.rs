@@ -18,6 +18,7 @@ pub(crate) fn config(id: NodeId, n: u64, mutants: Mutants) -> Config {
         check_quorum: true,
         seed: 42,
         mutants,
+        snapshot_every: 0,
     }
 }
 
@@ -32,12 +33,17 @@ struct Cluster {
 
 impl Cluster {
     fn new(n: u64, mutants: Mutants) -> Cluster {
+        Cluster::with_snapshots(n, mutants, 0)
+    }
+
+    fn with_snapshots(n: u64, mutants: Mutants, snapshot_every: u64) -> Cluster {
         let nodes = (1..=n)
             .map(|id| {
-                (
-                    id,
-                    Replica::new(config(id, n, mutants), Recovered::default()),
-                )
+                let cfg = Config {
+                    snapshot_every,
+                    ..config(id, n, mutants)
+                };
+                (id, Replica::new(cfg, Recovered::default()))
             })
             .collect();
         Cluster {
@@ -52,8 +58,15 @@ impl Cluster {
     /// Carries out outputs: persists complete at once, sends are queued.
     fn carry(&mut self, id: NodeId, outs: Vec<Output>) {
         let mut persisted = None;
+        let mut snapshots = Vec::new();
         for o in outs {
             match o {
+                // Serialized at once, as a driver's blocking thread would.
+                Output::Snapshot { index, kv } => snapshots.push(Input::SnapshotReady {
+                    index,
+                    data: kv.to_snapshot(),
+                }),
+                Output::Restored { .. } => {}
                 Output::Persist { seq, .. } => persisted = Some(seq),
                 Output::Send(m) => self.queue.push_back(m),
                 Output::Reply { id, response } => {
@@ -67,6 +80,10 @@ impl Cluster {
         }
         if let Some(seq) = persisted {
             let outs = self.input(id, Input::Persisted { seq });
+            self.carry(id, outs);
+        }
+        for input in snapshots {
+            let outs = self.input(id, input);
             self.carry(id, outs);
         }
     }
@@ -371,4 +388,157 @@ fn restart_replays_the_recovered_log() {
     r2.handle(Input::Tick);
     assert_eq!(r2.read_local("p"), Some(json!(7)));
     assert_eq!(r2.status().term, hs.term);
+}
+
+#[test]
+fn a_replica_cut_off_catches_up_from_a_snapshot_with_the_dedup_table() {
+    let mut c = Cluster::with_snapshots(3, Mutants::default(), 5);
+    c.tick_all(40);
+    let l = c.leader().expect("leader");
+    let away = (1..=3).find(|&i| i != l).unwrap_or(1);
+    c.cut.insert(away);
+    let mut writes = Vec::new();
+    for i in 0..12u64 {
+        let request = ClientRequest {
+            client: 9,
+            seq: i + 1,
+            op: put(&format!("k{i}"), json!(i)),
+        };
+        c.next_id += 1;
+        let id = c.next_id;
+        let outs = c.input(l, Input::Client { id, request });
+        c.carry(l, outs);
+        c.deliver_all();
+        writes.push(id);
+    }
+    for w in &writes {
+        assert!(matches!(c.replies[w], Response::Done(_)));
+    }
+    assert!(c.nodes[&l].snapshot_index() >= 10, "leader compacted");
+    assert!(c.nodes[&l].status().first_log_index > 10);
+    c.cut.clear();
+    c.tick_all(10);
+    let r = &c.nodes[&away];
+    assert!(r.snapshot_index() >= 10, "installed a snapshot");
+    for i in 0..12u64 {
+        assert_eq!(r.read_local(&format!("k{i}")), Some(json!(i)));
+    }
+    assert_eq!(r.status().applied_index, c.nodes[&l].status().applied_index);
+    // The dedup table travelled with the snapshot: led by the restored replica, a
+    // retry of the client's last command returns the recorded result and is not
+    // applied again.
+    c.cut.insert(l);
+    c.tick_all(60);
+    let mut l2 = c.leader().expect("a new leader");
+    if l2 != away {
+        let outs = c.input(l2, Input::TransferLeader { to: away });
+        c.carry(l2, outs);
+        c.deliver_all();
+        c.tick_all(10);
+        l2 = c.leader().expect("leader after transfer");
+    }
+    assert_eq!(l2, away);
+    c.next_id += 1;
+    let retry = c.next_id;
+    let request = ClientRequest {
+        client: 9,
+        seq: 12,
+        op: put("k11", json!("again")),
+    };
+    let outs = c.input(l2, Input::Client { id: retry, request });
+    c.carry(l2, outs);
+    c.deliver_all();
+    assert_eq!(
+        c.replies[&retry],
+        Response::Done(KvResult::Value(Some(json!(11))))
+    );
+    assert_eq!(c.nodes[&l2].read_local("k11"), Some(json!(11)));
+}
+
+#[test]
+fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
+    let mut r = Replica::new(
+        Config {
+            snapshot_every: 3,
+            ..config(1, 1, Mutants::default())
+        },
+        Recovered::default(),
+    );
+    let mut snapshot = None;
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut hs = HardState::default();
+    let mut pending = VecDeque::new();
+    for step in 0..60u64 {
+        if (30..38).contains(&step) {
+            pending.push_back(Input::Client {
+                id: step,
+                request: ClientRequest {
+                    client: 0,
+                    seq: 0,
+                    op: put(&format!("p{step}"), json!(step)),
+                },
+            });
+        }
+        pending.push_back(Input::Tick);
+        while let Some(input) = pending.pop_front() {
+            for o in r.handle(input) {
+                match o {
+                    Output::Persist {
+                        seq,
+                        snapshot: s,
+                        truncate_from,
+                        entries: e,
+                        hard_state,
+                    } => {
+                        if let Some(s) = s {
+                            entries.retain(|x| x.index > s.meta.last_index);
+                            snapshot = Some(s);
+                        }
+                        if let Some(t) = truncate_from {
+                            entries.retain(|x| x.index < t);
+                        }
+                        entries.extend(e);
+                        if let Some(h) = hard_state {
+                            hs = h;
+                        }
+                        pending.push_back(Input::Persisted { seq });
+                    }
+                    Output::Snapshot { index, kv } => pending.push_back(Input::SnapshotReady {
+                        index,
+                        data: kv.to_snapshot(),
+                    }),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let snap = snapshot.expect("snapshots were taken");
+    assert!(snap.meta.last_index >= 6);
+    assert!(
+        entries
+            .first()
+            .is_none_or(|e| e.index == snap.meta.last_index + 1)
+    );
+    let r2 = Replica::new(
+        config(1, 1, Mutants::default()),
+        Recovered {
+            hard_state: hs,
+            snapshot: Some(snap),
+            entries,
+        },
+    );
+    let mut r2 = r2;
+    r2.handle(Input::Tick);
+    for step in 30..38u64 {
+        assert_eq!(r2.read_local(&format!("p{step}")), Some(json!(step)));
+    }
+    // An unreadable snapshot is an error, not a panic.
+    let bad = Recovered {
+        snapshot: Some(Snapshot {
+            data: b"not json".to_vec(),
+            ..Snapshot::default()
+        }),
+        ..Recovered::default()
+    };
+    assert!(Replica::try_new(config(1, 1, Mutants::default()), bad).is_err());
 }

@@ -84,16 +84,27 @@ impl ApiError {
 /// What a request asks for, after routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    Get { key: String, stale: bool },
-    Put { key: String },
-    Cas { key: String },
-    Delete { key: String },
+    Get {
+        key: String,
+        stale: bool,
+    },
+    Put {
+        key: String,
+    },
+    Cas {
+        key: String,
+    },
+    Delete {
+        key: String,
+    },
     Status,
     Metrics,
     RaftMsg,
     TransferLeader,
     MembershipGet,
     MembershipChange,
+    /// Take a snapshot of this node's state now and compact its log.
+    Snapshot,
 }
 
 impl Route {
@@ -118,7 +129,11 @@ impl Route {
     pub fn needs_token(&self) -> bool {
         matches!(
             self,
-            Route::RaftMsg | Route::TransferLeader | Route::MembershipGet | Route::MembershipChange
+            Route::RaftMsg
+                | Route::TransferLeader
+                | Route::MembershipGet
+                | Route::MembershipChange
+                | Route::Snapshot
         )
     }
 }
@@ -156,6 +171,7 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route, 
         ["admin", "transfer-leader"] => {
             allow(*method == Method::POST, "POST", Route::TransferLeader)
         }
+        ["admin", "snapshot"] => allow(*method == Method::POST, "POST", Route::Snapshot),
         ["admin", "membership"] => match *method {
             Method::GET => Ok(Route::MembershipGet),
             Method::POST => Ok(Route::MembershipChange),
@@ -358,6 +374,9 @@ mod tests {
         );
         assert_eq!(r(Method::GET, "/status"), Ok(Route::Status));
         assert_eq!(r(Method::POST, "/raft/msg"), Ok(Route::RaftMsg));
+        assert_eq!(r(Method::POST, "/admin/snapshot"), Ok(Route::Snapshot));
+        assert!(r(Method::GET, "/admin/snapshot").is_err());
+        assert!(Route::Snapshot.needs_token() && !Route::Snapshot.needs_leader());
     }
 
     #[test]

@@ -61,6 +61,14 @@ pub struct Args {
     /// Tokio worker threads (fsyncs run on a separate blocking thread).
     #[arg(long, default_value_t = 2)]
     pub worker_threads: usize,
+    /// Take a snapshot (and compact the log) after this many entries applied since
+    /// the last one; 0 disables automatic snapshots (POST /admin/snapshot still works).
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_every: u64,
+    /// Size at which a WAL segment is closed and a new one started; segments wholly
+    /// covered by a snapshot are deleted, so this also sets how finely the WAL shrinks.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub wal_segment_bytes: u64,
     /// Shut down when the process that started this node exits (checked twice a
     /// second), so a harness that is killed outright leaves no node behind.
     #[arg(long)]
@@ -87,6 +95,8 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     pub max_connections: usize,
     pub max_body_bytes: usize,
+    pub snapshot_every: u64,
+    pub wal_segment_bytes: u64,
 }
 
 /// Why a command line was refused.
@@ -161,6 +171,11 @@ impl NodeConfig {
                 (m, name == "no-fsync")
             }
         };
+        if args.wal_segment_bytes < 4096 {
+            return Err(ConfigError::Range(
+                "--wal-segment-bytes must be at least 4096".into(),
+            ));
+        }
         if args.tick_ms == 0 || args.tick_ms > 10_000 {
             return Err(ConfigError::Range("--tick-ms must be in 1..=10000".into()));
         }
@@ -203,6 +218,8 @@ impl NodeConfig {
             request_timeout: Duration::from_millis(args.request_timeout_ms),
             max_connections: args.max_connections,
             max_body_bytes: args.max_body_bytes,
+            snapshot_every: args.snapshot_every,
+            wal_segment_bytes: args.wal_segment_bytes,
         })
     }
 
@@ -220,6 +237,7 @@ impl NodeConfig {
             check_quorum: true,
             seed: self.seed,
             mutants: self.mutants,
+            snapshot_every: self.snapshot_every,
         }
     }
 }

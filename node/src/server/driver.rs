@@ -5,18 +5,24 @@
 //! on a blocking thread, the rest queued), Send goes to a bounded per-peer queue that
 //! drops when full, Reply completes a oneshot. Bursts of inputs are handled before the
 //! next batch goes to disk, so concurrent proposals share one fsync.
+//!
+//! Snapshots: an `Output::Snapshot` carries an O(1) clone of the state machine; it
+//! is serialized on a blocking thread (one at a time) while the replica keeps
+//! serving, and the bytes come back as `Input::SnapshotReady`, which compacts the log.
 
 use super::disk::{Disk, GroupCommit, PersistOp};
 use super::metrics::Metrics;
 use super::transport::Transport;
+use crate::kv::Kv;
 use crate::kv::KvOp;
-use crate::raft::types::{Message, NodeId};
+use crate::raft::types::{Index, Message, NodeId};
 use crate::replica::{ClientRequest, Input, Output, Replica, RequestId, Response, Status};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 /// Capacity of the driver's input queue; a full queue makes the HTTP layer answer 503.
@@ -27,6 +33,9 @@ const BURST: usize = 1024;
 const MAX_PENDING: usize = 16384;
 /// Every this many ticks, forget waiters whose HTTP request has given up.
 const PRUNE_EVERY_TICKS: u64 = 100;
+/// Most `POST /admin/snapshot` callers waiting at once; more are answered at once
+/// with the current snapshot index.
+const MAX_SNAPSHOT_WAITERS: usize = 64;
 
 /// What the rest of the server asks of the driver.
 #[derive(Debug)]
@@ -43,6 +52,10 @@ pub enum DriverMsg {
         to: NodeId,
     },
     Peer(Message),
+    /// Take a snapshot now; answered with the index the newest snapshot covers.
+    Snapshot {
+        reply: oneshot::Sender<Index>,
+    },
 }
 
 /// A client waiting for its answer. Reads are never indeterminate, so at shutdown a
@@ -62,6 +75,9 @@ pub struct Driver<D: Disk> {
     status_tx: watch::Sender<Status>,
     metrics: Arc<Metrics>,
     ticks: u64,
+    /// The snapshot being serialized on a blocking thread.
+    snapshot_job: Option<JoinHandle<(Index, Vec<u8>)>>,
+    snapshot_waiters: Vec<oneshot::Sender<Index>>,
 }
 
 impl<D: Disk> Driver<D> {
@@ -83,6 +99,8 @@ impl<D: Disk> Driver<D> {
             status_tx,
             metrics,
             ticks: 0,
+            snapshot_job: None,
+            snapshot_waiters: Vec::new(),
         }
     }
 
@@ -120,6 +138,18 @@ impl<D: Disk> Driver<D> {
                     }
                     self.step_many(inputs);
                 }
+                job = snapshot_done(&mut self.snapshot_job) => {
+                    self.snapshot_job = None;
+                    match job {
+                        Ok((index, data)) => {
+                            self.metrics.snapshots_taken.fetch_add(1, Relaxed);
+                            tracing::info!(index, bytes = data.len(), "snapshot taken");
+                            self.step(Input::SnapshotReady { index, data });
+                        }
+                        // The serializing thread panicked: no compaction this time.
+                        Err(e) => tracing::error!(error = %e, "snapshot serialization failed"),
+                    }
+                }
                 _ = ticker.tick() => {
                     self.ticks += 1;
                     if self.ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
@@ -130,6 +160,7 @@ impl<D: Disk> Driver<D> {
                 _ = shutdown.changed() => break,
             }
             self.disk.kick();
+            self.answer_snapshot_waiters();
             self.publish();
         }
         rx.close();
@@ -168,6 +199,14 @@ impl<D: Disk> Driver<D> {
             }
             DriverMsg::Transfer { to } => inputs.push(Input::TransferLeader { to }),
             DriverMsg::Peer(m) => inputs.push(Input::Message(m)),
+            DriverMsg::Snapshot { reply } => {
+                if self.snapshot_waiters.len() >= MAX_SNAPSHOT_WAITERS {
+                    let _ = reply.send(self.replica.snapshot_index());
+                } else {
+                    self.snapshot_waiters.push(reply);
+                    inputs.push(Input::TakeSnapshot);
+                }
+            }
         }
     }
 
@@ -225,6 +264,11 @@ impl<D: Disk> Driver<D> {
                 Output::Applied { .. } => {
                     self.metrics.applied_entries.fetch_add(1, Relaxed);
                 }
+                Output::Snapshot { index, kv } => self.serialize_snapshot(index, kv),
+                Output::Restored { index, term } => {
+                    self.metrics.snapshots_installed.fetch_add(1, Relaxed);
+                    tracing::info!(index, term, "state restored from the leader's snapshot");
+                }
                 Output::RoleChanged { role, term, leader } => {
                     self.metrics.role_changes.fetch_add(1, Relaxed);
                     tracing::info!(?role, term, ?leader, "role changed");
@@ -233,8 +277,44 @@ impl<D: Disk> Driver<D> {
         }
     }
 
+    /// Serializes a state-machine clone on a blocking thread. The replica emits one
+    /// snapshot at a time, so no job is running here.
+    fn serialize_snapshot(&mut self, index: Index, kv: Kv) {
+        if self.snapshot_job.is_some() {
+            tracing::warn!(index, "snapshot requested while one is being serialized");
+            return;
+        }
+        self.snapshot_job = Some(tokio::task::spawn_blocking(move || {
+            (index, kv.to_snapshot())
+        }));
+    }
+
+    /// Answers `/admin/snapshot` callers once no snapshot is in the works.
+    fn answer_snapshot_waiters(&mut self) {
+        if self.snapshot_waiters.is_empty()
+            || self.snapshot_job.is_some()
+            || self.replica.snapshot_pending()
+        {
+            return;
+        }
+        let index = self.replica.snapshot_index();
+        for w in self.snapshot_waiters.drain(..) {
+            let _ = w.send(index);
+        }
+    }
+
     fn publish(&self) {
         self.status_tx.send_replace(self.replica.status());
+    }
+}
+
+/// Completes when the running snapshot job does; never when there is none.
+async fn snapshot_done(
+    job: &mut Option<JoinHandle<(Index, Vec<u8>)>>,
+) -> Result<(Index, Vec<u8>), tokio::task::JoinError> {
+    match job {
+        Some(j) => j.await,
+        None => std::future::pending().await,
     }
 }
 

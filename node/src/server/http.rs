@@ -111,6 +111,7 @@ async fn handle(app: &App, req: Request<Incoming>) -> Handled {
             r
         }
         Route::RaftMsg => raft_msg(app, &body).map_err(fail)?,
+        Route::Snapshot => take_snapshot(app, deadline).await.map_err(fail)?,
         Route::MembershipGet => {
             let s = status_json(&app.status.borrow());
             json_response(
@@ -236,6 +237,21 @@ async fn on_leader(
                 }
             }
         }
+    }
+}
+
+/// `POST /admin/snapshot`: this node snapshots its state and compacts its log;
+/// answers with the index the newest snapshot covers.
+async fn take_snapshot(app: &App, deadline: Instant) -> Result<HttpResponse, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    submit(app, DriverMsg::Snapshot { reply: tx })?;
+    match tokio::time::timeout_at(deadline.into(), rx).await {
+        Ok(Ok(index)) => Ok(json_response(
+            StatusCode::OK,
+            &json!({"snapshot_index": index}),
+        )),
+        Ok(Err(_)) => Err(ApiError::unavailable("shutting down")),
+        Err(_) => Err(ApiError::timeout("the snapshot did not finish in time")),
     }
 }
 

@@ -5,6 +5,10 @@
 //! write moves into the *durable* view and the replica is told `Input::Persisted`.
 //! A crash throws away everything written but not yet durable, which is exactly the
 //! failure a real disk twin must be able to produce.
+//!
+//! A snapshot in a write becomes durable with that write's fsync (real storage
+//! saves it at once, which only makes it durable sooner), and a restart recovers
+//! from it plus the log after it.
 
 use node::raft::types::{Entry, HardState, Index, Snapshot, Term};
 use node::replica::Recovered;

@@ -7,7 +7,10 @@
 //!   entries up to it. Checked as: every `(index, term)` ever written anywhere has one
 //!   payload and one predecessor term, which by induction on the index is equivalent.
 //! - Leader completeness: a new leader's log holds every entry committed so far.
-//! - State machine safety: no two replicas apply different entries at one index.
+//! - State machine safety: no two replicas apply different entries at one index,
+//!   and a snapshot installed from a leader ends with the entry applied there.
+//!   Logs may be compacted: checks compare only indexes a log still holds (or the
+//!   snapshot's last one).
 //! - No acknowledged write lost: a write answered `Done` was applied (so, by state
 //!   machine safety, every replica that applies that far applies it too).
 
@@ -181,6 +184,19 @@ impl Invariants {
             }
         }
         Ok(())
+    }
+
+    /// State machine safety for a snapshot installed at `node`: it stands for the
+    /// entries through `index`, the last of which has `term`.
+    pub fn on_restored(&mut self, node: NodeId, index: Index, term: Term) -> Result<(), String> {
+        match self.applied.get(&index) {
+            Some(a) if a.term != term => Err(format!(
+                "state machine safety: node {node} installed a snapshot through {index} \
+                 of term {term}, node {} applied entry {index} of term {}",
+                a.node, a.term
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// No acknowledged write lost: `(client, seq)` was answered `Done` by `node`.

@@ -12,6 +12,7 @@
 
 mod client_io;
 pub mod clients;
+mod describe;
 pub mod disk;
 pub mod history;
 pub mod invariants;
@@ -19,6 +20,7 @@ pub mod linearizable;
 pub mod nemesis;
 pub mod net;
 pub mod queue;
+mod snapshots;
 pub mod twin;
 pub mod world;
 
@@ -251,6 +253,11 @@ fn print_summary(out: &mut impl std::io::Write, r: &RangeResult) -> std::io::Res
         out,
         "faults: crashes {}, partitions {}, pauses {}  leader changes: {}",
         s.crashes, s.partitions, s.pauses, s.leader_changes
+    )?;
+    writeln!(
+        out,
+        "snapshots: taken {}, installed from a leader {} (in {} seeds)",
+        s.snapshots_taken, s.snapshots_installed, s.seeds_with_install
     )?;
     writeln!(
         out,

@@ -85,7 +85,10 @@ impl Driven for Twin {
             Input::Message(m) => self.step(m),
             Input::Client { id, request } => self.propose(id, request),
             Input::Persisted { seq } => self.persisted(seq),
-            Input::TransferLeader { .. } | Input::ChangeMembership { .. } => {}
+            Input::TransferLeader { .. }
+            | Input::ChangeMembership { .. }
+            | Input::TakeSnapshot
+            | Input::SnapshotReady { .. } => {}
         }
         std::mem::take(&mut self.out)
     }

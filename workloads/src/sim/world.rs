@@ -6,14 +6,19 @@
 //! back whatever depends on a write until `Input::Persisted`). A run has two phases:
 //! faults (the nemesis schedule of `nemesis.rs`), then liveness: everything is
 //! healed and a new write must commit within [`LIVENESS_BOUND_NS`].
+//!
+//! Replicas snapshot every 20-200 applied entries (drawn per seed); the snapshot's
+//! bytes come back a few virtual milliseconds later, as from a driver's blocking
+//! thread, so compaction races with replication, crashes and InstallSnapshot.
 
 use super::clients::{self, Client};
+use super::describe::describe;
 use super::disk::{Disk, Write};
 use super::history::History;
 use super::invariants::Invariants;
 use super::net::Network;
 use super::queue::Queue;
-use node::raft::types::{Message, MessageBody, NodeId, Term};
+use node::raft::types::{Index, Message, NodeId, Term};
 use node::replica::{
     ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role,
 };
@@ -55,6 +60,10 @@ pub struct Stats {
     pub partitions: u64,
     pub pauses: u64,
     pub messages: u64,
+    pub snapshots_taken: u64,
+    pub snapshots_installed: u64,
+    /// Seeds in which some node installed a snapshot from its leader.
+    pub seeds_with_install: u64,
 }
 
 impl Stats {
@@ -69,6 +78,9 @@ impl Stats {
         self.partitions += o.partitions;
         self.pauses += o.pauses;
         self.messages += o.messages;
+        self.snapshots_taken += o.snapshots_taken;
+        self.snapshots_installed += o.snapshots_installed;
+        self.seeds_with_install += o.seeds_with_install;
     }
 }
 
@@ -107,6 +119,13 @@ pub(super) enum Ev {
     Fsync {
         node: NodeId,
         epoch: u64,
+    },
+    /// The driver finished serializing a snapshot of `node`'s state through `index`.
+    SnapshotReady {
+        node: NodeId,
+        epoch: u64,
+        index: Index,
+        data: Vec<u8>,
     },
     /// Driver mutant `no-fsync`: claims `seq` durable at once.
     FakeSynced {
@@ -259,6 +278,8 @@ impl<R: Driven> World<R> {
             check_quorum: rng.random_bool(0.5),
             seed: 0,
             mutants: opts.mutants,
+            // Often enough that most seeds compact and many install snapshots.
+            snapshot_every: rng.random_range(20..200),
         };
         let mut w = World {
             rng,
@@ -371,6 +392,7 @@ impl<R: Driven> World<R> {
         self.stats.ops_ok = ok;
         self.stats.ops_fail = fail;
         self.stats.ops_info = info;
+        self.stats.seeds_with_install = u64::from(self.stats.snapshots_installed > 0);
         SeedReport {
             seed,
             nodes: self.nodes.len(),
@@ -437,6 +459,7 @@ impl<R: Driven> World<R> {
                     Err(e) => self.fail(format!("node {node} disk: {e}")),
                 }
             }
+            ev @ Ev::SnapshotReady { .. } => self.on_snapshot_ready(ev),
             Ev::FakeSynced { node, epoch, seq } => {
                 let Some(n) = self.nodes.get(&node) else {
                     return;
@@ -526,7 +549,7 @@ impl<R: Driven> World<R> {
 
     /// Drops `ev` when its node is down, keeps it for later when the node is paused,
     /// and otherwise hands it back to be run now.
-    fn gate(&mut self, node: NodeId, ev: Ev) -> Option<Ev> {
+    pub(super) fn gate(&mut self, node: NodeId, ev: Ev) -> Option<Ev> {
         let n = self.nodes.get_mut(&node)?;
         n.replica.as_ref()?;
         if n.paused {
@@ -670,6 +693,8 @@ impl<R: Driven> World<R> {
                     self.queue.push(t, Ev::CrashSoon { node, epoch });
                 }
             }
+            Output::Snapshot { index, kv } => self.on_snapshot(node, index, &kv),
+            Output::Restored { index, term } => self.on_restored(node, index, term),
             Output::RoleChanged { role, term, leader } => {
                 self.trace_line(|| format!("n{node} role {role:?} term {term} leader {leader:?}"));
                 let Some(n) = self.nodes.get_mut(&node) else {
@@ -722,43 +747,4 @@ impl<R: Driven> World<R> {
             self.queue.push(t, Ev::IsolateSoon { node });
         }
     }
-}
-
-/// A short description of a message for traces.
-pub(super) fn describe(m: &Message) -> String {
-    let body = match &m.body {
-        MessageBody::Vote {
-            pre_vote,
-            last_log_index,
-            last_log_term,
-            ..
-        } => format!("vote pre={pre_vote} last=({last_log_index},{last_log_term})"),
-        MessageBody::VoteResponse { pre_vote, granted } => {
-            format!("vote-resp pre={pre_vote} granted={granted}")
-        }
-        MessageBody::Append {
-            prev_index,
-            prev_term,
-            entries,
-            commit,
-            ..
-        } => format!(
-            "append prev=({prev_index},{prev_term}) n={} commit={commit}",
-            entries.len()
-        ),
-        MessageBody::AppendResponse {
-            success,
-            match_index,
-            ..
-        } => format!("append-resp ok={success} match={match_index}"),
-        MessageBody::InstallSnapshot { snapshot } => {
-            format!("snapshot last={}", snapshot.meta.last_index)
-        }
-        MessageBody::InstallSnapshotResponse { last_index } => {
-            format!("snapshot-resp last={last_index}")
-        }
-        MessageBody::TimeoutNow => "timeout-now".to_string(),
-        MessageBody::HeartbeatAck { read_ctx } => format!("heartbeat-ack ctx={read_ctx}"),
-    };
-    format!("{}->{} t{} {body}", m.from, m.to, m.term)
 }

@@ -1,0 +1,42 @@
+//! One-line descriptions of peer messages for event traces.
+
+use node::raft::types::{Message, MessageBody};
+
+/// A short description of a message for traces.
+pub(super) fn describe(m: &Message) -> String {
+    let body = match &m.body {
+        MessageBody::Vote {
+            pre_vote,
+            last_log_index,
+            last_log_term,
+            ..
+        } => format!("vote pre={pre_vote} last=({last_log_index},{last_log_term})"),
+        MessageBody::VoteResponse { pre_vote, granted } => {
+            format!("vote-resp pre={pre_vote} granted={granted}")
+        }
+        MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+            ..
+        } => format!(
+            "append prev=({prev_index},{prev_term}) n={} commit={commit}",
+            entries.len()
+        ),
+        MessageBody::AppendResponse {
+            success,
+            match_index,
+            ..
+        } => format!("append-resp ok={success} match={match_index}"),
+        MessageBody::InstallSnapshot { snapshot } => {
+            format!("snapshot last={}", snapshot.meta.last_index)
+        }
+        MessageBody::InstallSnapshotResponse { last_index } => {
+            format!("snapshot-resp last={last_index}")
+        }
+        MessageBody::TimeoutNow => "timeout-now".to_string(),
+        MessageBody::HeartbeatAck { read_ctx } => format!("heartbeat-ack ctx={read_ctx}"),
+    };
+    format!("{}->{} t{} {body}", m.from, m.to, m.term)
+}
