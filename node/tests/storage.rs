@@ -498,3 +498,74 @@ fn writes_during_an_inflight_sync_ride_the_next_one() {
     let (_, r) = open(dir.path());
     assert_eq!(r.entries, entries(1, 4, 1));
 }
+
+/// Fills small segments with entries 1..=200 of term 1, each synced.
+fn two_hundred_entries(dir: &Path) -> Storage {
+    let (mut s, _) = Storage::open(dir, small_segments()).unwrap();
+    for i in 1..=200 {
+        s.write(None, None, &[entry(i, 1)], None).unwrap();
+        s.sync().unwrap();
+    }
+    s
+}
+
+#[test]
+fn a_prepared_compaction_snapshot_is_put_in_place_and_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = two_hundred_entries(dir.path());
+        let before = s.segment_count();
+        // The file is written while the log keeps taking writes.
+        let p = Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), false).unwrap();
+        s.write(None, None, &entries(201, 210, 1), None).unwrap();
+        assert!(s.install_prepared(p).unwrap());
+        s.sync().unwrap();
+        assert!(s.segment_count() < before);
+        assert_eq!((s.first_index(), s.last_index()), (151, 210));
+    }
+    let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(r.snapshot, Some(snapshot(150, 1)));
+    assert_eq!(r.entries, entries(151, 210, 1));
+}
+
+#[test]
+fn a_prepared_snapshot_overtaken_by_a_newer_one_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = two_hundred_entries(dir.path());
+        let old = Storage::prepare_snapshot(dir.path(), &snapshot(100, 1), false).unwrap();
+        // A newer snapshot (from a leader) lands first.
+        s.write(Some(&snapshot(150, 1)), None, &[], None).unwrap();
+        assert!(!s.install_prepared(old).unwrap());
+        s.sync().unwrap();
+        assert_eq!(s.first_index(), 151);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(r.snapshot, Some(snapshot(150, 1)));
+}
+
+#[test]
+fn a_crash_before_a_prepared_snapshot_is_placed_recovers_the_whole_log() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let _s = two_hundred_entries(dir.path());
+        let _p = Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), false).unwrap();
+        // Dropped here without install_prepared: as if the process died.
+    }
+    let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(r.snapshot, None);
+    assert_eq!(r.entries, entries(1, 200, 1));
+    assert!(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .all(|e| !e.file_name().to_string_lossy().ends_with(".tmp")),
+        "the unplaced file is removed at open"
+    );
+}

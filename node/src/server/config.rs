@@ -63,7 +63,8 @@ pub struct Args {
     pub worker_threads: usize,
     /// Take a snapshot (and compact the log) after this many entries applied since
     /// the last one; 0 disables automatic snapshots (POST /admin/snapshot still works).
-    #[arg(long, default_value_t = 10_000)]
+    /// The default is etcd's `--snapshot-count` default.
+    #[arg(long, default_value_t = 100_000)]
     pub snapshot_every: u64,
     /// Size at which a WAL segment is closed and a new one started; segments wholly
     /// covered by a snapshot are deleted, so this also sets how finely the WAL shrinks.

@@ -5,9 +5,17 @@
 //! that batch's fsync runs is queued here and written, in order, as the next batch
 //! with a single fsync. Under load one fsync therefore covers many client writes,
 //! which is what buys throughput on a machine whose fsync costs milliseconds.
+//!
+//! A snapshot that only compacts the log (the node's own, of entries its log already
+//! holds durably) stays off that path: its file, which may be large, is written and
+//! fsynced by a job of its own while batches keep flowing, and only the cheap rename
+//! into place joins a batch. Nothing waits for it: until it is in place, recovery
+//! simply replays the longer log.
 
 use crate::raft::types::{Entry, HardState, Index, Snapshot};
+use crate::storage::PreparedSnapshot;
 use std::io;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
@@ -19,6 +27,22 @@ pub struct PersistOp {
     pub truncate_from: Option<Index>,
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
+    /// A compaction snapshot whose file is written: put it in place.
+    pub install: Option<PreparedSnapshot>,
+}
+
+impl PersistOp {
+    /// Puts a prepared compaction snapshot in place; no Persist of the core's.
+    fn install(prepared: PreparedSnapshot) -> PersistOp {
+        PersistOp {
+            seq: 0,
+            snapshot: None,
+            truncate_from: None,
+            entries: Vec::new(),
+            hard_state: None,
+            install: Some(prepared),
+        }
+    }
 }
 
 /// What the driver needs from durable storage: buffered writes in order, then one
@@ -26,6 +50,11 @@ pub struct PersistOp {
 pub trait Disk: Send + 'static {
     fn write(&mut self, op: PersistOp) -> io::Result<()>;
     fn sync(&mut self) -> io::Result<()>;
+    /// Where compaction snapshots can be written off the write path (directory, and
+    /// whether to skip fsyncs). `None`: they go through `write` like any snapshot.
+    fn snapshot_dir(&self) -> Option<(PathBuf, bool)> {
+        None
+    }
 }
 
 /// A finished batch: the highest `seq` it covered and how long the fsync took.
@@ -36,6 +65,7 @@ pub struct Done {
 }
 
 type Job<D> = JoinHandle<(D, io::Result<Done>)>;
+type CompactionJob = JoinHandle<io::Result<PreparedSnapshot>>;
 
 /// The disk plus the batch queued behind the one in flight.
 pub struct GroupCommit<D: Disk> {
@@ -52,6 +82,11 @@ impl<D: Disk> GroupCommit<D> {
             inflight: None,
             queued: Vec::new(),
         }
+    }
+
+    /// Where the disk lets compaction snapshots be written (see [`Compactor`]).
+    pub fn snapshot_dir(&self) -> Option<(PathBuf, bool)> {
+        self.disk.as_ref().and_then(Disk::snapshot_dir)
     }
 
     /// Queues one Persist behind whatever is on the disk now.
@@ -115,9 +150,84 @@ impl<D: Disk> GroupCommit<D> {
     }
 }
 
+/// Writes the files of snapshots that only compact the log (the node's own, of
+/// entries its log holds durably) on a blocking thread of their own, one at a time,
+/// so a large file never holds up a batch of the write-ahead log. An error leaves
+/// the log uncompacted, which costs space, not safety.
+pub struct Compactor {
+    dir: Option<(PathBuf, bool)>,
+    job: Option<CompactionJob>,
+    /// The newest snapshot waiting for `job` (an older one is superseded, never written).
+    next: Option<Snapshot>,
+}
+
+impl Compactor {
+    pub fn new(dir: Option<(PathBuf, bool)>) -> Self {
+        Compactor {
+            dir,
+            job: None,
+            next: None,
+        }
+    }
+
+    /// Saves a snapshot that only compacts the log, off the write path.
+    /// Without a snapshot directory the snapshot goes to `disk` like any other.
+    pub fn push<D: Disk>(&mut self, snapshot: Snapshot, disk: &mut GroupCommit<D>) {
+        let Some((dir, no_fsync)) = self.dir.clone() else {
+            disk.push(PersistOp {
+                seq: 0,
+                snapshot: Some(snapshot),
+                truncate_from: None,
+                entries: Vec::new(),
+                hard_state: None,
+                install: None,
+            });
+            return;
+        };
+        if self.job.is_some() {
+            self.next = Some(snapshot);
+            return;
+        }
+        self.job = Some(tokio::task::spawn_blocking(move || {
+            crate::storage::Storage::prepare_snapshot(&dir, &snapshot, no_fsync)
+                .map_err(io::Error::other)
+        }));
+    }
+
+    /// Waits for the file being written (pending forever when there is none). The
+    /// caller hands the result to [`Compactor::place`].
+    pub async fn finished(&mut self) -> io::Result<PreparedSnapshot> {
+        let Some(job) = self.job.as_mut() else {
+            return std::future::pending().await;
+        };
+        let joined = job.await;
+        self.job = None;
+        joined.map_err(|e| io::Error::other(format!("snapshot task failed: {e}")))?
+    }
+
+    /// Queues the rename of a written file into place, and starts on the snapshot
+    /// that waited for it, if any.
+    pub fn place<D: Disk>(&mut self, prepared: PreparedSnapshot, disk: &mut GroupCommit<D>) {
+        disk.push(PersistOp::install(prepared));
+        self.start_next(disk);
+    }
+
+    /// After a failed write: starts on the waiting snapshot, if any.
+    pub fn start_next<D: Disk>(&mut self, disk: &mut GroupCommit<D>) {
+        if let Some(next) = self.next.take() {
+            self.push(next, disk);
+        }
+    }
+}
+
 /// The node's real disk: the segmented write-ahead log.
 impl Disk for crate::storage::Storage {
     fn write(&mut self, op: PersistOp) -> io::Result<()> {
+        if let Some(p) = op.install {
+            let index = p.last_index();
+            let placed = self.install_prepared(p).map_err(io::Error::other)?;
+            tracing::debug!(index, placed, "compaction snapshot put in place");
+        }
         crate::storage::Storage::write(
             self,
             op.snapshot.as_ref(),
@@ -129,6 +239,9 @@ impl Disk for crate::storage::Storage {
     }
     fn sync(&mut self) -> io::Result<()> {
         crate::storage::Storage::sync(self).map_err(io::Error::other)
+    }
+    fn snapshot_dir(&self) -> Option<(PathBuf, bool)> {
+        Some((self.dir().to_path_buf(), self.no_fsync()))
     }
 }
 
@@ -181,6 +294,7 @@ mod tests {
             truncate_from: None,
             entries: vec![],
             hard_state: None,
+            install: None,
         }
     }
 

@@ -10,7 +10,7 @@
 //! is serialized on a blocking thread (one at a time) while the replica keeps
 //! serving, and the bytes come back as `Input::SnapshotReady`, which compacts the log.
 
-use super::disk::{Disk, GroupCommit, PersistOp};
+use super::disk::{Compactor, Disk, GroupCommit, PersistOp};
 use super::metrics::Metrics;
 use super::transport::Transport;
 use crate::kv::Kv;
@@ -78,6 +78,11 @@ pub struct Driver<D: Disk> {
     /// The snapshot being serialized on a blocking thread.
     snapshot_job: Option<JoinHandle<(Index, Vec<u8>)>>,
     snapshot_waiters: Vec<oneshot::Sender<Index>>,
+    /// While the replica takes in our own serialized snapshot through this index:
+    /// the Persist carrying it only compacts, so its file is written off the
+    /// write path (see `disk`).
+    compacting: Option<Index>,
+    compactor: Compactor,
 }
 
 impl<D: Disk> Driver<D> {
@@ -89,10 +94,12 @@ impl<D: Disk> Driver<D> {
         status_tx: watch::Sender<Status>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let disk = GroupCommit::new(disk);
         Driver {
+            compactor: Compactor::new(disk.snapshot_dir()),
             id,
             replica,
-            disk: GroupCommit::new(disk),
+            disk,
             transport,
             pending: HashMap::new(),
             next_request: 1,
@@ -101,6 +108,7 @@ impl<D: Disk> Driver<D> {
             ticks: 0,
             snapshot_job: None,
             snapshot_waiters: Vec::new(),
+            compacting: None,
         }
     }
 
@@ -144,12 +152,21 @@ impl<D: Disk> Driver<D> {
                         Ok((index, data)) => {
                             self.metrics.snapshots_taken.fetch_add(1, Relaxed);
                             tracing::info!(index, bytes = data.len(), "snapshot taken");
+                            self.compacting = Some(index);
                             self.step(Input::SnapshotReady { index, data });
+                            self.compacting = None;
                         }
                         // The serializing thread panicked: no compaction this time.
                         Err(e) => tracing::error!(error = %e, "snapshot serialization failed"),
                     }
                 }
+                written = self.compactor.finished() => match written {
+                    Ok(prepared) => self.compactor.place(prepared, &mut self.disk),
+                    Err(e) => {
+                        tracing::error!(error = %e, "compaction snapshot not written; the log stays longer");
+                        self.compactor.start_next(&mut self.disk);
+                    }
+                },
                 _ = ticker.tick() => {
                     self.ticks += 1;
                     if self.ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
@@ -241,13 +258,25 @@ impl<D: Disk> Driver<D> {
                     truncate_from,
                     entries,
                     hard_state,
-                } => self.disk.push(PersistOp {
-                    seq,
-                    snapshot,
-                    truncate_from,
-                    entries,
-                    hard_state,
-                }),
+                } => {
+                    // Our own snapshot covers only entries the log holds durably: it
+                    // need not be in place before anything else is.
+                    let (snapshot, compaction) = match snapshot {
+                        Some(s) if Some(s.meta.last_index) == self.compacting => (None, Some(s)),
+                        other => (other, None),
+                    };
+                    self.disk.push(PersistOp {
+                        seq,
+                        snapshot,
+                        truncate_from,
+                        entries,
+                        hard_state,
+                        install: None,
+                    });
+                    if let Some(s) = compaction {
+                        self.compactor.push(s, &mut self.disk);
+                    }
+                }
                 Output::Send(m) => {
                     if m.to == self.id {
                         tracing::warn!(?m, "replica addressed a message to itself; dropped");

@@ -46,6 +46,24 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8], no_fsync: bool)
     Ok(())
 }
 
+/// Writes a complete snapshot file under a temporary name of its own (which recovery
+/// deletes if a crash leaves it) and makes it durable; [`super::Storage::install_prepared`]
+/// renames it into place. Touches no file the log uses, so it may run on any thread
+/// while the log keeps writing.
+pub(crate) fn prepare_snapshot(dir: &Path, snapshot: &Snapshot, no_fsync: bool) -> Result<PathBuf> {
+    let bytes = encode_snapshot(snapshot)?;
+    let tmp = dir.join(format!(
+        "{SNAPSHOT_FILE}-{}{TMP_SUFFIX}",
+        snapshot.meta.last_index
+    ));
+    let mut f = File::create(&tmp).map_err(io_at(&tmp))?;
+    f.write_all(&bytes).map_err(io_at(&tmp))?;
+    if !no_fsync {
+        f.sync_all().map_err(io_at(&tmp))?;
+    }
+    Ok(tmp)
+}
+
 /// Encodes a snapshot file: magic, payload length (u64 LE), CRC-32 of the payload
 /// (u32 LE), postcard payload.
 pub(crate) fn encode_snapshot(snapshot: &Snapshot) -> Result<Vec<u8>> {

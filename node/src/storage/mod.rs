@@ -163,6 +163,72 @@ impl Storage {
         Ok((storage, recovered))
     }
 
+    /// Writes `snapshot`'s file off the log's path, for a snapshot that only compacts
+    /// (the log already holds, durably, everything it covers): the caller may run it
+    /// on another thread, then hand the result to [`Storage::install_prepared`]. A
+    /// snapshot installed from a leader is not such a snapshot: it goes through
+    /// [`Storage::write`].
+    pub fn prepare_snapshot(
+        dir: &Path,
+        snapshot: &Snapshot,
+        no_fsync: bool,
+    ) -> Result<PreparedSnapshot> {
+        let path = files::prepare_snapshot(dir, snapshot, no_fsync)?;
+        Ok(PreparedSnapshot {
+            path,
+            last_index: snapshot.meta.last_index,
+            last_term: snapshot.meta.last_term,
+        })
+    }
+
+    /// Whether fsyncs are skipped (the `no-fsync` mutant).
+    pub fn no_fsync(&self) -> bool {
+        self.opts.no_fsync
+    }
+
+    /// Puts a prepared compaction snapshot in place of the saved one (a rename and a
+    /// directory fsync) and records it in the log like a snapshot given to
+    /// [`Storage::write`], so the segments it covers go at a later sync. Returns
+    /// false, and deletes the file, when the snapshot is no newer than the saved one
+    /// or the log no longer continues it (a newer snapshot from the leader replaced
+    /// it meanwhile): it only ever compacted, so dropping it loses nothing.
+    pub fn install_prepared(&mut self, p: PreparedSnapshot) -> Result<bool> {
+        self.check_usable()?;
+        let current = p.last_index <= self.snapshot_index
+            || p.last_index > self.log.last()
+            || !self.log.snapshot_keeps_tail(p.last_index, p.last_term);
+        if current {
+            std::fs::remove_file(&p.path).map_err(io_at(&p.path))?;
+            return Ok(false);
+        }
+        let rec = RecordRef::Snapshot {
+            last_index: p.last_index,
+            last_term: p.last_term,
+            keep_tail: true,
+        };
+        let mark = self.buf.len();
+        if let Err(e) = record::encode(&rec, &mut self.buf) {
+            self.buf.truncate(mark);
+            return Err(e);
+        }
+        let dst = self.dir.join(files::SNAPSHOT_FILE);
+        let renamed = std::fs::rename(&p.path, &dst).map_err(io_at(&dst));
+        self.poison_on_err(renamed)?;
+        if !self.opts.no_fsync {
+            let synced = files::fsync_dir(&self.dir);
+            self.poison_on_err(synced)?;
+        }
+        let installed = self
+            .log
+            .install_snapshot(p.last_index, true)
+            .map_err(StorageError::InvalidWrite);
+        self.poison_on_err(installed)?;
+        self.snapshot_index = p.last_index;
+        self.snapshot_term = p.last_term;
+        self.compact_after = Some((self.active_seq(), self.active_len + self.buf.len() as u64));
+        Ok(true)
+    }
+
     /// Buffers one `Output::Persist`: save `snapshot` (Raft §7: the log after it stays
     /// only if it holds the snapshot's last entry with its term), drop entries from
     /// `truncate_from` on, append `entries`, record `hard_state`. Nothing is durable
@@ -503,6 +569,22 @@ impl Storage {
             self.poisoned = Some(e.to_string());
         }
         r
+    }
+}
+
+/// A snapshot file written and fsynced under a temporary name by
+/// [`Storage::prepare_snapshot`], waiting for [`Storage::install_prepared`].
+#[derive(Clone, Debug)]
+pub struct PreparedSnapshot {
+    path: PathBuf,
+    last_index: Index,
+    last_term: Term,
+}
+
+impl PreparedSnapshot {
+    /// The last log index the snapshot covers.
+    pub fn last_index(&self) -> Index {
+        self.last_index
     }
 }
 
