@@ -43,6 +43,8 @@ pub struct ClusterSpec {
     pub data_root: PathBuf,
     /// Holds `n<i>.log`.
     pub log_dir: PathBuf,
+    /// `node --snapshot-every`.
+    pub snapshot_every: u64,
     pub unsafe_mutant: Option<String>,
 }
 
@@ -183,7 +185,9 @@ impl Cluster {
             .arg(&n.peers_arg)
             .arg("--data-dir")
             .arg(&n.data_dir)
-            .arg("--exit-with-parent");
+            .arg("--exit-with-parent")
+            .arg("--snapshot-every")
+            .arg(self.spec.snapshot_every.to_string());
         if let Some(m) = &self.spec.unsafe_mutant {
             cmd.arg("--unsafe").arg(m);
         }

@@ -51,6 +51,11 @@ pub struct RunArgs {
     /// Seed of the operation mix and the fault schedule (default: from the clock).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Every node snapshots and compacts its log after this many applied entries
+    /// (`node --snapshot-every`), kept low so that restarted and lagging nodes catch
+    /// up through InstallSnapshot during a run; 0 turns automatic snapshots off.
+    #[arg(long, default_value_t = 500)]
+    pub snapshot_every: u64,
     /// A known bug to switch on in every node (`node --unsafe`).
     #[arg(long = "unsafe", value_name = "MUTANT")]
     pub unsafe_mutant: Option<String>,
@@ -80,6 +85,7 @@ impl RunArgs {
             nemesis: "partition,kill,pause".to_string(),
             nemesis_interval: 5.0,
             seed: None,
+            snapshot_every: 500,
             unsafe_mutant: None,
             results: PathBuf::from("results"),
             node_bin: None,

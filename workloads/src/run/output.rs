@@ -115,6 +115,32 @@ pub struct Summary {
     pub faults: usize,
     pub leader_changes: usize,
     pub final_reads_ok: usize,
+    /// Snapshots the nodes took, and installed from a leader (from their logs).
+    #[serde(default)]
+    pub snapshots_taken: usize,
+    #[serde(default)]
+    pub snapshots_installed: usize,
+}
+
+/// Counts the snapshots taken and installed that the nodes' logs in `dir` report.
+pub fn count_snapshots(dir: &std::path::Path) -> (usize, usize) {
+    let (mut taken, mut installed) = (0, 0);
+    let Ok(items) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    for item in items.flatten() {
+        let Ok(text) = std::fs::read_to_string(item.path()) else {
+            continue;
+        };
+        for line in text.lines() {
+            if line.contains("snapshot taken") {
+                taken += 1;
+            } else if line.contains("state restored from the leader's snapshot") {
+                installed += 1;
+            }
+        }
+    }
+    (taken, installed)
 }
 
 fn fname(f: Function) -> &'static str {

@@ -82,7 +82,7 @@ fn run_name(kinds: &[FaultKind], mutant: Option<&str>) -> String {
 
 fn replay_command(args: &RunArgs, seed: u64) -> String {
     let mut c = format!(
-        "workloads run --nodes {} --clients {} --keys {} --time-limit {} --rate {} --nemesis {} --nemesis-interval {} --seed {seed}",
+        "workloads run --nodes {} --clients {} --keys {} --time-limit {} --rate {} --nemesis {} --nemesis-interval {} --snapshot-every {} --seed {seed}",
         args.nodes,
         args.clients,
         args.keys,
@@ -93,7 +93,8 @@ fn replay_command(args: &RunArgs, seed: u64) -> String {
         } else {
             &args.nemesis
         },
-        args.nemesis_interval
+        args.nemesis_interval,
+        args.snapshot_every
     );
     if let Some(m) = &args.unsafe_mutant {
         c.push_str(&format!(" --unsafe {m}"));
@@ -240,7 +241,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let config = json!({
         "nodes": args.nodes, "clients": args.clients, "keys": args.keys,
         "time_limit_s": args.time_limit, "rate": args.rate, "nemesis": args.nemesis,
-        "nemesis_interval_s": args.nemesis_interval, "unsafe": args.unsafe_mutant,
+        "nemesis_interval_s": args.nemesis_interval, "snapshot_every": args.snapshot_every,
+        "unsafe": args.unsafe_mutant,
         "op_timeout_s": args.op_timeout, "node_bin": node_bin.display().to_string(),
     });
     eprintln!(
@@ -259,6 +261,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             node_bin,
             data_root: data.path().to_path_buf(),
             log_dir: run_dir.join("nodes"),
+            snapshot_every: args.snapshot_every,
             unsafe_mutant: args.unsafe_mutant.clone(),
         })
         .await?,
@@ -434,6 +437,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     summary.faults = faults.len();
     summary.leader_changes = view.leader_changes();
     summary.final_reads_ok = final_ok;
+    (summary.snapshots_taken, summary.snapshots_installed) =
+        output::count_snapshots(&run_dir.join("nodes"));
 
     if interrupted {
         eprintln!(
@@ -563,6 +568,10 @@ fn print_summary(
         },
         s.leader_changes,
         s.final_reads_ok
+    );
+    eprintln!(
+        "workloads: snapshots taken: {}; installed from a leader: {}",
+        s.snapshots_taken, s.snapshots_installed
     );
     for c in crashes {
         eprintln!("workloads: warning: {c}");
