@@ -33,6 +33,11 @@ fn short_faulted_run_is_linearizable_and_leaves_nothing_behind() {
     let run_json = run.run_json();
     assert_eq!(run_json["valid"], true);
     assert_eq!(run_json["seed"], 7);
+    assert!(
+        run_json["summary"]["snapshots_taken"].as_u64() >= Some(1),
+        "nodes snapshot every 500 entries: {}",
+        run_json["summary"]
+    );
     assert!(run.dir.join("checker.json").is_file());
     for i in 1..=5 {
         assert!(run.dir.join(format!("nodes/n{i}.log")).is_file());
