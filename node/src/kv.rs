@@ -77,6 +77,8 @@ impl Command {
 pub enum KvError {
     #[error("cannot decode a command or snapshot: {0}")]
     Decode(String),
+    #[error("cannot encode a snapshot: {0}")]
+    Encode(String),
     /// A retry older than the newest command recorded for its client: its result is
     /// gone, and it was certainly applied already or superseded. Not applied again.
     #[error("request (client {client}, seq {seq}) is older than the client's latest")]
@@ -273,16 +275,18 @@ impl Kv {
     /// Snapshot encoding of the whole state machine (data and sessions): a magic
     /// prefix, then postcard, with each JSON value as its JSON text. Cost is linear
     /// in the state; call it off the hot path on a clone (see the module docs).
-    pub fn to_snapshot(&self) -> Vec<u8> {
+    /// The state as snapshot bytes. An error means no snapshot (never a damaged one):
+    /// the caller skips this compaction.
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, KvError> {
         let image = (
             DataImage(&self.data),
             SessionsImage(&self.sessions),
             self.next_stamp,
         );
         let mut out = SNAPSHOT_MAGIC.to_vec();
-        // Plain data into a Vec: serializing cannot fail.
-        out.extend(postcard::to_allocvec(&image).unwrap_or_default());
-        out
+        let body = postcard::to_allocvec(&image).map_err(|e| KvError::Encode(e.to_string()))?;
+        out.extend(body);
+        Ok(out)
     }
 
     pub fn from_snapshot(bytes: &[u8]) -> Result<Kv, KvError> {
@@ -404,13 +408,13 @@ mod tests {
     fn snapshot_round_trips_and_commands_decode() {
         let mut kv = Kv::new();
         kv.apply(&cmd(3, 9, put("k", json!([1, "two", null])))).ok();
-        let back = Kv::from_snapshot(&kv.to_snapshot());
+        let back = Kv::from_snapshot(&kv.to_snapshot().expect("encodes"));
         assert_eq!(back.as_ref(), Ok(&kv));
         let c = cmd(1, 2, put("k", json!(1.5)));
         assert_eq!(Command::decode(&c.encode()), Ok(c));
         assert!(Command::decode(b"{").is_err());
         assert!(Kv::from_snapshot(b"[1]").is_err());
-        let mut cut = kv.to_snapshot();
+        let mut cut = kv.to_snapshot().expect("encodes");
         cut.truncate(cut.len() - 1);
         assert!(Kv::from_snapshot(&cut).is_err());
     }
@@ -424,7 +428,7 @@ mod tests {
         kv.apply(&cmd(0, 0, put("b", json!(3)))).ok();
         assert_eq!(frozen.get("a"), Some(&json!(1)));
         assert_eq!(frozen.get("b"), None);
-        let back = Kv::from_snapshot(&frozen.to_snapshot());
+        let back = Kv::from_snapshot(&frozen.to_snapshot().expect("encodes"));
         assert_eq!(back.as_ref(), Ok(&frozen));
         // The restored dedup table still answers the recorded retry.
         let mut back = back.unwrap_or_default();

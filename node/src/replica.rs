@@ -126,6 +126,9 @@ pub enum Input {
     TakeSnapshot,
     /// The driver serialized the state of an `Output::Snapshot` through `index`.
     SnapshotReady { index: Index, data: Vec<u8> },
+    /// The driver could not serialize the state of the `Output::Snapshot` through
+    /// `index`: no compaction this time, and the next snapshot may start.
+    SnapshotFailed { index: Index },
 }
 
 /// What the driver must do, in this order.
@@ -363,6 +366,11 @@ impl Replica {
                 }
                 if self.engine.compact(index, data) {
                     self.snapshot_index = index;
+                }
+            }
+            Input::SnapshotFailed { index } => {
+                if self.snapshot_in_flight == Some(index) {
+                    self.snapshot_in_flight = None;
                 }
             }
             Input::Persisted { seq } => self.engine.persisted(seq),

@@ -64,7 +64,7 @@ impl Cluster {
                 // Serialized at once, as a driver's blocking thread would.
                 Output::Snapshot { index, kv } => snapshots.push(Input::SnapshotReady {
                     index,
-                    data: kv.to_snapshot(),
+                    data: kv.to_snapshot().expect("encodes"),
                 }),
                 Output::Restored { .. } => {}
                 Output::Persist { seq, .. } => persisted = Some(seq),
@@ -505,7 +505,7 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
                     }
                     Output::Snapshot { index, kv } => pending.push_back(Input::SnapshotReady {
                         index,
-                        data: kv.to_snapshot(),
+                        data: kv.to_snapshot().expect("encodes"),
                     }),
                     _ => {}
                 }
@@ -541,4 +541,44 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
         ..Recovered::default()
     };
     assert!(Replica::try_new(config(1, 1, Mutants::default()), bad).is_err());
+}
+
+#[test]
+fn a_failed_snapshot_lets_the_next_one_start() {
+    let mut r = Replica::new(
+        Config {
+            snapshot_every: 3,
+            ..config(1, 1, Mutants::default())
+        },
+        Recovered::default(),
+    );
+    let mut asked = Vec::new();
+    let mut pending = VecDeque::new();
+    for step in 0..40u64 {
+        pending.push_back(Input::Client {
+            id: step,
+            request: ClientRequest {
+                client: 0,
+                seq: 0,
+                op: put(&format!("f{step}"), json!(step)),
+            },
+        });
+        pending.push_back(Input::Tick);
+        while let Some(input) = pending.pop_front() {
+            for o in r.handle(input) {
+                match o {
+                    Output::Persist { seq, .. } => pending.push_back(Input::Persisted { seq }),
+                    // Every serialization fails.
+                    Output::Snapshot { index, .. } => {
+                        asked.push(index);
+                        pending.push_back(Input::SnapshotFailed { index });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(asked.len() >= 2, "snapshots asked for: {asked:?}");
+    assert!(!r.snapshot_pending());
+    assert_eq!(r.snapshot_index(), 0, "nothing was compacted");
 }

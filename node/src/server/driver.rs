@@ -65,6 +65,10 @@ struct Waiter {
     is_read: bool,
 }
 
+/// The index a serialized snapshot covers, and its bytes (or why there are none).
+type SnapshotBytes = (Index, Result<Vec<u8>, crate::kv::KvError>);
+type SnapshotJob = JoinHandle<SnapshotBytes>;
+
 pub struct Driver<D: Disk> {
     id: NodeId,
     replica: Replica,
@@ -76,7 +80,9 @@ pub struct Driver<D: Disk> {
     metrics: Arc<Metrics>,
     ticks: u64,
     /// The snapshot being serialized on a blocking thread.
-    snapshot_job: Option<JoinHandle<(Index, Vec<u8>)>>,
+    snapshot_job: Option<SnapshotJob>,
+    /// The index `snapshot_job` covers.
+    serializing: Index,
     snapshot_waiters: Vec<oneshot::Sender<Index>>,
     /// While the replica takes in our own serialized snapshot through this index:
     /// the Persist carrying it only compacts, so its file is written off the
@@ -107,6 +113,7 @@ impl<D: Disk> Driver<D> {
             metrics,
             ticks: 0,
             snapshot_job: None,
+            serializing: 0,
             snapshot_waiters: Vec::new(),
             compacting: None,
         }
@@ -149,15 +156,23 @@ impl<D: Disk> Driver<D> {
                 job = snapshot_done(&mut self.snapshot_job) => {
                     self.snapshot_job = None;
                     match job {
-                        Ok((index, data)) => {
+                        Ok((index, Ok(data))) => {
                             self.metrics.snapshots_taken.fetch_add(1, Relaxed);
                             tracing::info!(index, bytes = data.len(), "snapshot taken");
                             self.compacting = Some(index);
                             self.step(Input::SnapshotReady { index, data });
                             self.compacting = None;
                         }
-                        // The serializing thread panicked: no compaction this time.
-                        Err(e) => tracing::error!(error = %e, "snapshot serialization failed"),
+                        // No compaction this time; the next snapshot may start.
+                        Ok((index, Err(e))) => {
+                            tracing::error!(index, error = %e, "snapshot serialization failed");
+                            self.step(Input::SnapshotFailed { index });
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "snapshot serialization failed");
+                            let index = self.serializing;
+                            self.step(Input::SnapshotFailed { index });
+                        }
                     }
                 }
                 written = self.compactor.finished() => match written {
@@ -313,6 +328,7 @@ impl<D: Disk> Driver<D> {
             tracing::warn!(index, "snapshot requested while one is being serialized");
             return;
         }
+        self.serializing = index;
         self.snapshot_job = Some(tokio::task::spawn_blocking(move || {
             (index, kv.to_snapshot())
         }));
@@ -339,8 +355,8 @@ impl<D: Disk> Driver<D> {
 
 /// Completes when the running snapshot job does; never when there is none.
 async fn snapshot_done(
-    job: &mut Option<JoinHandle<(Index, Vec<u8>)>>,
-) -> Result<(Index, Vec<u8>), tokio::task::JoinError> {
+    job: &mut Option<SnapshotJob>,
+) -> Result<SnapshotBytes, tokio::task::JoinError> {
     match job {
         Some(j) => j.await,
         None => std::future::pending().await,

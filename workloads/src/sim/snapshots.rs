@@ -15,7 +15,8 @@ impl<R: Driven> World<R> {
             return;
         };
         let epoch = n.epoch;
-        let data = kv.to_snapshot();
+        // A state that does not encode gives no snapshot, as in the driver.
+        let data = kv.to_snapshot().ok();
         let t = self.now + self.rng.random_range(0..5 * MS);
         self.queue.push(
             t,
@@ -36,10 +37,23 @@ impl<R: Driven> World<R> {
         if self.nodes.get(&node).is_none_or(|n| n.epoch != epoch) {
             return;
         }
-        if let Some(Ev::SnapshotReady { index, data, .. }) = self.gate(node, ev) {
-            self.stats.snapshots_taken += 1;
-            self.trace_line(|| format!("n{node} snapshot through {index} ready"));
-            self.feed(node, Input::SnapshotReady { index, data });
+        match self.gate(node, ev) {
+            Some(Ev::SnapshotReady {
+                index,
+                data: Some(data),
+                ..
+            }) => {
+                self.stats.snapshots_taken += 1;
+                self.trace_line(|| format!("n{node} snapshot through {index} ready"));
+                self.feed(node, Input::SnapshotReady { index, data });
+            }
+            Some(Ev::SnapshotReady {
+                index, data: None, ..
+            }) => {
+                self.trace_line(|| format!("n{node} snapshot through {index} failed"));
+                self.feed(node, Input::SnapshotFailed { index });
+            }
+            _ => {}
         }
     }
 

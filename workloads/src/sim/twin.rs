@@ -88,7 +88,8 @@ impl Driven for Twin {
             Input::TransferLeader { .. }
             | Input::ChangeMembership { .. }
             | Input::TakeSnapshot
-            | Input::SnapshotReady { .. } => {}
+            | Input::SnapshotReady { .. }
+            | Input::SnapshotFailed { .. } => {}
         }
         std::mem::take(&mut self.out)
     }

@@ -120,12 +120,13 @@ pub(super) enum Ev {
         node: NodeId,
         epoch: u64,
     },
-    /// The driver finished serializing a snapshot of `node`'s state through `index`.
+    /// The driver finished serializing a snapshot of `node`'s state through `index`
+    /// (`None`: it could not).
     SnapshotReady {
         node: NodeId,
         epoch: u64,
         index: Index,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
     },
     /// Driver mutant `no-fsync`: claims `seq` durable at once.
     FakeSynced {
