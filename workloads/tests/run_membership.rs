@@ -6,6 +6,7 @@ mod common;
 
 #[test]
 fn membership_faults_are_recorded_and_healed() {
+    let _serial = common::serial();
     let run = common::run_workloads(&[
         "--time-limit",
         "8",

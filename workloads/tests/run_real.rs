@@ -9,6 +9,7 @@ use std::process::Command;
 
 #[test]
 fn short_faulted_run_is_linearizable_and_leaves_nothing_behind() {
+    let _serial = common::serial();
     let run = common::run_workloads(&[
         "--time-limit",
         "10",
@@ -48,6 +49,7 @@ fn short_faulted_run_is_linearizable_and_leaves_nothing_behind() {
 /// their parent is gone and shut themselves down.
 #[test]
 fn nodes_of_a_killed_runner_shut_themselves_down() {
+    let _serial = common::serial();
     use std::time::{Duration, Instant};
     let node = node_binary();
     let results = tempfile::tempdir().expect("temp dir");

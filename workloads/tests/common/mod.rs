@@ -1,10 +1,20 @@
 //! Shared by the real-run tests: the node binary, and the node processes still alive.
 //!
 //! Tests that count node processes must not overlap with other tests that start nodes
-//! from the same binary: `.config/nextest.toml` puts them in one serial test group.
+//! from the same binary: `.config/nextest.toml` puts them in one serial test group,
+//! and under `cargo test` (which runs one test binary at a time, but the tests of a
+//! binary on parallel threads) each takes [`serial`] first.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+/// Held for the whole of a test that starts nodes, so the tests of one binary run
+/// one at a time. A test that panicked while holding it does not block the rest.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
