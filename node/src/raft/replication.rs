@@ -1,6 +1,6 @@
 //! AppendEntries (§5.3), fast backtracking, pipelining and the commit rule (§5.4.2).
 
-use super::progress::ProgressState;
+use super::progress::{Progress, ProgressState};
 use super::quorum::joint_committed_index;
 use super::types::{Entry, Index, Message, MessageBody, NodeId, Payload};
 use super::{MAX_UNCOMMITTED_ENTRIES, ProposeError, Raft, Role};
@@ -138,11 +138,7 @@ impl Raft {
         else {
             return;
         };
-        if self.role != Role::Follower && self.role != Role::Learner {
-            self.become_follower(self.term, Some(m.from));
-        }
-        self.leader = Some(m.from);
-        self.election_elapsed = 0;
+        self.follow(m.from);
         let heartbeat = entries.is_empty();
 
         // Entries at or below our commit index are known equal: skip them.
@@ -197,15 +193,31 @@ impl Raft {
         self.send(m.from, body);
     }
 
+    /// A message from the leader of our term: follow it, and its lease holds.
+    pub(super) fn follow(&mut self, leader: NodeId) {
+        if self.role != Role::Follower && self.role != Role::Learner {
+            self.become_follower(self.term, Some(leader));
+        }
+        self.leader = Some(leader);
+        self.election_elapsed = 0;
+    }
+
+    /// Leader side of any answer from `from`: the peer counts as active for
+    /// CheckQuorum. `None` when we are not the leader or do not track `from`.
+    pub(super) fn heard_from(&mut self, from: NodeId) -> Option<&mut Progress> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        let pr = self.progress.get_mut(&from)?;
+        pr.recent_active = true;
+        Some(pr)
+    }
+
     /// Leader side of a HeartbeatAck: the follower is alive and follows this term.
     pub(super) fn handle_heartbeat_ack(&mut self, from: NodeId, read_ctx: u64) {
-        if self.role != Role::Leader {
-            return;
-        }
-        let Some(pr) = self.progress.get_mut(&from) else {
+        let Some(pr) = self.heard_from(from) else {
             return;
         };
-        pr.recent_active = true;
         if read_ctx > pr.read_ack {
             pr.read_ack = read_ctx;
             self.confirm_reads();
@@ -225,9 +237,6 @@ impl Raft {
         else {
             return;
         };
-        if self.role != Role::Leader {
-            return;
-        }
         let max_inflight = self.cfg.max_inflight_msgs.max(1);
         let hint_next = match conflict_term {
             Some(t) => {
@@ -240,10 +249,9 @@ impl Raft {
             }
             None => conflict_index,
         };
-        let Some(pr) = self.progress.get_mut(&m.from) else {
+        let Some(pr) = self.heard_from(m.from) else {
             return;
         };
-        pr.recent_active = true;
         if read_ctx > pr.read_ack {
             pr.read_ack = read_ctx;
         }

@@ -12,9 +12,9 @@
 //!   `Ready::snapshot` and to storage through the next write. The answer waits for
 //!   that write to be durable, like every follower answer (the persistence rule).
 
+use super::Raft;
 use super::progress::ProgressState;
 use super::types::{Index, Membership, Message, MessageBody, NodeId, Snapshot, SnapshotMeta};
-use super::{Raft, Role};
 
 impl Raft {
     /// The application captured its state through `index` as `data`. Drops the log
@@ -94,11 +94,7 @@ impl Raft {
         let MessageBody::InstallSnapshot { snapshot } = m.body else {
             return;
         };
-        if self.role != Role::Follower && self.role != Role::Learner {
-            self.become_follower(self.term, Some(m.from));
-        }
-        self.leader = Some(m.from);
-        self.election_elapsed = 0;
+        self.follow(m.from);
         let meta = &snapshot.meta;
         if meta.last_index > self.log.commit {
             let (index, term) = (meta.last_index, meta.last_term);
@@ -125,13 +121,9 @@ impl Raft {
 
     /// Leader side of an InstallSnapshot answer.
     pub(super) fn handle_snapshot_response(&mut self, from: NodeId, last_index: Index) {
-        if self.role != Role::Leader {
-            return;
-        }
-        let Some(pr) = self.progress.get_mut(&from) else {
+        let Some(pr) = self.heard_from(from) else {
             return;
         };
-        pr.recent_active = true;
         let grew = pr.maybe_update(last_index);
         if pr.state == ProgressState::Snapshot && pr.match_index >= pr.pending_snapshot {
             pr.become_probe();
