@@ -24,7 +24,7 @@ const MAX_KEY_ROWS: usize = 500;
 const MAX_EVENT_ROWS: usize = 500;
 
 /// Escapes text for HTML content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -36,6 +36,7 @@ mod plots;
 mod stats;
 mod timeline;
 
+pub use html::esc as escape_html;
 pub use index::{RunJson, RunSummaryCounts, write_index};
 
 use crate::history::History;

@@ -2,24 +2,9 @@
 //! itself while a check is queued or running.
 
 use super::store::{Record, State};
+use checker::report::escape_html as escape;
 use checker::verdict::Validity;
 use std::fmt::Write;
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn verdict_cell(r: &Record) -> (&'static str, String) {
     match (r.state, r.valid) {
