@@ -223,11 +223,7 @@ fn the_lock_prevents_a_second_open() {
 fn segments_roll_over_and_recover_in_order() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (mut s, _) = Storage::open(dir.path(), small_segments()).unwrap();
-        for i in 1..=200 {
-            s.write(None, None, &[entry(i, 1)], None).unwrap();
-            s.sync().unwrap();
-        }
+        let mut s = synced_entries(dir.path(), 200);
         // A truncation reaching back across a segment boundary.
         s.write(None, Some(150), &entries(150, 160, 2), None)
             .unwrap();
@@ -245,13 +241,7 @@ fn segments_roll_over_and_recover_in_order() {
 #[test]
 fn a_missing_middle_segment_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (mut s, _) = Storage::open(dir.path(), small_segments()).unwrap();
-        for i in 1..=100 {
-            s.write(None, None, &[entry(i, 1)], None).unwrap();
-            s.sync().unwrap();
-        }
-    }
+    drop(synced_entries(dir.path(), 100));
     let segs = segments(dir.path());
     assert!(segs.len() >= 3);
     fs::remove_file(&segs[1]).unwrap();
@@ -351,13 +341,7 @@ fn unsynced_writes_reach_the_file_on_a_clean_drop() {
 #[test]
 fn a_torn_record_in_an_older_segment_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (mut s, _) = Storage::open(dir.path(), small_segments()).unwrap();
-        for i in 1..=100 {
-            s.write(None, None, &[entry(i, 1)], None).unwrap();
-            s.sync().unwrap();
-        }
-    }
+    drop(synced_entries(dir.path(), 100));
     let segs = segments(dir.path());
     assert!(segs.len() >= 2);
     let bytes = fs::read(&segs[0]).unwrap();
@@ -499,10 +483,10 @@ fn writes_during_an_inflight_sync_ride_the_next_one() {
     assert_eq!(r.entries, entries(1, 4, 1));
 }
 
-/// Fills small segments with entries 1..=200 of term 1, each synced.
-fn two_hundred_entries(dir: &Path) -> Storage {
+/// Opens `dir` with small segments and writes entries 1..=n of term 1, each synced.
+fn synced_entries(dir: &Path, n: Index) -> Storage {
     let (mut s, _) = Storage::open(dir, small_segments()).unwrap();
-    for i in 1..=200 {
+    for i in 1..=n {
         s.write(None, None, &[entry(i, 1)], None).unwrap();
         s.sync().unwrap();
     }
@@ -513,7 +497,7 @@ fn two_hundred_entries(dir: &Path) -> Storage {
 fn a_prepared_compaction_snapshot_is_put_in_place_and_recovered() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut s = two_hundred_entries(dir.path());
+        let mut s = synced_entries(dir.path(), 200);
         let before = s.segment_count();
         // The file is written while the log keeps taking writes.
         let p = Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), false).unwrap();
@@ -532,7 +516,7 @@ fn a_prepared_compaction_snapshot_is_put_in_place_and_recovered() {
 fn a_prepared_snapshot_overtaken_by_a_newer_one_is_discarded() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut s = two_hundred_entries(dir.path());
+        let mut s = synced_entries(dir.path(), 200);
         let old = Storage::prepare_snapshot(dir.path(), &snapshot(100, 1), false).unwrap();
         // A newer snapshot (from a leader) lands first.
         s.write(Some(&snapshot(150, 1)), None, &[], None).unwrap();
@@ -554,7 +538,7 @@ fn a_prepared_snapshot_overtaken_by_a_newer_one_is_discarded() {
 fn a_crash_before_a_prepared_snapshot_is_placed_recovers_the_whole_log() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let _s = two_hundred_entries(dir.path());
+        let _s = synced_entries(dir.path(), 200);
         let _p = Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), false).unwrap();
         // Dropped here without install_prepared: as if the process died.
     }
