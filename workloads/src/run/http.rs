@@ -50,6 +50,19 @@ pub async fn request(
     body: Option<&Value>,
     timeout: Duration,
 ) -> Reply {
+    request_with(client, method, addr, path, body, &[], timeout).await
+}
+
+/// [`request`] with extra headers.
+pub async fn request_with(
+    client: &HttpClient,
+    method: Method,
+    addr: SocketAddr,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, String)],
+    timeout: Duration,
+) -> Reply {
     let uri = format!("http://{addr}{path}");
     let bytes = match body {
         Some(v) => Bytes::from(v.to_string()),
@@ -58,6 +71,9 @@ pub async fn request(
     let mut builder = Request::builder().method(method).uri(uri);
     if body.is_some() {
         builder = builder.header("content-type", "application/json");
+    }
+    for (name, value) in headers {
+        builder = builder.header(*name, value);
     }
     let req = match builder.body(Full::new(bytes)) {
         Ok(r) => r,
