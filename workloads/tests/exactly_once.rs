@@ -103,24 +103,23 @@ fn a_write_retried_after_a_504_with_its_client_id_and_seq_applies_once() {
             assert!(Instant::now() < end, "no leader\n{}", show_logs());
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let mut followers: Vec<u64> = addrs.keys().copied().filter(|&i| i != l).collect();
         // The followers still hear the leader but can no longer answer it: they log
         // the write, the leader never learns it is replicated, and cannot commit.
         // A leader change just before the cut can spoil an attempt (the write then
         // fails or succeeds outright); a new attempt starts from the new leader.
         let mut attempt = 0;
-        let seq = loop {
+        let (seq, followers) = loop {
             attempt += 1;
             let seq = attempt;
             let l = leader(&http, &addrs).await.unwrap_or(l);
-            followers = addrs.keys().copied().filter(|&i| i != l).collect();
+            let followers: Vec<u64> = addrs.keys().copied().filter(|&i| i != l).collect();
             for &f in &followers {
                 cluster.cut(f, l);
             }
             let first = put(&http, addrs[&l], &format!("v{seq}"), Some((7, seq))).await;
             cluster.heal_links();
             if matches!(first, Reply::Response { status: 504, .. }) {
-                break seq;
+                break (seq, followers);
             }
             assert!(attempt < 3, "no 504: {first:?}\n{}", show_logs());
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -341,8 +341,14 @@ fn token_ok(app: &App, req: &Request<Incoming>) -> bool {
         Some(t) => req
             .headers()
             .get(TOKEN_HEADER)
-            .is_some_and(|v| v.as_bytes() == t.as_bytes()),
+            .is_some_and(|v| same_secret(v.as_bytes(), t.as_bytes())),
     }
+}
+
+/// Compares without stopping at the first difference, so the time an answer takes
+/// does not tell how much of a guessed token was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reads the whole body within `timeout` (408), refusing more than `limit` bytes
@@ -450,5 +456,19 @@ pub async fn wait_for_leader(app: &App, deadline: Instant) -> Option<u64> {
             Ok(Ok(())) => continue,
             _ => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(same_secret(b"", b""));
+        assert!(!same_secret(b"s3cret", b"s3creT"));
+        assert!(!same_secret(b"s3cret", b"s3cre"));
+        assert!(!same_secret(b"", b"x"));
     }
 }
