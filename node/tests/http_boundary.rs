@@ -80,9 +80,11 @@ fn stalled_bodies_keep_within_the_budget_and_lock_out_neither_clients_nor_peers(
     // forwards: node-to-node traffic that needs a slot at the flooded leader).
     let f = c.ids().find(|&i| i != l).unwrap_or(1);
     let t0 = Instant::now();
-    assert!(put(&c, l, "fresh", json!(1)), "{}", c.logs());
+    let answer = put_answer(&c, l, "fresh", json!(1));
+    assert_eq!(answer, Ok(()), "{}", c.logs());
     let fresh = t0.elapsed();
-    assert!(put(&c, f, "forwarded", json!(2)), "{}", c.logs());
+    let answer = put_answer(&c, f, "forwarded", json!(2));
+    assert_eq!(answer, Ok(()), "{}", c.logs());
     assert!(
         fresh < Duration::from_secs(3),
         "a new client waited {fresh:?}"

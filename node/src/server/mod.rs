@@ -45,6 +45,23 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most a connection buffers while it reads a request head.
 const MAX_HEAD_BYTES: usize = 80 << 10;
 
+/// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`):
+/// while every slot is taken, new connections wait here instead of being refused.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the listen address with a backlog deep enough for connections to wait
+/// while the node frees a slot (see [`conn`]).
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves until `shutdown` completes (or the driver fails), then stops accepting,
 /// answers every waiting request, makes everything queued durable and returns.
 pub async fn run<D: Disk>(
@@ -55,7 +72,7 @@ pub async fn run<D: Disk>(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let client = client::new_client();
+    let client = client::new_client(config.read_timeout / 2);
     let replica = Replica::try_new(config.replica_config(), recovered)?;
     let (status_tx, status_rx) = watch::channel(replica.status());
     let transport = Transport::start(

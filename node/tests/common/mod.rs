@@ -218,13 +218,18 @@ pub fn http_with(
 /// for a moment after an election) or a 504 (indeterminate; writing the same value
 /// again is harmless) is retried for a few seconds. True once a write is acknowledged.
 pub fn put(c: &Cluster, via: u64, key: &str, value: Value) -> bool {
+    put_answer(c, via, key, value).is_ok()
+}
+
+/// [`put`], saying what the last attempt got when no write was acknowledged.
+pub fn put_answer(c: &Cluster, via: u64, key: &str, value: Value) -> Result<(), String> {
     let body = json!({ "value": value }).to_string();
     let end = Instant::now() + Duration::from_secs(5);
     loop {
         match http(c.port(via), "PUT", &format!("/kv/{key}"), Some(&body)) {
-            Ok((200, _)) => return true,
+            Ok((200, _)) => return Ok(()),
             Ok((503 | 504, _)) if Instant::now() < end => {}
-            _ => return false,
+            other => return Err(format!("PUT /kv/{key} via {via}: {other:?}")),
         }
         std::thread::sleep(Duration::from_millis(50));
     }

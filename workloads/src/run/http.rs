@@ -17,14 +17,16 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// A client with keep-alive connections and a short connect timeout (the nodes are on
-/// loopback: a slow connect means a paused node).
+/// loopback: a slow connect means a paused node). Idle connections are dropped well
+/// before a node closes them (`--read-timeout-ms`, 10 s), so no request goes out on
+/// a connection the node is closing.
 pub fn new_client() -> HttpClient {
     let mut conn = HttpConnector::new();
     conn.set_nodelay(true);
     conn.set_connect_timeout(Some(Duration::from_millis(500)));
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(32)
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(4))
         .build(conn)
 }
 
