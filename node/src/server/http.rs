@@ -101,11 +101,15 @@ async fn handle(app: &App, conn: &Conn, req: Request<Incoming>) -> Handled {
     if forwarded && token {
         conn.mark_peer();
     }
-    let identity = api::request_identity(
-        req.headers().get(api::CLIENT_HEADER).map(|v| v.as_bytes()),
-        req.headers().get(api::SEQ_HEADER).map(|v| v.as_bytes()),
-    )
-    .map_err(fail)?;
+    let identity = if kind.is_some_and(|k| k != OpKind::Other) {
+        api::request_identity(
+            req.headers().get(api::CLIENT_HEADER).map(|v| v.as_bytes()),
+            req.headers().get(api::SEQ_HEADER).map(|v| v.as_bytes()),
+        )
+        .map_err(fail)?
+    } else {
+        None
+    };
     let path_and_query = req
         .uri()
         .path_and_query()
