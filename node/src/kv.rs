@@ -72,9 +72,65 @@ impl Command {
     }
 }
 
+/// Deepest nesting of arrays and objects a value may have (a scalar is 0 deep, `[]`
+/// is 1). The log holds a command as JSON with the value three levels down
+/// (`{"op":{"Put":{"value":..}}}`), a snapshot's session table holds results two
+/// levels down, and serde_json refuses to read anything nested deeper than 128
+/// levels; a bound well below that keeps every accepted value readable everywhere
+/// it is stored, so applying a committed command never fails to decode it.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
+impl KvOp {
+    /// Refuses what must never reach consensus: a `null` value (absent and `null`
+    /// would be one state: DELETE removes a key, `Cas { from: None }` compares with
+    /// absent), and a value nested deeper than [`MAX_VALUE_DEPTH`].
+    pub fn validate(&self) -> Result<(), KvError> {
+        let values: Vec<(&str, &Value)> = match self {
+            KvOp::Get { .. } | KvOp::Delete { .. } | KvOp::Append { .. } => Vec::new(),
+            KvOp::Put { value, .. } => vec![("value", value)],
+            KvOp::Cas { from, to, .. } => {
+                let mut v = vec![("to", to)];
+                v.extend(from.iter().map(|f| ("from", f)));
+                v
+            }
+        };
+        for (name, v) in values {
+            if v.is_null() {
+                return Err(KvError::Invalid(format!(
+                    "{name} must not be null: a key holds a value or is absent (DELETE removes it)"
+                )));
+            }
+            if depth(v) > MAX_VALUE_DEPTH {
+                return Err(KvError::Invalid(format!(
+                    "{name} is nested more than {MAX_VALUE_DEPTH} arrays or objects deep"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many arrays and objects `v` nests (a scalar: 0), without recursion.
+fn depth(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::Array(a) => stack.extend(a.iter().map(|c| (c, d + 1))),
+            Value::Object(o) => stack.extend(o.values().map(|c| (c, d + 1))),
+            _ => continue,
+        }
+        deepest = deepest.max(d + 1);
+    }
+    deepest
+}
+
 /// Errors of the state machine.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KvError {
+    /// An operation that must not be proposed (see [`KvOp::validate`]).
+    #[error("{0}")]
+    Invalid(String),
     #[error("cannot decode a command or snapshot: {0}")]
     Decode(String),
     #[error("cannot encode a snapshot: {0}")]
@@ -437,5 +493,91 @@ mod tests {
             Ok(KvResult::Value(Some(json!(1))))
         );
         assert_eq!(back.get("a"), Some(&json!(1)));
+    }
+
+    /// `[[...]]` nested `d` deep (0: a scalar).
+    fn nested(d: usize) -> Value {
+        let mut v = json!(1);
+        for _ in 0..d {
+            v = json!([v]);
+        }
+        v
+    }
+
+    #[test]
+    fn a_value_at_the_depth_bound_survives_every_encoding_and_a_deeper_one_is_refused() {
+        let deep = nested(MAX_VALUE_DEPTH);
+        let cas = KvOp::Cas {
+            key: "k".into(),
+            from: Some(deep.clone()),
+            to: deep.clone(),
+        };
+        assert_eq!(put("k", deep.clone()).validate(), Ok(()));
+        assert_eq!(cas.validate(), Ok(()));
+        // The log: the command decodes.
+        for op in [put("k", deep.clone()), cas.clone()] {
+            let c = cmd(5, 1, op);
+            assert_eq!(Command::decode(&c.encode()), Ok(c));
+        }
+        // A snapshot with the value stored and in both kinds of session result.
+        let mut kv = Kv::new();
+        kv.apply(&cmd(1, 1, put("k", deep.clone())))
+            .expect("applies");
+        let mismatch = kv.apply(&cmd(
+            2,
+            1,
+            KvOp::Cas {
+                key: "k".into(),
+                from: None,
+                to: json!(0),
+            },
+        ));
+        assert!(matches!(mismatch, Ok(KvResult::CasMismatch { .. })));
+        let back = Kv::from_snapshot(&kv.to_snapshot().expect("encodes"));
+        assert_eq!(back, Ok(kv));
+        // A request body holding it parses.
+        let body = json!({ "value": deep }).to_string();
+        assert!(serde_json::from_str::<Value>(&body).is_ok());
+
+        let deeper = nested(MAX_VALUE_DEPTH + 1);
+        assert!(matches!(
+            put("k", deeper.clone()).validate(),
+            Err(KvError::Invalid(_))
+        ));
+        let cas_from = KvOp::Cas {
+            key: "k".into(),
+            from: Some(deeper),
+            to: json!(1),
+        };
+        assert!(cas_from.validate().is_err());
+        // The margin is real: the log's decoder refuses a little deeper than the bound.
+        let refused = (MAX_VALUE_DEPTH..200)
+            .find(|&d| Command::decode(&cmd(1, 1, put("k", nested(d))).encode()).is_err());
+        assert!(
+            refused.is_some_and(|d| d > MAX_VALUE_DEPTH + 20),
+            "{refused:?}"
+        );
+        // Objects count as arrays do.
+        let mut obj = json!(1);
+        for _ in 0..=MAX_VALUE_DEPTH {
+            obj = json!({ "a": obj });
+        }
+        assert!(put("k", obj).validate().is_err());
+    }
+
+    #[test]
+    fn null_values_are_refused_so_absent_and_null_stay_apart() {
+        assert!(put("k", Value::Null).validate().is_err());
+        let cas = |from: Option<Value>, to: Value| KvOp::Cas {
+            key: "k".into(),
+            from,
+            to,
+        };
+        assert!(cas(None, Value::Null).validate().is_err());
+        assert!(cas(Some(Value::Null), json!(1)).validate().is_err());
+        assert_eq!(cas(None, json!(1)).validate(), Ok(()));
+        // Inside a value, null is an ordinary JSON value.
+        assert_eq!(put("k", json!([null, {"a": null}])).validate(), Ok(()));
+        assert_eq!(KvOp::Delete { key: "k".into() }.validate(), Ok(()));
     }
 }

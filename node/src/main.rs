@@ -60,7 +60,7 @@ async fn run(config: NodeConfig, parent: Option<nix::unistd::Pid>) -> ExitCode {
         snapshot = recovered.snapshot.as_ref().map(|s| s.meta.last_index),
         "recovered"
     );
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+    let listener = match node::server::bind(config.listen) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {}: {e}", config.listen);

@@ -179,6 +179,9 @@ pub enum Response {
     Indeterminate,
     /// Certainly not applied, for another reason (e.g. a full proposal queue).
     Rejected { reason: String },
+    /// Certainly not applied, and asking again would fail the same way: the
+    /// committed command cannot be decoded, so every replica skipped it.
+    Invalid { reason: String },
 }
 
 /// The role of a node.
@@ -531,6 +534,9 @@ impl Replica {
         });
     }
 
+    /// Applies one committed entry. Total: a command that cannot be decoded (no
+    /// validated proposal is one) changes nothing on any replica, since all of them
+    /// decode the same bytes the same way, and its client is told it was not applied.
     fn apply(&mut self, e: Entry) {
         self.out.push(Output::Applied {
             index: e.index,
@@ -553,7 +559,7 @@ impl Replica {
             // An older retry than the client's newest command: its own first
             // attempt may have been applied, and its result is gone.
             Some(Err(KvError::StaleRequest { .. })) => Response::Indeterminate,
-            Some(Err(err)) => Response::Rejected {
+            Some(Err(err)) => Response::Invalid {
                 reason: err.to_string(),
             },
             None => Response::Indeterminate,

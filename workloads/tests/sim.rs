@@ -186,3 +186,30 @@ fn stale_read_is_caught_by_the_linearizability_check() {
         "stale-read not caught in seeds 1..=30"
     );
 }
+
+#[test]
+fn undecided_seeds_exit_2_and_violations_exit_1() {
+    use workloads::sim::{RangeResult, Stats, Violation, exit_status};
+    let range = |failures: usize, unknown: usize| RangeResult {
+        seeds: 10,
+        stats: Stats::default(),
+        failures: (0..failures as u64)
+            .map(|s| {
+                let v = Violation {
+                    step: 1,
+                    time_ns: 1,
+                    message: "x".into(),
+                };
+                (s, v)
+            })
+            .collect(),
+        unknown: (0..unknown as u64)
+            .map(|s| (s, "budget ran out".to_string()))
+            .collect(),
+        wall_s: 1.0,
+    };
+    assert_eq!(exit_status(&range(0, 0)), 0);
+    assert_eq!(exit_status(&range(0, 1)), 2, "unknown is never a pass");
+    assert_eq!(exit_status(&range(1, 1)), 1);
+    assert_eq!(exit_status(&range(2, 0)), 1);
+}

@@ -582,3 +582,44 @@ fn a_failed_snapshot_lets_the_next_one_start() {
     assert!(!r.snapshot_pending());
     assert_eq!(r.snapshot_index(), 0, "nothing was compacted");
 }
+
+#[test]
+fn a_committed_command_that_cannot_be_decoded_is_skipped_by_every_replica() {
+    let mut c = Cluster::new(3, Mutants::default());
+    c.tick_all(40);
+    let l = c.leader().expect("leader");
+    let first = c.request(l, put("k", json!(1)));
+    c.deliver_all();
+    assert_eq!(
+        c.replies[&first],
+        Response::Done(KvResult::Value(Some(json!(1))))
+    );
+    // Bytes no validated proposal produces: the decoder refuses them at apply.
+    let node = c.nodes.get_mut(&l).expect("leader");
+    let index = node
+        .engine
+        .propose_command(b"{not a command".to_vec())
+        .expect("proposed");
+    let term = node.engine.term();
+    node.writes.insert(index, (999, term));
+    let outs = node.handle_many(Vec::new());
+    c.carry(l, outs);
+    c.deliver_all();
+    assert!(
+        matches!(c.replies.get(&999), Some(Response::Invalid { .. })),
+        "{:?}",
+        c.replies.get(&999)
+    );
+    // Nothing is stuck behind it: the next write commits and applies everywhere.
+    let next = c.request(l, put("k", json!(2)));
+    c.deliver_all();
+    c.tick_all(4);
+    assert_eq!(
+        c.replies[&next],
+        Response::Done(KvResult::Value(Some(json!(2))))
+    );
+    for n in c.nodes.values() {
+        assert!(n.status().applied_index > index);
+        assert_eq!(n.read_local("k"), Some(json!(2)));
+    }
+}

@@ -6,10 +6,13 @@
 //! 4xx and 503 means "not applied", 504 means "indeterminate".
 
 use crate::kv::{KvOp, KvResult};
+use crate::raft::types::Membership;
 use crate::replica::Response;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
 /// Longest key accepted, in bytes after percent-decoding.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -53,6 +56,17 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("request body exceeds {limit} bytes"),
+        )
+    }
+    /// The request body did not arrive in time; the connection is closed.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                limit.as_secs_f64()
+            ),
         )
     }
     pub fn unauthorized() -> Self {
@@ -277,6 +291,39 @@ pub struct MembershipBody {
     pub voters: Vec<u64>,
 }
 
+/// Checks a leader transfer target against the current configuration: only a
+/// voter can lead.
+pub fn check_transfer(to: u64, membership: &Membership) -> Result<(), ApiError> {
+    if membership.voters.contains(&to) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "node {to} is not a voter (voters: {:?})",
+            membership.voters
+        )))
+    }
+}
+
+/// Checks the voters of a membership change: a non-empty set of distinct nodes
+/// this node knows an address for (`--peers`). A voter nobody can reach would
+/// count toward every quorum and could stop the cluster from committing.
+pub fn check_voters(voters: &[u64], known: &BTreeMap<u64, SocketAddr>) -> Result<(), ApiError> {
+    if voters.is_empty() {
+        return Err(ApiError::bad_request("voters must not be empty"));
+    }
+    let distinct: BTreeSet<u64> = voters.iter().copied().collect();
+    if distinct.len() != voters.len() {
+        return Err(ApiError::bad_request("voters must not repeat an id"));
+    }
+    if let Some(unknown) = voters.iter().find(|v| !known.contains_key(v)) {
+        return Err(ApiError::bad_request(format!(
+            "node {unknown} is not in --peers (known: {:?}): it could not be reached",
+            known.keys().collect::<Vec<_>>()
+        )));
+    }
+    Ok(())
+}
+
 /// Decodes a JSON body into `T`, with serde's line/column reason on failure.
 /// Bodies must be JSON objects: serde would otherwise also accept a struct written
 /// as an array (`[1]`), which no client means.
@@ -289,9 +336,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("body: {e}")))
 }
 
-/// The KV operation a client route asks for (bodies decoded and checked).
+/// The KV operation a client route asks for: the body decoded and the operation
+/// validated in full (no `null` value, no value nested too deep), so that nothing
+/// consensus commits can fail when it is applied.
 pub fn kv_op(route: &Route, body: &[u8]) -> Result<KvOp, ApiError> {
-    Ok(match route {
+    let op = match route {
         Route::Get { key, stale } => KvOp::Get {
             key: key.clone(),
             stale: *stale,
@@ -313,7 +362,45 @@ pub fn kv_op(route: &Route, body: &[u8]) -> Result<KvOp, ApiError> {
         }
         Route::Delete { key } => KvOp::Delete { key: key.clone() },
         _ => return Err(ApiError::bad_request("not a key-value operation")),
-    })
+    };
+    op.validate()
+        .map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+    Ok(op)
+}
+
+/// Header naming the client, for exactly-once retries (with [`SEQ_HEADER`]).
+pub const CLIENT_HEADER: &str = "client-id";
+/// Header numbering a client's requests, for exactly-once retries.
+pub const SEQ_HEADER: &str = "request-seq";
+
+/// The `(client, seq)` a request names with `Client-Id` and `Request-Seq` (both
+/// positive decimal integers below 2^64, given together), or `None` without them.
+/// A write whose `(client, seq)` was already applied answers with the first result
+/// instead of applying again.
+pub fn request_identity(
+    client: Option<&[u8]>,
+    seq: Option<&[u8]>,
+) -> Result<Option<(u64, u64)>, ApiError> {
+    let parse = |name: &str, raw: &[u8]| -> Result<u64, ApiError> {
+        let n = std::str::from_utf8(raw)
+            .ok()
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<u64>().ok())
+            .filter(|n| *n > 0);
+        n.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name} must be a positive decimal integer below 2^64, not {:?}",
+                String::from_utf8_lossy(raw)
+            ))
+        })
+    };
+    match (client, seq) {
+        (None, None) => Ok(None),
+        (Some(c), Some(s)) => Ok(Some((parse("Client-Id", c)?, parse("Request-Seq", s)?))),
+        _ => Err(ApiError::bad_request(
+            "Client-Id and Request-Seq go together: give both or neither",
+        )),
+    }
 }
 
 /// The HTTP status and JSON body for the replica's answer to `op`.
@@ -347,6 +434,9 @@ pub fn kv_answer(op: &KvOp, response: Response) -> Result<(StatusCode, Value), A
             "leadership changed before the operation committed; it may or may not take effect",
         )),
         Response::Rejected { reason } => Err(ApiError::unavailable(reason)),
+        Response::Invalid { reason } => Err(ApiError::bad_request(format!(
+            "not applied: the committed command was skipped ({reason})"
+        ))),
     }
 }
 
@@ -465,5 +555,69 @@ mod tests {
                 .status,
             StatusCode::SERVICE_UNAVAILABLE
         );
+    }
+
+    #[test]
+    fn null_and_too_deep_values_are_refused_before_consensus() {
+        let put = Route::Put { key: "a".into() };
+        let cas = Route::Cas { key: "a".into() };
+        let e = kv_op(&put, br#"{"value":null}"#).unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "bad_request"));
+        assert!(kv_op(&cas, br#"{"from":1,"to":null}"#).is_err());
+        assert!(kv_op(&cas, br#"{"from":null,"to":1}"#).is_ok());
+        let deep = |d: usize| format!(r#"{{"value":{}{}}}"#, "[".repeat(d), "]".repeat(d));
+        assert!(kv_op(&put, deep(crate::kv::MAX_VALUE_DEPTH).as_bytes()).is_ok());
+        let e = kv_op(&put, deep(126).as_bytes()).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST, "{}", e.message);
+    }
+
+    #[test]
+    fn request_identity_headers_are_both_or_neither_and_positive() {
+        let id = |c: Option<&str>, s: Option<&str>| {
+            request_identity(c.map(str::as_bytes), s.map(str::as_bytes))
+        };
+        assert_eq!(id(None, None), Ok(None));
+        assert_eq!(id(Some("7"), Some("42")), Ok(Some((7, 42))));
+        assert_eq!(
+            id(Some("18446744073709551615"), Some("1")),
+            Ok(Some((u64::MAX, 1)))
+        );
+        for (c, s) in [
+            (Some("7"), None),
+            (None, Some("1")),
+            (Some("0"), Some("1")),
+            (Some("7"), Some("0")),
+            (Some("-7"), Some("1")),
+            (Some("+7"), Some("1")),
+            (Some(" 7"), Some("1")),
+            (Some("7x"), Some("1")),
+            (Some(""), Some("1")),
+            (Some("18446744073709551616"), Some("1")),
+        ] {
+            let e = id(c, s).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{c:?} {s:?}");
+        }
+    }
+
+    #[test]
+    fn admin_targets_must_be_members_the_node_can_reach() {
+        let m = Membership {
+            voters: [1, 2, 3].into_iter().collect(),
+            learners: [4].into_iter().collect(),
+            voters_old: None,
+        };
+        assert!(check_transfer(2, &m).is_ok());
+        for bad in [0, 4, 9] {
+            assert_eq!(
+                check_transfer(bad, &m).unwrap_err().status,
+                StatusCode::BAD_REQUEST
+            );
+        }
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let known: BTreeMap<u64, SocketAddr> = (1..=3).map(|i| (i, addr)).collect();
+        assert!(check_voters(&[1, 3], &known).is_ok());
+        for bad in [&[][..], &[1, 1], &[1, 9], &[0, 1]] {
+            assert!(check_voters(bad, &known).is_err(), "{bad:?}");
+        }
     }
 }

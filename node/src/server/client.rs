@@ -11,13 +11,16 @@ use std::time::Duration;
 
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-pub fn new_client() -> HttpClient {
+/// `idle` is how long a pooled connection may sit unused: below the peers'
+/// `--read-timeout-ms`, so a request never goes out on a connection the other side
+/// is closing as idle (a write lost that way would be indeterminate).
+pub fn new_client(idle: Duration) -> HttpClient {
     let mut conn = HttpConnector::new();
     conn.set_nodelay(true);
     conn.set_connect_timeout(Some(Duration::from_millis(500)));
     conn.enforce_http(true);
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(idle)
         .pool_max_idle_per_host(64)
         .build(conn)
 }

@@ -52,9 +52,15 @@ pub struct Args {
     /// How long a client request may wait for consensus before a 504.
     #[arg(long, default_value_t = 2000)]
     pub request_timeout_ms: u64,
-    /// Maximum simultaneous HTTP connections.
+    /// Maximum simultaneous HTTP connections (clients, peers and admin together).
+    /// When all are taken, the client connection that has waited longest for
+    /// request bytes is closed to make room; peer connections never are.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
+    /// A request head, and then its body, must each arrive within this long (a
+    /// slow body gets 408); an idle keep-alive connection is closed after it.
+    #[arg(long, default_value_t = 10_000)]
+    pub read_timeout_ms: u64,
     /// Maximum client request body size in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
@@ -95,6 +101,7 @@ pub struct NodeConfig {
     pub seed: u64,
     pub request_timeout: Duration,
     pub max_connections: usize,
+    pub read_timeout: Duration,
     pub max_body_bytes: usize,
     pub snapshot_every: u64,
     pub wal_segment_bytes: u64,
@@ -190,9 +197,14 @@ impl NodeConfig {
                 "--heartbeat-ticks must be positive and below --election-ticks-min".into(),
             ));
         }
-        if args.request_timeout_ms == 0 || args.max_connections == 0 || args.max_body_bytes == 0 {
+        if args.request_timeout_ms == 0
+            || args.read_timeout_ms == 0
+            || args.max_connections == 0
+            || args.max_body_bytes == 0
+        {
             return Err(ConfigError::Range(
-                "--request-timeout-ms, --max-connections and --max-body-bytes must be positive"
+                "--request-timeout-ms, --read-timeout-ms, --max-connections and \
+                 --max-body-bytes must be positive"
                     .into(),
             ));
         }
@@ -218,6 +230,7 @@ impl NodeConfig {
             seed,
             request_timeout: Duration::from_millis(args.request_timeout_ms),
             max_connections: args.max_connections,
+            read_timeout: Duration::from_millis(args.read_timeout_ms),
             max_body_bytes: args.max_body_bytes,
             snapshot_every: args.snapshot_every,
             wal_segment_bytes: args.wal_segment_bytes,

@@ -6,7 +6,7 @@
 //! reached the leader is a 503 (certainly not applied); after it may have reached the
 //! leader, a write is indeterminate: 504.
 
-use super::api::ApiError;
+use super::api::{ApiError, CLIENT_HEADER, SEQ_HEADER};
 use super::http::{App, HttpResponse, wait_for_leader};
 use super::transport::TOKEN_HEADER;
 use bytes::Bytes;
@@ -30,6 +30,8 @@ pub struct Ctx {
     /// The request already came from another node.
     pub forwarded: bool,
     pub is_read: bool,
+    /// `(Client-Id, Request-Seq)`, passed on so the leader deduplicates retries.
+    pub identity: Option<(u64, u64)>,
 }
 
 pub async fn to_leader(app: &App, ctx: &Ctx, hint: Option<u64>) -> Result<HttpResponse, ApiError> {
@@ -59,6 +61,11 @@ pub async fn to_leader(app: &App, ctx: &Ctx, hint: Option<u64>) -> Result<HttpRe
         .header(HOP_HEADER, me.to_string());
     if let Some(t) = &app.config.cluster_token {
         req = req.header(TOKEN_HEADER, t);
+    }
+    if let Some((client, seq)) = ctx.identity {
+        req = req
+            .header(CLIENT_HEADER, client.to_string())
+            .header(SEQ_HEADER, seq.to_string());
     }
     let req = req
         .body(Full::new(ctx.body.clone()))

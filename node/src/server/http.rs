@@ -5,6 +5,7 @@
 use super::api::{self, ApiError, Route};
 use super::client::HttpClient;
 use super::config::NodeConfig;
+use super::conn::Conn;
 use super::driver::DriverMsg;
 use super::forward;
 use super::metrics::{Metrics, OpKind};
@@ -14,7 +15,7 @@ use crate::replica::{ClientRequest, Response, Role, Status};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, StatusCode};
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -44,9 +45,13 @@ pub struct App {
 }
 
 /// Entry point for hyper: never fails, every error is a JSON answer.
-pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+pub async fn serve(
+    app: Arc<App>,
+    conn: &Conn,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, Infallible> {
     let t0 = Instant::now();
-    let (resp, kind) = match handle(&app, req).await {
+    let (resp, kind) = match handle(&app, conn, req).await {
         Ok(r) => r,
         Err((e, kind)) => (error_response(&e), kind),
     };
@@ -61,7 +66,7 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse
 
 type Handled = Result<(HttpResponse, Option<OpKind>), (ApiError, Option<OpKind>)>;
 
-async fn handle(app: &App, req: Request<Incoming>) -> Handled {
+async fn handle(app: &App, conn: &Conn, req: Request<Incoming>) -> Handled {
     let deadline = Instant::now() + app.config.request_timeout;
     let route =
         api::route(req.method(), req.uri().path(), req.uri().query()).map_err(|e| (e, None))?;
@@ -76,7 +81,8 @@ async fn handle(app: &App, req: Request<Incoming>) -> Handled {
     };
     let kind = op_kind(&route);
     let fail = |e: ApiError| (e, kind);
-    if route.needs_token() && !token_ok(app, &req) {
+    let token = token_ok(app, &req);
+    if route.needs_token() && !token {
         return Err(fail(ApiError::unauthorized()));
     }
     let limit = if route == Route::RaftMsg {
@@ -92,13 +98,33 @@ async fn handle(app: &App, req: Request<Incoming>) -> Handled {
         api::check_content_type(ct).map_err(fail)?;
     }
     let forwarded = req.headers().contains_key(forward::HOP_HEADER);
+    if forwarded && token {
+        conn.mark_peer();
+    }
+    let identity = if kind.is_some_and(|k| k != OpKind::Other) {
+        api::request_identity(
+            req.headers().get(api::CLIENT_HEADER).map(|v| v.as_bytes()),
+            req.headers().get(api::SEQ_HEADER).map(|v| v.as_bytes()),
+        )
+        .map_err(fail)?
+    } else {
+        None
+    };
     let path_and_query = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
     let method = req.method().clone();
-    let body = read_body(req, limit).await.map_err(fail)?;
+    let body = read_body(req, limit, app.config.read_timeout)
+        .await
+        .map_err(|e| {
+            if e.status == StatusCode::REQUEST_TIMEOUT {
+                app.metrics.body_timeouts.fetch_add(1, Relaxed);
+            }
+            fail(e)
+        })?;
+    conn.request_read();
     let resp = match route {
         Route::Status => json_response(StatusCode::OK, &status_json(&app.status.borrow())),
         Route::Metrics => {
@@ -110,7 +136,11 @@ async fn handle(app: &App, req: Request<Incoming>) -> Handled {
             );
             r
         }
-        Route::RaftMsg => raft_msg(app, &body).map_err(fail)?,
+        Route::RaftMsg => {
+            let r = raft_msg(app, &body).map_err(fail)?;
+            conn.mark_peer();
+            r
+        }
         Route::Snapshot => take_snapshot(app, deadline).await.map_err(fail)?,
         Route::MembershipGet => {
             let s = status_json(&app.status.borrow());
@@ -127,6 +157,7 @@ async fn handle(app: &App, req: Request<Incoming>) -> Handled {
                 deadline,
                 forwarded,
                 is_read: matches!(route, Route::Get { .. }),
+                identity,
             };
             client_op(app, &route, ctx).await.map_err(fail)?
         }
@@ -147,7 +178,7 @@ async fn client_op(app: &App, route: &Route, ctx: forward::Ctx) -> Result<HttpRe
             return Err(ApiError::unavailable("shutting down"));
         }
         let outcome = if !route.needs_leader() || am_leader(app) {
-            match on_leader(app, route, &ctx.body, ctx.deadline).await {
+            match on_leader(app, route, &ctx).await {
                 Ok(Local::Answered(r)) => return Ok(r),
                 Ok(Local::NotLeader(h)) => {
                     hint = h;
@@ -177,15 +208,18 @@ enum Local {
 }
 
 /// Runs a client or admin operation on this node's replica.
-async fn on_leader(
-    app: &App,
-    route: &Route,
-    body: &[u8],
-    deadline: Instant,
-) -> Result<Local, ApiError> {
+async fn on_leader(app: &App, route: &Route, ctx: &forward::Ctx) -> Result<Local, ApiError> {
+    let (body, deadline) = (&ctx.body[..], ctx.deadline);
     match route {
         Route::TransferLeader => {
             let b: api::TransferBody = api::parse_json(body)?;
+            api::check_transfer(b.to, &app.status.borrow().membership)?;
+            if b.to == app.config.id {
+                return Ok(Local::Answered(json_response(
+                    StatusCode::OK,
+                    &json!({"transfer_to": b.to, "leader": b.to}),
+                )));
+            }
             submit(app, DriverMsg::Transfer { to: b.to })?;
             Ok(Local::Answered(json_response(
                 StatusCode::ACCEPTED,
@@ -194,11 +228,7 @@ async fn on_leader(
         }
         Route::MembershipChange => {
             let b: api::MembershipBody = api::parse_json(body)?;
-            if b.voters.is_empty() || b.voters.contains(&0) {
-                return Err(ApiError::bad_request(
-                    "voters must be a non-empty list of positive ids",
-                ));
-            }
+            api::check_voters(&b.voters, &app.config.peers)?;
             let (tx, rx) = oneshot::channel();
             submit(
                 app,
@@ -217,15 +247,18 @@ async fn on_leader(
                     Err(ApiError::timeout("membership change indeterminate"))
                 }
                 Response::Rejected { reason } => Err(ApiError::unavailable(reason)),
+                Response::Invalid { reason } => Err(ApiError::bad_request(reason)),
             }
         }
         _ => {
             let op = api::kv_op(route, body)?;
             let is_read = matches!(op, KvOp::Get { .. });
             let (tx, rx) = oneshot::channel();
+            // Without Client-Id and Request-Seq: client 0, which never deduplicates.
+            let (client, seq) = ctx.identity.unwrap_or((0, 0));
             let request = ClientRequest {
-                client: 0,
-                seq: 0,
+                client,
+                seq,
                 op: op.clone(),
             };
             submit(app, DriverMsg::Client { request, reply: tx })?;
@@ -312,13 +345,23 @@ fn token_ok(app: &App, req: &Request<Incoming>) -> bool {
         Some(t) => req
             .headers()
             .get(TOKEN_HEADER)
-            .is_some_and(|v| v.as_bytes() == t.as_bytes()),
+            .is_some_and(|v| same_secret(v.as_bytes(), t.as_bytes())),
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (413). A declared length
-/// over the limit is refused before reading anything.
-async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+/// Compares without stopping at the first difference, so the time an answer takes
+/// does not tell how much of a guessed token was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reads the whole body within `timeout` (408), refusing more than `limit` bytes
+/// (413). A declared length over the limit is refused before reading anything.
+async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -327,7 +370,11 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiErr
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::too_large(limit));
     }
-    match Limited::new(req.into_body(), limit).collect().await {
+    let read = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect());
+    let Ok(read) = read.await else {
+        return Err(ApiError::body_timeout(timeout));
+    };
+    match read {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
         Err(e) => Err(ApiError::bad_request(format!("reading body: {e}"))),
@@ -390,6 +437,14 @@ pub fn error_response(e: &ApiError) -> HttpResponse {
         r.headers_mut()
             .insert(ALLOW, HeaderValue::from_static(allow));
     }
+    // The body was not read (whole): the connection cannot carry another request.
+    if matches!(
+        e.status,
+        StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE
+    ) {
+        r.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     r
 }
 
@@ -405,5 +460,19 @@ pub async fn wait_for_leader(app: &App, deadline: Instant) -> Option<u64> {
             Ok(Ok(())) => continue,
             _ => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(same_secret(b"", b""));
+        assert!(!same_secret(b"s3cret", b"s3creT"));
+        assert!(!same_secret(b"s3cret", b"s3cre"));
+        assert!(!same_secret(b"", b"x"));
     }
 }

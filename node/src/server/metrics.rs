@@ -99,6 +99,12 @@ pub struct Metrics {
     pub peer_received_msgs: AtomicU64,
     pub forwarded: AtomicU64,
     pub http_errors: AtomicU64,
+    /// Open HTTP connections (a gauge).
+    pub connections_open: AtomicU64,
+    /// Client connections closed to make room (see `conn`).
+    pub connections_shed: AtomicU64,
+    /// Requests whose body did not arrive in time (408).
+    pub body_timeouts: AtomicU64,
     request_latency: [Histogram; 5],
 }
 
@@ -131,6 +137,7 @@ impl Metrics {
             ("node_first_log_index", status.first_log_index),
             ("node_last_log_index", status.last_log_index),
             ("node_snapshot_index", status.snapshot_index),
+            ("node_connections_open", self.connections_open.load(Relaxed)),
         ];
         for (name, v) in gauges {
             let _ = writeln!(out, "# TYPE {name} gauge\n{name} {v}");
@@ -153,6 +160,8 @@ impl Metrics {
             ),
             ("node_forwarded_requests_total", &self.forwarded),
             ("node_http_errors_total", &self.http_errors),
+            ("node_connections_shed_total", &self.connections_shed),
+            ("node_request_body_timeouts_total", &self.body_timeouts),
         ];
         for (name, v) in counters {
             let v = v.load(Relaxed);

@@ -6,6 +6,7 @@
 //! - [`disk`]: group commit of `Output::Persist` on a blocking thread.
 //! - [`transport`]: per-peer queues and tasks sending `POST /raft/msg`.
 //! - [`http`], [`api`], [`forward`]: the HTTP API, its codecs, forwarding to the leader.
+//! - [`conn`]: the connection budget, timeouts, shedding stalled clients.
 //! - [`metrics`]: counters and histograms for `/metrics`.
 //!
 //! [`run`] takes its dependencies (a bound listener, an opened disk, a shutdown
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod conn;
 pub mod disk;
 pub mod driver;
 pub mod forward;
@@ -23,23 +25,42 @@ pub mod transport;
 
 use crate::replica::{Recovered, Replica};
 use config::NodeConfig;
+use conn::{Conns, JsonLibraryErrors, Tracked};
 use disk::Disk;
 use driver::{Driver, DriverMsg, INPUT_QUEUE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics::Metrics;
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use transport::Transport;
 
 /// How long shutdown waits for open connections to finish their current request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-/// A client that sends no complete request head for this long is disconnected.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most a connection buffers while it reads a request head.
+const MAX_HEAD_BYTES: usize = 80 << 10;
+
+/// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`):
+/// while every slot is taken, new connections wait here instead of being refused.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the listen address with a backlog deep enough for connections to wait
+/// while the node frees a slot (see [`conn`]).
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Serves until `shutdown` completes (or the driver fails), then stops accepting,
 /// answers every waiting request, makes everything queued durable and returns.
@@ -51,7 +72,7 @@ pub async fn run<D: Disk>(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let client = client::new_client();
+    let client = client::new_client(config.read_timeout / 2);
     let replica = Replica::try_new(config.replica_config(), recovered)?;
     let (status_tx, status_rx) = watch::channel(replica.status());
     let transport = Transport::start(
@@ -81,15 +102,20 @@ pub async fn run<D: Disk>(
         client,
         shutdown: stop_rx.clone(),
     });
-    let conns = Arc::new(Semaphore::new(max_conns));
+    let conns = Conns::new(max_conns, app.metrics.clone());
     tracing::info!(addr = %listener.local_addr()?, id = app.config.id, "serving");
     tokio::pin!(shutdown);
     let mut driver_done = None;
     loop {
+        // A slot first, then the connection: never more open than the budget.
+        let next = async {
+            let permit = conns.slot().await;
+            (permit, listener.accept().await)
+        };
         tokio::select! {
             _ = &mut shutdown => break,
             r = &mut driver_task => { driver_done = Some(r); break; }
-            accepted = listener.accept() => {
+            (permit, accepted) = next => {
                 let stream = match accepted {
                     Ok((s, _)) => s,
                     Err(e) => {
@@ -99,30 +125,9 @@ pub async fn run<D: Disk>(
                         continue;
                     }
                 };
-                let Ok(permit) = conns.clone().try_acquire_owned() else {
-                    tracing::warn!("connection limit reached; refusing a connection");
-                    continue;
-                };
                 let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let mut stop = stop_rx.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| http::serve(app.clone(), req));
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(HEADER_TIMEOUT)
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), svc);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = stop.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
-                        }
-                    }
-                    drop(permit);
-                });
+                let registered = conns.register(permit);
+                tokio::spawn(serve_connection(app.clone(), stream, registered, stop_rx.clone()));
             }
         }
     }
@@ -133,10 +138,61 @@ pub async fn run<D: Disk>(
         Some(r) => r,
         None => driver_task.await,
     };
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, conns.acquire_many(max_conns as u32)).await;
+    conns.drained(DRAIN_TIMEOUT).await;
     match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(anyhow::anyhow!("storage failed: {e}")),
         Err(e) => Err(anyhow::anyhow!("driver task failed: {e}")),
     }
+}
+
+/// Serves one connection until the client closes it, it is shed, or the node stops
+/// (then the request in progress may finish, for at most [`DRAIN_TIMEOUT`]).
+async fn serve_connection(
+    app: Arc<http::App>,
+    stream: tokio::net::TcpStream,
+    registered: conn::Registered,
+    mut stop: watch::Receiver<bool>,
+) {
+    let conn = registered.conn().clone();
+    let io = JsonLibraryErrors::new(TokioIo::new(stream), conn.clone(), app.metrics.clone());
+    let read_timeout = app.config.read_timeout;
+    let svc = {
+        let conn = conn.clone();
+        service_fn(move |req| {
+            conn.request_started();
+            let (app, conn) = (app.clone(), conn.clone());
+            async move {
+                let resp = http::serve(app, &conn, req).await?;
+                conn.request_done();
+                Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, conn)))
+            }
+        })
+    };
+    let served = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        // A request head may be this large (a 64 KiB request target fits; beyond
+        // it, 431): it bounds what a connection buffers, and so the memory 1,024
+        // stalled heads can hold (80 MiB rather than 400 MiB at hyper's default).
+        .max_buf_size(MAX_HEAD_BYTES)
+        // One buffer per write, as `JsonLibraryErrors` expects.
+        .writev(false)
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    tokio::pin!(served);
+    loop {
+        tokio::select! {
+            _ = served.as_mut() => break,
+            // Dropping the connection closes the socket. The service runs in this
+            // task, so nothing it does can start between the check and the drop.
+            _ = conn.shed() => if conn.may_shed() { break },
+            _ = stop.changed() => {
+                served.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN_TIMEOUT, served).await;
+                break;
+            }
+        }
+    }
+    drop(registered);
 }

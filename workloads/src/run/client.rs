@@ -6,8 +6,13 @@
 //! Outcomes follow DESIGN.md: 200 ok; 409 cas_mismatch fail; 404 on read ok with null;
 //! 503 and other rejections fail; 504, timeouts and broken connections info, after
 //! which the client carries on under a fresh process id.
+//!
+//! Writes name themselves with `Client-Id` (the process id + 1) and `Request-Seq`
+//! (increasing), as an exactly-once client does. No request is ever retried, so
+//! this changes no outcome; it runs the node's deduplication table (replicated,
+//! snapshotted, forwarded by followers) under every fault of the run.
 
-use super::http::{HttpClient, Reply, request};
+use super::http::{HttpClient, Reply, request_with};
 use super::recorder::{Recorder, Who};
 use checker::history::EventType;
 use hyper::Method;
@@ -29,6 +34,8 @@ pub struct Workload {
     pub op_timeout: Duration,
     next_value: AtomicU64,
     next_process: AtomicU64,
+    /// `Request-Seq` of the next write (increasing for every process).
+    next_seq: AtomicU64,
     /// Last value each key was seen to hold, so cas has a fair chance to match.
     known: Mutex<Vec<Value>>,
     pub ok_count: AtomicU64,
@@ -69,6 +76,7 @@ impl Workload {
             op_timeout,
             next_value: AtomicU64::new(1),
             next_process: AtomicU64::new(first_process),
+            next_seq: AtomicU64::new(1),
             known: Mutex::new(vec![Value::Null; keys.max(1)]),
             ok_count: AtomicU64::new(0),
             op_count: AtomicU64::new(0),
@@ -193,7 +201,26 @@ impl Workload {
             input.clone(),
             None,
         );
-        let reply = request(http, method, addr, &path, body.as_ref(), self.op_timeout).await;
+        let identity = match op {
+            Op::Read { .. } => Vec::new(),
+            _ => vec![
+                ("client-id", (process + 1).to_string()),
+                (
+                    "request-seq",
+                    self.next_seq.fetch_add(1, Ordering::Relaxed).to_string(),
+                ),
+            ],
+        };
+        let reply = request_with(
+            http,
+            method,
+            addr,
+            &path,
+            body.as_ref(),
+            &identity,
+            self.op_timeout,
+        )
+        .await;
         let (kind, value, error) = classify(op, &input, &reply);
         self.recorder.record(
             who,

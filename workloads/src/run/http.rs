@@ -17,14 +17,16 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// A client with keep-alive connections and a short connect timeout (the nodes are on
-/// loopback: a slow connect means a paused node).
+/// loopback: a slow connect means a paused node). Idle connections are dropped well
+/// before a node closes them (`--read-timeout-ms`, 10 s), so no request goes out on
+/// a connection the node is closing.
 pub fn new_client() -> HttpClient {
     let mut conn = HttpConnector::new();
     conn.set_nodelay(true);
     conn.set_connect_timeout(Some(Duration::from_millis(500)));
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(32)
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(4))
         .build(conn)
 }
 
@@ -50,6 +52,19 @@ pub async fn request(
     body: Option<&Value>,
     timeout: Duration,
 ) -> Reply {
+    request_with(client, method, addr, path, body, &[], timeout).await
+}
+
+/// [`request`] with extra headers.
+pub async fn request_with(
+    client: &HttpClient,
+    method: Method,
+    addr: SocketAddr,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, String)],
+    timeout: Duration,
+) -> Reply {
     let uri = format!("http://{addr}{path}");
     let bytes = match body {
         Some(v) => Bytes::from(v.to_string()),
@@ -58,6 +73,9 @@ pub async fn request(
     let mut builder = Request::builder().method(method).uri(uri);
     if body.is_some() {
         builder = builder.header("content-type", "application/json");
+    }
+    for (name, value) in headers {
+        builder = builder.header(*name, value);
     }
     let req = match builder.body(Full::new(bytes)) {
         Ok(r) => r,

@@ -187,7 +187,7 @@ pub fn on_response(process: u64, p: &Pending, response: &Response, now_ns: u64) 
             p.value.clone(),
             Some("not_leader"),
         ),
-        Response::Rejected { .. } => end(
+        Response::Rejected { .. } | Response::Invalid { .. } => end(
             process,
             p,
             now_ns,

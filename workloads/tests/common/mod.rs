@@ -4,6 +4,7 @@
 //! from the same binary: `.config/nextest.toml` puts them in one serial test group,
 //! and under `cargo test` (which runs one test binary at a time, but the tests of a
 //! binary on parallel threads) each takes [`serial`] first.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
