@@ -156,9 +156,6 @@ pub fn grudge_links(
     cuts
 }
 
-/// How long one isolation of the leader lasts: long enough for the majority to elect
-/// a new leader and for the old one to notice (election timeouts are ~150-300 ms).
-const LEADER_ISOLATION: Duration = Duration::from_millis(500);
 /// Healed time between two isolations, for the new leader to settle.
 const LEADER_SETTLE: Duration = Duration::from_millis(300);
 
@@ -189,6 +186,10 @@ pub struct Nemesis {
     pub workload: Arc<Workload>,
     pub kinds: Vec<FaultKind>,
     pub interval: Duration,
+    /// How long one isolation of the leader lasts: long enough for the majority to
+    /// elect a new leader and for the old one to notice (the target says how long
+    /// its elections take).
+    pub leader_isolation: Duration,
     pub rng: ChaCha8Rng,
     /// Partition faults started so far.
     pub partitions: usize,
@@ -343,7 +344,7 @@ impl Nemesis {
         loop {
             let left = end.saturating_duration_since(tokio::time::Instant::now());
             let open = self.partition(grudge);
-            let stopped = Self::hold(left.min(LEADER_ISOLATION), stop).await;
+            let stopped = Self::hold(left.min(self.leader_isolation), stop).await;
             self.end(open);
             let left = end.saturating_duration_since(tokio::time::Instant::now());
             if stopped || left.is_zero() || Self::hold(left.min(LEADER_SETTLE), stop).await {
