@@ -268,16 +268,13 @@ pub fn classify(op: &Op, input: &Value, reply: &Reply) -> (EventType, Value, Opt
         Reply::NotSent(_) => (
             EventType::Fail,
             input.clone(),
-            Some("connection_refused".to_string()),
+            reply.transport_error().map(str::to_string),
         ),
-        Reply::Indeterminate(why) => {
-            let e = if why == "timeout" {
-                "timeout"
-            } else {
-                "connection_lost"
-            };
-            (EventType::Info, input.clone(), Some(e.to_string()))
-        }
+        Reply::Indeterminate(_) => (
+            EventType::Info,
+            input.clone(),
+            reply.transport_error().map(str::to_string),
+        ),
     }
 }
 

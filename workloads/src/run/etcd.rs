@@ -191,23 +191,17 @@ pub fn classify(op: &Op, input: &Value, reply: &Reply) -> Completion {
             };
             done(kind, input.clone(), Some(error_text(*status, body)))
         }
-        Reply::NotSent(_) => done(
-            EventType::Fail,
-            input.clone(),
-            Some("connection_refused".into()),
-        ),
-        Reply::Indeterminate(why) => {
-            let e = if why == "timeout" {
-                "timeout"
-            } else {
-                "connection_lost"
-            };
-            let kind = if is_read {
+        Reply::NotSent(_) | Reply::Indeterminate(_) => {
+            let kind = if is_read || matches!(reply, Reply::NotSent(_)) {
                 EventType::Fail
             } else {
                 EventType::Info
             };
-            done(kind, input.clone(), Some(e.into()))
+            done(
+                kind,
+                input.clone(),
+                reply.transport_error().map(str::to_string),
+            )
         }
     }
 }
@@ -262,18 +256,7 @@ impl Etcd {
         http: &HttpClient,
         addr: SocketAddr,
     ) -> Option<Vec<(u64, u64)>> {
-        let reply = request(
-            http,
-            Method::POST,
-            addr,
-            "/v3/cluster/member/list",
-            Some(&json!({})),
-            STATUS_TIMEOUT,
-        )
-        .await;
-        let Reply::Response { status: 200, body } = reply else {
-            return None;
-        };
+        let body = query(http, addr, "/v3/cluster/member/list").await?;
         Some(self.parse_members(&body))
     }
 
@@ -307,18 +290,7 @@ impl Etcd {
     /// `/v3/maintenance/status` in the node's `/status` shape: role (leader or
     /// follower; etcd does not report candidates), term and leader (our ids).
     pub async fn status(&self, http: &HttpClient, addr: SocketAddr) -> Option<Value> {
-        let reply = request(
-            http,
-            Method::POST,
-            addr,
-            "/v3/maintenance/status",
-            Some(&json!({})),
-            STATUS_TIMEOUT,
-        )
-        .await;
-        let Reply::Response { status: 200, body } = reply else {
-            return None;
-        };
+        let body = query(http, addr, "/v3/maintenance/status").await?;
         let me = u64_of(body.pointer("/header/member_id"))?;
         let term = u64_of(body.get("raftTerm")).unwrap_or(0);
         let leader = u64_of(body.get("leader")).filter(|&l| l != 0);
@@ -334,6 +306,17 @@ impl Etcd {
         Some(json!({ "role": role, "term": term, "leader": leader_ours }))
     }
 
+    /// The member list for a membership call; none is a call not made.
+    async fn members_for_call(
+        &self,
+        http: &HttpClient,
+        addr: SocketAddr,
+    ) -> Result<Vec<(u64, u64)>, MemberError> {
+        self.member_list(http, addr)
+            .await
+            .ok_or_else(|| MemberError::NotApplied(format!("no member list from {addr}")))
+    }
+
     /// Removes our member `victim` from the cluster, asking `addr`.
     pub async fn remove_member(
         &self,
@@ -341,10 +324,7 @@ impl Etcd {
         addr: SocketAddr,
         victim: u64,
     ) -> Result<(), MemberError> {
-        let members = self
-            .member_list(http, addr)
-            .await
-            .ok_or_else(|| MemberError::NotApplied(format!("no member list from {addr}")))?;
+        let members = self.members_for_call(http, addr).await?;
         let Some((eid, _)) = members.iter().find(|(_, id)| *id == victim) else {
             return Ok(());
         };
@@ -360,10 +340,7 @@ impl Etcd {
         addr: SocketAddr,
         id: u64,
     ) -> Result<(), MemberError> {
-        let members = self
-            .member_list(http, addr)
-            .await
-            .ok_or_else(|| MemberError::NotApplied(format!("no member list from {addr}")))?;
+        let members = self.members_for_call(http, addr).await?;
         if members.iter().any(|(_, ours)| *ours == id) {
             return Ok(());
         }
@@ -379,6 +356,24 @@ impl Etcd {
         };
         let body = json!({ "peerURLs": [format!("http://{peer}")] });
         member_call(http, addr, "/v3/cluster/member/add", &body).await
+    }
+}
+
+/// A query that does not wait on consensus (`{}` posted to `path`): its answer, or
+/// `None` when there is no 200.
+async fn query(http: &HttpClient, addr: SocketAddr, path: &str) -> Option<Value> {
+    match request(
+        http,
+        Method::POST,
+        addr,
+        path,
+        Some(&json!({})),
+        STATUS_TIMEOUT,
+    )
+    .await
+    {
+        Reply::Response { status: 200, body } => Some(body),
+        _ => None,
     }
 }
 

@@ -113,6 +113,19 @@ pub enum Reply {
     Indeterminate(String),
 }
 
+impl Reply {
+    /// The history's error word for a request that got no answer: `connection_refused`
+    /// (never sent), `timeout` or `connection_lost`; `None` for an answer.
+    pub fn transport_error(&self) -> Option<&'static str> {
+        match self {
+            Reply::Response { .. } => None,
+            Reply::NotSent(_) => Some("connection_refused"),
+            Reply::Indeterminate(why) if why == "timeout" => Some("timeout"),
+            Reply::Indeterminate(_) => Some("connection_lost"),
+        }
+    }
+}
+
 /// Sends one request with a JSON body (or none) and waits at most `timeout` for the
 /// whole reply.
 pub async fn request(

@@ -14,6 +14,7 @@ pub mod client;
 pub mod cluster;
 pub mod edn;
 pub mod etcd;
+pub mod etcd_members;
 pub mod host;
 pub mod http;
 pub mod membership;

@@ -313,11 +313,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let spec = tokio::task::spawn_blocking(move || target_spec(&for_spec))
         .await
         .context("finding the target")??;
-    if kinds.contains(&FaultKind::Membership) && spec.protocol != Protocol::Node {
+    if kinds.contains(&FaultKind::Membership)
+        && spec.protocol == Protocol::Etcd
+        && !spec.command.iter().any(|a| a.contains("{cluster_state}"))
+    {
         bail!(
-            "membership faults need our node's admin API; {} speaks {}",
-            spec.name,
-            spec.protocol.name()
+            "membership faults on etcd add members back as new members, which start with \
+             --initial-cluster-state existing: target {} must pass {{cluster_state}}",
+            spec.name
         );
     }
     let name = run_name(
@@ -438,6 +441,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         faults: Vec::new(),
         errors: Vec::new(),
         http: http.clone(),
+        api: api.clone(),
+        etcd_removed: Default::default(),
         removed: BTreeSet::new(),
     };
     let nem_stop = stop_rx.clone();
