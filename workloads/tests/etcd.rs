@@ -357,3 +357,23 @@ fn etcd_members_of_a_killed_runner_end() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Without etcd the run is a setup error (exit 3) that says how to install it.
+#[test]
+fn a_missing_etcd_exits_3_with_advice() {
+    let empty = tempfile::tempdir().expect("tmp");
+    let out = Command::new(env!("CARGO_BIN_EXE_workloads"))
+        .args(["run", "--target", "etcd", "--time-limit", "1", "--results"])
+        .arg(empty.path().join("results"))
+        .env("PATH", empty.path())
+        .output()
+        .expect("run workloads");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("etcd is not on PATH"), "{stderr}");
+    assert!(
+        stderr.contains("apt-get install -y etcd-server"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("release tarball"), "{stderr}");
+}
