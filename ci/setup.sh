@@ -3,3 +3,18 @@
 set -euo pipefail
 if ! command -v cargo >/dev/null; then echo "cargo is required" >&2; exit 3; fi
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy || true
+# etcd (Debian's etcd-server) for the etcd target's tests and gate steps, and iproute2
+# and util-linux's setpriv, which the etcd target uses (network namespaces need root).
+# Installed only when missing; where it cannot be, those tests and steps are SKIPPED
+# with this reason.
+if ! command -v etcd >/dev/null || ! command -v ip >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "+ apt-get install -y etcd-server iproute2"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server iproute2 >/dev/null; }; then
+      echo "ci/setup.sh: could not install etcd-server: the etcd tests and gate steps will be SKIPPED" >&2
+    fi
+  else
+    echo "ci/setup.sh: etcd is missing and cannot be installed here (needs root and apt-get): the etcd tests and gate steps will be SKIPPED" >&2
+  fi
+fi
+if command -v etcd >/dev/null; then etcd --version | head -1; fi

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use workloads::run::cluster::{Cluster, ClusterSpec};
 use workloads::run::http::{HttpClient, Reply, new_client, request, request_with};
+use workloads::run::target;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -77,11 +78,15 @@ fn a_write_retried_after_a_504_with_its_client_id_and_seq_applies_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = ClusterSpec {
         nodes: 3,
-        node_bin: common::node_binary(),
+        target: target::node(
+            &common::node_binary(),
+            &target::NodeOptions {
+                snapshot_every: 0,
+                unsafe_mutant: None,
+            },
+        ),
         data_root: dir.path().join("data"),
         log_dir: dir.path().join("logs"),
-        snapshot_every: 0,
-        unsafe_mutant: None,
     };
     let logs = dir.path().join("logs");
     let show_logs = || {

@@ -5,7 +5,6 @@
 mod common;
 
 use common::{node_binary, nodes_running};
-use std::process::Command;
 
 #[test]
 fn short_faulted_run_is_linearizable_and_leaves_nothing_behind() {
@@ -52,23 +51,15 @@ fn nodes_of_a_killed_runner_shut_themselves_down() {
     let _serial = common::serial();
     use std::time::{Duration, Instant};
     let node = node_binary();
-    let results = tempfile::tempdir().expect("temp dir");
-    let mut runner = Command::new(env!("CARGO_BIN_EXE_workloads"))
-        .args([
-            "run",
-            "--time-limit",
-            "60",
-            "--nemesis",
-            "none",
-            "--results",
-        ])
-        .arg(results.path())
-        .arg("--node-bin")
-        .arg(&node)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start workloads");
+    let node_arg = node.display().to_string();
+    let (mut runner, _results) = common::spawn_runner(&[
+        "--time-limit",
+        "60",
+        "--nemesis",
+        "none",
+        "--node-bin",
+        &node_arg,
+    ]);
     let end = Instant::now() + Duration::from_secs(30);
     while nodes_running(&node) < 5 {
         assert!(Instant::now() < end, "the cluster never came up");

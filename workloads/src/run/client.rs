@@ -1,21 +1,24 @@
 //! Jepsen-style clients: each is one logical process with at most one outstanding
-//! operation, talking to its assigned node. Operations are a seeded mix of read, write
-//! and cas over a few keys; every written value is unique in the run, which keeps the
-//! history cheap to check (a read names the one write it saw).
+//! operation, talking to its assigned member. Operations are a seeded mix of read,
+//! write and cas over a few keys; every written value is unique in the run, which
+//! keeps the history cheap to check (a read names the one write it saw). The
+//! member's protocol ([`super::api`]) turns an operation into a request and its
+//! reply into an outcome.
 //!
-//! Outcomes follow DESIGN.md: 200 ok; 409 cas_mismatch fail; 404 on read ok with null;
-//! 503 and other rejections fail; 504, timeouts and broken connections info, after
-//! which the client carries on under a fresh process id.
+//! Outcomes on our node follow DESIGN.md ([`classify`]): 200 ok; 409 cas_mismatch
+//! fail; 404 on read ok with null; 503 and other rejections fail; 504, timeouts and
+//! broken connections info, after which the client carries on under a fresh process
+//! id. etcd's are in [`super::etcd`].
 //!
-//! Writes name themselves with `Client-Id` (the process id + 1) and `Request-Seq`
-//! (increasing), as an exactly-once client does. No request is ever retried, so
-//! this changes no outcome; it runs the node's deduplication table (replicated,
-//! snapshotted, forwarded by followers) under every fault of the run.
+//! Writes to our node name themselves with `Client-Id` (the process id + 1) and
+//! `Request-Seq` (increasing), as an exactly-once client does. No request is ever
+//! retried, so this changes no outcome; it runs the node's deduplication table
+//! (replicated, snapshotted, forwarded by followers) under every fault of the run.
 
-use super::http::{HttpClient, Reply, request_with};
+use super::api::Api;
+use super::http::{HttpClient, Reply};
 use super::recorder::{Recorder, Who};
 use checker::history::EventType;
-use hyper::Method;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -30,6 +33,8 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub struct Workload {
     pub recorder: Arc<Recorder>,
+    /// The members' client protocol.
+    pub api: Api,
     pub keys: usize,
     pub op_timeout: Duration,
     next_value: AtomicU64,
@@ -53,6 +58,16 @@ pub enum Op {
     Cas { key: usize, from: Value, to: u64 },
 }
 
+/// What the protocol made of one reply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    pub kind: EventType,
+    pub value: Value,
+    pub error: Option<String>,
+    /// For a cas that did not match: the key's current value, when the reply said.
+    pub current: Option<Value>,
+}
+
 /// How an operation ended, as recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ended {
@@ -66,12 +81,14 @@ impl Workload {
     /// initial clients use 0..clients).
     pub fn new(
         recorder: Arc<Recorder>,
+        api: Api,
         keys: usize,
         op_timeout: Duration,
         first_process: u64,
     ) -> Workload {
         Workload {
             recorder,
+            api,
             keys: keys.max(1),
             op_timeout,
             next_value: AtomicU64::new(1),
@@ -164,31 +181,10 @@ impl Workload {
         process: u64,
         op: &Op,
     ) -> Ended {
-        let (f, key, input, method, path, body) = match op {
-            Op::Read { key } => (
-                "read",
-                *key,
-                Value::Null,
-                Method::GET,
-                format!("/kv/{}", Self::key_name(*key)),
-                None,
-            ),
-            Op::Write { key, value } => (
-                "write",
-                *key,
-                json!(value),
-                Method::PUT,
-                format!("/kv/{}", Self::key_name(*key)),
-                Some(json!({ "value": value })),
-            ),
-            Op::Cas { key, from, to } => (
-                "cas",
-                *key,
-                json!([from, to]),
-                Method::POST,
-                format!("/kv/{}/cas", Self::key_name(*key)),
-                Some(json!({ "from": from, "to": to })),
-            ),
+        let (f, key, input) = match op {
+            Op::Read { key } => ("read", *key, Value::Null),
+            Op::Write { key, value } => ("write", *key, json!(value)),
+            Op::Cas { key, from, to } => ("cas", *key, json!([from, to])),
         };
         let key_name = Self::key_name(key);
         let who = Who::Client(process);
@@ -211,30 +207,23 @@ impl Workload {
                 ),
             ],
         };
-        let reply = request_with(
-            http,
-            method,
-            addr,
-            &path,
-            body.as_ref(),
-            &identity,
-            self.op_timeout,
-        )
-        .await;
-        let (kind, value, error) = classify(op, &input, &reply);
+        let done = self
+            .api
+            .execute(http, addr, op, &input, &identity, self.op_timeout)
+            .await;
         self.recorder.record(
             who,
-            kind,
+            done.kind,
             f,
             Some(&key_name),
-            value.clone(),
-            error.as_deref(),
+            done.value.clone(),
+            done.error.as_deref(),
         );
-        match kind {
+        match done.kind {
             EventType::Ok => {
                 self.ok_count.fetch_add(1, Ordering::Relaxed);
                 let learned = match op {
-                    Op::Read { .. } => value,
+                    Op::Read { .. } => done.value,
                     Op::Write { value, .. } => json!(value),
                     Op::Cas { to, .. } => json!(to),
                 };
@@ -242,10 +231,8 @@ impl Workload {
                 Ended::Ok
             }
             EventType::Fail => {
-                if let (Op::Cas { .. }, Reply::Response { body, .. }) = (op, &reply)
-                    && let Some(cur) = body.get("current")
-                {
-                    self.learn(key, cur.clone());
+                if let Some(cur) = done.current {
+                    self.learn(key, cur);
                 }
                 Ended::Fail
             }
@@ -254,7 +241,7 @@ impl Workload {
     }
 }
 
-/// Maps a reply to the completion event: (type, value, error).
+/// Maps a node API reply to the completion event: (type, value, error).
 pub fn classify(op: &Op, input: &Value, reply: &Reply) -> (EventType, Value, Option<String>) {
     let err = |body: &Value, fallback: &str| {
         body.get("error")
@@ -299,16 +286,13 @@ pub fn classify(op: &Op, input: &Value, reply: &Reply) -> (EventType, Value, Opt
         Reply::NotSent(_) => (
             EventType::Fail,
             input.clone(),
-            Some("connection_refused".to_string()),
+            reply.transport_error().map(str::to_string),
         ),
-        Reply::Indeterminate(why) => {
-            let e = if why == "timeout" {
-                "timeout"
-            } else {
-                "connection_lost"
-            };
-            (EventType::Info, input.clone(), Some(e.to_string()))
-        }
+        Reply::Indeterminate(_) => (
+            EventType::Info,
+            input.clone(),
+            reply.transport_error().map(str::to_string),
+        ),
     }
 }
 
@@ -452,6 +436,7 @@ mod tests {
         use rand::SeedableRng;
         let w = Workload::new(
             Arc::new(Recorder::new(std::time::Instant::now())),
+            Api::Node,
             4,
             Duration::from_secs(1),
             10,

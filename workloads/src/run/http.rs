@@ -1,33 +1,106 @@
 //! A small JSON-over-HTTP/1.1 client on hyper-util's pooled (keep-alive) client, which
 //! says whether a failed request may have reached the server.
+//!
+//! Its connector reaches members that live in network namespaces of their own
+//! ([`super::host`]): a connection to a routed address is made from that member's
+//! host, so clients still talk straight to the member's client address.
 
+use super::host::Host;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Method, Request};
+use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::net::TcpStream;
 
-/// Largest response body we read; the node's replies are tiny.
+/// Largest response body we read; the members' replies are small.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// The members are on loopback: a slow connect means a paused member.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = Client<Connector, Full<Bytes>>;
 
-/// A client with keep-alive connections and a short connect timeout (the nodes are on
-/// loopback: a slow connect means a paused node). Idle connections are dropped well
-/// before a node closes them (`--read-timeout-ms`, 10 s), so no request goes out on
-/// a connection the node is closing.
+/// Client addresses that live in a member's own network namespace.
+pub type Routes = BTreeMap<SocketAddr, Arc<Host>>;
+
+/// Dials TCP with no delay and a short timeout, from the host a route names, else
+/// from this process's own namespace.
+#[derive(Clone, Debug, Default)]
+pub struct Connector {
+    routes: Arc<Routes>,
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<TcpStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<TokioIo<TcpStream>>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let routes = self.routes.clone();
+        Box::pin(async move {
+            let addr = uri_addr(&uri)?;
+            let dial = async {
+                match routes.get(&addr) {
+                    Some(host) => host.connect(addr).await,
+                    None => {
+                        let s = TcpStream::connect(addr).await?;
+                        s.set_nodelay(true)?;
+                        Ok(s)
+                    }
+                }
+            };
+            match tokio::time::timeout(CONNECT_TIMEOUT, dial).await {
+                Ok(s) => Ok(TokioIo::new(s?)),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("connect to {addr} timed out"),
+                )),
+            }
+        })
+    }
+}
+
+/// The socket address of an `http://IP:PORT` URI (members are addressed by IP).
+fn uri_addr(uri: &Uri) -> std::io::Result<SocketAddr> {
+    let bad = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not IP:PORT: {uri}"),
+        )
+    };
+    let auth = uri.authority().ok_or_else(bad)?;
+    let host = auth.host().trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = host.parse().map_err(|_| bad())?;
+    Ok(SocketAddr::new(ip, auth.port_u16().unwrap_or(80)))
+}
+
+/// A client with keep-alive connections. Idle connections are dropped well before a
+/// node closes them (`--read-timeout-ms`, 10 s), so no request goes out on a
+/// connection the node is closing.
 pub fn new_client() -> HttpClient {
-    let mut conn = HttpConnector::new();
-    conn.set_nodelay(true);
-    conn.set_connect_timeout(Some(Duration::from_millis(500)));
+    client_with_routes(Routes::new())
+}
+
+/// A client that reaches the routed addresses inside their members' namespaces.
+pub fn client_with_routes(routes: Routes) -> HttpClient {
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(32)
         .pool_idle_timeout(Duration::from_secs(4))
-        .build(conn)
+        .build(Connector {
+            routes: Arc::new(routes),
+        })
 }
 
 /// What became of one request.
@@ -40,6 +113,19 @@ pub enum Reply {
     /// It may or may not have been handled: timeout, or the connection broke after
     /// the request was written.
     Indeterminate(String),
+}
+
+impl Reply {
+    /// The history's error word for a request that got no answer: `connection_refused`
+    /// (never sent), `timeout` or `connection_lost`; `None` for an answer.
+    pub fn transport_error(&self) -> Option<&'static str> {
+        match self {
+            Reply::Response { .. } => None,
+            Reply::NotSent(_) => Some("connection_refused"),
+            Reply::Indeterminate(why) if why == "timeout" => Some("timeout"),
+            Reply::Indeterminate(_) => Some("connection_lost"),
+        }
+    }
 }
 
 /// Sends one request with a JSON body (or none) and waits at most `timeout` for the

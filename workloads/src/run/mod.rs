@@ -1,13 +1,21 @@
-//! A real local cluster: node processes, TCP proxies for partitions, signals for
+//! A real local cluster: member processes, TCP proxies for partitions, signals for
 //! kills and pauses, concurrent clients, the history, the verdict and the report.
 //!
-//! - [`cluster`]: node processes and link proxies ([`proxy`]); teardown on drop.
-//! - [`client`]: Jepsen-style clients over [`http`]; [`recorder`]: the history.
+//! - [`target`]: what runs (our node, etcd, or a target file) and how it is reached.
+//! - [`cluster`]: member processes on their [`host`]s and link proxies ([`proxy`]);
+//!   teardown on drop.
+//! - [`client`]: Jepsen-style clients over [`http`], speaking the target's protocol
+//!   ([`api`], [`etcd`]); [`recorder`]: the history ([`edn`]: Jepsen's format).
 //! - [`nemesis`]: the fault schedule; [`status`]: leader and term changes.
 //! - [`runner`]: one run from start to verdict; [`output`]: the results folder.
 
+pub mod api;
 pub mod client;
 pub mod cluster;
+pub mod edn;
+pub mod etcd;
+pub mod etcd_members;
+pub mod host;
 pub mod http;
 pub mod membership;
 pub mod nemesis;
@@ -18,15 +26,38 @@ pub mod recorder;
 pub mod report;
 pub mod runner;
 pub mod status;
+pub mod target;
 
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The built-in targets of `--target`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    /// This project's Raft node.
+    Node,
+    /// etcd (3.4 or newer), found on PATH or given with --etcd-bin.
+    Etcd,
+}
+
 /// `workloads run` options (DESIGN.md).
 #[derive(Args, Clone, Debug, PartialEq)]
 pub struct RunArgs {
-    /// Node processes in the cluster.
+    /// The store to test: our node, or etcd.
+    #[arg(long, value_enum, default_value = "node")]
+    pub target: TargetKind,
+    /// A target file describing another store (TOML; see workloads/targets/).
+    #[arg(long, value_name = "FILE", conflicts_with = "target")]
+    pub target_file: Option<PathBuf>,
+    /// The etcd binary (default: `etcd` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub etcd_bin: Option<PathBuf>,
+    /// etcd reads are serializable (served from the member's local state) instead of
+    /// linearizable.
+    #[arg(long)]
+    pub etcd_serializable_reads: bool,
+    /// Members (processes) in the cluster.
     #[arg(long, default_value_t = 5)]
     pub nodes: usize,
     /// Concurrent client processes (one outstanding operation each).
@@ -77,6 +108,10 @@ impl RunArgs {
     /// The options of a bare `cargo run -p workloads`.
     pub fn default_run() -> RunArgs {
         RunArgs {
+            target: TargetKind::Node,
+            target_file: None,
+            etcd_bin: None,
+            etcd_serializable_reads: false,
             nodes: 5,
             clients: 10,
             keys: 8,

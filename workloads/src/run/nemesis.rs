@@ -1,15 +1,18 @@
 //! The nemesis: real, uncooperative faults on a seeded schedule that alternates quiet
 //! periods and faults. Partitions cut proxied links (grudges), kills SIGKILL and later
 //! restart on the same data directory, pauses SIGSTOP and later SIGCONT, membership
-//! faults remove a voter through the admin API and later add it back.
+//! faults remove a voter through the admin API and later add it back (on etcd:
+//! through its member API, see [`super::etcd_members`]).
 //!
 //! Some faults aim at the leader on purpose, because that is where safety bugs show:
 //! isolating the leader while clients keep reading from it exposes stale reads, and
 //! killing a majority of its followers before killing it exposes writes acknowledged
 //! before they committed (the survivors elect a leader that never saw them).
 
+use super::api::Api;
 use super::client::Workload;
 use super::cluster::Cluster;
+use super::etcd_members::{self, Removed};
 use super::http::HttpClient;
 use super::membership;
 use super::recorder::{Recorder, Who};
@@ -156,9 +159,6 @@ pub fn grudge_links(
     cuts
 }
 
-/// How long one isolation of the leader lasts: long enough for the majority to elect
-/// a new leader and for the old one to notice (election timeouts are ~150-300 ms).
-const LEADER_ISOLATION: Duration = Duration::from_millis(500);
 /// Healed time between two isolations, for the new leader to settle.
 const LEADER_SETTLE: Duration = Duration::from_millis(300);
 
@@ -189,6 +189,10 @@ pub struct Nemesis {
     pub workload: Arc<Workload>,
     pub kinds: Vec<FaultKind>,
     pub interval: Duration,
+    /// How long one isolation of the leader lasts: long enough for the majority to
+    /// elect a new leader and for the old one to notice (the target says how long
+    /// its elections take).
+    pub leader_isolation: Duration,
     pub rng: ChaCha8Rng,
     /// Partition faults started so far.
     pub partitions: usize,
@@ -197,6 +201,10 @@ pub struct Nemesis {
     pub errors: Vec<String>,
     /// For admin calls (membership faults).
     pub http: HttpClient,
+    /// The members' protocol: membership faults go through it.
+    pub api: Api,
+    /// etcd members taken out by membership faults and not yet back.
+    pub etcd_removed: Removed,
     /// Voters a membership fault took out (or may have: the call's outcome was
     /// unknown) and has not yet seen back; the final heal re-adds them.
     pub removed: BTreeSet<u64>,
@@ -343,7 +351,7 @@ impl Nemesis {
         loop {
             let left = end.saturating_duration_since(tokio::time::Instant::now());
             let open = self.partition(grudge);
-            let stopped = Self::hold(left.min(LEADER_ISOLATION), stop).await;
+            let stopped = Self::hold(left.min(self.leader_isolation), stop).await;
             self.end(open);
             let left = end.saturating_duration_since(tokio::time::Instant::now());
             if stopped || left.is_zero() || Self::hold(left.min(LEADER_SETTLE), stop).await {
@@ -430,11 +438,11 @@ impl Nemesis {
     }
 
     /// One membership fault: one voter (the leader half the time) is taken out of the
-    /// configuration for the fault period, then every node is made a voter again.
-    /// Admin calls that fail are retried within the window and written into the end
-    /// event; the removed node keeps running and its clients keep using it.
+    /// configuration for the fault period, then every member is made a voter again.
+    /// Calls that fail are retried within the window and written into the end event.
+    /// On our node the removed node keeps running and its clients keep using it; on
+    /// etcd a removed member is wiped and added back afresh ([`etcd_members`]).
     async fn membership_fault(&mut self, stop: &mut watch::Receiver<bool>) {
-        let addrs = self.cluster.addrs();
         let all = self.cluster.ids();
         if all.len() < 2 {
             return;
@@ -448,41 +456,28 @@ impl Nemesis {
             "membership-start",
             json!({ "target": why, "remove": victim, "voters": remaining }),
         );
-        let removal = membership::change_until(&self.http, &addrs, &remaining, window_end).await;
-        if removal.maybe_applied {
-            self.removed.insert(victim);
-        }
+        let (outcome, removal_errors) = self.remove_member(victim, &remaining, window_end).await;
         let left = window_end.saturating_duration_since(tokio::time::Instant::now());
         Self::hold(left, stop).await;
-        let restored = membership::restore(
-            &self.http,
-            &addrs,
-            tokio::time::Instant::now() + MEMBERSHIP_RESTORE,
-        )
-        .await;
+        let restored = self
+            .restore_members(tokio::time::Instant::now() + MEMBERSHIP_RESTORE)
+            .await;
         let (whole, readd_notes) = match restored {
             Ok(notes) => (true, notes),
             Err(notes) => (false, notes),
         };
-        if whole {
-            self.removed.clear();
-        } else {
+        if !whole {
             self.errors.push(format!(
-                "membership: could not make every node a voter again after removing n{victim}: {}",
+                "membership: could not make every member a voter again after removing n{victim}: {}",
                 readd_notes.join("; ")
             ));
         }
-        let outcome = match (removal.done, removal.maybe_applied) {
-            (true, _) => "removed",
-            (false, true) => "unknown",
-            (false, false) => "not-removed",
-        };
         let end_ns = self.event(
             "membership-end",
             json!({
                 "removed": victim,
                 "removal": outcome,
-                "removal_errors": removal.errors,
+                "removal_errors": removal_errors,
                 "voters": if whole { json!(all) } else { Value::Null },
                 "readd_errors": readd_notes,
             }),
@@ -495,6 +490,91 @@ impl Nemesis {
         });
     }
 
+    /// The leader as the status poller sees it, for calls that must go to it.
+    fn leader_view(&self) -> impl Fn() -> Option<u64> + use<> {
+        let (view, recorder) = (self.view.clone(), self.recorder.clone());
+        move || view.leader(recorder.now_ns())
+    }
+
+    /// Takes `victim` out of the configuration, retrying until `window_end`. Returns
+    /// the outcome (`removed`, `unknown`, `not-removed`) and the failed attempts.
+    async fn remove_member(
+        &mut self,
+        victim: u64,
+        remaining: &[u64],
+        window_end: tokio::time::Instant,
+    ) -> (&'static str, Vec<String>) {
+        match self.api.clone() {
+            Api::Node => {
+                let addrs = self.cluster.addrs();
+                let removal =
+                    membership::change_until(&self.http, &addrs, remaining, window_end).await;
+                if removal.maybe_applied {
+                    self.removed.insert(victim);
+                }
+                let outcome = match (removal.done, removal.maybe_applied) {
+                    (true, _) => "removed",
+                    (false, true) => "unknown",
+                    (false, false) => "not-removed",
+                };
+                (outcome, removal.errors)
+            }
+            Api::Etcd(etcd) => {
+                self.etcd_removed.pending.insert(victim);
+                let leader = self.leader_view();
+                let removal = etcd_members::remove_until(
+                    &self.cluster,
+                    &self.http,
+                    &etcd,
+                    victim,
+                    leader,
+                    window_end,
+                )
+                .await;
+                if removal.confirmed {
+                    let r = etcd_members::wipe(&self.cluster, &mut self.etcd_removed, victim);
+                    self.note(r);
+                }
+                let outcome = if removal.confirmed {
+                    "removed"
+                } else {
+                    "unknown"
+                };
+                (outcome, removal.errors)
+            }
+        }
+    }
+
+    /// Makes every member a voter again, up to `deadline`: the notes of failed
+    /// attempts, as an error when the configuration is not whole.
+    async fn restore_members(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<String>, Vec<String>> {
+        match self.api.clone() {
+            Api::Node => {
+                let addrs = self.cluster.addrs();
+                let r = membership::restore(&self.http, &addrs, deadline).await;
+                if r.is_ok() {
+                    self.removed.clear();
+                }
+                r
+            }
+            Api::Etcd(etcd) => {
+                let leader = self.leader_view();
+                etcd_members::restore(
+                    &self.cluster,
+                    &self.http,
+                    &etcd,
+                    &mut self.etcd_removed,
+                    leader,
+                    deadline,
+                )
+                .await
+            }
+        }
+    }
+
     /// The final heal's share: every removed voter back, and the configuration all
     /// N voters, not joint, before the final reads. Does nothing when membership
     /// faults are off. Returns whether the configuration is whole.
@@ -502,23 +582,29 @@ impl Nemesis {
         if !self.kinds.contains(&FaultKind::Membership) {
             return true;
         }
-        let addrs = self.cluster.addrs();
-        let deadline = tokio::time::Instant::now() + limit;
-        let r = membership::restore(&self.http, &addrs, deadline).await;
+        let readded: Vec<u64> = self
+            .removed
+            .iter()
+            .chain(&self.etcd_removed.pending)
+            .copied()
+            .collect();
+        let r = self
+            .restore_members(tokio::time::Instant::now() + limit)
+            .await;
         let (whole, notes) = match r {
             Ok(n) => (true, n),
             Err(n) => (false, n),
         };
-        let removed: Vec<u64> = std::mem::take(&mut self.removed).into_iter().collect();
+        self.removed.clear();
         if !whole {
             self.errors.push(format!(
-                "membership: the final heal could not make every node a voter: {}",
+                "membership: the final heal could not make every member a voter: {}",
                 notes.join("; ")
             ));
         }
         self.event(
             "membership-heal",
-            json!({ "readded": removed, "voters": self.cluster.ids(), "whole": whole, "errors": notes }),
+            json!({ "readded": readded, "voters": self.cluster.ids(), "whole": whole, "errors": notes }),
         );
         whole
     }

@@ -1,10 +1,13 @@
 //! A TCP proxy for one directed node-to-node link. Node `i` reaches node `j` through
 //! the proxy `i -> j`, so the runner can cut the link without the nodes knowing.
+//! The proxy may listen in one member's network namespace and dial into another's
+//! (see [`super::host`]).
 //!
 //! Cutting drops every open connection at once and closes every new one as soon as it
 //! is accepted (the dialer sees a reset/EOF, as with a firewall rule that rejects);
 //! healing lets new connections through again.
 
+use super::host::Host;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
@@ -28,9 +31,19 @@ impl Proxy {
     /// Binds a free loopback port and forwards whatever arrives to `target`.
     pub async fn start(target: SocketAddr) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Proxy::start_on(listener, target, None)
+    }
+
+    /// Forwards what arrives on `listener` to `target`, dialing from `dial_from`'s
+    /// network namespace (this process's own when `None`).
+    pub fn start_on(
+        listener: TcpListener,
+        target: SocketAddr,
+        dial_from: Option<Arc<Host>>,
+    ) -> std::io::Result<Proxy> {
         let listen = listener.local_addr()?;
         let (cut, cut_rx) = watch::channel(false);
-        let accept_task = tokio::spawn(accept_loop(listener, target, cut_rx));
+        let accept_task = tokio::spawn(accept_loop(listener, target, dial_from, cut_rx));
         Ok(Proxy {
             listen,
             target,
@@ -69,7 +82,12 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, target: SocketAddr, cut: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    target: SocketAddr,
+    dial_from: Option<Arc<Host>>,
+    cut: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok((inbound, _)) = listener.accept().await else {
@@ -86,19 +104,24 @@ async fn accept_loop(listener: TcpListener, target: SocketAddr, cut: watch::Rece
             continue;
         };
         let mut cut = cut.clone();
+        let dial_from = dial_from.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let _ = inbound.set_nodelay(true);
             tokio::select! {
-                () = forward(inbound, target) => {}
+                () = forward(inbound, target, dial_from) => {}
                 () = wait_for_cut(&mut cut) => {}
             }
         });
     }
 }
 
-async fn forward(mut inbound: TcpStream, target: SocketAddr) {
-    let Ok(mut outbound) = TcpStream::connect(target).await else {
+async fn forward(mut inbound: TcpStream, target: SocketAddr, dial_from: Option<Arc<Host>>) {
+    let outbound = match &dial_from {
+        Some(host) => host.connect(target).await,
+        None => TcpStream::connect(target).await,
+    };
+    let Ok(mut outbound) = outbound else {
         return;
     };
     let _ = outbound.set_nodelay(true);

@@ -2,16 +2,16 @@
 //! with the nemesis for the time limit, heal, recover, read every key, stop the
 //! cluster, check the history, write the run folder, print the summary.
 
-use super::RunArgs;
+use super::api::{self, Api};
 use super::client::{self, Workload};
 use super::cluster::{Cluster, ClusterSpec};
-use super::http;
 use super::nemesis::{self, FaultKind, Nemesis};
 use super::nodebin::find_node_binary;
 use super::output::{self, Summary};
 use super::recorder::{self, Recorder, Who};
-use super::report;
 use super::status::{self, ClusterView};
+use super::target::{self, NodeOptions, Protocol, TargetSpec};
+use super::{RunArgs, TargetKind, edn, http, report};
 use anyhow::{Context, bail};
 use checker::check::{CheckOptions, ModelKind};
 use checker::history::EventType;
@@ -60,15 +60,58 @@ fn validate(args: &RunArgs) -> anyhow::Result<()> {
     positive(args.nemesis_interval, "nemesis-interval")?;
     positive(args.op_timeout, "op-timeout")?;
     positive(args.check_time_limit, "check-time-limit")?;
+    let built_in_node = args.target_file.is_none() && args.target == TargetKind::Node;
+    if args.unsafe_mutant.is_some() && !built_in_node {
+        bail!("--unsafe switches on a bug in our node: it needs --target node");
+    }
+    if args.etcd_bin.is_some() && (args.target_file.is_some() || args.target != TargetKind::Etcd) {
+        bail!("--etcd-bin goes with --target etcd");
+    }
+    if args.node_bin.is_some() && !built_in_node {
+        bail!("--node-bin goes with --target node");
+    }
     Ok(())
 }
 
-fn run_name(kinds: &[FaultKind], mutant: Option<&str>) -> String {
+/// The target the options name: built in, or read from a target file.
+fn target_spec(args: &RunArgs) -> anyhow::Result<TargetSpec> {
+    let spec = match (&args.target_file, args.target) {
+        (Some(f), _) => target::file::load(f)?,
+        (None, TargetKind::Etcd) => target::etcd(&target::find_etcd(args.etcd_bin.as_deref())?),
+        (None, TargetKind::Node) => target::node(
+            &find_node_binary(args.node_bin.as_deref())?,
+            &NodeOptions {
+                snapshot_every: args.snapshot_every,
+                unsafe_mutant: args.unsafe_mutant.clone(),
+            },
+        ),
+    };
+    if args.etcd_serializable_reads && spec.protocol != Protocol::Etcd {
+        bail!(
+            "--etcd-serializable-reads needs a target that speaks etcd's protocol ({} speaks {})",
+            spec.name,
+            spec.protocol.name()
+        );
+    }
+    Ok(spec)
+}
+
+fn run_name(target: &str, kinds: &[FaultKind], mutant: Option<&str>, serializable: bool) -> String {
     let mut name = if kinds.is_empty() {
         "no-faults".to_string()
     } else {
         kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join("-")
     };
+    if target != "node" {
+        let safe: String = target
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        name = format!("{safe}-{name}");
+    }
+    if serializable {
+        name.push_str("-serializable-reads");
+    }
     if let Some(m) = mutant {
         let safe: String = m
             .chars()
@@ -81,8 +124,17 @@ fn run_name(kinds: &[FaultKind], mutant: Option<&str>) -> String {
 }
 
 fn replay_command(args: &RunArgs, seed: u64) -> String {
-    let mut c = format!(
-        "workloads run --nodes {} --clients {} --keys {} --time-limit {} --rate {} --nemesis {} --nemesis-interval {} --snapshot-every {} --seed {seed}",
+    let mut c = "workloads run".to_string();
+    match (&args.target_file, args.target) {
+        (Some(f), _) => c.push_str(&format!(" --target-file {}", f.display())),
+        (None, TargetKind::Etcd) => c.push_str(" --target etcd"),
+        (None, TargetKind::Node) => {}
+    }
+    if args.etcd_serializable_reads {
+        c.push_str(" --etcd-serializable-reads");
+    }
+    c.push_str(&format!(
+        " --nodes {} --clients {} --keys {} --time-limit {} --rate {} --nemesis {} --nemesis-interval {} --snapshot-every {} --seed {seed}",
         args.nodes,
         args.clients,
         args.keys,
@@ -95,7 +147,7 @@ fn replay_command(args: &RunArgs, seed: u64) -> String {
         },
         args.nemesis_interval,
         args.snapshot_every
-    );
+    ));
     if let Some(m) = &args.unsafe_mutant {
         c.push_str(&format!(" --unsafe {m}"));
     }
@@ -114,6 +166,8 @@ fn clock_seed() -> u64 {
 #[derive(Serialize)]
 struct RunFile<'a> {
     name: &'a str,
+    /// The store that ran: `node`, `etcd`, or a target file's name.
+    target: &'a str,
     command: &'a str,
     seed: u64,
     config: &'a Value,
@@ -177,19 +231,29 @@ fn listen_for_interrupts() -> anyhow::Result<(watch::Receiver<bool>, tokio::task
     Ok((rx, task))
 }
 
-/// Waits for the first leader, giving up early (with the end of the node's log) when
-/// every node has exited, which is what a bad flag or a busy port looks like.
-async fn wait_for_first_leader(
+/// Waits until every member passes the target's readiness probe and one of them
+/// leads, giving up early (with the end of a member's log) when every member has
+/// exited, which is what a bad flag or a busy port looks like.
+async fn wait_until_ready(
     cluster: &Cluster,
     http: &http::HttpClient,
+    api: &Api,
     addrs: &std::collections::BTreeMap<u64, std::net::SocketAddr>,
     run_dir: &Path,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + LEADER_WAIT;
+    let probe = cluster.target().ready.clone();
+    let mut ready = BTreeSet::new();
     while Instant::now() < deadline {
-        if status::wait_for_leader(http, addrs, Duration::from_secs(1))
-            .await
-            .is_some()
+        for (&id, &addr) in addrs {
+            if !ready.contains(&id) && api::probe(http, addr, &probe).await {
+                ready.insert(id);
+            }
+        }
+        if ready.len() == addrs.len()
+            && status::wait_for_leader(http, api, addrs, Duration::from_secs(1))
+                .await
+                .is_some()
         {
             return Ok(());
         }
@@ -202,21 +266,39 @@ async fn wait_for_first_leader(
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             cluster.shutdown();
             bail!(
-                "every node exited at start (n{id}: {status}); end of {}:\n{}",
+                "every member exited at start (n{id}: {status}); end of {}:\n{}",
                 log.display(),
                 tail.join("\n")
             );
         }
+        if ready.len() < addrs.len() {
+            tokio::time::sleep(status::POLL_INTERVAL).await;
+        }
     }
     let crashed = cluster.crashed();
     cluster.shutdown();
+    let waiting: Vec<String> = addrs
+        .keys()
+        .filter(|id| !ready.contains(*id))
+        .map(|id| format!("n{id}"))
+        .collect();
     bail!(
-        "no leader elected within {} s{}; see {}",
+        "{} within {} s{}; see {}",
+        if waiting.is_empty() {
+            "no leader elected".to_string()
+        } else {
+            format!(
+                "not ready ({} {} {})",
+                waiting.join(", "),
+                probe.method,
+                probe.path
+            )
+        },
         LEADER_WAIT.as_secs(),
         if crashed.is_empty() {
             String::new()
         } else {
-            format!(" (nodes exited: {crashed:?})")
+            format!(" (members exited: {crashed:?})")
         },
         run_dir.join("nodes").display()
     )
@@ -227,27 +309,47 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     validate(&args)?;
     let kinds = nemesis::parse_nemesis(&args.nemesis).map_err(anyhow::Error::msg)?;
     let seed = args.seed.unwrap_or_else(clock_seed);
-    let name = run_name(&kinds, args.unsafe_mutant.as_deref());
-    let command = replay_command(&args, seed);
-    let explicit = args.node_bin.clone();
-    let node_bin = tokio::task::spawn_blocking(move || find_node_binary(explicit.as_deref()))
+    let for_spec = args.clone();
+    let spec = tokio::task::spawn_blocking(move || target_spec(&for_spec))
         .await
-        .context("finding the node binary")??;
+        .context("finding the target")??;
+    if kinds.contains(&FaultKind::Membership)
+        && spec.protocol == Protocol::Etcd
+        && !spec.command.iter().any(|a| a.contains("{cluster_state}"))
+    {
+        bail!(
+            "membership faults on etcd add members back as new members, which start with \
+             --initial-cluster-state existing: target {} must pass {{cluster_state}}",
+            spec.name
+        );
+    }
+    let name = run_name(
+        &spec.name,
+        &kinds,
+        args.unsafe_mutant.as_deref(),
+        args.etcd_serializable_reads,
+    );
+    let command = replay_command(&args, seed);
     let run_dir = output::make_run_dir(&args.results, &name)?;
     let data = tempfile::Builder::new()
         .prefix("workloads-data-")
         .tempdir()
         .context("creating a temporary folder for node data")?;
     let config = json!({
+        "target": spec.name,
+        "target_file": spec.file.as_ref().map(|f| f.display().to_string()),
+        "protocol": spec.protocol.name(),
+        "program": spec.command[0],
+        "serializable_reads": args.etcd_serializable_reads,
         "nodes": args.nodes, "clients": args.clients, "keys": args.keys,
         "time_limit_s": args.time_limit, "rate": args.rate, "nemesis": args.nemesis,
         "nemesis_interval_s": args.nemesis_interval, "snapshot_every": args.snapshot_every,
         "unsafe": args.unsafe_mutant,
-        "op_timeout_s": args.op_timeout, "node_bin": node_bin.display().to_string(),
+        "op_timeout_s": args.op_timeout,
     });
     eprintln!(
-        "workloads: {name}: {} nodes, {} clients, {} keys, {} s at {} ops/s, seed {seed}",
-        args.nodes, args.clients, args.keys, args.time_limit, args.rate
+        "workloads: {name}: {} {} members, {} clients, {} keys, {} s at {} ops/s, seed {seed}",
+        args.nodes, spec.name, args.clients, args.keys, args.time_limit, args.rate
     );
     // Listening before any node starts: from here on ctrl-c and SIGTERM end the run
     // through the normal teardown instead of killing us and orphaning the nodes.
@@ -258,19 +360,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let cluster = Arc::new(
         Cluster::start(ClusterSpec {
             nodes: args.nodes,
-            node_bin,
+            target: spec.clone(),
             data_root: data.path().to_path_buf(),
             log_dir: run_dir.join("nodes"),
-            snapshot_every: args.snapshot_every,
-            unsafe_mutant: args.unsafe_mutant.clone(),
         })
         .await?,
     );
-    let http = http::new_client();
+    let http = http::client_with_routes(cluster.client_routes());
+    let api = Api::new(
+        spec.protocol,
+        args.etcd_serializable_reads,
+        &cluster.peer_addrs(),
+    );
     let addrs = cluster.addrs();
     let mut interrupt = interrupt_rx.clone();
     tokio::select! {
-        r = wait_for_first_leader(&cluster, &http, &addrs, &run_dir) => r?,
+        r = wait_until_ready(&cluster, &http, &api, &addrs, &run_dir) => r?,
         _ = interrupt.changed() => {
             cluster.shutdown();
             bail!("interrupted while waiting for a leader");
@@ -286,6 +391,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             id,
             addr,
             http.clone(),
+            api.clone(),
             view.clone(),
             recorder.clone(),
             poll_stop_rx.clone(),
@@ -296,6 +402,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut master = ChaCha8Rng::seed_from_u64(seed);
     let workload = Arc::new(Workload::new(
         recorder.clone(),
+        api.clone(),
         args.keys,
         Duration::from_secs_f64(args.op_timeout),
         args.clients as u64,
@@ -328,11 +435,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         workload: workload.clone(),
         kinds: kinds.clone(),
         interval: Duration::from_secs_f64(args.nemesis_interval),
+        leader_isolation: Duration::from_millis(spec.leader_isolation_ms),
         rng: ChaCha8Rng::seed_from_u64(master.random::<u64>()),
         partitions: 0,
         faults: Vec::new(),
         errors: Vec::new(),
         http: http.clone(),
+        api: api.clone(),
+        etcd_removed: Default::default(),
         removed: BTreeSet::new(),
     };
     let nem_stop = stop_rx.clone();
@@ -404,7 +514,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         eprintln!("workloads: healed; waiting for the cluster to recover");
         let targets: Vec<_> = addrs.values().copied().collect();
         let recover = async {
-            let _ = status::wait_for_leader(&http, &addrs, RECOVERY_LEADER_WAIT).await;
+            let _ = status::wait_for_leader(&http, &api, &addrs, RECOVERY_LEADER_WAIT).await;
             tokio::time::sleep(RECOVERY_SETTLE).await;
             client::final_reads(&workload, &http, &targets, 2 * targets.len()).await
         };
@@ -426,6 +536,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let records = recorder.snapshot();
     let history_path = run_dir.join("history.jsonl");
     recorder::write_jsonl(&history_path, &records).context("writing history.jsonl")?;
+    edn::write_edn(&run_dir.join("history.edn"), &records).context("writing history.edn")?;
     // The checker reads the file back, so the verdict is about exactly what was saved.
     let history = Arc::new(
         checker::parse::parse_file(&history_path)
@@ -480,6 +591,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let run_file = RunFile {
         name: &name,
+        target: &spec.name,
         command: &command,
         seed,
         config: &config,

@@ -1,11 +1,12 @@
-//! Watching the cluster: every node's `/status` polled about every 100 ms, leader and
-//! term changes kept as cluster events for the report's timeline, and the current
-//! leader for the nemesis.
+//! Watching the cluster: every member's status (the node's `/status`, or what the
+//! target's protocol says in that shape) polled about every 100 ms, leader and term
+//! changes kept as cluster events for the report's timeline, and the current leader
+//! for the nemesis.
 
-use super::http::{HttpClient, Reply, request};
+use super::api::Api;
+use super::http::HttpClient;
 use super::recorder::Recorder;
 use checker::report::ClusterEvent;
-use hyper::Method;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,7 +15,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
-const POLL_TIMEOUT: Duration = Duration::from_millis(300);
 /// Cluster events kept; a flapping cluster would otherwise grow this without bound.
 pub const MAX_CLUSTER_EVENTS: usize = 10_000;
 
@@ -131,6 +131,7 @@ pub async fn poll_node(
     id: u64,
     addr: SocketAddr,
     client: HttpClient,
+    api: Api,
     view: Arc<ClusterView>,
     recorder: Arc<Recorder>,
     mut stop: watch::Receiver<bool>,
@@ -145,9 +146,7 @@ pub async fn poll_node(
         if *stop.borrow() {
             return;
         }
-        if let Reply::Response { status: 200, body } =
-            request(&client, Method::GET, addr, "/status", None, POLL_TIMEOUT).await
-        {
+        if let Some(body) = api.status(&client, addr).await {
             view.observe(id, &body, recorder.now_ns());
         }
     }
@@ -157,14 +156,14 @@ pub async fn poll_node(
 /// `limit`. Used before the run starts and before the final reads.
 pub async fn wait_for_leader(
     client: &HttpClient,
+    api: &Api,
     addrs: &BTreeMap<u64, SocketAddr>,
     limit: Duration,
 ) -> Option<u64> {
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
         for (&id, &addr) in addrs {
-            if let Reply::Response { status: 200, body } =
-                request(client, Method::GET, addr, "/status", None, POLL_TIMEOUT).await
+            if let Some(body) = api.status(client, addr).await
                 && body.get("role").and_then(Value::as_str) == Some("leader")
             {
                 return Some(id);

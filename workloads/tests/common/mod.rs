@@ -4,6 +4,7 @@
 //! from the same binary: `.config/nextest.toml` puts them in one serial test group,
 //! and under `cargo test` (which runs one test binary at a time, but the tests of a
 //! binary on parallel threads) each takes [`serial`] first.
+// Each test binary includes this module and uses part of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -27,15 +28,20 @@ fn workspace_root() -> PathBuf {
 /// The node binary of this profile: target/<profile>/node beside our binary, built
 /// through the workspace when missing (cargo skips the work when it is up to date).
 pub fn node_binary() -> PathBuf {
+    built_binary("node", "node")
+}
+
+/// Binary `bin` of package `package` in this profile, built through the workspace.
+fn built_binary(package: &str, bin: &str) -> PathBuf {
     let workloads = Path::new(env!("CARGO_BIN_EXE_workloads"));
     let dir = workloads
         .parent()
         .expect("the workloads binary has a folder");
-    let node = dir.join("node");
+    let path = dir.join(bin);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
-        .args(["build", "-p", "node", "--bin", "node", "--target-dir"])
+        .args(["build", "-p", package, "--bin", bin, "--target-dir"])
         .arg(
             dir.parent()
                 .expect("the profile folder has a target folder"),
@@ -43,10 +49,13 @@ pub fn node_binary() -> PathBuf {
     if dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
-    let status = cmd.status().expect("running cargo to build node");
-    assert!(status.success(), "cargo build -p node failed ({status})");
-    assert!(node.is_file(), "no node binary at {}", node.display());
-    node
+    let status = cmd.status().expect("running cargo");
+    assert!(
+        status.success(),
+        "cargo build -p {package} failed ({status})"
+    );
+    assert!(path.is_file(), "no {bin} binary at {}", path.display());
+    path
 }
 
 /// How many processes run this exact node binary.
@@ -65,6 +74,7 @@ pub struct FinishedRun {
     _results: tempfile::TempDir,
     pub dir: PathBuf,
     pub stderr: String,
+    pub code: Option<i32>,
 }
 
 impl FinishedRun {
@@ -87,26 +97,84 @@ impl FinishedRun {
 /// folder, and checks that it exited 0 and left no node process behind.
 pub fn run_workloads(args: &[&str]) -> FinishedRun {
     let node = node_binary();
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.push("--node-bin".into());
+    all.push(node.display().to_string());
+    let run = run_any(&all);
+    assert_eq!(run.code, Some(0), "workloads run failed:\n{}", run.stderr);
+    assert_eq!(nodes_running(&node), 0, "node processes left behind");
+    run
+}
+
+/// Runs `workloads run ARGS` into a temporary results folder, whatever it exits with.
+pub fn run_any<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> FinishedRun {
     let results = tempfile::tempdir().expect("temp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_workloads"))
         .arg("run")
         .args(args)
         .arg("--results")
         .arg(results.path())
-        .arg("--node-bin")
-        .arg(&node)
         .output()
         .expect("run workloads");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "workloads run failed:\n{stderr}"
-    );
-    assert_eq!(nodes_running(&node), 0, "node processes left behind");
     FinishedRun {
         dir: results.path().join("latest"),
         _results: results,
-        stderr,
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        code: out.status.code(),
     }
+}
+
+/// Starts `workloads run ARGS` in the background (its output dropped), with a
+/// temporary results folder that lives as long as the returned guard.
+pub fn spawn_runner(args: &[&str]) -> (std::process::Child, tempfile::TempDir) {
+    let results = tempfile::tempdir().expect("temp dir");
+    let child = Command::new(env!("CARGO_BIN_EXE_workloads"))
+        .arg("run")
+        .args(args)
+        .arg("--results")
+        .arg(results.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start workloads");
+    (child, results)
+}
+
+/// The checker binary of this profile, built through the workspace when missing.
+pub fn checker_binary() -> PathBuf {
+    built_binary("checker", "checker")
+}
+
+/// `checker check FILE --model kv`: its exit code and output.
+pub fn checker_check(file: &Path) -> (Option<i32>, String) {
+    let out = Command::new(checker_binary())
+        .arg("check")
+        .arg(file)
+        .args(["--model", "kv"])
+        .output()
+        .expect("run checker");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// `etcd` on PATH, or `None` after saying on stderr why the test is skipped. With
+/// `WORKLOADS_REQUIRE_ETCD=1` (CI, where ci/setup.sh installs it) a missing etcd
+/// fails the test instead.
+pub fn etcd_or_skip(test: &str) -> Option<PathBuf> {
+    let why = match workloads::run::target::find_etcd(None) {
+        Ok(p) => match workloads::run::host::Host::start("probe", true) {
+            Ok(_) => return Some(p),
+            Err(e) => format!("{e:#}"),
+        },
+        Err(e) => format!("{e:#}"),
+    };
+    if std::env::var_os("WORKLOADS_REQUIRE_ETCD").is_some_and(|v| v == "1") {
+        panic!("{test}: WORKLOADS_REQUIRE_ETCD=1 but: {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    None
 }
