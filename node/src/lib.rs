@@ -1,12 +1,14 @@
 //! A Raft key-value server.
 //!
 //! - [`raft`]: the pure consensus core (no I/O, no clock, no randomness but its seed).
+//! - [`paxos`]: two more pure consensus engines, Basic Paxos and Multi-Paxos.
 //! - [`kv`]: the pure key-value state machine.
 //! - [`replica`]: pure glue: raft + kv + pending client requests, `handle(Input) -> Vec<Output>`.
 //! - [`storage`]: the durable log, hard state and snapshots (files + fsync).
 //! - [`server`]: the only async code: HTTP API, peer transport, the driver task, the clock.
 
 pub mod kv;
+pub mod paxos;
 pub mod raft;
 pub mod replica;
 pub mod server;
