@@ -441,6 +441,7 @@ fn messages_and_records_round_trip_through_postcard() {
             ballot: b,
             promised: b,
         },
+        Body::Prefix,
         Body::CatchUp { from_slot: 2 },
         Body::Chosen {
             first: 2,

@@ -12,8 +12,10 @@
 //!   slot. A rejected attempt (another proposer's higher ballot: a duel) or one
 //!   unanswered for `election_ticks_min` ticks is retried with a higher ballot after
 //!   a randomized backoff that doubles with every failure in a row.
-//! - **Learner**: chosen values are applied in slot order. A hole (an unchosen slot
-//!   below a chosen one) is first asked of the peers ahead (see `catchup`); one
+//! - **Learner**: chosen values are applied in slot order. Every node tells its
+//!   peers its chosen prefix now and then, so a node that missed the last values
+//!   of an idle cluster learns that it lags. A hole (an unchosen slot below a
+//!   chosen one) is first asked of the peers ahead (see `catchup`); one
 //!   still open after `election_ticks_max` ticks gets an instance of its own with a
 //!   no-op as this node's value, which either reveals the value accepted there or
 //!   chooses the no-op.
@@ -64,6 +66,10 @@ pub enum Body {
         ballot: Ballot,
         promised: Ballot,
     },
+    /// Sent to every peer every `election_ticks_max` ticks: nothing but the
+    /// envelope's chosen prefix, so a learner that missed the last values of an idle
+    /// cluster learns that it lags (and asks).
+    Prefix,
     /// Send me the chosen values from `from_slot` on.
     CatchUp { from_slot: Slot },
     /// Chosen values of the slots `first .. first + values.len()` (the learn message,
@@ -289,6 +295,8 @@ impl Machine for BasicPaxos {
                 ballot,
                 promised,
             } => self.on_reject(slot, ballot, promised),
+            // The envelope's prefix was noted on admission.
+            Body::Prefix => {}
             Body::CatchUp { from_slot } => {
                 if let Some(values) = self.core.answer_catch_up(from, from_slot) {
                     let first = from_slot;
@@ -340,6 +348,7 @@ impl BasicPaxos {
                     && ballot.node == me
                     && p.ballot_ok(*promised)
             }
+            Body::Prefix => true,
             Body::CatchUp { from_slot } => slot_ok(*from_slot),
             Body::Chosen { first, values } => !values.is_empty() && run_ok(*first, values.len()),
         }

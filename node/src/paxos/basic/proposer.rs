@@ -276,8 +276,8 @@ impl BasicPaxos {
     }
 
     /// One unit of logical time: retries that are due, phases unanswered by a
-    /// majority in time (backed off, then retried), and holes that stayed open too
-    /// long. The time allowed starts at `election_ticks_max` ticks and doubles with
+    /// majority in time (backed off, then retried), holes that stayed open too
+    /// long, and every `election_ticks_max` ticks our chosen prefix to the peers. The time allowed starts at `election_ticks_max` ticks and doubles with
     /// every failure in a row, so slow disks or links still let an attempt finish.
     pub fn tick(&mut self) {
         self.core.now += 1;
@@ -306,6 +306,12 @@ impl BasicPaxos {
             }
         }
         self.fill_holes();
+        let period = u64::from(self.core.cfg.election_ticks_max.max(1));
+        if self.core.now.is_multiple_of(period) {
+            for p in self.core.peers.others() {
+                self.core.send_now(p, Body::Prefix);
+            }
+        }
     }
 
     /// An unchosen slot below a chosen one that stays open for `election_ticks_max`
