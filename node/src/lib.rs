@@ -1,7 +1,6 @@
 //! A Raft key-value server.
 //!
 //! - [`raft`]: the pure consensus core (no I/O, no clock, no randomness but its seed).
-//! - [`paxos`]: two more pure consensus engines, Basic Paxos and Multi-Paxos.
 //! - [`kv`]: the pure key-value state machine.
 //! - [`replica`]: pure glue: raft + kv + pending client requests, `handle(Input) -> Vec<Output>`.
 //! - [`storage`]: the durable log, hard state and snapshots (files + fsync).

@@ -174,6 +174,9 @@ pub(crate) mod limits {
     /// no ballot or slot arithmetic can overflow.
     pub const MAX_ROUND: u64 = 1 << 62;
     pub const MAX_SLOT: Slot = 1 << 62;
+    /// A peer's ballot may be at most this many rounds above the highest round a
+    /// node has seen (legitimate rounds grow by one per election or retry).
+    pub const MAX_ROUND_STEP: u64 = 1 << 32;
     /// An acceptor takes part in no slot further than this past its chosen prefix.
     pub const MAX_WINDOW: Slot = 1 << 16;
     /// Values in one message (Accept batch, catch-up answer, promise entries).
@@ -221,6 +224,13 @@ impl Peers {
     /// A ballot a peer may legitimately send: a known owner and a sane round.
     pub(crate) fn ballot_ok(&self, b: Ballot) -> bool {
         b.round >= 1 && b.round <= limits::MAX_ROUND && self.contains(b.node)
+    }
+
+    /// [`Peers::ballot_ok`], and not absurdly far above `known_round` (the highest
+    /// round this node has seen): one message must not push the ballots of the
+    /// cluster toward the end of the round space.
+    pub(crate) fn ballot_near(&self, b: Ballot, known_round: u64) -> bool {
+        self.ballot_ok(b) && b.round <= known_round.saturating_add(limits::MAX_ROUND_STEP)
     }
 
     /// The envelope of a peer message: from a known peer other than us, to us.

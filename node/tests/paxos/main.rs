@@ -6,8 +6,10 @@
 //! - `sim`: thousands of seeded fault schedules per engine; each mutant must break
 //!   an invariant on some of them.
 //! - `basic_steps`, `multi_steps`: scenarios driven message by message.
+//! - `garbage`: arbitrary peer messages never stop an engine.
 
 mod basic_steps;
+mod garbage;
 mod harness;
 mod multi_steps;
 mod sim;

@@ -318,10 +318,11 @@ impl BasicPaxos {
     /// by whoever may own them.
     fn valid(&self, m: &Message) -> bool {
         let p = &self.core.peers;
+        let ballot_ok = |b: Ballot| p.ballot_near(b, self.max_ballot.round);
         let (from, me) = (m.from, self.core.id);
         match &m.body {
             Body::Prepare { slot, ballot } | Body::Accept { slot, ballot, .. } => {
-                slot_ok(*slot) && p.ballot_ok(*ballot) && ballot.node == from
+                slot_ok(*slot) && ballot_ok(*ballot) && ballot.node == from
             }
             Body::Promise {
                 slot,
@@ -329,25 +330,20 @@ impl BasicPaxos {
                 accepted,
             } => {
                 slot_ok(*slot)
-                    && p.ballot_ok(*ballot)
+                    && ballot_ok(*ballot)
                     && ballot.node == me
                     && accepted
                         .as_ref()
-                        .is_none_or(|(b, _)| p.ballot_ok(*b) && b < ballot)
+                        .is_none_or(|(b, _)| ballot_ok(*b) && b < ballot)
             }
             Body::Accepted { slot, ballot } => {
-                slot_ok(*slot) && p.ballot_ok(*ballot) && ballot.node == me
+                slot_ok(*slot) && ballot_ok(*ballot) && ballot.node == me
             }
             Body::Reject {
                 slot,
                 ballot,
                 promised,
-            } => {
-                slot_ok(*slot)
-                    && p.ballot_ok(*ballot)
-                    && ballot.node == me
-                    && p.ballot_ok(*promised)
-            }
+            } => slot_ok(*slot) && ballot_ok(*ballot) && ballot.node == me && ballot_ok(*promised),
             Body::Prefix => true,
             Body::CatchUp { from_slot } => slot_ok(*from_slot),
             Body::Chosen { first, values } => !values.is_empty() && run_ok(*first, values.len()),
@@ -362,8 +358,14 @@ impl BasicPaxos {
     }
 
     /// `value` is chosen in `slot` (learned from any source). The instance there, if
-    /// any, ends: its own value is done if it was chosen, else it moves on.
+    /// any, ends: its own value is done if it was chosen, else it moves on. A slot
+    /// further past the chosen prefix than an acceptor takes part in is left for
+    /// the catch-up.
     fn learn(&mut self, slot: Slot, value: Value) {
+        if slot > self.core.slots.prefix() + MAX_WINDOW {
+            // Too far ahead to keep: the catch-up brings it in order.
+            return;
+        }
         self.saw_slot(slot);
         match self.core.slots.learn(slot, value.clone()) {
             Learned::Known => {}

@@ -174,8 +174,8 @@ impl MultiPaxos {
             .max()
             .copied()
             .unwrap_or(0);
-        for (slot, value) in chosen {
-            self.learn(slot, value);
+        for (&slot, value) in &chosen {
+            self.learn(slot, value.clone());
         }
         // Every slot through `through` is chosen (some acceptor knows it); the
         // values this node lacks come by catch-up.
@@ -183,7 +183,9 @@ impl MultiPaxos {
         let next_slot = start.max(max_revealed + 1);
         let mut pending = BTreeMap::new();
         for slot in start..next_slot {
-            if self.core.slots.is_chosen(slot) {
+            // Chosen (maybe too far ahead for this node to keep yet): never
+            // proposed again.
+            if chosen.contains_key(&slot) || self.core.slots.is_chosen(slot) {
                 continue;
             }
             let value = match accepted.remove(&slot) {

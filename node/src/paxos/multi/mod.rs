@@ -324,27 +324,29 @@ impl MultiPaxos {
     /// The boundary check of a message body: sane ballots and slots, ballots owned
     /// by whoever may own them, ordered promise entries.
     fn valid(&self, m: &Message) -> bool {
+        let known = self.promised.round.max(self.max_round_seen);
         let p = &self.core.peers;
+        let ballot_ok = |b: Ballot| p.ballot_near(b, known);
         let (from, me) = (m.from, self.core.id);
         match &m.body {
             Body::Prepare { ballot, from_slot } => {
-                p.ballot_ok(*ballot) && ballot.node == from && slot_ok(*from_slot)
+                ballot_ok(*ballot) && ballot.node == from && slot_ok(*from_slot)
             }
             Body::Promise { ballot, entries } => {
-                p.ballot_ok(*ballot)
+                ballot_ok(*ballot)
                     && ballot.node == me
                     && entries.len() <= MAX_VALUES_PER_MSG
-                    && self.entries_ok(entries, m.chosen_through)
+                    && self.entries_ok(entries, m.chosen_through, known)
             }
             Body::Reject { ballot, promised } => {
-                p.ballot_ok(*ballot) && ballot.node == me && p.ballot_ok(*promised)
+                ballot_ok(*ballot) && ballot.node == me && ballot_ok(*promised)
             }
             Body::Accept {
                 ballot,
                 first,
                 values,
             } => {
-                p.ballot_ok(*ballot)
+                ballot_ok(*ballot)
                     && ballot.node == from
                     && !values.is_empty()
                     && run_ok(*first, values.len())
@@ -354,13 +356,13 @@ impl MultiPaxos {
                 first,
                 last,
             } => {
-                p.ballot_ok(*ballot)
+                ballot_ok(*ballot)
                     && ballot.node == me
                     && slot_ok(*first)
                     && (last < first || last - first < MAX_VALUES_PER_MSG as Slot)
             }
-            Body::Heartbeat { ballot, .. } => p.ballot_ok(*ballot) && ballot.node == from,
-            Body::HeartbeatAck { ballot, .. } => p.ballot_ok(*ballot) && ballot.node == me,
+            Body::Heartbeat { ballot, .. } => ballot_ok(*ballot) && ballot.node == from,
+            Body::HeartbeatAck { ballot, .. } => ballot_ok(*ballot) && ballot.node == me,
             Body::CatchUp { from_slot } => slot_ok(*from_slot),
             Body::Chosen { first, values } => !values.is_empty() && run_ok(*first, values.len()),
         }
@@ -368,7 +370,7 @@ impl MultiPaxos {
 
     /// Promise entries: strictly increasing slots, none further past the sender's
     /// chosen prefix than an acceptor may accept, ballots of known peers.
-    fn entries_ok(&self, entries: &[PromiseEntry], through: Slot) -> bool {
+    fn entries_ok(&self, entries: &[PromiseEntry], through: Slot, known: u64) -> bool {
         let mut prev = 0;
         entries.iter().all(|e| {
             let s = e.slot();
@@ -376,7 +378,9 @@ impl MultiPaxos {
                 && slot_ok(s)
                 && s <= through + MAX_WINDOW
                 && match e {
-                    PromiseEntry::Accepted { ballot, .. } => self.core.peers.ballot_ok(*ballot),
+                    PromiseEntry::Accepted { ballot, .. } => {
+                        self.core.peers.ballot_near(*ballot, known)
+                    }
                     PromiseEntry::Chosen { .. } => true,
                 };
             prev = s;
@@ -384,8 +388,12 @@ impl MultiPaxos {
         })
     }
 
-    /// `value` is chosen in `slot` (learned from any source).
+    /// `value` is chosen in `slot` (learned from any source). A slot further past
+    /// the chosen prefix than an acceptor takes part in is left for later.
     fn learn(&mut self, slot: Slot, value: Value) {
+        if slot > self.core.slots.prefix() + MAX_WINDOW {
+            return;
+        }
         match self.core.slots.learn(slot, value.clone()) {
             Learned::Known => {}
             Learned::Conflict => self.core.stats.conflicts += 1,

@@ -212,3 +212,21 @@ fn a_leader_that_learns_another_value_in_its_slot_steps_down() {
     assert_eq!(r.abandoned, [id]);
     assert_eq!(r.committed[0].proposal, None);
 }
+
+#[test]
+fn a_ballot_absurdly_far_above_every_round_seen_is_refused() {
+    let mut e = MultiPaxos::new(cfg(1, &[1, 2, 3]), Recovered::default());
+    let prepare = |round| Body::Prepare {
+        ballot: b(round, 2),
+        from_slot: 1,
+    };
+    e.step(msg(2, 1, 0, prepare((1 << 32) + 2)));
+    assert_eq!(e.stats().rejected_messages, 1);
+    assert_eq!(e.status().ballot, Ballot::ZERO);
+    // A step the cluster could legitimately have taken is fine.
+    e.step(msg(2, 1, 0, prepare(1 << 32)));
+    assert_eq!(e.status().ballot, b(1 << 32, 2));
+    e.step(msg(2, 1, 0, prepare(1 << 33)));
+    assert_eq!(e.status().ballot, b(1 << 33, 2));
+    assert_eq!(e.stats().rejected_messages, 1);
+}
