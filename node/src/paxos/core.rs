@@ -19,7 +19,8 @@ macro_rules! shared_api {
     () => {
         /// Feeds one message from a peer. Malformed ones are dropped and counted.
         pub fn step(&mut self, m: Message) {
-            let ok = self.valid(&m);
+            // The body is checked only once the envelope is known sane.
+            let ok = self.core.peers.envelope_ok(&m) && self.valid(&m);
             if self.core.admit(&m, ok) {
                 core::Machine::handle(self, m.from, m.chosen_through, m.body);
             }

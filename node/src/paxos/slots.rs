@@ -8,7 +8,6 @@
 
 use super::{Ballot, Slot, Value};
 use std::collections::BTreeMap;
-use std::ops::RangeBounds;
 
 /// One slot as this node knows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -93,12 +92,20 @@ impl SlotLog {
         Some(self.slots.entry(slot).or_default())
     }
 
-    /// Slots held, in order, within `range`.
-    pub(crate) fn range(
-        &self,
-        range: impl RangeBounds<Slot>,
-    ) -> impl Iterator<Item = (Slot, &SlotState)> {
-        self.slots.range(range).map(|(&s, st)| (s, st))
+    /// Slots held, in order, from `lo` on.
+    pub(crate) fn from(&self, lo: Slot) -> impl Iterator<Item = (Slot, &SlotState)> {
+        self.slots.range(lo..).map(|(&s, st)| (s, st))
+    }
+
+    /// Slots held, in order, from `lo` through `hi` (none when `lo > hi`).
+    pub(crate) fn between(&self, lo: Slot, hi: Slot) -> impl Iterator<Item = (Slot, &SlotState)> {
+        // `BTreeMap::range` panics on a reversed range.
+        let held = if lo <= hi {
+            self.slots.range(lo..=hi)
+        } else {
+            self.slots.range(0..0)
+        };
+        held.map(|(&s, st)| (s, st))
     }
 
     pub(crate) fn is_chosen(&self, slot: Slot) -> bool {
@@ -247,5 +254,8 @@ mod tests {
         assert!(log.install(5));
         assert_eq!((log.snapshot(), log.applied(), log.prefix()), (5, 5, 6));
         assert_eq!(log.chosen_run(6, 5), vec![cmd("f")]);
+        assert_eq!(log.between(6, 6).count(), 1);
+        assert_eq!(log.between(7, 6).count(), 0, "a reversed range is empty");
+        assert_eq!(log.between(u64::MAX, 0).count(), 0);
     }
 }

@@ -7,7 +7,9 @@
 //! Absurd: an unknown sender, a message to another node or from the receiver
 //! itself, a ballot of round 0 or above 2^62 or of an unknown node, a slot of 0 or
 //! above 2^62 (or a run of slots that ends there). Well-formed lies from real peers
-//! are not injected: Paxos assumes peers do not lie.
+//! are not injected there (Paxos assumes peers do not lie); a separate run feeds
+//! any message at all, lies and snapshots included, and demands only that the
+//! engine never panics.
 
 use crate::harness::{Cluster, Engine, cmd};
 use node::paxos::basic::{self, BasicPaxos};
@@ -17,7 +19,18 @@ use node::raft::rng::SplitMix64;
 
 /// Numbers that break careless arithmetic, and small ones that look legitimate.
 fn number(rng: &mut SplitMix64) -> u64 {
-    const EDGES: [u64; 8] = [0, 1, 2, 3, 1 << 16, 1 << 62, (1 << 62) + 1, u64::MAX];
+    const EDGES: [u64; 10] = [
+        0,
+        1,
+        2,
+        3,
+        1 << 16,
+        70_000,
+        1 << 40,
+        1 << 62,
+        (1 << 62) + 1,
+        u64::MAX,
+    ];
     match rng.next_u64() % 3 {
         0 => EDGES[(rng.next_u64() % EDGES.len() as u64) as usize],
         1 => rng.next_u64() % 8,
@@ -25,10 +38,19 @@ fn number(rng: &mut SplitMix64) -> u64 {
     }
 }
 
+/// Half the time a plausible ballot (a real node, a modest round), so messages get
+/// past the first checks and reach the protocol's handlers.
 fn ballot(rng: &mut SplitMix64) -> Ballot {
-    Ballot {
-        round: number(rng),
-        node: number(rng),
+    if rng.next_u64().is_multiple_of(2) {
+        Ballot {
+            round: 1 + rng.next_u64() % 50,
+            node: 1 + rng.next_u64() % 3,
+        }
+    } else {
+        Ballot {
+            round: number(rng),
+            node: number(rng),
+        }
     }
 }
 
@@ -272,6 +294,55 @@ fn survive<E: Engine>(body: fn(&mut SplitMix64) -> E::Body, absurd: fn(&E::Body)
     }
     let states = [1, 2, 3].map(|id| c.node(id).engine().status());
     panic!("no progress after the garbage stopped: {states:?}");
+}
+
+/// Any message at all (lies from real peers included) and any snapshot, among
+/// ticks and durable writes: the engine must not panic.
+fn never_panics<E: Engine>(body: fn(&mut SplitMix64) -> E::Body) {
+    let mut rng = SplitMix64::new(4242, 1);
+    let mut c: Cluster<E> = Cluster::new(3, 9, |_| {});
+    for round in 0..20_000u64 {
+        let from = if rng.next_u64().is_multiple_of(4) {
+            number(&mut rng)
+        } else {
+            1 + rng.next_u64() % 3
+        };
+        let e = c.node(1).engine();
+        if round % 97 == 0 {
+            let snapshot = node::paxos::Snapshot {
+                last_slot: number(&mut rng),
+                data: Vec::new(),
+            };
+            e.install_snapshot(from, snapshot);
+        } else {
+            let chosen_through = number(&mut rng);
+            let body = body(&mut rng);
+            e.step(Envelope {
+                from,
+                to: 1,
+                chosen_through,
+                body,
+            });
+        }
+        if round % 10 == 0 {
+            let _ = e.propose(vec![1]);
+            let _ = e.read_index();
+            e.tick();
+            c.sync(1);
+        }
+        c.collect(1);
+        c.net.clear();
+    }
+}
+
+#[test]
+fn multi_paxos_never_panics_on_any_message() {
+    never_panics::<MultiPaxos>(multi_body);
+}
+
+#[test]
+fn basic_paxos_never_panics_on_any_message() {
+    never_panics::<BasicPaxos>(basic_body);
 }
 
 #[test]

@@ -252,7 +252,7 @@ impl Machine for BasicPaxos {
     /// Every record needed to rebuild the state after the snapshot.
     fn checkpoint(&self) -> Vec<Record> {
         let mut out = vec![Record::Epoch(self.epoch)];
-        for (slot, st) in self.core.slots.range(self.core.slots.snapshot() + 1..) {
+        for (slot, st) in self.core.slots.from(self.core.slots.snapshot() + 1) {
             if let Some((ballot, value)) = &st.accepted {
                 out.push(Record::Accepted {
                     slot,

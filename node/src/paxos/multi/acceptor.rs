@@ -32,7 +32,7 @@ impl MultiPaxos {
         let entries: Vec<PromiseEntry> = self
             .core
             .slots
-            .range(start..=prefix + MAX_WINDOW)
+            .between(start, prefix + MAX_WINDOW)
             .filter_map(|(slot, st)| match (&st.chosen, &st.accepted) {
                 (Some(value), _) => Some(PromiseEntry::Chosen {
                     slot,
@@ -144,13 +144,10 @@ impl MultiPaxos {
     fn learn_from_leader(&mut self, ballot: Ballot, through: Slot) {
         let from = self.core.slots.prefix() + 1;
         let upto = through.min(self.core.slots.max_slot());
-        if upto < from {
-            return;
-        }
         let found: Vec<(Slot, Value)> = self
             .core
             .slots
-            .range(from..=upto)
+            .between(from, upto)
             .filter_map(|(slot, st)| match (&st.chosen, &st.accepted) {
                 (None, Some((b, v))) if *b == ballot => Some((slot, v.clone())),
                 _ => None,

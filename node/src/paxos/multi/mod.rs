@@ -255,7 +255,7 @@ impl Machine for MultiPaxos {
 
     fn checkpoint(&self) -> Vec<Record> {
         let mut out = vec![Record::Promised(self.promised)];
-        for (slot, st) in self.core.slots.range(self.core.slots.snapshot() + 1..) {
+        for (slot, st) in self.core.slots.from(self.core.slots.snapshot() + 1) {
             if let Some((ballot, value)) = &st.accepted {
                 out.push(Record::Accepted {
                     slot,
@@ -376,7 +376,7 @@ impl MultiPaxos {
             let s = e.slot();
             let ok = s > prev
                 && slot_ok(s)
-                && s <= through + MAX_WINDOW
+                && s <= through.saturating_add(MAX_WINDOW)
                 && match e {
                     PromiseEntry::Accepted { ballot, .. } => {
                         self.core.peers.ballot_near(*ballot, known)
