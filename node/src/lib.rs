@@ -7,6 +7,7 @@
 //! - [`server`]: the only async code: HTTP API, peer transport, the driver task, the clock.
 
 pub mod kv;
+pub mod paxos;
 pub mod raft;
 pub mod replica;
 pub mod server;
