@@ -345,9 +345,12 @@ pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
     } else {
         out.write_all(&summary)?;
     }
-    Ok(if result.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    // Undecided seeds are never a pass (exit 2, as an unknown verdict of a real run).
+    Ok(if !result.failures.is_empty() {
         ExitCode::from(1)
+    } else if !result.unknown.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     })
 }
