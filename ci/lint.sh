@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Formatting, clippy with warnings as errors, and the purity rule's coverage.
+# Formatting, clippy and rustdoc with warnings as errors, and the purity rule's coverage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "+ cargo fmt --all --check"
@@ -26,3 +26,5 @@ if grep -rn "allow(clippy::disallowed" node/src/raft node/src/replica.rs node/sr
 fi
 echo "+ cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "+ RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

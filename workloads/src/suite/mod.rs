@@ -10,10 +10,10 @@
 //! Real runs are not deterministic (real processes, real scheduling), so a real-run
 //! mutant gets a few seeds before it counts as missed.
 //!
-//! - [`child`]: runs one scenario's command, passing its output through.
-//! - [`page`]: the suite's folder `results/suite-<UTC timestamp>/`: one folder per
+//! - `child`: runs one scenario's command, passing its output through.
+//! - `page`: the suite's folder `results/suite-<UTC timestamp>/`: one folder per
 //!   scenario and the page that links their reports.
-//! - [`junit`]: the result as JUnit XML (`--junit FILE`).
+//! - `junit`: the result as JUnit XML (`--junit FILE`).
 
 mod child;
 mod junit;
