@@ -63,7 +63,7 @@ pub struct Config {
     pub snapshot_every: u64,
 }
 
-/// Known bugs (DESIGN.md "Mutants"). All false in a correct node.
+/// Known bugs (docs/design.md, "Mutants"). All false in a correct node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Mutants {
     /// Count replicas for entries of earlier terms (Raft paper figure 8).

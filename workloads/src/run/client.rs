@@ -3,7 +3,7 @@
 //! and cas over a few keys; every written value is unique in the run, which keeps the
 //! history cheap to check (a read names the one write it saw).
 //!
-//! Outcomes follow DESIGN.md: 200 ok; 409 cas_mismatch fail; 404 on read ok with null;
+//! Outcomes follow docs/design.md ("HTTP API"): 200 ok; 409 cas_mismatch fail; 404 on read ok with null;
 //! 503 and other rejections fail; 504, timeouts and broken connections info, after
 //! which the client carries on under a fresh process id.
 

@@ -23,7 +23,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// `workloads run` options (DESIGN.md).
+/// `workloads run` options (docs/design.md, "Workloads").
 #[derive(Args, Clone, Debug, PartialEq)]
 pub struct RunArgs {
     /// Node processes in the cluster.
