@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+/// Failing seeds whose replay command a simulator scenario's failure lists.
+const MAX_SEED_REPLAYS: usize = 3;
+
 /// Budget of the check of a replayed simulator seed's history.
 const REPLAY_CHECK_LIMIT: Duration = Duration::from_secs(60);
 
@@ -95,11 +98,13 @@ pub fn record(
             }
         }
         Kind::Sim => {
-            // `FAIL seed N: ...` is followed by `  replay: workloads sim --seed N ...`.
+            // `FAIL seed N: ...` is followed by `  replay: workloads sim --seed N ...`;
+            // the first few are enough to start from (output.log lists them all).
             attempt.replays = attempt
                 .output
                 .lines()
                 .filter_map(|l| l.trim().strip_prefix("replay: "))
+                .take(MAX_SEED_REPLAYS)
                 .map(str::to_string)
                 .collect();
             let dir = sim_folder(exe, suite_dir, step, index, &attempt)?;
