@@ -6,7 +6,7 @@ use super::{Expect, Outcome};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
 
-/// Bytes of a scenario's output put into its `<system-out>` (the newest).
+/// Bytes of a scenario's output put into its `<system-out>` (its start and its end).
 const SYSTEM_OUT_BYTES: usize = 64 << 10;
 
 /// The JUnit document for a finished suite.
@@ -78,14 +78,46 @@ impl Outcome {
     }
 }
 
-/// The last `max` bytes of `text`, cut at a character boundary.
+/// At most about `max` bytes of `text`: its first quarter and its end, in whole lines.
 fn tail(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }
-    let mut start = text.len() - max;
+    let mut head_end = max / 4;
+    while !text.is_char_boundary(head_end) {
+        head_end -= 1;
+    }
+    let mut start = text.len() - (max - max / 4);
     while !text.is_char_boundary(start) {
         start += 1;
     }
-    format!("[... earlier output dropped ...]\n{}", &text[start..])
+    // Whole lines on both sides of the cut.
+    head_end = text[..head_end].rfind('\n').map_or(head_end, |i| i + 1);
+    start = text[start..].find('\n').map_or(start, |i| start + i + 1);
+    format!(
+        "{}[... {} bytes of output dropped ...]\n{}",
+        &text[..head_end],
+        start - head_end,
+        &text[start..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    #[test]
+    fn system_out_keeps_the_start_and_the_end_in_whole_lines() {
+        let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        let cut = tail(&text, 400);
+        assert!(cut.starts_with("line 0\n"));
+        assert!(cut.ends_with("line 999\n"));
+        assert!(cut.len() < 500, "{}", cut.len());
+        let dropped = cut.lines().find(|l| l.starts_with("[...")).expect("marker");
+        assert!(
+            dropped.ends_with("bytes of output dropped ...]"),
+            "{dropped}"
+        );
+        assert_eq!(tail("short\n", 400), "short\n");
+    }
 }
