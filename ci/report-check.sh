@@ -4,11 +4,13 @@
 # page next to it for a human look.
 #
 # Reports come from the checker CLI (`checker check ... --report DIR`) when it has
-# --report, otherwise from the report tests (REPORT_KEEP_DIR keeps their output).
+# --report, otherwise from the report tests (REPORT_KEEP_DIR keeps their output); the
+# newest suite page of the gate (results/suite-*/index.html) is opened too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target=$(bash ci/target-dir.sh)
 
-out=${REPORT_CHECK_DIR:-target/report-check}
+out=${REPORT_CHECK_DIR:-$target/report-check}
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -24,7 +26,7 @@ fi
 
 # 1. Render reports.
 reports=()
-cli=target/release/checker
+cli=$target/release/checker
 bad=""
 for f in checker/testdata/reference/kv/c10-bad.edn ../shared/reference-histories/kv/c10-bad.edn; do
   if [ -f "$f" ]; then bad=$f; break; fi
@@ -43,8 +45,12 @@ if [ -n "$bad" ] && "$cli" check --help 2>&1 | grep -q -- '--report'; then
   reports+=("$out/c10-bad/report.html")
 fi
 echo "+ REPORT_KEEP_DIR=$out cargo test -p checker --test report"
-REPORT_KEEP_DIR="$PWD/$out" cargo test -q -p checker --test report
+REPORT_KEEP_DIR="$(realpath "$out")" cargo test -q -p checker --test report
 reports+=("$out/ok/report.html" "$out/bad/report.html" "$out/results/index.html")
+
+# The gate's suite page, when ci/gate.sh ran first (it links every scenario's report).
+suite_page=$(ls -d results/suite-*/index.html 2>/dev/null | sort | tail -n 1 || true)
+if [ -n "$suite_page" ]; then reports+=("$suite_page"); fi
 
 # 2. Open each page; any console line fails the check.
 fail=0

@@ -1,5 +1,8 @@
 //! The `checker` command: parse the arguments, run, map the outcome to an exit status
 //! (0 linearizable, 1 not, 2 unknown, 3 bad input or usage).
+//!
+//! - `cli`: the command line (`check`, `bench`, `gen`, `serve`) and its dispatch.
+//! - `serve`: `checker serve`, the checks as an HTTP service with a durable queue.
 
 mod cli;
 mod serve;

@@ -42,7 +42,7 @@ need_pkg etcd etcd-server etcd-client
 
 echo "+ cargo build --release -p node" >&2
 cargo build --release -p node >&2
-NODE=$ROOT/target/release/node
+NODE=$(cd "$ROOT" && bash ci/target-dir.sh)/release/node
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -10,6 +10,14 @@
 //! makes snapshots copy-on-write: the replica hands a clone to the driver, which
 //! serializes it on another thread while writes go on here.
 
+// PURE (docs/design.md, "Purity"): clippy rejects clocks, files, sockets, tokio and
+// unseeded randomness here (the lists are in clippy.toml).
+#![deny(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::disallowed_macros
+)]
+
 use rpds::RedBlackTreeMapSync;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;

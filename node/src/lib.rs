@@ -1,4 +1,5 @@
-//! A Raft key-value server.
+//! A Raft key-value server. The design (the persistence rule, the HTTP API, the
+//! mutants) is in the repository's `docs/design.md`.
 //!
 //! - [`raft`]: the pure consensus core (no I/O, no clock, no randomness but its seed).
 //! - [`kv`]: the pure key-value state machine.

@@ -17,6 +17,14 @@
 //! the bytes back with [`Input::SnapshotReady`], which compacts the log. A snapshot
 //! installed from the leader replaces the state machine before later entries apply.
 
+// PURE (docs/design.md, "Purity"): clippy rejects clocks, files, sockets, tokio and
+// unseeded randomness here and in replica/ (the lists are in clippy.toml).
+#![deny(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::disallowed_macros
+)]
+
 mod engine;
 
 use crate::kv::{Command, Kv, KvError, KvOp, KvResult};
@@ -55,7 +63,7 @@ pub struct Config {
     pub snapshot_every: u64,
 }
 
-/// Known bugs (DESIGN.md "Mutants"). All false in a correct node.
+/// Known bugs (docs/design.md, "Mutants"). All false in a correct node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Mutants {
     /// Count replicas for entries of earlier terms (Raft paper figure 8).

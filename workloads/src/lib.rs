@@ -1,4 +1,6 @@
-//! Workloads against the Raft key-value node.
+//! Workloads against the Raft key-value node. The design (history format, exit
+//! statuses, results layout, faults, the CI gate) is in the repository's
+//! `docs/design.md`.
 //!
 //! - [`sim`]: the deterministic simulator (`workloads sim`).
 //! - [`run`]: a real local cluster with real faults (`workloads run`, `workloads report`).

@@ -1,4 +1,4 @@
-//! JSON Lines: one event object per line (DESIGN.md, "History format").
+//! JSON Lines: one event object per line (docs/design.md, "History format").
 
 use super::lines::Lines;
 use super::{Draft, MAX_EVENTS};

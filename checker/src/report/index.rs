@@ -1,6 +1,8 @@
 //! `results/index.html`: every run folder, newest first, with its verdict in colour
 //! and a link to its report. The fields read from `run.json` are listed in the module
-//! documentation of [`crate::report`].
+//! documentation of [`crate::report`]. The same page, titled and in run order, is a
+//! suite's page ([`write_index_page`]): its runs in the order they ran, each row also
+//! saying whether the run met the suite's expectation.
 
 use super::html::{truncate, url_path};
 use super::{FaultInterval, ReportError, io_err, write_file};
@@ -29,6 +31,30 @@ pub struct RunJson {
     pub summary: Option<RunSummaryCounts>,
     /// `true`, `false` or `"unknown"`.
     pub valid: Value,
+    /// Set when the run is a scenario of a suite (`workloads suite ci`).
+    pub suite: Option<SuiteCase>,
+}
+
+/// `suite` in `run.json`: what a suite expected of the run, and whether it got it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SuiteCase {
+    /// The scenario's name.
+    pub scenario: String,
+    /// `"clean"` (linearizable, exit 0) or `"caught"` (the anomaly found, exit 1).
+    pub expected: String,
+    pub passed: bool,
+}
+
+/// Title and order of an index page.
+#[derive(Clone, Debug)]
+pub struct IndexPage {
+    pub title: String,
+    /// The line under the title; empty for "N run(s), newest first".
+    pub subtitle: String,
+    /// Exactly these folders, in this order (a suite's runs, in the order they ran);
+    /// `None` lists every folder, newest first.
+    pub folders: Option<Vec<String>>,
 }
 
 /// `summary` in `run.json`: operation counts.
@@ -53,6 +79,8 @@ struct IndexRow {
     class: &'static str,
     report: Option<String>,
     problem: Option<String>,
+    gate: Option<String>,
+    gate_class: &'static str,
 }
 
 /// The folder's leading timestamp (`20260126T101500Z-...` or `2026-01-26T10-15-00Z-...`).
@@ -77,11 +105,14 @@ fn row(dir: &Path, folder: &str) -> IndexRow {
         operations: String::new(),
         verdict: "no verdict",
         class: "none",
-        report: dir
-            .join("report.html")
-            .is_file()
-            .then(|| url_path(&format!("{folder}/report.html"))),
+        // A run's report, or the page of a folder of runs (a suite).
+        report: ["report.html", "index.html"]
+            .into_iter()
+            .find(|page| dir.join(page).is_file())
+            .map(|page| url_path(&format!("{folder}/{page}"))),
         problem: None,
+        gate: None,
+        gate_class: "none",
     };
     let path = dir.join("run.json");
     let meta = match std::fs::metadata(&path) {
@@ -138,6 +169,18 @@ fn row(dir: &Path, folder: &str) -> IndexRow {
         let total = s.operations.unwrap_or(s.ok + s.fail + s.info);
         r.operations = format!("{total} ({} ok, {} info, {} fail)", s.ok, s.info, s.fail);
     }
+    if let Some(case) = run.suite {
+        let (word, class) = if case.passed {
+            ("PASS", "ok")
+        } else {
+            ("FAIL", "bad")
+        };
+        r.gate = Some(format!(
+            "{word} (expected {})",
+            truncate(&case.expected, 40)
+        ));
+        r.gate_class = class;
+    }
     (r.verdict, r.class) = match run.valid {
         Value::Bool(true) => ("linearizable", "ok"),
         Value::Bool(false) => ("NOT linearizable", "bad"),
@@ -150,24 +193,43 @@ fn row(dir: &Path, folder: &str) -> IndexRow {
 /// Writes `results_dir/index.html` listing every run folder (newest first: folder
 /// names start with a UTC timestamp). The `latest` link is skipped.
 pub fn write_index(results_dir: &Path) -> Result<PathBuf, ReportError> {
-    let entries = std::fs::read_dir(results_dir).map_err(io_err(results_dir))?;
-    let mut folders: Vec<String> = Vec::new();
-    for e in entries {
-        let e = e.map_err(io_err(results_dir))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let is_link = e.file_type().map(|t| t.is_symlink()).unwrap_or(false);
-        if name == "latest" || name.starts_with('.') || is_link || !e.path().is_dir() {
-            continue;
+    write_index_page(
+        results_dir,
+        &IndexPage {
+            title: "Runs".into(),
+            subtitle: String::new(),
+            folders: None,
+        },
+    )
+}
+
+/// [`write_index`] with a title and an order of its own: a suite's page.
+pub fn write_index_page(results_dir: &Path, page: &IndexPage) -> Result<PathBuf, ReportError> {
+    let mut folders: Vec<String> = match &page.folders {
+        Some(listed) => listed.clone(),
+        None => {
+            let mut found = Vec::new();
+            let entries = std::fs::read_dir(results_dir).map_err(io_err(results_dir))?;
+            for e in entries {
+                let e = e.map_err(io_err(results_dir))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                let is_link = e.file_type().map(|t| t.is_symlink()).unwrap_or(false);
+                if name == "latest" || name.starts_with('.') || is_link || !e.path().is_dir() {
+                    continue;
+                }
+                found.push(name);
+            }
+            found.sort_unstable_by(|a, b| b.cmp(a));
+            found
         }
-        folders.push(name);
-    }
-    folders.sort_unstable_by(|a, b| b.cmp(a));
+    };
     let total = folders.len();
+    folders.truncate(MAX_RUNS);
     let rows: Vec<IndexRow> = folders
         .iter()
-        .take(MAX_RUNS)
         .map(|f| row(&results_dir.join(f), f))
         .collect();
+    let gates = rows.iter().any(|r| r.gate.is_some());
     let env = Environment::new();
     let tmpl = env
         .template_from_named_str("index.html", TEMPLATE)
@@ -175,15 +237,21 @@ pub fn write_index(results_dir: &Path) -> Result<PathBuf, ReportError> {
             what: "index",
             source,
         })?;
-    let page = tmpl
-        .render(
-            context! { css => CSS, runs => Serde(&rows), more => total.saturating_sub(MAX_RUNS) },
-        )
+    let html = tmpl
+        .render(context! {
+            css => CSS,
+            title => &page.title,
+            subtitle => &page.subtitle,
+            listed => page.folders.is_some(),
+            gates => gates,
+            runs => Serde(&rows),
+            more => total.saturating_sub(MAX_RUNS),
+        })
         .map_err(|source| ReportError::Template {
             what: "index",
             source,
         })?;
     let out = results_dir.join("index.html");
-    write_file(&out, page.as_bytes())?;
+    write_file(&out, html.as_bytes())?;
     Ok(out)
 }

@@ -25,6 +25,7 @@
 //! | `summary.operations` | integer | operations (falls back to `ok + fail + info`) |
 //! | `summary.ok`, `summary.fail`, `summary.info` | integer | operations by outcome |
 //! | `valid` | `true` / `false` / `"unknown"` | the verdict, in colour |
+//! | `suite.scenario`, `suite.expected`, `suite.passed` | strings, boolean | a suite's gate: PASS or FAIL and what it expected |
 //!
 //! Every field is optional; a folder without `run.json` is still listed.
 
@@ -37,7 +38,7 @@ mod stats;
 mod timeline;
 
 pub use html::esc as escape_html;
-pub use index::{RunJson, RunSummaryCounts, write_index};
+pub use index::{IndexPage, RunJson, RunSummaryCounts, SuiteCase, write_index, write_index_page};
 
 use crate::history::History;
 use crate::verdict::{Validity, Verdict};

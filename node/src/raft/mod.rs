@@ -19,6 +19,14 @@
 //! `replication` (AppendEntries, commit), `read_index` (linearizable reads),
 //! `membership` (joint consensus) and `snapshot` (log compaction, InstallSnapshot).
 
+// PURE (docs/design.md, "Purity"): clippy rejects clocks, files, sockets, tokio and
+// unseeded randomness here (the lists are in clippy.toml).
+#![deny(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::disallowed_macros
+)]
+
 mod election;
 pub mod log;
 mod membership;

@@ -2,7 +2,7 @@
 //! [`KvOp`], encode a replica [`Response`] as HTTP status + JSON. No I/O here, so
 //! every error case is unit tested.
 //!
-//! Errors say whether the operation certainly did not happen (DESIGN.md): every
+//! Errors say whether the operation certainly did not happen (docs/design.md, "HTTP API"): every
 //! 4xx and 503 means "not applied", 504 means "indeterminate".
 
 use crate::kv::{KvOp, KvResult};

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Command line of the `node` binary (DESIGN.md "Node: command line").
+/// Command line of the `node` binary (docs/design.md, "Node command line").
 #[derive(Parser, Debug, Clone)]
 #[command(name = "node", version, about = "A Raft key-value server over HTTP")]
 pub struct Args {

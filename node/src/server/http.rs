@@ -392,7 +392,7 @@ fn op_kind(route: &Route) -> Option<OpKind> {
     }
 }
 
-/// `/status` as DESIGN.md lists it.
+/// `/status` as docs/design.md ("HTTP API") lists it.
 pub fn status_json(s: &Status) -> Value {
     let m = &s.membership;
     let role = match s.role {

@@ -41,7 +41,7 @@
 //! With `StorageOptions::no_fsync`, `sync()` returns at once: records stay in this
 //! process's buffer (written out only when it fills) and nothing is fsynced, so a
 //! SIGKILL loses writes the replica already acknowledged. This is a deliberate bug for
-//! testing the test pipeline (DESIGN.md "Mutants").
+//! testing the test pipeline (docs/design.md, "Mutants").
 
 mod error;
 mod files;

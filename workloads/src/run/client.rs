@@ -5,7 +5,7 @@
 //! member's protocol ([`super::api`]) turns an operation into a request and its
 //! reply into an outcome.
 //!
-//! Outcomes on our node follow DESIGN.md ([`classify`]): 200 ok; 409 cas_mismatch
+//! Outcomes on our node follow docs/design.md ("HTTP API", [`classify`]): 200 ok; 409 cas_mismatch
 //! fail; 404 on read ok with null; 503 and other rejections fail; 504, timeouts and
 //! broken connections info, after which the client carries on under a fresh process
 //! id. etcd's are in [`super::etcd`].

@@ -41,7 +41,7 @@ pub enum TargetKind {
     Etcd,
 }
 
-/// `workloads run` options (DESIGN.md).
+/// `workloads run` options (docs/design.md, "Workloads").
 #[derive(Args, Clone, Debug, PartialEq)]
 pub struct RunArgs {
     /// The store to test: our node, or etcd.

@@ -19,7 +19,7 @@ pub enum Who {
     Nemesis,
 }
 
-/// One recorded line (DESIGN.md's JSONL format).
+/// One recorded line (the JSONL format of docs/design.md, "History format").
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub index: u64,

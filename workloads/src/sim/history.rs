@@ -1,4 +1,4 @@
-//! The history a simulated run records, in the JSONL format of DESIGN.md
+//! The history a simulated run records, in the JSONL format of docs/design.md
 //! ("History format"): invoke / ok / fail / info events with virtual nanosecond times.
 
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! time, with the safety invariants checked after every output.
 //!
 //! The world pops the next event, feeds the matching `Input` to a replica, and carries
-//! out the returned outputs strictly in order (DESIGN.md: the replica itself holds
+//! out the returned outputs strictly in order (docs/design.md, "The persistence rule": the replica holds
 //! back whatever depends on a write until `Input::Persisted`). A run has two phases:
 //! faults (the nemesis schedule of `nemesis.rs`), then liveness: everything is
 //! healed and a new write must commit within [`LIVENESS_BOUND_NS`].

@@ -4,7 +4,7 @@
 //! member is ready, and which client protocol it speaks. Kill, pause and restart are
 //! signals to the member's process and need nothing from the target.
 //!
-//! Built in: our `node` ([`node`]) and etcd ([`etcd`]). [`file`] reads the same
+//! Built in: our `node` ([`node()`]) and etcd ([`etcd`]). [`mod@file`] reads the same
 //! description from a TOML target file, so a fork of our node or etcd with other
 //! flags can be tested without writing Rust.
 //!
