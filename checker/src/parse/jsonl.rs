@@ -1,58 +1,46 @@
-//! JSON Lines: one event object per line (DESIGN.md, "History format").
+//! JSON Lines: one event object per line (the native format). Each line is read once by
+//! serde_json, with every field borrowed from the line as raw text; each field is then
+//! read on its own, exactly (see [`super::value`]).
 
-use super::lines::Lines;
-use super::{Draft, MAX_EVENTS};
-use crate::error::{ErrorKind, HistoryError};
+use super::Interner;
+use super::value::json_value;
+use crate::build::RawEvent;
+use crate::error::ErrorKind;
+use crate::history::Process;
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::io::BufRead;
 
-/// The fields of one line; unknown fields are ignored. Strings are borrowed from the
-/// line where possible, because this runs millions of times.
+/// The fields of one line; unknown fields are skipped.
 #[derive(Deserialize)]
 struct Line<'a> {
-    index: Option<Value>,
-    time: Option<Value>,
-    process: Option<Value>,
+    #[serde(borrow)]
+    index: Option<&'a RawValue>,
+    #[serde(borrow)]
+    time: Option<&'a RawValue>,
+    #[serde(borrow)]
+    process: Option<&'a RawValue>,
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     f: Option<Cow<'a, str>>,
-    key: Option<Value>,
-    /// `None` only when the field is absent; `Some(Null)` for an explicit null.
-    #[serde(default, deserialize_with = "present")]
-    value: Option<Value>,
-    error: Option<Value>,
+    #[serde(borrow)]
+    key: Option<&'a RawValue>,
+    /// `None` only when the field is absent; `Some("null")` for an explicit null.
+    #[serde(default, borrow, deserialize_with = "present")]
+    value: Option<&'a RawValue>,
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
-/// Reads every line after `first` (which is already read) into drafts.
-pub(crate) fn read<R: BufRead>(
-    first: (usize, String),
-    lines: &mut Lines<R>,
-    name: &str,
-) -> Result<Vec<Draft>, HistoryError> {
-    let mut drafts = Vec::new();
-    let err = |line: usize, kind: ErrorKind| HistoryError::new(name, line, kind);
-    drafts.push(draft(&first.1, first.0).map_err(|k| err(first.0, k))?);
-    while let Some((no, text)) = lines.next_line()? {
-        if text.trim().is_empty() {
-            continue;
-        }
-        if drafts.len() >= MAX_EVENTS {
-            return Err(err(no, ErrorKind::TooManyEvents { limit: MAX_EVENTS }));
-        }
-        drafts.push(draft(text, no).map_err(|k| err(no, k))?);
-    }
-    Ok(drafts)
-}
-
-/// Parses one line into a draft event.
-pub(crate) fn draft(text: &str, line: usize) -> Result<Draft, ErrorKind> {
+/// Parses one (non-blank) line into an event.
+pub(crate) fn event(
+    text: &str,
+    line: usize,
+    interner: &mut Interner,
+) -> Result<RawEvent, ErrorKind> {
     if !text.trim_start().starts_with('{') {
         return Err(ErrorKind::NotAMap(text.trim().chars().take(20).collect()));
     }
@@ -72,24 +60,58 @@ pub(crate) fn draft(text: &str, line: usize) -> Result<Draft, ErrorKind> {
             ErrorKind::BadJson(msg)
         }
     })?;
-    let process = super::process_of(&raw.process.ok_or(ErrorKind::MissingField("process"))?)?;
+    let process = process(raw.process.ok_or(ErrorKind::MissingField("process"))?)?;
     let kind = super::event_type(&raw.kind.ok_or(ErrorKind::MissingField("type"))?)?;
-    let f = raw.f.ok_or(ErrorKind::MissingField("f"))?.into_owned();
-    Ok(Draft {
+    let f = raw.f.ok_or(ErrorKind::MissingField("f"))?;
+    Ok(RawEvent {
         line,
-        index: match &raw.index {
-            Some(v) => super::u64_field(v, "index")?,
-            None => None,
-        },
-        time: match &raw.time {
-            Some(v) => super::u64_field(v, "time")?,
-            None => None,
-        },
+        index: raw
+            .index
+            .map(|v| u64_field(v, "index"))
+            .transpose()?
+            .flatten(),
+        time: raw
+            .time
+            .map(|v| u64_field(v, "time"))
+            .transpose()?
+            .flatten(),
         process,
         kind,
-        f,
-        key: raw.key.and_then(super::key_string),
-        value: raw.value,
-        error: raw.error.and_then(super::error_text),
+        f: interner.function(&f),
+        key: match raw.key {
+            None => None,
+            Some(k) => interner.key(k.get())?,
+        },
+        value: raw.value.map(|v| json_value(v.get())).transpose()?,
     })
+}
+
+/// A non-negative integer field (`time`, `index`); null is absent.
+fn u64_field(raw: &RawValue, field: &'static str) -> Result<Option<u64>, ErrorKind> {
+    let t = raw.get().trim();
+    if t == "null" {
+        return Ok(None);
+    }
+    if t.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = t.parse::<u64>()
+    {
+        return Ok(Some(n));
+    }
+    let reason = match json_value(t)? {
+        serde_json::Value::Number(n) => format!("{n} is not a non-negative integer"),
+        other => format!("expected a non-negative integer, found {other}"),
+    };
+    Err(ErrorKind::BadField { field, reason })
+}
+
+/// A process: a non-negative integer is a client; a name is anything else.
+fn process(raw: &RawValue) -> Result<Process, ErrorKind> {
+    let t = raw.get().trim();
+    if !t.is_empty()
+        && t.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = t.parse::<u64>()
+    {
+        return Ok(Process::Client(n));
+    }
+    super::process_of(&json_value(t)?)
 }
