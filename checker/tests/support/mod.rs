@@ -3,6 +3,9 @@
 //! one by one. Exponential, so only for tiny histories; independent of the checker's
 //! search and models (each test states its own sequential specification).
 
+// Each test file uses what it needs of this module.
+#![allow(dead_code)]
+
 use checker::history::{History, Key, Operation, Outcome};
 use std::collections::BTreeMap;
 
@@ -12,6 +15,16 @@ pub fn linearizable<S: Clone>(
     h: &History,
     init: &S,
     step: &dyn Fn(&S, &Operation) -> Option<S>,
+) -> bool {
+    linearizable_any(h, init, &|s, op| step(s, op).into_iter().collect())
+}
+
+/// [`linearizable`] for a specification that may reach several states (an operation
+/// whose result was never seen may have done any of several things).
+pub fn linearizable_any<S: Clone>(
+    h: &History,
+    init: &S,
+    step: &dyn Fn(&S, &Operation) -> Vec<S>,
 ) -> bool {
     let ops: Vec<&Operation> = h
         .ops
@@ -33,7 +46,7 @@ fn dfs<S: Clone>(
     placed: &mut Vec<bool>,
     states: &mut BTreeMap<Option<Key>, S>,
     init: &S,
-    step: &dyn Fn(&S, &Operation) -> Option<S>,
+    step: &dyn Fn(&S, &Operation) -> Vec<S>,
 ) -> bool {
     if (0..ops.len()).all(|i| placed[i] || ops[i].outcome == Outcome::Info) {
         return true;
@@ -48,14 +61,14 @@ fn dfs<S: Clone>(
         }
         let key = ops[b].key.clone();
         let cur = states.get(&key).cloned().unwrap_or_else(|| init.clone());
-        if let Some(next) = step(&cur, ops[b]) {
+        for next in step(&cur, ops[b]) {
             placed[b] = true;
             let old = states.insert(key.clone(), next);
             if dfs(ops, placed, states, init, step) {
                 return true;
             }
             match old {
-                Some(o) => states.insert(key, o),
+                Some(o) => states.insert(key.clone(), o),
                 None => states.remove(&key),
             };
             placed[b] = false;
