@@ -12,6 +12,8 @@ use checker::check::{CheckOptions, ModelKind, check};
 use checker::history::{Function, History, Operation, Outcome};
 use checker::verdict::Validity;
 use proptest::prelude::*;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -79,33 +81,27 @@ struct Gen {
     at: Option<u64>,
 }
 
-/// A tiny xorshift, so a proptest seed decides the whole history.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
+/// Draws `0..n` (`0` for `n` = 0): the proptest seed decides the whole history.
+fn draw(rng: &mut ChaCha8Rng, n: u64) -> u64 {
+    rng.random_range(0..n.max(1))
 }
 
 /// A history of `n` operations by `clients` clients on one object, linearizable by
 /// construction (each operation takes effect at a point inside its interval, on a real
 /// object), then perturbed by `perturb` so that some are not.
 fn generate(model: ModelKind, seed: u64, n: usize, clients: u64, perturb: u64) -> History {
-    let mut rng = Rng(seed | 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut free = vec![0u64; clients as usize];
     let mut procs: Vec<u64> = (0..clients).collect();
     let mut next_proc = clients;
     let mut ops: Vec<Gen> = Vec::new();
     for _ in 0..n {
-        let c = rng.next(clients) as usize;
-        let call = free[c] + 1 + rng.next(10);
-        let ret = call + 1 + rng.next(20);
+        let c = draw(&mut rng, clients) as usize;
+        let call = free[c] + 1 + draw(&mut rng, 10);
+        let ret = call + 1 + draw(&mut rng, 20);
         free[c] = ret;
-        let v = json!(rng.next(3));
-        let (f, input) = match (model, rng.next(2)) {
+        let v = json!(draw(&mut rng, 3));
+        let (f, input) = match (model, draw(&mut rng, 2)) {
             (ModelKind::Mutex, 0) => ("acquire", Value::Null),
             (ModelKind::Mutex, _) => ("release", Value::Null),
             (ModelKind::Set, 0) => ("add", v),
@@ -113,11 +109,11 @@ fn generate(model: ModelKind, seed: u64, n: usize, clients: u64, perturb: u64) -
             (_, 0) => ("enqueue", v),
             (_, _) => ("dequeue", Value::Null),
         };
-        let info = rng.next(5) == 0;
-        let at = if info && rng.next(2) == 0 {
+        let info = draw(&mut rng, 5) == 0;
+        let at = if info && draw(&mut rng, 2) == 0 {
             None
         } else {
-            Some(call + rng.next(ret - call + 1))
+            Some(call + draw(&mut rng, ret - call + 1))
         };
         ops.push(Gen {
             process: procs[c],
@@ -186,7 +182,7 @@ fn generate(model: ModelKind, seed: u64, n: usize, clients: u64, perturb: u64) -
         match op.f {
             "read" => {
                 let mut seen = op.output.as_array().cloned().unwrap_or_default();
-                if perturb % 2 == 0 && !seen.is_empty() {
+                if perturb.is_multiple_of(2) && !seen.is_empty() {
                     seen.pop();
                 } else {
                     seen.push(json!(perturb % 4));
