@@ -14,6 +14,7 @@ use crate::explain::explain;
 use crate::history::{History, Key, Operation};
 use crate::model::{self, Model};
 use crate::verdict::{KeyVerdict, Validity, Verdict};
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -174,11 +175,12 @@ where
         });
     }
     let started = Instant::now();
-    let mut by_key: BTreeMap<Option<Key>, Vec<&Operation>> = BTreeMap::new();
+    let mut by_key: FxHashMap<Option<Key>, Vec<&Operation>> = FxHashMap::default();
     for op in &history.ops {
         by_key.entry(model.partition(op)).or_default().push(op);
     }
-    let keys: Vec<(Option<Key>, Vec<&Operation>)> = by_key.into_iter().collect();
+    let mut keys: Vec<(Option<Key>, Vec<&Operation>)> = by_key.into_iter().collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(keys[i].1.len()));
 

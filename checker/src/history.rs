@@ -112,7 +112,7 @@ impl<'de> Deserialize<'de> for Function {
 /// number, a vector) is kept in canonical JSON form, so the key `1` and the key `"1"`
 /// are two keys. Keys are shared (`Arc`), so a million operations on a thousand keys
 /// hold a thousand strings.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub enum Key {
     String(Arc<str>),
     /// Canonical JSON text of a key that is not a string.
@@ -141,6 +141,28 @@ impl Key {
     pub fn as_str(&self) -> &str {
         match self {
             Key::String(s) | Key::Json(s) => s,
+        }
+    }
+}
+
+/// Content equality, with the shortcut that keys shared from one table are equal.
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        match (self, other) {
+            (Key::String(a), Key::String(b)) | (Key::Json(a), Key::Json(b)) => {
+                Arc::ptr_eq(a, b) || a == b
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Agrees with the equality: the variant and the text.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            Key::String(s) => (0u8, &**s).hash(h),
+            Key::Json(s) => (1u8, &**s).hash(h),
         }
     }
 }

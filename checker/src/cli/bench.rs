@@ -34,6 +34,27 @@ fn spread(mut ms: Vec<f64>) -> (f64, f64) {
     (ms[ms.len() / 2], ms[ms.len() - 1])
 }
 
+/// CPU seconds the process has used so far, all threads (Linux; 0 elsewhere). On a
+/// shared machine this says more than the wall clock: it does not count waiting for a
+/// core.
+fn cpu_s() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces, so split after its `)`):
+    // utime and stime are the 12th and 13th, in clock ticks of 1/100 s.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
 /// The process's peak resident memory so far, in MiB (Linux; `None` elsewhere).
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -68,8 +89,17 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     let _ = write!(
         out,
-        "{:<28} {:>9} {:>18} {:>10} {:>10} {:>10} {:>10} {:>9}",
-        "file", "ops", "verdict", "parse ms", "parse max", "check ms", "check max", "peak MiB"
+        "{:<28} {:>9} {:>18} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "file",
+        "ops",
+        "verdict",
+        "parse ms",
+        "parse max",
+        "parse cpu",
+        "check ms",
+        "check max",
+        "check cpu",
+        "peak MiB"
     );
     if compare.is_some() {
         let _ = write!(out, " {:>14} {:>8}", "porcupine ms", "ratio");
@@ -83,31 +113,37 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let (mut parse_ms, mut check_ms) = (Vec::new(), Vec::new());
+        let (mut parse_cpu, mut check_cpu) = (Vec::new(), Vec::new());
         let mut last = None;
         for _ in 0..args.repeat {
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), cpu_s());
             let history = checker::parse::parse_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
             parse_ms.push(start.elapsed().as_secs_f64() * 1e3);
-            let start = Instant::now();
+            parse_cpu.push((cpu_s() - cpu) * 1e3);
+            let (start, cpu) = (Instant::now(), cpu_s());
             let verdict = checker::check::check(&history, &options)
                 .map_err(|e| anyhow::anyhow!("{}", e.in_file(&path.display().to_string())))?;
             check_ms.push(start.elapsed().as_secs_f64() * 1e3);
+            check_cpu.push((cpu_s() - cpu) * 1e3);
             last = Some((history.ops.len(), verdict.valid));
         }
         let Some((ops, valid)) = last else { continue };
         let (parse_med, parse_max) = spread(parse_ms);
         let (check_med, check_max) = spread(check_ms);
+        let (parse_cpu, check_cpu) = (spread(parse_cpu).0, spread(check_cpu).0);
         total_ms += check_med;
         let _ = write!(
             out,
-            "{:<28} {:>9} {:>18} {:>10.1} {:>10.1} {:>10.3} {:>10.3} {:>9}",
+            "{:<28} {:>9} {:>18} {:>10.1} {:>10.1} {:>10.0} {:>10.3} {:>10.3} {:>10.0} {:>9}",
             name,
             ops,
             serde_json::to_string(&valid)?,
             parse_med,
             parse_max,
+            parse_cpu,
             check_med,
             check_max,
+            check_cpu,
             peak_rss_mib().map_or("-".to_string(), |m| format!("{m:.0}")),
         );
         if let Some(table) = &compare {
@@ -124,8 +160,8 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         super::out::println(&out)?;
     }
     super::out::println(&format!(
-        "{:<28} {:>9} {:>18} {:>10} {:>10} {:>10.3}",
-        "total (check medians)", "", "", "", "", total_ms
+        "{:<28} {:>9} {:>18} {:>10} {:>10} {:>10} {:>10.3}",
+        "total (check medians)", "", "", "", "", "", total_ms
     ))?;
     Ok(ExitCode::SUCCESS)
 }

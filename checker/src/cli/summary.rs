@@ -4,7 +4,6 @@
 use checker::history::{History, Key, Operation, Outcome};
 use checker::verdict::{Validity, Verdict};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::fmt::Write;
 
 /// Counts printed with every verdict.
@@ -28,7 +27,7 @@ impl Counts {
             ops: history.ops.len(),
             ..Counts::default()
         };
-        let mut keys = BTreeSet::new();
+        let mut keys = rustc_hash::FxHashSet::default();
         for op in &history.ops {
             match op.outcome {
                 Outcome::Ok => c.ok += 1,

@@ -33,6 +33,7 @@ use super::trie::{IMPOSSIBLE, TrieModel};
 use super::values::{NULL, ValueModel, Values, Waits};
 use super::{Engine, F, NEVER, SOp};
 use crate::history::{Function, Operation, Outcome};
+use crate::model::ValueState;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
@@ -107,9 +108,9 @@ pub fn prepare(ops: &[&Operation], opts: &PrepareOptions) -> Prepared {
             _ => None,
         })
         .collect();
-    let seen_set: FxHashSet<String> = seen.iter().map(|v| v.to_string()).collect();
+    let seen_set: FxHashSet<ValueState> = seen.iter().map(|v| ValueState((*v).clone())).collect();
     let observed = |v: &Value| -> bool {
-        if seen_set.contains(&v.to_string()) {
+        if seen_set.contains(&ValueState(v.clone())) {
             return true;
         }
         // In the append model a value also shows inside every string built on it.

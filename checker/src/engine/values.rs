@@ -8,6 +8,8 @@
 //!   (Keys whose reads split unambiguously use [`super::trie`] instead.)
 
 use super::{Engine, F, SOp};
+use crate::model::ValueState;
+use crate::model::register::state_bytes;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
@@ -18,7 +20,7 @@ pub const NULL: u32 = 0;
 #[derive(Clone, Debug, Default)]
 pub struct Values {
     table: Vec<Value>,
-    index: FxHashMap<String, u32>,
+    index: FxHashMap<ValueState, u32>,
     concat: FxHashMap<(u32, u32), Option<u32>>,
     /// Bytes held by the table and caches (counted against the memory budget).
     pub bytes: usize,
@@ -33,12 +35,12 @@ impl Values {
 
     /// The id of `value`, adding it when new.
     pub fn intern(&mut self, value: &Value) -> u32 {
-        let key = value.to_string();
+        let key = ValueState(value.clone());
         if let Some(&id) = self.index.get(&key) {
             return id;
         }
         let id = u32::try_from(self.table.len()).unwrap_or(u32::MAX);
-        self.bytes += 2 * key.len() + 64;
+        self.bytes += 2 * state_bytes(value) + 64;
         self.index.insert(key, id);
         self.table.push(value.clone());
         id

@@ -55,10 +55,10 @@
 //! [`FifoQueue`] and [`UnorderedQueue`].
 
 mod knossos;
-mod register;
+pub(crate) mod register;
 
 pub use knossos::{FifoQueue, Mutex, Set, UnorderedQueue};
-pub use register::{CasRegister, Kv, Register};
+pub use register::{CasRegister, Kv, Register, ValueState};
 
 use crate::history::{Key, Operation};
 use serde_json::Value;

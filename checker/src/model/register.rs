@@ -35,7 +35,8 @@ fn step(state: &Value, op: &Operation, knossos: bool) -> Option<Value> {
     }
 }
 
-fn state_bytes(v: &Value) -> usize {
+/// About the bytes a value holds.
+pub(crate) fn state_bytes(v: &Value) -> usize {
     std::mem::size_of::<Value>()
         + match v {
             Value::String(s) => s.len(),
@@ -120,8 +121,17 @@ impl std::hash::Hash for ValueState {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         match &self.0 {
             Value::Null => 0u8.hash(h),
-            Value::String(s) => s.hash(h),
-            other => other.to_string().hash(h),
+            Value::Bool(b) => (1u8, b).hash(h),
+            // Equal numbers have the same representation (non-negative integers are
+            // always u64, negative ones i64, the rest f64).
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => (2u8, u).hash(h),
+                (_, Some(i)) => (3u8, i).hash(h),
+                // 0.0 and -0.0 are equal.
+                _ => (4u8, n.as_f64().filter(|f| *f != 0.0).map(f64::to_bits)).hash(h),
+            },
+            Value::String(s) => (5u8, s).hash(h),
+            other => (6u8, other.to_string()).hash(h),
         }
     }
 }

@@ -7,6 +7,7 @@ use super::value::json_value;
 use crate::build::RawEvent;
 use crate::error::ErrorKind;
 use crate::history::Process;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -14,12 +15,12 @@ use std::borrow::Cow;
 /// The fields of one line; unknown fields are skipped.
 #[derive(Deserialize)]
 struct Line<'a> {
-    #[serde(borrow)]
-    index: Option<&'a RawValue>,
-    #[serde(borrow)]
-    time: Option<&'a RawValue>,
-    #[serde(borrow)]
-    process: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    index: Scalar<'a>,
+    #[serde(default, borrow)]
+    time: Scalar<'a>,
+    #[serde(default, borrow)]
+    process: Scalar<'a>,
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -35,15 +36,82 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
     <&RawValue>::deserialize(d).map(Some)
 }
 
+/// A number or name field, read in one pass: what was there, kept to say what is
+/// wrong with it.
+#[derive(Default)]
+enum Scalar<'a> {
+    #[default]
+    Absent,
+    Null,
+    U64(u64),
+    Name(Cow<'a, str>),
+    /// Anything else, as shown in messages.
+    Other(String),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor(std::marker::PhantomData))
+    }
+}
+
+struct ScalarVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ScalarVisitor<'a> {
+    type Value = Scalar<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a number or a name")
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::U64(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Other(v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Other(v.to_string()))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Other(v.to_string()))
+    }
+    fn visit_unit<E>(self) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_none<E>(self) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Name(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Name(Cow::Owned(v.to_string())))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'a>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other("a list".into()))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'a>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other("an object".into()))
+    }
+}
+
 /// Parses one (non-blank) line into an event.
 pub(crate) fn event(
-    text: &str,
+    bytes: &[u8],
     line: usize,
     interner: &mut Interner,
 ) -> Result<RawEvent, ErrorKind> {
-    if !text.trim_start().starts_with('{') {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    if bytes.get(start) != Some(&b'{') {
+        let text = String::from_utf8_lossy(&bytes[start..]);
         return Err(ErrorKind::NotAMap(text.trim().chars().take(20).collect()));
     }
+    let text = std::str::from_utf8(bytes).map_err(|_| ErrorKind::NotUtf8)?;
     let raw: Line<'_> = serde_json::from_str(text).map_err(|e| {
         let msg = e.to_string();
         // serde_json counts lines within this one line; the column is what helps.
@@ -60,21 +128,24 @@ pub(crate) fn event(
             ErrorKind::BadJson(msg)
         }
     })?;
-    let process = process(raw.process.ok_or(ErrorKind::MissingField("process"))?)?;
+    let process = match raw.process {
+        Scalar::Absent => return Err(ErrorKind::MissingField("process")),
+        Scalar::U64(n) => Process::Client(n),
+        Scalar::Name(name) => Process::Other(name.into_owned()),
+        Scalar::Null => return Err(bad("process", "expected an integer or a name, found null")),
+        Scalar::Other(text) => {
+            return Err(bad(
+                "process",
+                &format!("{text} is not a non-negative integer"),
+            ));
+        }
+    };
     let kind = super::event_type(&raw.kind.ok_or(ErrorKind::MissingField("type"))?)?;
     let f = raw.f.ok_or(ErrorKind::MissingField("f"))?;
     Ok(RawEvent {
         line,
-        index: raw
-            .index
-            .map(|v| u64_field(v, "index"))
-            .transpose()?
-            .flatten(),
-        time: raw
-            .time
-            .map(|v| u64_field(v, "time"))
-            .transpose()?
-            .flatten(),
+        index: u64_field(raw.index, "index")?,
+        time: u64_field(raw.time, "time")?,
         process,
         kind,
         f: interner.function(&f),
@@ -87,31 +158,21 @@ pub(crate) fn event(
 }
 
 /// A non-negative integer field (`time`, `index`); null is absent.
-fn u64_field(raw: &RawValue, field: &'static str) -> Result<Option<u64>, ErrorKind> {
-    let t = raw.get().trim();
-    if t == "null" {
-        return Ok(None);
+fn u64_field(v: Scalar, field: &'static str) -> Result<Option<u64>, ErrorKind> {
+    match v {
+        Scalar::Absent | Scalar::Null => Ok(None),
+        Scalar::U64(n) => Ok(Some(n)),
+        Scalar::Name(name) => Err(bad(
+            field,
+            &format!("expected a non-negative integer, found {name:?}"),
+        )),
+        Scalar::Other(text) => Err(bad(field, &format!("{text} is not a non-negative integer"))),
     }
-    if t.bytes().all(|b| b.is_ascii_digit())
-        && let Ok(n) = t.parse::<u64>()
-    {
-        return Ok(Some(n));
-    }
-    let reason = match json_value(t)? {
-        serde_json::Value::Number(n) => format!("{n} is not a non-negative integer"),
-        other => format!("expected a non-negative integer, found {other}"),
-    };
-    Err(ErrorKind::BadField { field, reason })
 }
 
-/// A process: a non-negative integer is a client; a name is anything else.
-fn process(raw: &RawValue) -> Result<Process, ErrorKind> {
-    let t = raw.get().trim();
-    if !t.is_empty()
-        && t.bytes().all(|b| b.is_ascii_digit())
-        && let Ok(n) = t.parse::<u64>()
-    {
-        return Ok(Process::Client(n));
+fn bad(field: &'static str, reason: &str) -> ErrorKind {
+    ErrorKind::BadField {
+        field,
+        reason: reason.to_string(),
     }
-    super::process_of(&json_value(t)?)
 }

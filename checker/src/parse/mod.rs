@@ -44,7 +44,12 @@ pub fn parse_file(path: &Path) -> Result<History, HistoryError> {
     let name = path.display().to_string();
     let file =
         File::open(path).map_err(|e| HistoryError::new(&name, 0, ErrorKind::Io(e.to_string())))?;
-    parse_reader(BufReader::with_capacity(1 << 16, file), &name)
+    let size = file.metadata().map_or(0, |m| m.len());
+    read(
+        BufReader::with_capacity(1 << 16, file),
+        &name,
+        usize::try_from(size).unwrap_or(0),
+    )
 }
 
 /// Reads and validates a history from a string (tests, the HTTP service).
@@ -54,6 +59,12 @@ pub fn parse_str(text: &str, name: &str) -> Result<History, HistoryError> {
 
 /// Reads and validates a history from any buffered reader; `name` labels errors.
 pub fn parse_reader<R: BufRead>(reader: R, name: &str) -> Result<History, HistoryError> {
+    read(reader, name, 0)
+}
+
+/// [`parse_reader`], told about how many bytes the input has (0: unknown), so the
+/// history's tables are allocated once.
+fn read<R: BufRead>(reader: R, name: &str, size_hint: usize) -> Result<History, HistoryError> {
     let mut blocks = Blocks::new(reader, name);
     // The first non-blank line decides the format; an empty input is an empty history.
     let (first, format) = loop {
@@ -74,7 +85,7 @@ pub fn parse_reader<R: BufRead>(reader: R, name: &str) -> Result<History, Histor
             }
         }
     };
-    let size_hint = first.1.len();
+    let size_hint = size_hint.max(first.1.len());
     let consume = |parsed: &mut dyn Iterator<Item = Parsed>| match format {
         Format::Jsonl => build(parsed, name, size_hint),
         Format::Edn => build_edn(parsed, name),
@@ -122,10 +133,10 @@ fn first_nonblank(first: usize, bytes: &[u8]) -> Option<(usize, String)> {
 fn build(
     parsed: &mut dyn Iterator<Item = Parsed>,
     name: &str,
-    first_block_bytes: usize,
+    input_bytes: usize,
 ) -> Result<History, HistoryError> {
-    // About 100 bytes an event; only a hint for the first allocation.
-    let mut builder = Builder::with_capacity(first_block_bytes / 100);
+    // Events take about 100 bytes a line; pages reserved but never filled cost nothing.
+    let mut builder = Builder::with_capacity(input_bytes / 90);
     for p in parsed {
         for e in p.events {
             push(&mut builder, e, name)?;

@@ -10,7 +10,7 @@ use super::{Interner, MAX_LINE_BYTES};
 use crate::build::RawEvent;
 use crate::error::{ErrorKind, HistoryError};
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, channel, sync_channel};
 
@@ -47,17 +47,17 @@ fn parse_batch(batch: Batch, name: &str, interner: &mut Interner) -> Parsed {
         Batch::Lines { first, bytes } => {
             events.reserve(bytes.len() / 100);
             let mut error = None;
-            for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+            let mut start = 0;
+            let ends = memchr::memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len()));
+            for (i, end) in ends.enumerate() {
                 let line = first + i;
+                let raw = &bytes[start..end];
+                start = end + 1;
                 let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-                let Ok(text) = std::str::from_utf8(raw) else {
-                    error = err(line, ErrorKind::NotUtf8);
-                    break;
-                };
-                if text.trim().is_empty() {
+                if raw.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                match super::jsonl::event(text, line, interner) {
+                match super::jsonl::event(raw, line, interner) {
                     Ok(e) => events.push(e),
                     Err(kind) => {
                         error = err(line, kind);
@@ -123,10 +123,11 @@ impl<R: BufRead> Blocks<R> {
                 }
                 return Ok(Some(self.emit(buf)));
             }
-            let old = buf.len();
-            buf.resize(old + BLOCK_BYTES, 0);
             let n = loop {
-                match self.reader.read(&mut buf[old..]) {
+                match (&mut self.reader)
+                    .take(BLOCK_BYTES as u64)
+                    .read_to_end(&mut buf)
+                {
                     Ok(n) => break n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
@@ -138,7 +139,6 @@ impl<R: BufRead> Blocks<R> {
                     }
                 }
             };
-            buf.truncate(old + n);
             if !self.started && buf.len() >= 3 {
                 self.started = true;
                 if buf.starts_with(b"\xEF\xBB\xBF") {
@@ -150,7 +150,7 @@ impl<R: BufRead> Blocks<R> {
                 self.started = true;
                 continue;
             }
-            match buf.iter().rposition(|b| *b == b'\n') {
+            match memchr::memrchr(b'\n', &buf) {
                 Some(pos) => {
                     self.carry = buf[pos + 1..].to_vec();
                     buf.truncate(pos + 1);
@@ -172,7 +172,7 @@ impl<R: BufRead> Blocks<R> {
 
     fn emit(&mut self, mut block: Vec<u8>) -> (usize, Vec<u8>) {
         let first = self.next_line;
-        let newlines = block.iter().filter(|b| **b == b'\n').count();
+        let newlines = memchr::memchr_iter(b'\n', &block).count();
         self.next_line += newlines;
         if block.last() == Some(&b'\n') {
             block.pop();
