@@ -1,4 +1,6 @@
-//! `cargo bench -p checker`: the reference histories and generated ones.
+//! `cargo bench -p checker`: checking the reference histories and generated ones, and
+//! reading a generated history as JSONL and as EDN (the 1,000,000-op figure is
+//! `checker bench FILE`, see the README).
 
 use checker::bench::options_for;
 use checker::check::{CheckOptions, check};
@@ -21,6 +23,69 @@ fn reference(c: &mut Criterion) {
         group.bench_function(name, |b| b.iter(|| check(&h, &opts)));
     }
     group.finish();
+}
+
+/// Reading 100,000 operations (about 200,000 lines) from memory, in both formats.
+fn parse(c: &mut Criterion) {
+    let h = generate(&GenOptions {
+        seed: 5,
+        ops: 100_000,
+        keys: 100,
+        clients: 50,
+        ..GenOptions::default()
+    });
+    let mut jsonl = Vec::new();
+    h.write_jsonl(&mut jsonl).expect("writing to memory");
+    let edn = edn_of(&h);
+    let mut group = c.benchmark_group("parse");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(h.events.len() as u64));
+    group.bench_function("100k-ops-jsonl", |b| {
+        b.iter(|| checker::parse::parse_reader(&jsonl[..], "bench.jsonl"))
+    });
+    group.bench_function("100k-ops-edn", |b| {
+        b.iter(|| checker::parse::parse_str(&edn, "bench.edn"))
+    });
+    group.finish();
+}
+
+/// The history as Jepsen writes `history.edn`: one op map per line.
+fn edn_of(h: &checker::history::History) -> String {
+    let value = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "nil".to_string(),
+        serde_json::Value::Array(a) => format!(
+            "[{}]",
+            a.iter()
+                .map(|x| if x.is_null() {
+                    "nil".into()
+                } else {
+                    x.to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_string(),
+    };
+    let mut out = String::new();
+    for e in &h.events {
+        let Some(id) = e.op() else { continue };
+        let op = &h.ops[id];
+        let v = match e.kind {
+            checker::history::EventType::Ok => &op.output,
+            _ => &op.input,
+        };
+        out.push_str(&format!(
+            "{{:index {}, :time {}, :process {}, :type :{}, :f :{}, :key {:?}, :value {}}}\n",
+            e.index,
+            e.time.unwrap_or(0),
+            op.process,
+            e.kind.name(),
+            op.f,
+            op.key.as_ref().map_or(String::new(), |k| k.to_string()),
+            value(v)
+        ));
+    }
+    out
 }
 
 fn generated(c: &mut Criterion) {
@@ -52,5 +117,5 @@ fn generated(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, reference, generated);
+criterion_group!(benches, reference, generated, parse);
 criterion_main!(benches);
