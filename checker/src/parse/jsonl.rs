@@ -21,10 +21,10 @@ struct Line<'a> {
     time: Scalar<'a>,
     #[serde(default, borrow)]
     process: Scalar<'a>,
-    #[serde(rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    f: Option<Cow<'a, str>>,
+    #[serde(rename = "type", default, borrow)]
+    kind: Scalar<'a>,
+    #[serde(default, borrow)]
+    f: Scalar<'a>,
     #[serde(borrow)]
     key: Option<&'a RawValue>,
     /// `None` only when the field is absent; `Some("null")` for an explicit null.
@@ -140,8 +140,8 @@ pub(crate) fn event(
             ));
         }
     };
-    let kind = super::event_type(&raw.kind.ok_or(ErrorKind::MissingField("type"))?)?;
-    let f = raw.f.ok_or(ErrorKind::MissingField("f"))?;
+    let kind = super::event_type(&name(raw.kind, "type")?)?;
+    let f = name(raw.f, "f")?;
     Ok(RawEvent {
         line,
         index: u64_field(raw.index, "index")?,
@@ -167,6 +167,17 @@ fn u64_field(v: Scalar, field: &'static str) -> Result<Option<u64>, ErrorKind> {
             &format!("expected a non-negative integer, found {name:?}"),
         )),
         Scalar::Other(text) => Err(bad(field, &format!("{text} is not a non-negative integer"))),
+    }
+}
+
+/// A name field (`type`, `f`): a string, borrowed from the line when it can be.
+fn name<'a>(v: Scalar<'a>, field: &'static str) -> Result<Cow<'a, str>, ErrorKind> {
+    match v {
+        Scalar::Name(n) => Ok(n),
+        Scalar::Absent => Err(ErrorKind::MissingField(field)),
+        Scalar::Null => Err(bad(field, "expected a name, found null")),
+        Scalar::U64(n) => Err(bad(field, &format!("expected a name, found {n}"))),
+        Scalar::Other(text) => Err(bad(field, &format!("expected a name, found {text}"))),
     }
 }
 

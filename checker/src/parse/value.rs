@@ -16,10 +16,42 @@ pub(crate) fn json_value(text: &str) -> Result<Value, ErrorKind> {
             return Ok(Value::String(t[1..t.len() - 1].to_string()));
         }
         Some(b'0'..=b'9' | b'-') if is_integer(t) => return integer(t).map(Value::Number),
+        Some(b'[') => {
+            if let Some(v) = flat_array(t) {
+                return v;
+            }
+        }
         _ => {}
     }
     check_integers(t)?;
     serde_json::from_str(t).map_err(|e| ErrorKind::BadJson(e.to_string()))
+}
+
+/// A list of nulls, booleans and integers (a cas pair), read without a full parse;
+/// `None` for anything else.
+fn flat_array(t: &str) -> Option<Result<Value, ErrorKind>> {
+    let inner = t.strip_prefix('[')?.strip_suffix(']')?;
+    if inner.bytes().any(|b| matches!(b, b'[' | b'{' | b'"')) {
+        return None;
+    }
+    if inner.trim().is_empty() {
+        return Some(Ok(Value::Array(Vec::new())));
+    }
+    let mut out = Vec::with_capacity(2);
+    for item in inner.split(',') {
+        let item = item.trim();
+        out.push(match item {
+            "null" => Value::Null,
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ if is_integer(item) => match integer(item) {
+                Ok(n) => Value::Number(n),
+                Err(e) => return Some(Err(e)),
+            },
+            _ => return None,
+        });
+    }
+    Some(Ok(Value::Array(out)))
 }
 
 /// A plain integer token: `-`? digits.
@@ -103,5 +135,10 @@ mod tests {
             );
         }
         assert!(matches!(json_value("[1,"), Err(ErrorKind::BadJson(_))));
+        assert_eq!(json_value("[null, 168]").unwrap(), json!([null, 168]));
+        assert_eq!(json_value("[ ]").unwrap(), json!([]));
+        assert_eq!(json_value("[true,-3,1.5]").unwrap(), json!([true, -3, 1.5]));
+        assert!(matches!(json_value("[1,,2]"), Err(ErrorKind::BadJson(_))));
+        assert!(matches!(json_value("[1,2,]"), Err(ErrorKind::BadJson(_))));
     }
 }
