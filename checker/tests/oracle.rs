@@ -134,12 +134,17 @@ proptest! {
             }
         }
     }
+}
+
+proptest! {
+    // Larger histories, each searched twice: fewer cases keep a debug run short.
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     /// The fast engine and the generic search on the plain `Kv` definition agree, on
     /// histories a little larger than the brute force can take.
     #[test]
     fn fast_engine_agrees_with_the_plain_model(
-        h in kv_history(40, 5, 3),
+        h in kv_history(24, 4, 3),
         knossos in any::<bool>(),
         init in 0u8..3,
     ) {
