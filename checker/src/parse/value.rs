@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// Reads one JSON value (already known to be well-formed JSON, or not: errors say so).
 pub(crate) fn json_value(text: &str) -> Result<Value, ErrorKind> {
-    let t = text.trim();
+    let t = trim(text);
     match t.as_bytes().first() {
         Some(b'n') if t == "null" => return Ok(Value::Null),
         Some(b't') if t == "true" => return Ok(Value::Bool(true)),
@@ -34,12 +34,12 @@ fn flat_array(t: &str) -> Option<Result<Value, ErrorKind>> {
     if inner.bytes().any(|b| matches!(b, b'[' | b'{' | b'"')) {
         return None;
     }
-    if inner.trim().is_empty() {
+    if trim(inner).is_empty() {
         return Some(Ok(Value::Array(Vec::new())));
     }
     let mut out = Vec::with_capacity(2);
     for item in inner.split(',') {
-        let item = item.trim();
+        let item = trim(item);
         out.push(match item {
             "null" => Value::Null,
             "true" => Value::Bool(true),
@@ -54,10 +54,17 @@ fn flat_array(t: &str) -> Option<Result<Value, ErrorKind>> {
     Some(Ok(Value::Array(out)))
 }
 
-/// A plain integer token: `-`? digits.
+/// Without JSON's whitespace (space, tab, newline, carriage return) around.
+fn trim(t: &str) -> &str {
+    t.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+}
+
+/// A JSON integer token: `-`? then `0` or digits not starting with `0`.
 fn is_integer(t: &str) -> bool {
     let digits = t.strip_prefix('-').unwrap_or(t);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
 }
 
 /// An integer token as a JSON number, or the 64-bit refusal.
@@ -95,7 +102,9 @@ pub(crate) fn check_integers(text: &str) -> Result<(), ErrorKind> {
                 {
                     i += 1;
                 }
-                if !float {
+                // Only a well-formed integer can be too big; anything else is left
+                // to the JSON reader's own error.
+                if !float && is_integer(&text[start..i]) {
                     integer(&text[start..i])?;
                 }
             }
@@ -137,6 +146,13 @@ mod tests {
         assert!(matches!(json_value("[1,"), Err(ErrorKind::BadJson(_))));
         assert_eq!(json_value("[null, 168]").unwrap(), json!([null, 168]));
         assert_eq!(json_value("[ ]").unwrap(), json!([]));
+        assert_eq!(json_value("-0").unwrap(), json!(0));
+        for bad in ["[0,01]", "01", "[1,\u{a0}2]", "-"] {
+            assert!(
+                matches!(json_value(bad), Err(ErrorKind::BadJson(_))),
+                "{bad}"
+            );
+        }
         assert_eq!(json_value("[true,-3,1.5]").unwrap(), json!([true, -3, 1.5]));
         assert!(matches!(json_value("[1,,2]"), Err(ErrorKind::BadJson(_))));
         assert!(matches!(json_value("[1,2,]"), Err(ErrorKind::BadJson(_))));
