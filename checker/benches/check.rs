@@ -36,7 +36,9 @@ fn parse(c: &mut Criterion) {
     });
     let mut jsonl = Vec::new();
     h.write_jsonl(&mut jsonl).expect("writing to memory");
-    let edn = edn_of(&h);
+    let mut edn = Vec::new();
+    h.write_edn(&mut edn).expect("writing to memory");
+    let edn = String::from_utf8(edn).expect("EDN is text");
     let mut group = c.benchmark_group("parse");
     group.sample_size(10);
     group.throughput(criterion::Throughput::Elements(h.events.len() as u64));
@@ -47,45 +49,6 @@ fn parse(c: &mut Criterion) {
         b.iter(|| checker::parse::parse_str(&edn, "bench.edn"))
     });
     group.finish();
-}
-
-/// The history as Jepsen writes `history.edn`: one op map per line.
-fn edn_of(h: &checker::history::History) -> String {
-    let value = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => "nil".to_string(),
-        serde_json::Value::Array(a) => format!(
-            "[{}]",
-            a.iter()
-                .map(|x| if x.is_null() {
-                    "nil".into()
-                } else {
-                    x.to_string()
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        other => other.to_string(),
-    };
-    let mut out = String::new();
-    for e in &h.events {
-        let Some(id) = e.op() else { continue };
-        let op = &h.ops[id];
-        let v = match e.kind {
-            checker::history::EventType::Ok => &op.output,
-            _ => &op.input,
-        };
-        out.push_str(&format!(
-            "{{:index {}, :time {}, :process {}, :type :{}, :f :{}, :key {:?}, :value {}}}\n",
-            e.index,
-            e.time.unwrap_or(0),
-            op.process,
-            e.kind.name(),
-            op.f,
-            op.key.as_ref().map_or(String::new(), |k| k.to_string()),
-            value(v)
-        ));
-    }
-    out
 }
 
 fn generated(c: &mut Criterion) {

@@ -353,6 +353,49 @@ impl History {
         self.events.get(event).map_or(0, |e| e.line)
     }
 
+    /// Writes the client events as Jepsen writes `history.edn`: one op map per line
+    /// (`nil` for null; strings, numbers, lists and maps as EDN has them).
+    pub fn write_edn<W: std::io::Write>(&self, out: &mut W) -> std::io::Result<()> {
+        fn edn(v: &Value) -> String {
+            match v {
+                Value::Null => "nil".to_string(),
+                Value::Array(a) => format!("[{}]", a.iter().map(edn).collect::<Vec<_>>().join(" ")),
+                Value::Object(m) => format!(
+                    "{{{}}}",
+                    m.iter()
+                        .map(|(k, v)| format!("{:?} {}", k, edn(v)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                other => other.to_string(),
+            }
+        }
+        for e in &self.events {
+            let Actor::Client { process, op } = &e.actor else {
+                continue;
+            };
+            let op = &self.ops[*op];
+            let value = match e.kind {
+                EventType::Ok => &op.output,
+                _ => &op.input,
+            };
+            let time = e.time.map_or(String::new(), |t| format!(", :time {t}"));
+            let key = op
+                .key
+                .as_ref()
+                .map_or(String::new(), |k| format!(", :key {}", edn(&k.to_value())));
+            writeln!(
+                out,
+                "{{:index {}{time}, :process {process}, :type :{}, :f :{}{key}, :value {}}}",
+                e.index,
+                e.kind.name(),
+                op.f,
+                edn(value)
+            )?;
+        }
+        Ok(())
+    }
+
     /// Writes the history as JSON Lines, one event per line, in the native format.
     pub fn write_jsonl<W: std::io::Write>(&self, out: &mut W) -> std::io::Result<()> {
         let mut m = serde_json::Map::new();

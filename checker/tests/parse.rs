@@ -481,35 +481,9 @@ fn large_inputs_are_read_in_blocks_with_the_same_result() {
     let e = checker::parse::parse_reader(&broken[..], "big.jsonl").unwrap_err();
     assert_eq!(e.line, 70_001, "{e}");
     // Same for EDN, written from the same events.
-    let mut edn = String::new();
-    for e in &h.events {
-        let op = &h.ops[e.op().unwrap()];
-        let value = match e.kind {
-            EventType::Ok => &op.output,
-            _ => &op.input,
-        };
-        edn.push_str(&format!(
-            "{{:index {}, :time {}, :process {}, :type :{}, :f :{}, :key {}, :value {}}}\n",
-            e.index,
-            e.time.unwrap(),
-            op.process,
-            e.kind.name(),
-            op.f,
-            serde_json::to_string(&op.key).unwrap(),
-            edn_value(value)
-        ));
-    }
+    let mut edn = Vec::new();
+    h.write_edn(&mut edn).unwrap();
+    let edn = String::from_utf8(edn).unwrap();
     let from_edn = parse_str(&edn, "big.edn").unwrap();
     assert_eq!(from_edn.ops, h.ops);
-}
-
-fn edn_value(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Null => "nil".into(),
-        serde_json::Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(edn_value).collect::<Vec<_>>().join(" ")
-        ),
-        other => other.to_string(),
-    }
 }
