@@ -1,4 +1,6 @@
-//! `cargo bench -p checker`: the reference histories and generated ones.
+//! `cargo bench -p checker`: checking the reference histories and generated ones, and
+//! reading a generated history as JSONL and as EDN (the 1,000,000-op figure is
+//! `checker bench FILE`, see the README).
 
 use checker::bench::options_for;
 use checker::check::{CheckOptions, check};
@@ -20,6 +22,32 @@ fn reference(c: &mut Criterion) {
         opts.all_keys = false;
         group.bench_function(name, |b| b.iter(|| check(&h, &opts)));
     }
+    group.finish();
+}
+
+/// Reading 100,000 operations (about 200,000 lines) from memory, in both formats.
+fn parse(c: &mut Criterion) {
+    let h = generate(&GenOptions {
+        seed: 5,
+        ops: 100_000,
+        keys: 100,
+        clients: 50,
+        ..GenOptions::default()
+    });
+    let mut jsonl = Vec::new();
+    h.write_jsonl(&mut jsonl).expect("writing to memory");
+    let mut edn = Vec::new();
+    h.write_edn(&mut edn).expect("writing to memory");
+    let edn = String::from_utf8(edn).expect("EDN is text");
+    let mut group = c.benchmark_group("parse");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(h.events.len() as u64));
+    group.bench_function("100k-ops-jsonl", |b| {
+        b.iter(|| checker::parse::parse_reader(&jsonl[..], "bench.jsonl"))
+    });
+    group.bench_function("100k-ops-edn", |b| {
+        b.iter(|| checker::parse::parse_str(&edn, "bench.edn"))
+    });
     group.finish();
 }
 
@@ -52,5 +80,5 @@ fn generated(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, reference, generated);
+criterion_group!(benches, reference, generated, parse);
 criterion_main!(benches);

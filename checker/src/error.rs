@@ -65,8 +65,10 @@ pub enum ErrorKind {
     BadField { field: &'static str, reason: String },
     #[error("unknown type {0:?} (expected invoke, ok, fail or info)")]
     UnknownType(String),
-    #[error("unknown f {0:?} (expected read, write, cas, append, get or put)")]
-    UnknownFunction(String),
+    #[error(
+        "integer {0} does not fit in 64 bits (values are compared exactly, so it cannot be held)"
+    )]
+    BigInteger(String),
     #[error("process {process} completes an operation it never invoked")]
     CompletionWithoutInvoke { process: u64 },
     #[error(
@@ -79,10 +81,16 @@ pub enum ErrorKind {
     ReusedAfterInfo { process: u64, info_line: usize },
     #[error("completion does not match its invoke on line {invoke_line}: {reason}")]
     Mismatch { invoke_line: usize, reason: String },
-    #[error("time {time} is earlier than the previous client event's time {previous}")]
-    TimeBackwards { time: u64, previous: u64 },
     #[error("some client events have a `time` and others do not ({0})")]
     MixedTimes(&'static str),
     #[error("{0}")]
     Structure(String),
+    /// The model cannot take this operation (a cas in a register, an `f` it does not
+    /// know): the message says which model and what it takes.
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(
+        "no client operations: a history with nothing to check cannot pass (--allow-empty accepts it)"
+    )]
+    NoClientOperations,
 }

@@ -8,7 +8,8 @@
 //! may take effect at its point (or never), and its client continues as a new process,
 //! as in Jepsen. One seed decides everything.
 
-use crate::history::{Function, History, Operation, Outcome};
+use crate::build::{Builder, RawEvent};
+use crate::history::{EventType, Function, History, Key, Operation, Outcome, Process};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -81,7 +82,8 @@ pub fn generate(o: &GenOptions) -> History {
     let lat = o.latency_ns.max(2);
     for _ in 0..o.ops {
         let c = rng.random_range(0..clients);
-        let call = free_at[c] + rng.random_range(0..lat);
+        // Strictly after the client's previous return, so its events never tie.
+        let call = free_at[c] + 1 + rng.random_range(0..lat);
         let ret = call + 1 + rng.random_range(0..2 * lat);
         let k = rng.random_range(0..keys);
         counter += 1;
@@ -126,7 +128,7 @@ pub fn generate(o: &GenOptions) -> History {
                 id: 0,
                 process: process[c],
                 f,
-                key: Some(k.to_string()),
+                key: Some(Key::from(k.to_string().as_str())),
                 input,
                 output: Value::Null,
                 outcome,
@@ -146,21 +148,54 @@ pub fn generate(o: &GenOptions) -> History {
             last_seen[k] = v;
         }
     }
-    execute(&mut pending, keys, o.mix == Mix::Append);
+    execute(&mut pending, keys);
     let mut ops: Vec<Operation> = pending.into_iter().map(|p| p.op).collect();
     ops.sort_by_key(|op| op.call);
-    for (i, op) in ops.iter_mut().enumerate() {
-        op.id = i;
-        op.invoke_event = 2 * i;
-        op.complete_event = op.ret.map(|_| 2 * i + 1);
-    }
     if o.inject_violation {
         inject_stale_read(&mut ops, &mut rng);
     }
-    History {
-        events: Vec::new(),
-        ops,
+    events_of(&ops)
+}
+
+/// The history whose events are the invokes and completions of `ops`, in time order.
+/// At one instant invokes come first, so operations that touch are concurrent (a
+/// client's next invoke always comes strictly after its previous return).
+fn events_of(ops: &[Operation]) -> History {
+    let mut order: Vec<(u64, u8, usize)> = Vec::with_capacity(ops.len() * 2);
+    for (i, op) in ops.iter().enumerate() {
+        order.push((op.call, 0, i));
+        if let Some(ret) = op.ret {
+            order.push((ret, 1, i));
+        }
     }
+    order.sort_unstable();
+    let mut b = Builder::with_capacity(order.len());
+    for (pos, &(time, completion, i)) in order.iter().enumerate() {
+        let op = &ops[i];
+        let (kind, value) = match (completion, op.outcome) {
+            (0, _) => (EventType::Invoke, op.input.clone()),
+            (_, Outcome::Ok) if op.f == Function::Read => (EventType::Ok, op.output.clone()),
+            (_, Outcome::Ok) => (EventType::Ok, op.input.clone()),
+            (_, Outcome::Fail) => (EventType::Fail, op.input.clone()),
+            (_, Outcome::Info) => (EventType::Info, op.input.clone()),
+        };
+        let event = RawEvent {
+            line: pos + 1,
+            index: Some(pos as u64),
+            time: Some(time),
+            process: Process::Client(op.process),
+            kind,
+            f: op.f.clone(),
+            key: op.key.clone(),
+            value: Some(value),
+        };
+        if let Err(e) = b.push(event) {
+            // The generator keeps one operation per client at a time; anything else is
+            // a bug here, not in the input.
+            panic!("generated event {pos} does not pair: {e}");
+        }
+    }
+    b.finish()
 }
 
 fn written_value(op: &Operation) -> Option<Value> {
@@ -172,15 +207,18 @@ fn written_value(op: &Operation) -> Option<Value> {
 }
 
 /// Applies every op at its point, in order, filling read outputs and cas outcomes.
-fn execute(pending: &mut [Pending], keys: usize, append: bool) {
+fn execute(pending: &mut [Pending], keys: usize) {
     let mut order: Vec<usize> = (0..pending.len()).collect();
     order.sort_by_key(|&i| (pending[i].at.unwrap_or(u64::MAX), i));
-    let empty = if append { json!("") } else { Value::Null };
-    let mut state = vec![empty; keys];
+    let mut state = vec![Value::Null; keys];
     for i in order {
         let Some(_) = pending[i].at else { continue };
         let op = &mut pending[i].op;
-        let k: usize = op.key.as_deref().and_then(|k| k.parse().ok()).unwrap_or(0);
+        let k: usize = op
+            .key
+            .as_ref()
+            .and_then(|k| k.as_str().parse().ok())
+            .unwrap_or(0);
         match op.f {
             Function::Read => op.output = state[k].clone(),
             Function::Write => state[k] = op.input.clone(),
@@ -199,6 +237,7 @@ fn execute(pending: &mut [Pending], keys: usize, append: bool) {
                     op.outcome = Outcome::Fail;
                 }
             }
+            _ => {}
         }
     }
 }

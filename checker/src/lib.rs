@@ -1,34 +1,38 @@
-//! A linearizability checker for key-value histories.
+//! A linearizability checker for histories of concurrent operations.
 //!
 //! Read a history ([`parse`]), check it ([`check::check`]), print or store the
 //! [`verdict::Verdict`], render it ([`report::write_report`]). The `checker` binary
-//! (`check`, `bench`, `gen`, `serve`) is a thin layer over these modules. The design
-//! (formats, verdicts, exit statuses) is in the repository's `docs/design.md`.
+//! (`check`, `bench`, `gen`, `serve`, `submit`) is a thin layer over these modules.
+//! The design (formats, verdicts, exit statuses) is in the repository's
+//! `docs/design.md`.
 //!
 //! - [`history`]: events and operations, the model every other module shares.
-//! - [`parse`]: the JSONL and Jepsen EDN readers, pairing and validation.
+//! - [`build`]: making a history from raw events (pairing, validation).
+//! - [`parse`]: the JSONL and Jepsen EDN readers, streamed and parsed on every core.
 //! - [`error`]: what is wrong with a history input, and where (file, line, reason).
-//! - [`model`]: the sequential specifications (register, cas-register, kv).
-//! - [`prepare`]: one key's operations turned into what the search runs on.
-//! - [`search`]: the Wing-Gong-Lowe search with memoization, on one key.
-//! - [`trie`]: the append model when reads are unambiguous.
-//! - [`check`]: the entry point: split by key, search each key in parallel, gather.
-//! - [`explain`]: the longest linearizable prefix turned into a counterexample.
+//! - [`model`]: the sequential specifications (register, cas-register, kv, Knossos's
+//!   mutex, set, fifo-queue and unordered-queue), and the [`model::Model`] trait for
+//!   writing new ones.
+//! - `engine`: the searches: the generic Wing-Gong-Lowe search with memoization that
+//!   runs any model, and the faster engine of the built-in register models.
+//! - [`check`]: the entry point: split by partition, search each in parallel, gather.
+//! - `explain`: the longest linearizable prefix turned into a counterexample.
 //! - [`verdict`]: what a check decides, and why.
 //! - [`report`]: the HTML report, its plots and the results index.
-//! - [`gen`]: generated histories (linearizable by construction) for tests and benchmarks.
+//! - [`gen`](mod@gen): generated histories (linearizable by construction) for tests
+//!   and benchmarks.
 //! - [`bench`](mod@bench): the table behind `checker bench DIR`.
+//! - `serve` (in the binary): the checker as an HTTP service.
 
 pub mod bench;
+pub mod build;
 pub mod check;
+mod engine;
 pub mod error;
-pub mod explain;
+mod explain;
 pub mod r#gen;
 pub mod history;
 pub mod model;
 pub mod parse;
-pub mod prepare;
 pub mod report;
-pub mod search;
-pub mod trie;
 pub mod verdict;

@@ -1,5 +1,6 @@
 //! What a check decides, as data the CLI prints, `--json` emits and reports draw.
 
+use crate::history::Key;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -15,7 +16,7 @@ pub enum Validity {
 /// The verdict for one key (or for the whole register when the history has no keys).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyVerdict {
-    pub key: Option<String>,
+    pub key: Option<Key>,
     pub valid: Validity,
     /// Client operations on this key (fail ops included).
     pub ops: usize,

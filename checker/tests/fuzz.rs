@@ -21,19 +21,7 @@ fn reference(rel: &str) -> PathBuf {
 /// The JSONL form of a parsed history.
 fn to_jsonl(h: &History) -> Vec<u8> {
     let mut out = Vec::new();
-    for e in &h.events {
-        let mut m = serde_json::Map::new();
-        m.insert("index".into(), e.index.into());
-        m.insert("process".into(), serde_json::to_value(&e.process).unwrap());
-        m.insert("type".into(), serde_json::to_value(e.kind).unwrap());
-        m.insert("f".into(), e.f.clone().into());
-        if let Some(k) = &e.key {
-            m.insert("key".into(), k.clone().into());
-        }
-        m.insert("value".into(), e.value.clone());
-        out.extend_from_slice(serde_json::Value::Object(m).to_string().as_bytes());
-        out.push(b'\n');
-    }
+    h.write_jsonl(&mut out).unwrap();
     out
 }
 

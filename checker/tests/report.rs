@@ -5,18 +5,22 @@
 //! Set `REPORT_KEEP_DIR` to also keep the rendered reports there (CI opens them in a
 //! headless browser).
 
-use checker::history::{Event, EventType, Function, History, Operation, Outcome, Process};
+use checker::build::RawEvent;
+use checker::history::{EventType, Function, History, Key, Outcome, Process};
 use checker::report::{ClusterEvent, FaultInterval, RunInfo, write_index, write_report};
 use checker::verdict::{Counterexample, KeyVerdict, Validity, Verdict};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Builds a history event by event, pairing completions with invocations.
+/// Builds a history event by event through the library's builder, remembering each
+/// operation's function, key and input to drive the test's own register model.
 #[derive(Default)]
 struct Builder {
-    h: History,
+    b: checker::build::Builder,
+    ops: Vec<(Function, Option<Key>, Value)>,
     pending: BTreeMap<u64, usize>,
+    lines: usize,
     t: u64,
     timed: bool,
 }
@@ -28,95 +32,64 @@ impl Builder {
             ..Default::default()
         }
     }
+    /// The history so far.
+    fn h(&self) -> History {
+        self.b.clone().finish()
+    }
     fn event(
         &mut self,
         process: Process,
         kind: EventType,
-        f: &str,
-        key: Option<&str>,
+        f: Function,
+        key: Option<Key>,
         value: Value,
-    ) -> usize {
-        let index = self.h.events.len();
+    ) -> Option<usize> {
         self.t += 1_000_000; // 1 ms per event
-        self.h.events.push(Event {
-            index: index as u64,
-            time: self.timed.then_some(self.t),
-            process,
-            kind,
-            f: f.to_string(),
-            key: key.map(str::to_string),
-            value,
-            error: None,
-            line: index + 1,
-        });
-        index
-    }
-    fn now(&self) -> u64 {
-        if self.timed {
-            self.t
-        } else {
-            self.h.events.len() as u64 - 1
-        }
+        self.lines += 1;
+        self.b
+            .push(RawEvent {
+                line: self.lines,
+                index: Some(self.lines as u64 - 1),
+                time: self.timed.then_some(self.t),
+                process,
+                kind,
+                f,
+                key,
+                value: Some(value),
+            })
+            .expect("test bug: the events do not pair")
     }
     fn invoke(&mut self, p: u64, f: Function, key: &str, input: Value) -> usize {
-        let name = format!("{f:?}").to_lowercase();
-        let e = self.event(
-            Process::Client(p),
-            EventType::Invoke,
-            &name,
-            Some(key),
-            input.clone(),
-        );
-        let id = self.h.ops.len();
-        self.h.ops.push(Operation {
-            id,
-            process: p,
-            f,
-            key: Some(key.to_string()),
-            input,
-            output: Value::Null,
-            outcome: Outcome::Info,
-            call: self.now(),
-            ret: None,
-            invoke_event: e,
-            complete_event: None,
-        });
+        let key = Some(Key::from(key));
+        let id = self
+            .event(
+                Process::Client(p),
+                EventType::Invoke,
+                f.clone(),
+                key.clone(),
+                input.clone(),
+            )
+            .expect("a client event");
+        self.ops.push((f, key, input));
         self.pending.insert(p, id);
         id
     }
     fn complete(&mut self, p: u64, outcome: Outcome, output: Value) -> usize {
         let id = self.pending.remove(&p).expect("test bug: no pending op");
-        let (f, key) = (self.h.ops[id].f, self.h.ops[id].key.clone());
-        let kind = match outcome {
-            Outcome::Ok => EventType::Ok,
-            Outcome::Fail => EventType::Fail,
-            Outcome::Info => EventType::Info,
+        let (f, key, input) = self.ops[id].clone();
+        let (kind, value) = match outcome {
+            Outcome::Ok => (EventType::Ok, output),
+            Outcome::Fail => (EventType::Fail, input),
+            Outcome::Info => (EventType::Info, input),
         };
-        let name = format!("{f:?}").to_lowercase();
-        let e = self.event(
-            Process::Client(p),
-            kind,
-            &name,
-            key.as_deref(),
-            output.clone(),
-        );
-        let now = self.now();
-        let op = &mut self.h.ops[id];
-        op.outcome = outcome;
-        op.output = if outcome == Outcome::Ok {
-            output
-        } else {
-            Value::Null
-        };
-        op.ret = Some(now);
-        op.complete_event = Some(e);
+        self.event(Process::Client(p), kind, f, key, value);
         id
     }
     fn nemesis(&mut self, f: &str, value: Value) {
         self.event(
             Process::Other("nemesis".into()),
             EventType::Info,
-            f,
+            Function::from_name(f),
             None,
             value,
         );
@@ -179,7 +152,7 @@ fn busy_history(ops: usize, keys: u64, timed: bool) -> (Builder, BTreeMap<String
             None => {}
             Some(key) => {
                 let id = b.pending[&p];
-                let (f, input) = (b.h.ops[id].f, b.h.ops[id].input.clone());
+                let (f, _, input) = b.ops[id].clone();
                 let cur = state.get(&key).cloned().unwrap_or(Value::Null);
                 if faulty && rng.next(8) == 0 {
                     b.complete(p, Outcome::Info, Value::Null);
@@ -203,6 +176,7 @@ fn busy_history(ops: usize, keys: u64, timed: bool) -> (Builder, BTreeMap<String
                             b.complete(p, Outcome::Fail, Value::Null);
                         }
                     }
+                    other => unreachable!("the test issues no {other}"),
                 }
             }
         }
@@ -211,7 +185,7 @@ fn busy_history(ops: usize, keys: u64, timed: bool) -> (Builder, BTreeMap<String
 }
 
 fn ok_verdict(h: &History) -> Verdict {
-    let mut per: BTreeMap<Option<String>, usize> = BTreeMap::new();
+    let mut per: BTreeMap<Option<Key>, usize> = BTreeMap::new();
     for op in &h.ops {
         *per.entry(op.key.clone()).or_default() += 1;
     }
@@ -237,18 +211,20 @@ fn ok_verdict(h: &History) -> Verdict {
 /// Appends a stale read on key `bad`: write 1, write 2, then a read that sees 1, and
 /// returns the verdict that explains it.
 fn add_stale_read(b: &mut Builder) -> Verdict {
-    let w1 = b.invoke(100, Function::Write, "bad", json!(1));
-    b.complete(100, Outcome::Ok, json!(1));
-    let w2 = b.invoke(101, Function::Write, "bad", json!(2));
-    let info = b.invoke(103, Function::Write, "bad", json!(3));
-    b.complete(101, Outcome::Ok, json!(2));
-    let r = b.invoke(102, Function::Read, "bad", Value::Null);
-    b.complete(102, Outcome::Ok, json!(1));
-    let _ = info; // process 103 never returns: an open (info) operation
-    let mut v = ok_verdict(&b.h);
+    // Processes far above the ones busy_history hands out.
+    let p = 1_000_000;
+    let w1 = b.invoke(p, Function::Write, "bad", json!(1));
+    b.complete(p, Outcome::Ok, json!(1));
+    let w2 = b.invoke(p + 1, Function::Write, "bad", json!(2));
+    let info = b.invoke(p + 3, Function::Write, "bad", json!(3));
+    b.complete(p + 1, Outcome::Ok, json!(2));
+    let r = b.invoke(p + 2, Function::Read, "bad", Value::Null);
+    b.complete(p + 2, Outcome::Ok, json!(1));
+    let _ = info; // process p+3 never returns: an open (info) operation
+    let mut v = ok_verdict(&b.h());
     v.valid = Validity::NotLinearizable;
     for k in &mut v.keys {
-        if k.key.as_deref() == Some("bad") {
+        if k.key == Some(Key::from("bad")) {
             k.valid = Validity::NotLinearizable;
             k.counterexample = Some(Counterexample {
                 prefix: vec![w1, w2],
@@ -358,9 +334,9 @@ fn sample_run() -> RunInfo {
 #[test]
 fn linearizable_history_gets_a_green_banner_plots_and_no_counterexample() {
     let (b, _) = busy_history(400, 4, true);
-    let verdict = ok_verdict(&b.h);
+    let verdict = ok_verdict(&b.h());
     let (_tmp, dir) = out_dir("ok");
-    let path = write_report(&dir, &b.h, &verdict, Some(&sample_run())).expect("report written");
+    let path = write_report(&dir, &b.h(), &verdict, Some(&sample_run())).expect("report written");
     keep(&dir, "ok");
     assert_eq!(path, dir.join("report.html"));
     let html = read(&path);
@@ -396,7 +372,7 @@ fn non_linearizable_history_gets_a_red_banner_and_a_counterexample_view() {
     let (mut b, _) = busy_history(300, 3, true);
     let verdict = add_stale_read(&mut b);
     let (_tmp, dir) = out_dir("bad");
-    let html = read(&write_report(&dir, &b.h, &verdict, None).expect("report written"));
+    let html = read(&write_report(&dir, &b.h(), &verdict, None).expect("report written"));
     keep(&dir, "bad");
     assert!(html.contains("class=\"banner bad\""), "red banner");
     assert!(html.contains("id=\"counterexamples\""));
@@ -441,7 +417,7 @@ fn untimed_history_reports_positions_and_no_latency() {
     let (mut b, _) = busy_history(120, 2, false);
     let verdict = add_stale_read(&mut b);
     let (_tmp, dir) = out_dir("untimed");
-    let html = read(&write_report(&dir, &b.h, &verdict, None).expect("report written"));
+    let html = read(&write_report(&dir, &b.h(), &verdict, None).expect("report written"));
     assert!(html.contains("the history has no times"));
     assert!(html.contains("class=\"banner bad\""));
     assert_plots(&dir, &html);
@@ -450,12 +426,12 @@ fn untimed_history_reports_positions_and_no_latency() {
 #[test]
 fn unknown_verdict_gets_an_amber_banner() {
     let (b, _) = busy_history(50, 2, true);
-    let mut verdict = ok_verdict(&b.h);
+    let mut verdict = ok_verdict(&b.h());
     verdict.valid = Validity::Unknown;
     verdict.keys[0].valid = Validity::Unknown;
     verdict.keys[0].reason = Some("time limit of 1 s reached".into());
     let (_tmp, dir) = out_dir("unknown");
-    let html = read(&write_report(&dir, &b.h, &verdict, None).expect("report written"));
+    let html = read(&write_report(&dir, &b.h(), &verdict, None).expect("report written"));
     assert!(html.contains("class=\"banner unknown\""));
     assert!(
         html.contains("time limit of 1 s reached"),
@@ -469,20 +445,21 @@ fn huge_history_gives_a_bounded_page() {
     // The failing key gets thousands of ops before the violation.
     let verdict = {
         let mut v = add_stale_read(&mut b);
-        let bad: Vec<usize> =
-            b.h.ops
-                .iter()
-                .filter(|o| o.key.as_deref() == Some("bad"))
-                .map(|o| o.id)
-                .collect();
+        let h = b.h();
+        let bad: Vec<usize> = h
+            .ops
+            .iter()
+            .filter(|o| o.key == Some(Key::from("bad")))
+            .map(|o| o.id)
+            .collect();
         assert!(bad.len() >= 3);
         for k in &mut v.keys {
-            k.ops = b.h.ops.iter().filter(|o| o.key == k.key).count();
+            k.ops = h.ops.iter().filter(|o| o.key == k.key).count();
         }
         v
     };
     let (_tmp, dir) = out_dir("huge");
-    let html = read(&write_report(&dir, &b.h, &verdict, None).expect("report written"));
+    let html = read(&write_report(&dir, &b.h(), &verdict, None).expect("report written"));
     keep(&dir, "huge");
     let kib = html.len() / 1024;
     assert!(kib < 4096, "report.html is {kib} KiB");
@@ -510,12 +487,13 @@ fn index_links_the_rendered_reports() {
     };
     let _ = std::fs::remove_dir_all(&results);
     let (b, _) = busy_history(200, 3, true);
-    let ok = ok_verdict(&b.h);
+    let ok = ok_verdict(&b.h());
     let (mut b2, _) = busy_history(200, 3, true);
     let bad = add_stale_read(&mut b2);
+    let (h1, h2) = (b.h(), b2.h());
     for (folder, h, v, started) in [
-        ("20261126T000000Z-ok", &b.h, &ok, "2026-11-26T00:00:00Z"),
-        ("20261126T000100Z-bad", &b2.h, &bad, "2026-11-26T00:01:00Z"),
+        ("20261126T000000Z-ok", &h1, &ok, "2026-11-26T00:00:00Z"),
+        ("20261126T000100Z-bad", &h2, &bad, "2026-11-26T00:01:00Z"),
     ] {
         let dir = results.join(folder);
         let run = sample_run();

@@ -3,7 +3,6 @@
 
 use checker::check::{CheckOptions, check};
 use checker::r#gen::{GenOptions, Mix, generate};
-use checker::history::{Function, History, Operation, Outcome};
 use checker::verdict::Validity;
 use std::time::Duration;
 
@@ -32,7 +31,8 @@ fn a_tiny_memory_budget_never_passes() {
                 fast_path: false,
                 ..CheckOptions::default()
             },
-        );
+        )
+        .unwrap();
         assert_ne!(v.valid, Validity::Linearizable);
         if v.valid == Validity::Unknown {
             assert!(v.keys[0].reason.is_some());
@@ -49,7 +49,8 @@ fn a_tiny_time_limit_never_passes() {
             fast_path: false,
             ..CheckOptions::default()
         },
-    );
+    )
+    .unwrap();
     assert_ne!(v.valid, Validity::Linearizable);
 }
 
@@ -75,7 +76,8 @@ fn generated_histories_get_their_verdicts() {
                             all_keys: true,
                             ..CheckOptions::default()
                         },
-                    );
+                    )
+                    .unwrap();
                     let want = if violation {
                         Validity::NotLinearizable
                     } else {
@@ -94,55 +96,35 @@ fn generated_histories_get_their_verdicts() {
     }
 }
 
-fn op(
-    id: usize,
-    f: Function,
-    input: serde_json::Value,
-    output: serde_json::Value,
-    call: u64,
-    ret: u64,
-) -> Operation {
-    Operation {
-        id,
-        process: id as u64,
-        f,
-        key: None,
-        input,
-        output,
-        outcome: Outcome::Ok,
-        call,
-        ret: Some(ret),
-        invoke_event: 2 * id,
-        complete_event: Some(2 * id + 1),
-    }
-}
-
 /// A value both put and appended: "append a to the empty state" and "put a" reach the
 /// same string, which the trie model must treat as one state.
 #[test]
 fn a_value_both_put_and_appended_is_one_state() {
-    use serde_json::{Value, json};
     let cases = [
-        (vec![json!("a")], true),
-        (vec![json!("aa")], true),
-        (vec![json!("aa"), json!("a")], false),
+        (vec!["a"], true),
+        (vec!["aa"], true),
+        (vec!["aa", "a"], false),
         // Both writes are done before the reads: the state can no longer change.
-        (vec![json!("a"), json!("aa")], false),
-        (vec![json!("a"), json!("a")], true),
+        (vec!["a", "aa"], false),
+        (vec!["a", "a"], true),
     ];
     for (reads, ok) in cases {
-        let mut ops = vec![
-            op(0, Function::Append, json!("a"), Value::Null, 0, 10),
-            op(1, Function::Write, json!("a"), Value::Null, 0, 10),
-        ];
+        // The append and the put are concurrent; the reads follow, one after another.
+        let mut text = String::from(
+            r#"{"process":0,"type":"invoke","f":"append","value":"a"}
+{"process":1,"type":"invoke","f":"write","value":"a"}
+{"process":0,"type":"ok","f":"append","value":"a"}
+{"process":1,"type":"ok","f":"write","value":"a"}
+"#,
+        );
         for (i, r) in reads.into_iter().enumerate() {
-            let t = 11 + 2 * i as u64;
-            ops.push(op(2 + i, Function::Read, Value::Null, r, t, t + 1));
+            let p = 2 + i;
+            text.push_str(&format!(
+                "{{\"process\":{p},\"type\":\"invoke\",\"f\":\"read\",\"value\":null}}\n\
+                 {{\"process\":{p},\"type\":\"ok\",\"f\":\"read\",\"value\":\"{r}\"}}\n"
+            ));
         }
-        let h = History {
-            events: Vec::new(),
-            ops,
-        };
+        let h = checker::parse::parse_str(&text, "h.jsonl").unwrap();
         for fast_path in [true, false] {
             let v = check(
                 &h,
@@ -150,7 +132,8 @@ fn a_value_both_put_and_appended_is_one_state() {
                     fast_path,
                     ..CheckOptions::default()
                 },
-            );
+            )
+            .unwrap();
             let want = if ok {
                 Validity::Linearizable
             } else {

@@ -22,12 +22,22 @@ fn testdata(rel: &str) -> Vec<u8> {
 struct Service {
     child: Child,
     addr: String,
+    /// Sent as a bearer token with every request, when set.
+    token: Option<String>,
 }
 
 impl Service {
     fn start(data: &Path, extra: &[&str]) -> Service {
+        // Loopback on a free port, unless the test names an address.
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_checker"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg("serve")
+            .args(listen)
+            .arg("--data")
             .arg(data)
             .args(extra)
             .stdout(Stdio::null())
@@ -49,14 +59,24 @@ impl Service {
         let addr = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the service prints its address at start");
-        Service { child, addr }
+        // A service on every address is reached on loopback.
+        let addr = addr.replace("0.0.0.0", "127.0.0.1");
+        let token = extra
+            .iter()
+            .position(|a| *a == "--token")
+            .map(|i| extra[i + 1].to_string());
+        Service { child, addr, token }
     }
 
     fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
         let mut s = TcpStream::connect(&self.addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let auth = self
+            .token
+            .as_ref()
+            .map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
             self.addr,
             body.len()
         );
@@ -392,20 +412,167 @@ fn a_full_queue_answers_503_and_the_accepted_checks_finish() {
 }
 
 #[test]
-fn only_loopback_addresses_are_served() {
+fn without_a_token_only_loopback_addresses_are_served() {
     let data = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_checker"))
         .args(["serve", "--listen", "0.0.0.0:0", "--data"])
         .arg(data.path())
+        .env_remove("CHECKER_TOKEN")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("loopback"), "{stderr}");
+    // A token too short to be one is refused too.
+    let out = Command::new(env!("CARGO_BIN_EXE_checker"))
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--token",
+            "secret",
+            "--data",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+}
+
+const TOKEN: &str = "correct-horse-battery-staple";
+
+/// With a token the service may listen on every address; every request but /healthz
+/// must carry the token.
+#[test]
+fn a_token_guards_every_request_and_allows_any_address() {
+    let data = tempfile::tempdir().unwrap();
+    let svc = Service::start(data.path(), &["--listen", "0.0.0.0:0", "--token", TOKEN]);
+    let anonymous = Service {
+        child: Command::new("true").spawn().unwrap(),
+        addr: svc.addr.clone(),
+        token: None,
+    };
+    let wrong = Service {
+        child: Command::new("true").spawn().unwrap(),
+        addr: svc.addr.clone(),
+        token: Some(format!("{TOKEN}x")),
+    };
+    let body = testdata("reference/etcd/etcd_002.edn");
+    for client in [&anonymous, &wrong] {
+        for (method, path) in [
+            ("POST", "/v1/checks?model=cas-register"),
+            ("GET", "/v1/checks"),
+            ("GET", "/"),
+            ("GET", "/metrics"),
+        ] {
+            let (status, head, answer) = client.request(method, path, &body);
+            assert_eq!(status, 401, "{method} {path}");
+            assert!(
+                head.to_lowercase().contains("www-authenticate: bearer"),
+                "{head}"
+            );
+            let v: Value = serde_json::from_slice(&answer).unwrap();
+            assert!(v["error"].as_str().unwrap().contains("Bearer"), "{v}");
+        }
+    }
+    assert_eq!(anonymous.get("/healthz").0, 200);
+    // Nothing was stored for the refused submissions.
+    assert_eq!(std::fs::read_dir(data.path()).unwrap().count(), 0);
+    let id = svc.submit("model=cas-register", &body);
+    assert_eq!(svc.wait(&id)["valid"], true);
+    let (_, metrics) = svc.get("/metrics");
+    assert!(
+        metrics.contains("checker_rejected_total{reason=\"unauthorized\"} 8"),
+        "{metrics}"
+    );
+}
+
+/// `checker submit --wait` exits with the verdict's status, so a CI job can gate on it.
+#[test]
+fn submit_waits_and_exits_with_the_verdict() {
+    let data = tempfile::tempdir().unwrap();
+    let svc = Service::start(data.path(), &["--token", TOKEN]);
+    let server = format!("http://{}", svc.addr);
+    let scratch = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &[u8]| {
+        let p = scratch.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let bad = file("bad.edn", &testdata("reference/etcd/etcd_000.edn"));
+    let ok = file("ok.edn", &testdata("reference/etcd/etcd_002.edn"));
+    let broken = file("broken.jsonl", b"{\"process\":0,\"type\":\"invoke\"\n");
+    let empty = file("empty.jsonl", b"");
+    let submit = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_checker"))
+            .arg("submit")
+            .args(args)
+            .args(["--server", &server])
+            .env_remove("CHECKER_TOKEN")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let cas = [
+        "--model",
+        "cas-register",
+        "--knossos",
+        "--token",
+        TOKEN,
+        "--wait",
+    ];
+    for (path, want, word) in [(&bad, 1, "NOT linearizable"), (&ok, 0, "linearizable")] {
+        let mut args = vec![path.as_str()];
+        args.extend(cas);
+        let (code, out, err) = submit(&args);
+        assert_eq!(code, Some(want), "{path}: {out}{err}");
+        assert!(out.contains(word) && out.contains("/report"), "{out}");
+    }
+    // A history that does not parse, and one with nothing in it: the check ends in
+    // error, and so does the job (3), naming the line.
+    let (code, _, err) = submit(&[&broken, "--token", TOKEN, "--wait"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("history:1:"), "{err}");
+    let (code, _, err) = submit(&[&empty, "--token", TOKEN, "--wait"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("no client operations"), "{err}");
+    let (code, _, err) = submit(&[&empty, "--token", TOKEN, "--wait", "--allow-empty"]);
+    assert_eq!(code, Some(0), "{err}");
+    // Without --wait: accepted is 0, with the check's id and URL; --json the whole answer.
+    let (code, out, _) = submit(&[&ok, "--token", TOKEN, "--model", "cas-register"]);
+    assert_eq!(code, Some(0));
+    let id = out.split_whitespace().next().unwrap().to_string();
+    assert!(out.contains(&format!("/v1/checks/{id}")), "{out}");
+    let (code, out, _) = submit(&[&bad, "--token", TOKEN, "--json", "--wait", "--knossos"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((code, v["state"].as_str()), (Some(1), Some("done")), "{v}");
+    assert_eq!(v["valid"], false);
+    // The wrong token, and no service at all: 3, and a reason.
+    let (code, _, err) = submit(&[&ok, "--token", "not-the-right-token"]);
+    assert_eq!(code, Some(3));
+    assert!(err.contains("401"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_checker"))
+        .args([
+            "submit",
+            &ok,
+            "--server",
+            "http://127.0.0.1:1",
+            "--retry-for",
+            "0.5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
 }
 
 #[test]
-fn a_check_cut_off_by_a_crash_is_an_interrupted_error_after_restart() {
+fn checks_queued_or_running_at_a_crash_run_again_after_restart() {
     let data = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let big = scratch.path().join("big.jsonl");
@@ -414,7 +581,7 @@ fn a_check_cut_off_by_a_crash_is_an_interrupted_error_after_restart() {
         .args([
             "gen",
             "--ops",
-            "100000",
+            "300000",
             "--keys",
             "100",
             "--clients",
@@ -429,11 +596,11 @@ fn a_check_cut_off_by_a_crash_is_an_interrupted_error_after_restart() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let svc = Service::start(data.path(), &[]);
-    let id = svc.submit("model=kv", &std::fs::read(&big).unwrap());
+    let svc = Service::start(data.path(), &["--workers", "1"]);
+    let running = svc.submit("model=kv", &std::fs::read(&big).unwrap());
     let until = Instant::now() + CHECK_WAIT;
     loop {
-        let (_, v) = svc.get_json(&format!("/v1/checks/{id}"));
+        let (_, v) = svc.get_json(&format!("/v1/checks/{running}"));
         match v["state"].as_str() {
             Some("running") => break,
             Some("queued") => {}
@@ -442,13 +609,34 @@ fn a_check_cut_off_by_a_crash_is_an_interrupted_error_after_restart() {
         assert!(Instant::now() < until, "never started");
         std::thread::sleep(Duration::from_millis(10));
     }
-    // SIGKILL while it runs.
+    // With one worker busy, these two wait in the queue.
+    let queued = [
+        svc.submit(
+            "model=cas-register",
+            &testdata("reference/etcd/etcd_000.edn"),
+        ),
+        svc.submit(
+            "model=cas-register",
+            &testdata("reference/etcd/etcd_002.edn"),
+        ),
+    ];
+    let (_, v) = svc.get_json(&format!("/v1/checks/{}", queued[1]));
+    assert_eq!(v["state"], "queued", "{v}");
+    // SIGKILL while one runs and two wait.
     drop(svc);
-    let svc = Service::start(data.path(), &[]);
-    let (status, v) = svc.get_json(&format!("/v1/checks/{id}"));
+    let svc = Service::start(data.path(), &["--workers", "1"]);
+    let v = svc.wait(&running);
+    assert_eq!(v["state"], "done", "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(
+        v["runs"], 2,
+        "started once before the crash and once after: {v}"
+    );
+    let (status, _) = svc.get(&format!("/v1/checks/{running}/report"));
     assert_eq!(status, 200);
-    assert_eq!(v["state"], "error", "{v}");
-    assert!(v["error"].as_str().unwrap().contains("interrupted"), "{v}");
-    let (status, _) = svc.get_json(&format!("/v1/checks/{id}/report"));
-    assert_eq!(status, 409);
+    for (id, valid) in queued.iter().zip([false, true]) {
+        let v = svc.wait(id);
+        assert_eq!(v["state"], "done", "{v}");
+        assert_eq!(v["valid"], valid, "{v}");
+    }
 }

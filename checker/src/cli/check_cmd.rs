@@ -2,6 +2,7 @@
 
 use super::summary::{Counts, text_summary};
 use super::{CheckArgs, EXIT_BAD_INPUT, EXIT_LINEARIZABLE, EXIT_NOT_LINEARIZABLE, EXIT_UNKNOWN};
+use checker::history::History;
 use checker::verdict::{Validity, Verdict};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -16,11 +17,32 @@ pub(crate) struct JsonOutput<'a> {
     #[serde(flatten)]
     pub verdict: &'a Verdict,
     pub counts: Counts,
+    /// Oddities in the history that did not stop the check ("line 4: ...").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl<'a> JsonOutput<'a> {
+    pub fn new(
+        history_name: String,
+        parse_s: f64,
+        history: &History,
+        verdict: &'a Verdict,
+    ) -> Self {
+        JsonOutput {
+            history: history_name,
+            parse_s,
+            verdict,
+            counts: Counts::of(history, verdict),
+            warnings: history.warnings.iter().map(|w| w.to_string()).collect(),
+        }
+    }
 }
 
 pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut options = args.model.options()?;
     options.all_keys = args.report.is_some();
+    let file = args.history.display().to_string();
     let start = std::time::Instant::now();
     let history = match checker::parse::parse_file(&args.history) {
         Ok(h) => h,
@@ -30,7 +52,16 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let parse_s = start.elapsed().as_secs_f64();
-    let verdict = checker::check::check(&history, &options);
+    for w in &history.warnings {
+        eprintln!("checker: {file}:{}: warning: {}", w.line, w.message);
+    }
+    let verdict = match checker::check::check(&history, &options) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("checker: {}", e.in_file(&file));
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
     if let Some(dir) = &args.report {
         let run = checker::report::RunInfo {
             name: args
@@ -43,31 +74,21 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         let path = checker::report::write_report(dir, &history, &verdict, Some(&run))?;
         eprintln!("report: {}", path.display());
     }
-    let counts = Counts::of(&history, &verdict);
     if args.json {
-        let out = JsonOutput {
-            history: args.history.display().to_string(),
-            parse_s,
-            verdict: &verdict,
-            counts,
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        let out = JsonOutput::new(file, parse_s, &history, &verdict);
+        super::out::println(&serde_json::to_string_pretty(&out)?)?;
     } else {
-        print!(
-            "{}",
-            text_summary(
-                &args.history.display().to_string(),
-                parse_s,
-                &history,
-                &verdict,
-                &counts
-            )
-        );
+        let counts = Counts::of(&history, &verdict);
+        super::out::print(&text_summary(&file, parse_s, &history, &verdict, &counts))?;
     }
-    Ok(ExitCode::from(exit_status(verdict.valid)))
+    let status = exit_status(verdict.valid);
+    // The process ends here: freeing millions of operations one by one would only
+    // cost time.
+    std::mem::forget(history);
+    Ok(ExitCode::from(status))
 }
 
-pub(super) fn exit_status(valid: Validity) -> u8 {
+pub(crate) fn exit_status(valid: Validity) -> u8 {
     match valid {
         Validity::Linearizable => EXIT_LINEARIZABLE,
         Validity::NotLinearizable => EXIT_NOT_LINEARIZABLE,

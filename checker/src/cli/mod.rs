@@ -4,12 +4,14 @@
 mod bench;
 pub(crate) mod check_cmd;
 mod gen_cmd;
+mod out;
 mod serve_cmd;
+mod submit;
 pub(crate) mod summary;
 
 use anyhow::{Context, bail};
 use checker::check::{CheckOptions, ModelKind};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -34,19 +36,15 @@ struct Cli {
 enum Command {
     /// Check one history (JSONL or Jepsen EDN, detected from the content).
     Check(CheckArgs),
-    /// Time the check of every history in a directory (parsing excluded).
+    /// Time reading and checking a history, or every history in a directory.
     Bench(BenchArgs),
     /// Write a generated history (linearizable by construction) as JSONL.
     Gen(GenArgs),
-    /// Offer `check` as an HTTP service (loopback only) until SIGTERM or ctrl-c.
+    /// Offer `check` as an HTTP service until SIGTERM or ctrl-c (loopback only,
+    /// unless a bearer token is set).
     Serve(ServeArgs),
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ModelArg {
-    Register,
-    CasRegister,
-    Kv,
+    /// Send a history to a `checker serve` and, with --wait, exit with its verdict.
+    Submit(SubmitArgs),
 }
 
 /// Options shared by `check` and `bench`.
@@ -54,7 +52,7 @@ enum ModelArg {
 struct ModelArgs {
     /// The sequential specification to check against.
     #[arg(long, value_enum, default_value = "kv")]
-    model: ModelArg,
+    model: ModelKind,
     /// The value of every key before the history (a JSON or EDN literal); default absent.
     #[arg(long, value_name = "VALUE")]
     initial: Option<String>,
@@ -64,6 +62,9 @@ struct ModelArgs {
     /// Give up with "unknown" (exit 2) after this many seconds of checking.
     #[arg(long, value_name = "SECONDS")]
     time_limit: Option<f64>,
+    /// Accept a history without client operations (otherwise bad input, exit 3).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 #[derive(Args, Debug)]
@@ -82,8 +83,11 @@ struct CheckArgs {
 
 #[derive(Args, Debug)]
 struct BenchArgs {
-    /// A directory of histories (*.jsonl, *.edn).
-    dir: PathBuf,
+    /// A history, or a directory of histories (*.jsonl, *.edn).
+    path: PathBuf,
+    /// Times each history is read and checked (the median and the largest are shown).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    repeat: usize,
     #[command(flatten)]
     model: ModelArgs,
     /// A JSON object of file name -> Porcupine's check time in ms, shown as a column.
@@ -117,9 +121,14 @@ struct GenArgs {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// The address to listen on (loopback only; port 0 picks a free port).
+    /// The address to listen on (port 0 picks a free port). Loopback only, unless a
+    /// --token is set.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
     listen: std::net::SocketAddr,
+    /// Every request but /healthz must carry `Authorization: Bearer TOKEN`; needed to
+    /// listen beyond loopback.
+    #[command(flatten)]
+    token: TokenArg,
     /// Where checks are kept (one folder each), and reloaded from at start.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
@@ -146,6 +155,48 @@ struct ServeArgs {
     max_connections: usize,
 }
 
+/// The service's bearer token (`serve` asks for it, `submit` sends it).
+#[derive(Args, Debug)]
+struct TokenArg {
+    /// Bearer token: `serve` asks every request but /healthz for it (and may then listen
+    /// beyond loopback); `submit` sends it. At least 16 characters; also read from
+    /// CHECKER_TOKEN, which keeps it out of `ps`.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CHECKER_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct SubmitArgs {
+    /// The history file.
+    history: PathBuf,
+    /// The service, e.g. http://checker.internal:7070.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// Wait for the verdict and exit with its status (0, 1, 2; 3 when the check
+    /// ended in error, such as a history that does not parse).
+    #[arg(long)]
+    wait: bool,
+    /// The bearer token the service asks for.
+    #[command(flatten)]
+    token: TokenArg,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print the check (with --wait: the whole verdict) as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// How long to keep trying while the service is unreachable or its queue is full.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    retry_for: f64,
+    /// The longest wait for the verdict (default: none).
+    #[arg(long, value_name = "SECONDS")]
+    wait_limit: Option<f64>,
+}
+
 /// Parses the command line and runs the command; the `Ok` value is the exit status.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = match Cli::try_parse() {
@@ -163,6 +214,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(&args),
         Command::Gen(args) => gen_cmd::run(&args),
         Command::Serve(args) => serve_cmd::run(&args),
+        Command::Submit(args) => submit::run(&args),
     }
 }
 
@@ -185,14 +237,11 @@ impl ModelArgs {
             Some(s) => bail!("--time-limit must be a positive number of seconds, not {s}"),
         };
         Ok(CheckOptions {
-            model: match self.model {
-                ModelArg::Register => ModelKind::Register,
-                ModelArg::CasRegister => ModelKind::CasRegister,
-                ModelArg::Kv => ModelKind::Kv,
-            },
+            model: self.model,
             initial,
             knossos: self.knossos,
             time_limit,
+            allow_empty: self.allow_empty,
             ..CheckOptions::default()
         })
     }

@@ -13,6 +13,7 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     crate::serve::run(ServeConfig {
         listen: args.listen,
+        token: args.token.token.clone(),
         data: args.data.clone(),
         max_body_bytes: args.max_body_bytes,
         queue: args.queue,

@@ -1,10 +1,9 @@
 //! The readable verdict: counts, then for each failing key the longest linearizable
 //! prefix, the stuck operations with their lines, and the model state before them.
 
-use checker::history::{Function, History, Operation, Outcome};
+use checker::history::{History, Key, Operation, Outcome};
 use checker::verdict::{Validity, Verdict};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::fmt::Write;
 
 /// Counts printed with every verdict.
@@ -28,14 +27,14 @@ impl Counts {
             ops: history.ops.len(),
             ..Counts::default()
         };
-        let mut keys = BTreeSet::new();
+        let mut keys = rustc_hash::FxHashSet::default();
         for op in &history.ops {
             match op.outcome {
                 Outcome::Ok => c.ok += 1,
                 Outcome::Fail => c.fail += 1,
                 Outcome::Info => c.info += 1,
             }
-            keys.insert(op.key.as_deref());
+            keys.insert(op.key.as_ref());
         }
         c.keys = keys.len();
         for k in &verdict.keys {
@@ -57,7 +56,7 @@ fn verdict_word(v: Validity) -> &'static str {
     }
 }
 
-fn key_name(key: Option<&str>) -> String {
+fn key_name(key: Option<&Key>) -> String {
     match key {
         Some(k) => format!("key {k:?}"),
         None => "the register".to_string(),
@@ -66,9 +65,9 @@ fn key_name(key: Option<&str>) -> String {
 
 /// One operation with the lines of its invoke and completion.
 fn describe(history: &History, op: &Operation) -> String {
-    let invoke_line = history.events.get(op.invoke_event).map_or(0, |e| e.line);
-    let end = match op.complete_event.and_then(|i| history.events.get(i)) {
-        Some(e) => format!("completion line {}", e.line),
+    let invoke_line = history.line(op.invoke_event);
+    let end = match op.complete_event {
+        Some(i) => format!("completion line {}", history.line(i)),
         None => "never completed".to_string(),
     };
     let outcome = match op.outcome {
@@ -76,15 +75,9 @@ fn describe(history: &History, op: &Operation) -> String {
         Outcome::Fail => "fail".to_string(),
         Outcome::Info => "info".to_string(),
     };
-    let f = match op.f {
-        Function::Read => "read",
-        Function::Write => "write",
-        Function::Cas => "cas",
-        Function::Append => "append",
-    };
     format!(
         "op {} process {} {} {} -> {}  (invoke line {}, {})",
-        op.id, op.process, f, op.input, outcome, invoke_line, end
+        op.id, op.process, op.f, op.input, outcome, invoke_line, end
     )
 }
 
@@ -123,7 +116,7 @@ pub(super) fn text_summary(
         let _ = writeln!(
             s,
             "\n{} ({} ops): NOT linearizable",
-            key_name(k.key.as_deref()),
+            key_name(k.key.as_ref()),
             k.ops
         );
         let Some(cx) = &k.counterexample else {

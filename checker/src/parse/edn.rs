@@ -5,46 +5,74 @@
 //! form is handed to the EDN reader on its own (the reader recurses, hence the depth
 //! limit) and every form keeps the line it started on.
 
-use super::lines::Lines;
-use super::{Draft, MAX_EDN_DEPTH, MAX_EVENTS, MAX_FORM_BYTES};
+use super::stream::{Batch, Blocks};
+use super::{Interner, MAX_EDN_DEPTH, MAX_FORM_BYTES};
+use crate::build::RawEvent;
 use crate::error::{ErrorKind, HistoryError};
-use crate::history::Process;
+use crate::history::{EventType, Function, Key, Process};
 use edn_format::Value as Edn;
 use serde_json::{Map, Number, Value};
 use std::io::BufRead;
 
-/// Reads every form, starting with the already-read `first` line.
-pub(crate) fn read<R: BufRead>(
-    first: (usize, String),
-    lines: &mut Lines<R>,
+/// Forms per batch handed to the parsing threads.
+const FORMS_PER_BATCH: usize = 4096;
+
+/// Splits the input (starting with the already-read block `first`) into forms and
+/// sends them in batches; a problem found while splitting ends the input there.
+pub(crate) fn feed_forms<R: BufRead>(
+    first: (usize, Vec<u8>),
+    blocks: &mut Blocks<R>,
     name: &str,
-) -> Result<Vec<Draft>, HistoryError> {
+    send: &mut dyn FnMut(Batch) -> bool,
+) {
     let mut splitter = Splitter::default();
-    let mut forms = Vec::new();
-    let mut drafts = Vec::new();
+    let mut forms: Vec<(usize, String)> = Vec::new();
+    let mut block = Some(first);
     let err = |(line, kind): (usize, ErrorKind)| HistoryError::new(name, line, kind);
-    splitter.feed(first.0, &first.1, &mut forms).map_err(err)?;
-    drain(&mut forms, &mut drafts).map_err(err)?;
-    while let Some((no, text)) = lines.next_line()? {
-        splitter.feed(no, text, &mut forms).map_err(err)?;
-        drain(&mut forms, &mut drafts).map_err(err)?;
-        if drafts.len() > MAX_EVENTS {
-            return Err(err((no, ErrorKind::TooManyEvents { limit: MAX_EVENTS })));
+    loop {
+        let (first_line, bytes) = match block.take() {
+            Some(b) => b,
+            None => match blocks.next_block() {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) => {
+                    send_all(&mut forms, send);
+                    send(Batch::Failed(e));
+                    return;
+                }
+            },
+        };
+        for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+            let no = first_line + i;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let fed = match std::str::from_utf8(raw) {
+                Ok(text) => splitter.feed(no, text, &mut forms),
+                Err(_) => Err((no, ErrorKind::NotUtf8)),
+            };
+            if let Err(e) = fed {
+                send_all(&mut forms, send);
+                send(Batch::Failed(err(e)));
+                return;
+            }
+            if forms.len() >= FORMS_PER_BATCH && !send_all(&mut forms, send) {
+                return;
+            }
         }
     }
-    splitter.finish().map_err(err)?;
-    unwrap_independent(&mut drafts);
-    Ok(drafts)
+    if let Err(e) = splitter.finish() {
+        send_all(&mut forms, send);
+        send(Batch::Failed(err(e)));
+        return;
+    }
+    send_all(&mut forms, send);
 }
 
-fn drain(
-    forms: &mut Vec<(usize, String)>,
-    drafts: &mut Vec<Draft>,
-) -> Result<(), (usize, ErrorKind)> {
-    for (line, text) in forms.drain(..) {
-        drafts.push(form_draft(&text, line)?);
+/// Sends the forms gathered so far (if any); false if nothing more is wanted.
+fn send_all(forms: &mut Vec<(usize, String)>, send: &mut dyn FnMut(Batch) -> bool) -> bool {
+    if forms.is_empty() {
+        return true;
     }
-    Ok(())
+    send(Batch::Forms(std::mem::take(forms)))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -219,42 +247,44 @@ impl Splitter {
     }
 }
 
-/// Parses one form (starting on `line`) into a draft event.
-fn form_draft(text: &str, line: usize) -> Result<Draft, (usize, ErrorKind)> {
+/// Parses one form (starting on `line`) into an event.
+pub(crate) fn form_event(
+    text: &str,
+    line: usize,
+    interner: &mut Interner,
+) -> Result<RawEvent, ErrorKind> {
     // The reader's row/column are not reliable, so the form's first line is reported.
-    let value =
-        edn_format::parse_str(text).map_err(|e| (line, ErrorKind::BadEdn(e.error.to_string())))?;
-    op_draft(&value, line).map_err(|k| (line, k))
+    let value = edn_format::parse_str(text).map_err(|e| ErrorKind::BadEdn(e.error.to_string()))?;
+    op_event(&value, line, interner)
 }
 
-fn op_draft(value: &Edn, line: usize) -> Result<Draft, ErrorKind> {
+fn op_event(value: &Edn, line: usize, interner: &mut Interner) -> Result<RawEvent, ErrorKind> {
     let mut v = value;
     while let Edn::TaggedElement(_, inner) = v {
         v = inner;
     }
     let Edn::Map(map) = v else {
-        return Err(ErrorKind::NotAMap(short(&edn_to_json(v).to_string())));
+        return Err(ErrorKind::NotAMap(short(&edn_to_json(v)?.to_string())));
     };
     let (mut index, mut time, mut process, mut kind, mut f) = (None, None, None, None, None);
-    let (mut key, mut val, mut error) = (None, None, None);
+    let (mut key, mut val) = (None, None);
     for (k, v) in map {
         let Edn::Keyword(k) = k else { continue };
         if k.namespace().is_some() {
             continue;
         }
         match k.name() {
-            "index" => index = super::u64_field(&edn_to_json(v), "index")?,
-            "time" => time = super::u64_field(&edn_to_json(v), "time")?,
-            "process" => process = Some(super::process_of(&edn_to_json(v))?),
+            "index" => index = super::u64_field(&edn_to_json(v)?, "index")?,
+            "time" => time = super::u64_field(&edn_to_json(v)?, "time")?,
+            "process" => process = Some(super::process_of(&edn_to_json(v)?)?),
             "type" => kind = Some(super::event_type(&name_of(v, "type")?)?),
-            "f" => f = Some(name_of(v, "f")?),
-            "key" => key = super::key_string(edn_to_json(v)),
-            "value" => val = Some(edn_to_json(v)),
-            "error" => error = super::error_text(edn_to_json(v)),
+            "f" => f = Some(interner.function(&name_of(v, "f")?)),
+            "key" => key = Key::from_value(&edn_to_json(v)?),
+            "value" => val = Some(edn_to_json(v)?),
             _ => {}
         }
     }
-    Ok(Draft {
+    Ok(RawEvent {
         line,
         index,
         time,
@@ -263,13 +293,12 @@ fn op_draft(value: &Edn, line: usize) -> Result<Draft, ErrorKind> {
         f: f.ok_or(ErrorKind::MissingField("f"))?,
         key,
         value: val,
-        error,
     })
 }
 
 /// A keyword, symbol or string as its name.
 fn name_of(v: &Edn, field: &'static str) -> Result<String, ErrorKind> {
-    match edn_to_json(v) {
+    match edn_to_json(v)? {
         Value::String(s) => Ok(s),
         other => Err(ErrorKind::BadField {
             field,
@@ -287,10 +316,11 @@ fn short(s: &str) -> String {
 }
 
 /// Converts EDN to JSON: keywords and symbols become their names, nil null, lists,
-/// vectors and sets arrays, maps objects (non-string keys in their JSON form),
-/// integers numbers (bigints too when they fit in 64 bits, else their digits as a string).
-pub fn edn_to_json(v: &Edn) -> Value {
-    match v {
+/// vectors and sets arrays, maps objects (non-string keys in their JSON form), integers
+/// numbers (bigints too when they fit in 64 bits; beyond, they are refused: the checker
+/// compares values exactly).
+pub fn edn_to_json(v: &Edn) -> Result<Value, ErrorKind> {
+    Ok(match v {
         Edn::Nil => Value::Null,
         Edn::Boolean(b) => Value::Bool(*b),
         Edn::Character(c) => Value::String(c.to_string()),
@@ -311,7 +341,7 @@ pub fn edn_to_json(v: &Edn) -> Value {
             } else if let Ok(u) = s.parse::<u64>() {
                 Value::from(u)
             } else {
-                Value::String(s)
+                return Err(ErrorKind::BigInteger(s));
             }
         }
         Edn::BigDec(d) => {
@@ -322,23 +352,25 @@ pub fn edn_to_json(v: &Edn) -> Value {
                 .map(Value::Number)
                 .unwrap_or(Value::String(s))
         }
-        Edn::List(xs) | Edn::Vector(xs) => Value::Array(xs.iter().map(edn_to_json).collect()),
-        Edn::Set(xs) => Value::Array(xs.iter().map(edn_to_json).collect()),
+        Edn::List(xs) | Edn::Vector(xs) => {
+            Value::Array(xs.iter().map(edn_to_json).collect::<Result<_, _>>()?)
+        }
+        Edn::Set(xs) => Value::Array(xs.iter().map(edn_to_json).collect::<Result<_, _>>()?),
         Edn::Map(m) => {
             let mut out = Map::new();
             for (k, v) in m {
-                let key = match edn_to_json(k) {
+                let key = match edn_to_json(k)? {
                     Value::String(s) => s,
                     other => other.to_string(),
                 };
-                out.insert(key, edn_to_json(v));
+                out.insert(key, edn_to_json(v)?);
             }
             Value::Object(out)
         }
         Edn::Inst(t) => Value::String(t.to_rfc3339()),
         Edn::Uuid(u) => Value::String(u.to_string()),
-        Edn::TaggedElement(_, inner) => edn_to_json(inner),
-    }
+        Edn::TaggedElement(_, inner) => edn_to_json(inner)?,
+    })
 }
 
 /// Parses one EDN literal (the command line's `--initial`), refusing deep nesting.
@@ -368,19 +400,18 @@ pub fn edn_literal(text: &str) -> Result<Value, ErrorKind> {
             depth = depth.saturating_sub(1);
         }
     }
-    edn_format::parse_str(text)
-        .map(|v| edn_to_json(&v))
-        .map_err(|e| ErrorKind::BadEdn(e.to_string()))
+    let v = edn_format::parse_str(text).map_err(|e| ErrorKind::BadEdn(e.to_string()))?;
+    edn_to_json(&v)
 }
 
 /// jepsen.independent histories carry `[key value]` tuples instead of a `:key` field.
 /// They are recognised when no event has a key and every client invoke holds a pair
 /// (a cas: a pair whose second element is itself a pair), and every client completion
 /// holds a pair or no value; the tuples are then split into key and value.
-fn unwrap_independent(drafts: &mut [Draft]) {
+pub(crate) fn unwrap_independent(events: &mut [RawEvent]) {
     let pair = |v: &Value| matches!(v, Value::Array(a) if a.len() == 2);
     let mut invokes = 0usize;
-    for d in drafts.iter() {
+    for d in events.iter() {
         if !matches!(d.process, Process::Client(_)) {
             continue;
         }
@@ -388,31 +419,35 @@ fn unwrap_independent(drafts: &mut [Draft]) {
             return;
         }
         let fits = match &d.value {
-            None => d.kind != crate::history::EventType::Invoke,
-            Some(Value::Array(a)) if a.len() == 2 => d.f != "cas" || pair(&a[1]),
+            None => d.kind != EventType::Invoke,
+            Some(Value::Array(a)) if a.len() == 2 => d.f != Function::Cas || pair(&a[1]),
             Some(_) => false,
         };
         if !fits {
             return;
         }
-        if d.kind == crate::history::EventType::Invoke {
+        if d.kind == EventType::Invoke {
             invokes += 1;
         }
     }
     if invokes == 0 {
         return;
     }
-    for d in drafts.iter_mut() {
+    let mut keys: rustc_hash::FxHashMap<String, Key> = rustc_hash::FxHashMap::default();
+    for d in events.iter_mut() {
         if !matches!(d.process, Process::Client(_)) {
             continue;
         }
         if let Some(Value::Array(a)) = d.value.take() {
             let mut it = a.into_iter();
             let k = it.next().unwrap_or(Value::Null);
-            d.key = Some(match k {
-                Value::String(s) => s,
-                other => other.to_string(),
-            });
+            // A nil key is still a key here: the tuple names it.
+            let text = k.to_string();
+            let key = keys
+                .entry(text)
+                .or_insert_with(|| Key::from_value(&k).unwrap_or_else(|| Key::Json("null".into())))
+                .clone();
+            d.key = Some(key);
             d.value = Some(it.next().unwrap_or(Value::Null));
         }
     }

@@ -1,21 +1,25 @@
 //! Reading histories: JSON Lines (the native format) and Jepsen EDN, detected from the
-//! content, then paired and validated into a [`History`].
+//! content, then paired and validated into a [`History`] by [`Builder`].
 //!
-//! Input is read line by line from a [`BufRead`], so a history of millions of events is
-//! never held as one string. Every line and every EDN form has a size limit, and every
-//! error carries the file and line (see [`HistoryError`]).
+//! Input is streamed (see `stream`): read in blocks of whole lines or forms, parsed
+//! on every core, built into the history in input order. A history of millions of
+//! events is never held as text. Every line and every EDN form has a size limit, and
+//! every error carries the file and line (see [`HistoryError`]).
 
 mod edn;
 mod jsonl;
-mod lines;
-mod pair;
+mod stream;
+mod value;
 
+use crate::build::{Builder, RawEvent};
 use crate::error::{ErrorKind, HistoryError};
-use crate::history::{EventType, History, Process};
+use crate::history::{EventType, Function, History, Key, Process};
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use stream::{Batch, Blocks, Parsed};
 
 pub use edn::{edn_literal, edn_to_json};
 
@@ -35,27 +39,17 @@ pub enum Format {
     Edn,
 }
 
-/// One event as read, before pairing: fields exactly as the line has them.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Draft {
-    pub line: usize,
-    pub index: Option<u64>,
-    pub time: Option<u64>,
-    pub process: Process,
-    pub kind: EventType,
-    pub f: String,
-    pub key: Option<String>,
-    /// `None` when the event has no `value` field at all (distinct from null).
-    pub value: Option<Value>,
-    pub error: Option<String>,
-}
-
 /// Reads and validates the history in `path`.
 pub fn parse_file(path: &Path) -> Result<History, HistoryError> {
     let name = path.display().to_string();
     let file =
         File::open(path).map_err(|e| HistoryError::new(&name, 0, ErrorKind::Io(e.to_string())))?;
-    parse_reader(BufReader::with_capacity(1 << 16, file), &name)
+    let size = file.metadata().map_or(0, |m| m.len());
+    read(
+        BufReader::with_capacity(1 << 16, file),
+        &name,
+        usize::try_from(size).unwrap_or(0),
+    )
 }
 
 /// Reads and validates a history from a string (tests, the HTTP service).
@@ -65,14 +59,150 @@ pub fn parse_str(text: &str, name: &str) -> Result<History, HistoryError> {
 
 /// Reads and validates a history from any buffered reader; `name` labels errors.
 pub fn parse_reader<R: BufRead>(reader: R, name: &str) -> Result<History, HistoryError> {
-    let (_format, drafts) = read_drafts(reader, name)?;
-    pair::pair(drafts, name)
+    read(reader, name, 0)
+}
+
+/// [`parse_reader`], told about how many bytes the input has (0: unknown), so the
+/// history's tables are allocated once.
+fn read<R: BufRead>(reader: R, name: &str, size_hint: usize) -> Result<History, HistoryError> {
+    let mut blocks = Blocks::new(reader, name);
+    // The first non-blank line decides the format; an empty input is an empty history.
+    let (first, format) = loop {
+        let Some((no, bytes)) = blocks.next_block()? else {
+            return Ok(History::default());
+        };
+        if let Some((line, text)) = first_nonblank(no, &bytes) {
+            match detect_format(&text) {
+                Some(f) => break ((no, bytes), f),
+                None => {
+                    let shown: String = text.trim().chars().take(20).collect();
+                    return Err(HistoryError::new(
+                        name,
+                        line,
+                        ErrorKind::UnknownFormat(shown),
+                    ));
+                }
+            }
+        }
+    };
+    let size_hint = size_hint.max(first.1.len());
+    let consume = |parsed: &mut dyn Iterator<Item = Parsed>| match format {
+        Format::Jsonl => build(parsed, name, size_hint),
+        Format::Edn => build_edn(parsed, name),
+    };
+    if blocks.done() {
+        // One block: parse it here, without threads.
+        let mut batches = Vec::new();
+        feed(format, first, &mut blocks, name, &mut |b| {
+            batches.push(b);
+            true
+        });
+        return stream::run_inline(name, batches, consume);
+    }
+    stream::run(
+        name,
+        |send| feed(format, first, &mut blocks, name, send),
+        consume,
+    )
+}
+
+fn feed<R: BufRead>(
+    format: Format,
+    first: (usize, Vec<u8>),
+    blocks: &mut Blocks<R>,
+    name: &str,
+    send: &mut dyn FnMut(Batch) -> bool,
+) {
+    match format {
+        Format::Jsonl => stream::feed_lines(first, blocks, send),
+        Format::Edn => edn::feed_forms(first, blocks, name, send),
+    }
+}
+
+/// The first line with something on it, if the block has one (lossy: an invalid byte
+/// is reported later, with its line).
+fn first_nonblank(first: usize, bytes: &[u8]) -> Option<(usize, String)> {
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .find(|(_, l)| !l.iter().all(|b| b.is_ascii_whitespace()))
+        .map(|(i, l)| (first + i, String::from_utf8_lossy(l).into_owned()))
+}
+
+/// Builds JSONL events into the history as they arrive.
+fn build(
+    parsed: &mut dyn Iterator<Item = Parsed>,
+    name: &str,
+    input_bytes: usize,
+) -> Result<History, HistoryError> {
+    // Events take about 100 bytes a line; pages reserved but never filled cost nothing.
+    let mut builder = Builder::with_capacity(input_bytes / 90);
+    for p in parsed {
+        for e in p.events {
+            push(&mut builder, e, name)?;
+        }
+        if let Some(e) = p.error {
+            return Err(e);
+        }
+    }
+    Ok(builder.finish())
+}
+
+/// EDN histories are gathered first: whether they use jepsen.independent tuples is
+/// decided by every event.
+fn build_edn(
+    parsed: &mut dyn Iterator<Item = Parsed>,
+    name: &str,
+) -> Result<History, HistoryError> {
+    let mut events: Vec<RawEvent> = Vec::new();
+    for p in parsed {
+        events.extend(p.events);
+        if events.len() > MAX_EVENTS {
+            let line = events.last().map_or(0, |e| e.line);
+            return Err(HistoryError::new(
+                name,
+                line,
+                ErrorKind::TooManyEvents { limit: MAX_EVENTS },
+            ));
+        }
+        if let Some(e) = p.error {
+            // Pair what came before, so an earlier pairing error wins.
+            edn::unwrap_independent(&mut events);
+            let mut builder = Builder::with_capacity(events.len());
+            for ev in events {
+                push(&mut builder, ev, name)?;
+            }
+            return Err(e);
+        }
+    }
+    edn::unwrap_independent(&mut events);
+    let mut builder = Builder::with_capacity(events.len());
+    for e in events {
+        push(&mut builder, e, name)?;
+    }
+    Ok(builder.finish())
+}
+
+fn push(builder: &mut Builder, e: RawEvent, name: &str) -> Result<(), HistoryError> {
+    let line = e.line;
+    if builder.len() >= MAX_EVENTS {
+        return Err(HistoryError::new(
+            name,
+            line,
+            ErrorKind::TooManyEvents { limit: MAX_EVENTS },
+        ));
+    }
+    builder
+        .push(e)
+        .map(|_| ())
+        .map_err(|kind| HistoryError::new(name, line, kind))
 }
 
 /// Reads a value literal such as `--initial`: JSON first, else EDN (`nil`, `:a`, `[1 2]`).
+/// Integers beyond 64 bits are refused in both.
 pub fn value_literal(text: &str) -> Result<Value, ErrorKind> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) => Ok(v),
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Ok(_) => value::json_value(text),
         Err(_) => edn_literal(text),
     }
 }
@@ -91,27 +221,44 @@ pub fn detect_format(first_line: &str) -> Option<Format> {
     }
 }
 
-fn read_drafts<R: BufRead>(reader: R, name: &str) -> Result<(Format, Vec<Draft>), HistoryError> {
-    let mut lines = lines::Lines::new(reader, name, MAX_LINE_BYTES);
-    // The first non-blank line decides the format; an empty input is an empty history.
-    let first = loop {
-        match lines.next_line()? {
-            None => return Ok((Format::Jsonl, Vec::new())),
-            Some((no, text)) if !text.trim().is_empty() => break (no, text.to_string()),
-            Some(_) => {}
+/// Shares the keys and function names of one parsing thread, so a million events on a
+/// thousand keys allocate a thousand keys.
+#[derive(Default)]
+pub(crate) struct Interner {
+    /// Raw JSON text of a key -> the key.
+    keys: FxHashMap<Box<str>, Key>,
+    functions: FxHashMap<Box<str>, Function>,
+}
+
+/// Distinct keys or names remembered at most (beyond, they are made afresh).
+const INTERN_LIMIT: usize = 1 << 16;
+
+impl Interner {
+    /// The key written as `raw` (JSON text); `None` for null.
+    pub fn key(&mut self, raw: &str) -> Result<Option<Key>, ErrorKind> {
+        if let Some(k) = self.keys.get(raw) {
+            return Ok(Some(k.clone()));
         }
-    };
-    match detect_format(&first.1) {
-        Some(Format::Jsonl) => Ok((Format::Jsonl, jsonl::read(first, &mut lines, name)?)),
-        Some(Format::Edn) => Ok((Format::Edn, edn::read(first, &mut lines, name)?)),
-        None => {
-            let shown: String = first.1.trim().chars().take(20).collect();
-            Err(HistoryError::new(
-                name,
-                first.0,
-                ErrorKind::UnknownFormat(shown),
-            ))
+        let Some(key) = Key::from_value(&value::json_value(raw)?) else {
+            return Ok(None);
+        };
+        if self.keys.len() < INTERN_LIMIT {
+            self.keys.insert(raw.into(), key.clone());
         }
+        Ok(Some(key))
+    }
+
+    pub fn function(&mut self, name: &str) -> Function {
+        if let Some(f) = self.functions.get(name) {
+            return f.clone();
+        }
+        let f = Function::from_name(name);
+        if let Function::Other(_) = f
+            && self.functions.len() < INTERN_LIMIT
+        {
+            self.functions.insert(name.into(), f.clone());
+        }
+        f
     }
 }
 
@@ -123,15 +270,6 @@ pub(crate) fn event_type(s: &str) -> Result<EventType, ErrorKind> {
         "fail" => Ok(EventType::Fail),
         "info" => Ok(EventType::Info),
         other => Err(ErrorKind::UnknownType(other.to_string())),
-    }
-}
-
-/// A key as a string: strings as they are, anything else in JSON form.
-pub(crate) fn key_string(v: Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        other => Some(other.to_string()),
     }
 }
 
@@ -162,14 +300,5 @@ pub(crate) fn u64_field(v: &Value, field: &'static str) -> Result<Option<u64>, E
             field,
             reason: format!("expected a non-negative integer, found {other}"),
         }),
-    }
-}
-
-/// The `error` field as text.
-pub(crate) fn error_text(v: Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        other => Some(other.to_string()),
     }
 }

@@ -8,7 +8,7 @@
 
 use super::html::esc;
 use super::stats::outcome_name;
-use crate::history::{Function, History, Operation, Outcome};
+use crate::history::{Function, History, Key, Operation, Outcome};
 use crate::verdict::{Counterexample, Validity, Verdict};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,18 +58,21 @@ pub(crate) fn short_json(v: &Value, max: usize) -> String {
     super::html::truncate(&v.to_string(), max)
 }
 
-/// "write 4", "read → 4", "cas 4→7 (fail)", "append \"x\"".
+/// "write 4", "read → 4", "cas 4→7 (fail)", "append \"x\"", "incr 2 → 5".
 pub(crate) fn describe(op: &Operation) -> String {
     let v = |x: &Value| short_json(x, VALUE_CHARS);
-    let base = match op.f {
-        Function::Read if op.outcome == Outcome::Ok => format!("read → {}", v(&op.output)),
-        Function::Read => "read".to_string(),
-        Function::Write => format!("write {}", v(&op.input)),
+    let ok = op.outcome == Outcome::Ok;
+    let base = match &op.f {
+        Function::Read | Function::Dequeue if ok => format!("{} → {}", op.f, v(&op.output)),
         Function::Cas => match op.input.as_array().map(Vec::as_slice) {
             Some([a, b]) => format!("cas {}→{}", v(a), v(b)),
             _ => format!("cas {}", v(&op.input)),
         },
-        Function::Append => format!("append {}", v(&op.input)),
+        Function::Other(_) if ok && !op.output.is_null() && op.output != op.input => {
+            format!("{} {} → {}", op.f, v(&op.input), v(&op.output))
+        }
+        f if op.input.is_null() => f.to_string(),
+        f => format!("{f} {}", v(&op.input)),
     };
     match op.outcome {
         Outcome::Ok => base,
@@ -77,8 +80,11 @@ pub(crate) fn describe(op: &Operation) -> String {
     }
 }
 
-pub(crate) fn key_name(key: &Option<String>) -> String {
-    key.clone().unwrap_or_else(|| "(register)".to_string())
+/// A key as reports name it: a string key quoted, any other as JSON, so `"1"` and `1`
+/// stay apart.
+pub(crate) fn key_name(key: &Option<Key>) -> String {
+    key.as_ref()
+        .map_or_else(|| "(register)".to_string(), |k| format!("{k:?}"))
 }
 
 /// Views for the failing keys that carry a counterexample (at most [`MAX_VIEWS`]).
@@ -132,13 +138,25 @@ fn select(key_ops: &[usize], cx: &Counterexample) -> Vec<usize> {
     shown
 }
 
-fn view(history: &History, key: &Option<String>, cx: &Counterexample) -> CxView {
-    let key_ops: Vec<usize> = history
+fn view(history: &History, key: &Option<Key>, cx: &Counterexample) -> CxView {
+    let mut key_ops: Vec<usize> = history
         .ops
         .iter()
         .filter(|o| &o.key == key)
         .map(|o| o.id)
         .collect();
+    if !cx.stuck.iter().all(|id| key_ops.binary_search(id).is_ok()) {
+        // A model that partitions by something other than the key: show the
+        // operations the explanation names.
+        let named: BTreeSet<usize> = cx
+            .prefix
+            .iter()
+            .chain(&cx.stuck)
+            .chain(&cx.window)
+            .copied()
+            .collect();
+        key_ops = named.into_iter().collect();
+    }
     let shown = select(&key_ops, cx);
     let order: BTreeMap<usize, usize> = cx
         .prefix

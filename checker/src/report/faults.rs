@@ -2,7 +2,7 @@
 //! them, and one colour per fault type (the same colour in every plot and table).
 
 use super::FaultInterval;
-use crate::history::{History, Process};
+use crate::history::History;
 use std::collections::BTreeMap;
 
 /// At most this many intervals are derived: a nemesis that flaps every millisecond
@@ -98,7 +98,7 @@ fn classify(f: &str) -> Option<(bool, String)> {
 pub(crate) fn from_history(history: &History) -> Vec<FaultInterval> {
     let mut open: BTreeMap<String, usize> = BTreeMap::new();
     let mut out: Vec<FaultInterval> = Vec::new();
-    let timed = history.events.iter().any(|e| e.time.is_some());
+    let timed = history.timed();
     let mut last_time = 0u64;
     for (pos, e) in history.events.iter().enumerate() {
         let t = match e.time {
@@ -107,20 +107,20 @@ pub(crate) fn from_history(history: &History) -> Vec<FaultInterval> {
             None => pos as u64,
         };
         last_time = t;
-        if !matches!(e.process, Process::Other(_)) {
+        let Some(other) = e.other() else {
             continue;
-        }
-        let Some((start, kind)) = classify(&e.f) else {
+        };
+        let Some((start, kind)) = classify(&other.f) else {
             continue;
         };
         if start {
             if open.contains_key(&kind) || out.len() >= MAX_FAULTS {
                 continue;
             }
-            let detail = if e.value.is_null() {
+            let detail = if other.value.is_null() {
                 String::new()
             } else {
-                e.value.to_string()
+                other.value.to_string()
             };
             open.insert(kind.clone(), out.len());
             out.push(FaultInterval {

@@ -10,6 +10,7 @@ use crate::history::{Function, History, Outcome};
 use plotters::coord::Shift;
 use plotters::coord::combinators::IntoLogRange;
 use plotters::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 const W: u32 = 960;
@@ -41,7 +42,29 @@ struct Pt {
     x: f64,
     y: f64,
     outcome: Outcome,
-    f: Function,
+    mark: Mark,
+}
+
+/// The marker of an operation in the latency plot, by what it does.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Mark {
+    /// Asks: read, dequeue.
+    Ask,
+    /// Changes: write, add, enqueue, acquire, release, any other function.
+    Change,
+    Cas,
+    Append,
+}
+
+impl Mark {
+    fn of(f: &Function) -> Mark {
+        match f {
+            Function::Read | Function::Dequeue => Mark::Ask,
+            Function::Cas => Mark::Cas,
+            Function::Append => Mark::Append,
+            _ => Mark::Change,
+        }
+    }
 }
 
 struct Band {
@@ -63,6 +86,8 @@ struct Data {
     rates: Vec<Line>,
     rate_max: f64,
     bands: Vec<Band>,
+    /// Per marker, the functions it stands for ("read/dequeue").
+    labels: BTreeMap<Mark, String>,
     x_label: &'static str,
     lat_label: &'static str,
     rate_label: &'static str,
@@ -125,7 +150,7 @@ fn prepare(
                 x: clock.x(op.call),
                 y: clock.latency(d.max(1)),
                 outcome: op.outcome,
-                f: op.f,
+                mark: Mark::of(&op.f),
             });
         }
     }
@@ -224,8 +249,20 @@ fn prepare(
             label: f.kind.clone(),
         })
         .collect();
+    let mut names: BTreeMap<Mark, BTreeSet<&str>> = BTreeMap::new();
+    for op in &history.ops {
+        names
+            .entry(Mark::of(&op.f))
+            .or_default()
+            .insert(op.f.name());
+    }
+    let labels = names
+        .into_iter()
+        .map(|(m, n)| (m, n.into_iter().collect::<Vec<_>>().join("/")))
+        .collect();
     let data = Data {
         pts,
+        labels,
         x_max,
         lat_min,
         lat_max,
@@ -290,39 +327,40 @@ fn latency_raw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> R
         / 1.5f64.powi(i as i32 + 1));
     let style = |p: &Pt| outcome_color(p.outcome).filled();
     let grey = RGBColor(0x55, 0x55, 0x55).filled();
-    let of = |f: Function| d.pts.iter().filter(move |p| p.f == f);
-    let has = |f: Function| d.pts.iter().any(|p| p.f == f);
-    if has(Function::Read) {
+    let of = |m: Mark| d.pts.iter().filter(move |p| p.mark == m);
+    let has = |m: Mark| d.pts.iter().any(|p| p.mark == m);
+    let label = |m: Mark| d.labels.get(&m).cloned().unwrap_or_default();
+    if has(Mark::Ask) {
         chart
-            .draw_series(of(Function::Read).map(|p| Circle::new((p.x, p.y), 3, style(p))))
+            .draw_series(of(Mark::Ask).map(|p| Circle::new((p.x, p.y), 3, style(p))))
             .map_err(pe)?
-            .label("read")
+            .label(label(Mark::Ask))
             .legend(move |(x, y)| Circle::new((x, y), 3, grey));
     }
-    if has(Function::Write) {
+    if has(Mark::Change) {
         chart
-            .draw_series(of(Function::Write).map(|p| TriangleMarker::new((p.x, p.y), 4, style(p))))
+            .draw_series(of(Mark::Change).map(|p| TriangleMarker::new((p.x, p.y), 4, style(p))))
             .map_err(pe)?
-            .label("write")
+            .label(label(Mark::Change))
             .legend(move |(x, y)| TriangleMarker::new((x, y), 4, grey));
     }
-    if has(Function::Cas) {
+    if has(Mark::Cas) {
         chart
             .draw_series(
-                of(Function::Cas)
+                of(Mark::Cas)
                     .map(|p| Cross::new((p.x, p.y), 3, outcome_color(p.outcome).stroke_width(2))),
             )
             .map_err(pe)?
-            .label("cas")
+            .label(label(Mark::Cas))
             .legend(move |(x, y)| Cross::new((x, y), 3, grey.stroke_width(2)));
     }
-    if has(Function::Append) {
+    if has(Mark::Append) {
         chart
-            .draw_series(of(Function::Append).map(|p| {
+            .draw_series(of(Mark::Append).map(|p| {
                 EmptyElement::at((p.x, p.y)) + Rectangle::new([(-3, -3), (3, 3)], style(p))
             }))
             .map_err(pe)?
-            .label("append")
+            .label(label(Mark::Append))
             .legend(move |(x, y)| Rectangle::new([(x - 3, y - 3), (x + 3, y + 3)], grey));
     }
     for (name, c) in [("ok", OK), ("info", INFO), ("fail", FAIL)] {

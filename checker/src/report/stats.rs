@@ -1,6 +1,6 @@
 //! Counts, throughput and latency percentiles, and the time axis every section shares.
 
-use crate::history::{Function, History, Operation, Outcome};
+use crate::history::{History, Operation, Outcome};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
@@ -14,7 +14,7 @@ pub(crate) struct Clock {
 impl Clock {
     pub fn of(history: &History) -> Clock {
         Clock {
-            timed: history.events.iter().any(|e| e.time.is_some()),
+            timed: history.timed(),
         }
     }
 
@@ -73,21 +73,8 @@ pub(crate) fn fmt_ms(ms: f64) -> String {
     }
 }
 
-pub(crate) fn function_name(f: Function) -> &'static str {
-    match f {
-        Function::Read => "read",
-        Function::Write => "write",
-        Function::Cas => "cas",
-        Function::Append => "append",
-    }
-}
-
 pub(crate) fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Ok => "ok",
-        Outcome::Fail => "fail",
-        Outcome::Info => "info",
-    }
+    o.name()
 }
 
 /// Latencies above an hour are recorded as an hour: the histogram needs a bound, and
@@ -97,7 +84,7 @@ const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
 /// One row of the summary table.
 #[derive(Clone, Debug, serde::Serialize)]
 pub(crate) struct FnRow {
-    pub f: &'static str,
+    pub f: String,
     pub ok: usize,
     pub fail: usize,
     pub info: usize,
@@ -135,9 +122,9 @@ pub(crate) fn duration(op: &Operation) -> Option<u64> {
 }
 
 pub(crate) fn summarize(history: &History, clock: &Clock) -> Summary {
-    let mut counts: BTreeMap<&'static str, FnRow> = BTreeMap::new();
+    let mut counts: BTreeMap<&str, FnRow> = BTreeMap::new();
     let mut totals = FnRow {
-        f: "all",
+        f: "all".to_string(),
         ok: 0,
         fail: 0,
         info: 0,
@@ -148,9 +135,9 @@ pub(crate) fn summarize(history: &History, clock: &Clock) -> Summary {
     let mut keys = std::collections::BTreeSet::new();
     let (mut first, mut last) = (u64::MAX, 0u64);
     for op in &history.ops {
-        let name = function_name(op.f);
+        let name = op.f.name();
         let row = counts.entry(name).or_insert(FnRow {
-            f: name,
+            f: name.to_string(),
             ok: 0,
             fail: 0,
             info: 0,
@@ -165,7 +152,7 @@ pub(crate) fn summarize(history: &History, clock: &Clock) -> Summary {
             r.total += 1;
         }
         processes.insert(op.process);
-        keys.insert(op.key.as_deref());
+        keys.insert(op.key.as_ref());
         first = first.min(op.call);
         last = last.max(op.ret.unwrap_or(op.call));
         if let (true, Some(d)) = (clock.timed, duration(op)) {

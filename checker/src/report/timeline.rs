@@ -7,7 +7,7 @@ use super::ClusterEvent;
 use super::counterexample::describe;
 use super::html::esc;
 use super::stats::{Clock, duration, outcome_name};
-use crate::history::{History, Process};
+use crate::history::History;
 use crate::verdict::{Validity, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -177,7 +177,7 @@ fn segment(
         .enumerate()
         .skip(e_first)
         .take(e_last.saturating_sub(e_first) + 1)
-        .filter(|(_, e)| matches!(e.process, Process::Other(_)))
+        .filter_map(|(i, e)| e.other().map(|o| (i, o)))
         .take(MAX_MARKS);
     for (i, e) in marks {
         let label = format!(
@@ -228,7 +228,7 @@ fn segment(
             clock.fmt_instant(op.call),
             op.key
                 .as_ref()
-                .map_or(String::new(), |k| format!(" · key {k}"))
+                .map_or(String::new(), |k| format!(" · key {k:?}"))
         );
         out.push_str(&format!(
             "<div class=\"op {}\" style=\"top:{}px;left:{}px;height:{}px\" title=\"{}\">{}{}</div>",
@@ -237,9 +237,10 @@ fn segment(
             c * COL + 2,
             (bottom.saturating_sub(top)).max(PX + 4),
             esc(&title),
-            op.key
-                .as_ref()
-                .map_or(String::new(), |k| format!("<b>{}</b> ", esc(k))),
+            op.key.as_ref().map_or(String::new(), |k| format!(
+                "<b>{}</b> ",
+                esc(&format!("{k:?}"))
+            )),
             esc(&text)
         ));
     }

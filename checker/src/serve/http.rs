@@ -9,7 +9,10 @@ use super::{ServeConfig, clock};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HeaderValue, LOCATION};
+use hyper::header::{
+    ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HeaderValue, LOCATION,
+    WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -48,6 +51,8 @@ struct Fail {
     status: StatusCode,
     message: String,
     allow: Option<&'static str>,
+    /// Ask for a bearer token (401).
+    challenge: bool,
 }
 
 fn fail(status: StatusCode, message: impl Into<String>) -> Fail {
@@ -55,7 +60,26 @@ fn fail(status: StatusCode, message: impl Into<String>) -> Fail {
         status,
         message: message.into(),
         allow: None,
+        challenge: false,
     }
+}
+
+/// True if the request carries `Authorization: Bearer <token>`. The comparison takes
+/// the same time wherever the first difference is.
+fn authorized(req: &Request<Incoming>, token: &str) -> bool {
+    let Some(given) = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+    else {
+        return false;
+    };
+    let want = token.as_bytes();
+    let mut diff = given.len() ^ want.len();
+    for (i, w) in want.iter().enumerate() {
+        diff |= usize::from(given.get(i).copied().unwrap_or(0) ^ w);
+    }
+    diff == 0
 }
 
 enum Route<'a> {
@@ -97,6 +121,12 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response, In
                 r.headers_mut()
                     .insert(ALLOW, HeaderValue::from_static(allow));
             }
+            if f.challenge {
+                r.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"checker\""),
+                );
+            }
             r
         }
     })
@@ -107,6 +137,20 @@ async fn handle(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
     let Some((route, allow)) = route(&path) else {
         return Err(fail(StatusCode::NOT_FOUND, format!("no such path: {path}")));
     };
+    if let Some(token) = &app.config.token
+        && !matches!(route, Route::Healthz)
+        && !authorized(&req, token)
+    {
+        app.metrics.rejected_unauthorized.fetch_add(1, Relaxed);
+        linger(req).await;
+        return Err(Fail {
+            challenge: true,
+            ..fail(
+                StatusCode::UNAUTHORIZED,
+                "this service needs `Authorization: Bearer <token>` (the token given to checker serve)",
+            )
+        });
+    }
     let method = req.method().clone();
     let allowed = allow.split(", ").any(|m| m == method.as_str());
     if !allowed {
@@ -206,6 +250,7 @@ async fn submit(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
         ops: None,
         check_s: None,
         report_error: None,
+        runs: 0,
     };
     if let Err(e) = app.store.insert(rec) {
         app.store.discard(&id);
@@ -319,7 +364,9 @@ fn record_json(r: &Record) -> Value {
         "model": r.params.model,
         "initial": r.params.initial,
         "knossos": r.params.knossos,
+        "allow_empty": r.params.allow_empty,
         "time_limit": r.params.time_limit_s,
+        "runs": r.runs,
         "created": r.created,
         "started": r.started,
         "finished": r.finished,

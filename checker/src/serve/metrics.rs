@@ -25,6 +25,8 @@ pub struct Metrics {
     pub rejected_queue_full: AtomicU64,
     pub rejected_too_large: AtomicU64,
     pub rejected_bad_request: AtomicU64,
+    /// Requests without the bearer token (any path), when one is set.
+    pub rejected_unauthorized: AtomicU64,
 }
 
 impl Metrics {
@@ -93,13 +95,14 @@ impl Metrics {
         );
         let _ = writeln!(
             s,
-            "# HELP checker_rejected_total Submissions refused, by reason."
+            "# HELP checker_rejected_total Submissions (or, for unauthorized, any requests) refused, by reason."
         );
         let _ = writeln!(s, "# TYPE checker_rejected_total counter");
         for (reason, c) in [
             ("queue_full", &self.rejected_queue_full),
             ("too_large", &self.rejected_too_large),
             ("bad_request", &self.rejected_bad_request),
+            ("unauthorized", &self.rejected_unauthorized),
         ] {
             let _ = writeln!(
                 s,

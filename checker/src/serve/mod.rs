@@ -7,27 +7,35 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST /v1/checks?model=&initial=&knossos=&time_limit=` + history | 202 `{id, state, url}`; 400 bad query, 413 too large, 503 queue full |
+//! | `POST /v1/checks?model=&initial=&knossos=&time_limit=&allow_empty=` + history | 202 `{id, state, url}`; 400 bad query, 413 too large, 503 queue full |
 //! | `GET /v1/checks` | 200 `{checks: [...]}`, the newest first |
 //! | `GET /v1/checks/{id}` | 200 the record; once done also every field of `checker check --json` |
 //! | `GET /v1/checks/{id}/report` | 200 the HTML report; 409 until done |
 //! | `GET /`, `/healthz`, `/metrics` | recent checks (HTML), `ok`, Prometheus text |
 //!
 //! Errors are `{"error": "..."}` with 404 (unknown path or id) and 405 (wrong method,
-//! with `Allow`) as well.
+//! with `Allow`) as well, and 401 (with `WWW-Authenticate: Bearer`) for a request
+//! without the token, when one is set.
 //!
 //! A history that does not parse is accepted (202) and its check ends in state
 //! "error" with the parser's line and reason: parsing a large history takes as long
 //! as a small check, and belongs on the workers, not in the request.
 //!
-//! The service listens on loopback addresses only: it has no authentication, and it
-//! runs CPU-heavy work for whoever asks.
+//! Without `--token` the service listens on loopback addresses only: it would run
+//! CPU-heavy work for whoever asks. With a token every request but `/healthz` must
+//! carry it (`Authorization: Bearer`), and any address may be served. The token is
+//! sent in clear: across an untrusted network, put TLS in front.
+//!
+//! Checks accepted are never lost: those queued or running when the service stopped
+//! (SIGKILL included) run again at the next start, before new ones.
 
 mod clock;
 mod http;
 mod metrics;
 mod pages;
 mod params;
+
+pub(crate) use params::percent_encode;
 mod store;
 mod worker;
 
@@ -47,9 +55,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// A client that sends no complete request head for this long is disconnected.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The shortest bearer token accepted.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    /// Bearer token every request but `/healthz` must carry; needed beyond loopback.
+    pub token: Option<String>,
     pub data: PathBuf,
     pub max_body_bytes: u64,
     /// Checks waiting for a worker; more are refused with 503.
@@ -67,11 +80,19 @@ pub struct ServeConfig {
 
 /// Runs the service until SIGTERM or ctrl-c.
 pub fn run(config: ServeConfig) -> anyhow::Result<()> {
-    if !config.listen.ip().is_loopback() {
-        anyhow::bail!(
-            "--listen {}: only loopback addresses (127.0.0.1, ::1) are served; the service has no authentication",
+    match &config.token {
+        Some(t) if t.chars().count() < MIN_TOKEN_CHARS => anyhow::bail!(
+            "--token must be at least {MIN_TOKEN_CHARS} characters (a long random string)"
+        ),
+        Some(t) if t.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            anyhow::bail!("--token must not contain spaces or control characters")
+        }
+        Some(_) => {}
+        None if !config.listen.ip().is_loopback() => anyhow::bail!(
+            "--listen {}: without --token only loopback addresses (127.0.0.1, ::1) are served; give a bearer token to serve beyond",
             config.listen
-        );
+        ),
+        None => {}
     }
     if config.queue == 0 || config.workers == 0 || config.max_connections == 0 {
         anyhow::bail!("--queue, --workers and --max-connections must be at least 1");
@@ -86,8 +107,8 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--listen {}: {e}", config.listen))?;
         serve(config, listener, shutdown_signal()).await
     });
-    // A running check cannot be cut short; its record says "running" and becomes
-    // "error: interrupted" at the next start.
+    // A running check cannot be cut short; its record says "running", and it runs
+    // again at the next start.
     rt.shutdown_timeout(Duration::from_millis(100));
     result
 }
@@ -99,9 +120,15 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let (store, problems) = store::Store::open(&config.data, config.keep)?;
+    let (store, resume, problems) = store::Store::open(&config.data, config.keep)?;
     for p in problems {
         eprintln!("checker serve: {p}");
+    }
+    if !resume.is_empty() {
+        eprintln!(
+            "checker serve: {} check(s) cut off by the last stop run again",
+            resume.len()
+        );
     }
     let store = Arc::new(store);
     let metrics = Arc::new(metrics::Metrics::default());
@@ -110,6 +137,7 @@ pub async fn serve(
     tokio::spawn(worker::dispatch(
         store.clone(),
         metrics.clone(),
+        resume,
         queue_rx,
         config.workers,
         config.threads,

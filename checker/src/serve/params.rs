@@ -11,21 +11,27 @@ const MAX_QUERY_BYTES: usize = 64 << 10;
 /// The options of one check, as given (and as stored in `check.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
-    /// `register`, `cas-register` or `kv`.
+    /// A built-in model's name (`register`, `kv`, `fifo-queue`, ...).
     pub model: String,
     /// The literal as given (JSON or EDN); validated at submission.
     pub initial: Option<String>,
     pub knossos: bool,
     /// Seconds; the service's cap when the request gave none or more.
     pub time_limit_s: f64,
+    /// A history without client operations is linearizable rather than an error.
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 fn model_kind(name: &str) -> Option<ModelKind> {
-    match name {
-        "register" => Some(ModelKind::Register),
-        "cas-register" => Some(ModelKind::CasRegister),
-        "kv" => Some(ModelKind::Kv),
-        _ => None,
+    ModelKind::from_name(name)
+}
+
+fn flag(name: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "true" | "1" | "" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("{name} must be true or false, not {v:?}")),
     }
 }
 
@@ -38,6 +44,7 @@ impl Params {
             initial: None,
             knossos: false,
             time_limit_s: max_time_limit_s,
+            allow_empty: false,
         };
         let query = query.unwrap_or("");
         if query.len() > MAX_QUERY_BYTES {
@@ -55,7 +62,8 @@ impl Params {
                 "model" => {
                     if model_kind(&v).is_none() {
                         return Err(format!(
-                            "model must be register, cas-register or kv, not {v:?}"
+                            "model must be one of {}, not {v:?}",
+                            ModelKind::names()
                         ));
                     }
                     p.model = v;
@@ -64,13 +72,8 @@ impl Params {
                     checker::parse::value_literal(&v).map_err(|e| format!("initial {v:?}: {e}"))?;
                     p.initial = Some(v);
                 }
-                "knossos" => {
-                    p.knossos = match v.as_str() {
-                        "true" | "1" | "" => true,
-                        "false" | "0" => false,
-                        _ => return Err(format!("knossos must be true or false, not {v:?}")),
-                    }
-                }
+                "knossos" => p.knossos = flag("knossos", &v)?,
+                "allow_empty" => p.allow_empty = flag("allow_empty", &v)?,
                 "time_limit" => {
                     let s: f64 = v.parse().map_err(|_| {
                         format!("time_limit must be a number of seconds, not {v:?}")
@@ -84,7 +87,7 @@ impl Params {
                 }
                 other => {
                     return Err(format!(
-                        "unknown parameter {other:?} (known: model, initial, knossos, time_limit)"
+                        "unknown parameter {other:?} (known: model, initial, knossos, time_limit, allow_empty)"
                     ));
                 }
             }
@@ -101,6 +104,9 @@ impl Params {
         }
         if self.knossos {
             q.push_str("&knossos=true");
+        }
+        if self.allow_empty {
+            q.push_str("&allow_empty=true");
         }
         q.push_str(&format!("&time_limit={}", self.time_limit_s));
         q
@@ -124,6 +130,7 @@ impl Params {
             time_limit: Some(time_limit),
             all_keys: true,
             threads,
+            allow_empty: self.allow_empty,
             ..CheckOptions::default()
         })
     }
@@ -201,6 +208,7 @@ mod tests {
     fn bad_queries_say_why() {
         for (q, needle) in [
             ("model=btree", "model must be"),
+            ("allow_empty=perhaps", "allow_empty"),
             ("time_limit=0", "positive"),
             ("time_limit=NaN", "positive"),
             ("time_limit=soon", "number of seconds"),

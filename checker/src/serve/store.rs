@@ -8,8 +8,9 @@
 //!
 //! `check.json` is replaced atomically (write, then rename), so a service killed at any
 //! point leaves either the old or the new record. At start the records are loaded
-//! again; a check that was queued or running then can never finish and is marked
-//! "error: interrupted".
+//! again, and the checks that were queued or running are queued again, oldest first:
+//! a check accepted is never lost. One that was cut off [`MAX_RUNS`] times (a history
+//! that kills the service, say) ends in "error" instead of stopping it forever.
 
 use super::clock;
 use super::params::Params;
@@ -27,6 +28,9 @@ pub const REPORT_DIR: &str = "report";
 /// Attempts at a fresh id before giving up (ids collide only across restarts within
 /// one second).
 const ID_ATTEMPTS: u32 = 1000;
+/// Starts of one check before it is given up: a check that was running when the
+/// service stopped this many times ends in "error".
+pub const MAX_RUNS: u32 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,6 +75,9 @@ pub struct Record {
     pub check_s: Option<f64>,
     /// The verdict stands, but the report could not be written.
     pub report_error: Option<String>,
+    /// How many times the check was started (more than once after a restart).
+    #[serde(default)]
+    pub runs: u32,
 }
 
 /// Every known check, by id (ids sort in creation order).
@@ -84,9 +91,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens `dir` (creating it) and loads every check found there; returns the store
-    /// and one line per folder that could not be read, for the log.
-    pub fn open(dir: &Path, keep: usize) -> anyhow::Result<(Store, Vec<String>)> {
+    /// Opens `dir` (creating it) and loads every check found there; returns the store,
+    /// the ids of the checks to run again (oldest first), and one line per folder that
+    /// could not be read, for the log.
+    pub fn open(dir: &Path, keep: usize) -> anyhow::Result<(Store, Vec<String>, Vec<String>)> {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("--data {}: {e}", dir.display()))?;
         let mut records = BTreeMap::new();
@@ -135,19 +143,31 @@ impl Store {
             .values_mut()
             .filter(|r| !r.state.finished())
             .map(|r| {
-                r.state = State::Error;
-                r.error = Some("interrupted: the service stopped before the check ended".into());
-                r.finished = Some(clock::now());
+                if r.runs >= MAX_RUNS {
+                    r.state = State::Error;
+                    r.error = Some(format!(
+                        "interrupted: the service stopped during each of the {} runs of this check",
+                        r.runs
+                    ));
+                    r.finished = Some(clock::now());
+                } else {
+                    r.state = State::Queued;
+                    r.started = None;
+                }
                 r.clone()
             })
             .collect();
+        let mut resume = Vec::new();
         for r in &unfinished {
             if let Err(e) = store.write_record(r) {
                 problems.push(e);
             }
+            if r.state == State::Queued {
+                resume.push(r.id.clone());
+            }
         }
         problems.extend(store.prune());
-        Ok((store, problems))
+        Ok((store, resume, problems))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
@@ -323,33 +343,57 @@ mod tests {
             ops: None,
             check_s: None,
             report_error: None,
+            runs: 0,
         }
     }
 
     #[test]
-    fn reopen_marks_unfinished_checks_interrupted_and_prunes() {
+    fn reopen_queues_unfinished_checks_again_and_prunes() {
         let tmp = tempfile::tempdir().unwrap();
+        let mut ids = Vec::new();
         {
-            let (store, problems) = Store::open(tmp.path(), 2).unwrap();
-            assert!(problems.is_empty());
-            for state in [State::Done, State::Done, State::Error, State::Running] {
+            let (store, resume, problems) = Store::open(tmp.path(), 2).unwrap();
+            assert!(problems.is_empty() && resume.is_empty());
+            for (state, runs) in [
+                (State::Done, 1),
+                (State::Done, 1),
+                (State::Error, 1),
+                (State::Running, 1),
+                (State::Queued, 0),
+                (State::Running, MAX_RUNS),
+            ] {
                 let (id, _) = store.reserve().unwrap();
-                store.insert(record(&id, state)).unwrap();
+                store
+                    .insert(Record {
+                        runs,
+                        ..record(&id, state)
+                    })
+                    .unwrap();
+                ids.push(id);
             }
             // A folder of ours without a record is an upload cut short: removed.
             std::fs::create_dir(tmp.path().join("20260101T000000Z-000099")).unwrap();
             // Any other folder without a record is skipped, not fatal.
             std::fs::create_dir(tmp.path().join("stray")).unwrap();
         }
-        let (store, problems) = Store::open(tmp.path(), 2).unwrap();
+        let (store, resume, problems) = Store::open(tmp.path(), 2).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
+        // The running and the queued check run again, oldest first.
+        assert_eq!(resume, [ids[3].clone(), ids[4].clone()]);
+        for id in &resume {
+            let r = store.get(id).unwrap();
+            assert_eq!(r.state, State::Queued);
+            assert_eq!(r.started, None);
+        }
+        // One cut off in each of its runs is given up.
+        let given_up = store.get(&ids[5]).unwrap();
+        assert_eq!(given_up.state, State::Error);
+        assert!(given_up.error.as_deref().unwrap().contains("interrupted"));
+        // Two finished checks are kept (the given-up one and the newest before it).
         let left = store.recent(10);
-        // The oldest finished check was deleted; the interrupted one counts as finished.
-        assert_eq!(left.len(), 2);
-        assert_eq!(left[0].state, State::Error);
-        assert!(left[0].error.as_deref().unwrap().contains("interrupted"));
+        assert_eq!(left.len(), 4, "{left:?}");
         assert!(left[0].id > left[1].id, "newest first");
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 3);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 5);
         assert!(looks_like_id(&left[0].id));
         assert!(!looks_like_id("stray") && !looks_like_id("20260101T000000Z-00a001"));
     }

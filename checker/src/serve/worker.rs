@@ -6,31 +6,37 @@ use super::clock;
 use super::metrics::Metrics;
 use super::store::{HISTORY_FILE, REPORT_DIR, Record, State, Store, VERDICT_FILE, write_atomic};
 use crate::cli::check_cmd::JsonOutput;
-use crate::cli::summary::Counts;
 use checker::verdict::Verdict;
 use std::io::BufReader;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc};
 
-/// Takes ids off the queue while fewer than `workers` checks run; returns when the
-/// queue is closed and empty.
+/// Runs the checks in `resume` (cut off by the last stop), then takes ids off the
+/// queue, while fewer than `workers` checks run; returns when the queue is closed and
+/// empty.
 pub async fn dispatch(
     store: Arc<Store>,
     metrics: Arc<Metrics>,
+    resume: Vec<String>,
     mut queue: mpsc::Receiver<String>,
     workers: usize,
     threads: usize,
 ) {
     let slots = Arc::new(Semaphore::new(workers.max(1)));
+    let mut resume = resume.into_iter();
     loop {
         // The slot first: an id stays in the queue (and counts as queued) until a
         // worker is free to take it.
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let Some(id) = queue.recv().await else {
-            return;
+        let id = match resume.next() {
+            Some(id) => id,
+            None => match queue.recv().await {
+                Some(id) => id,
+                None => return,
+            },
         };
         let store = store.clone();
         let metrics = metrics.clone();
@@ -63,6 +69,7 @@ fn run_one(store: &Store, metrics: &Metrics, id: &str, threads: usize) -> Result
     let rec = store.update(id, |r| {
         r.state = State::Running;
         r.started = Some(clock::now());
+        r.runs += 1;
     })?;
     let options = rec.params.options(threads)?;
     let dir = store.check_dir(id);
@@ -73,14 +80,10 @@ fn run_one(store: &Store, metrics: &Metrics, id: &str, threads: usize) -> Result
     let history = checker::parse::parse_reader(BufReader::with_capacity(1 << 16, file), "history")
         .map_err(|e| e.to_string())?;
     let parse_s = parse_start.elapsed().as_secs_f64();
-    let verdict = checker::check::check(&history, &options);
+    let verdict =
+        checker::check::check(&history, &options).map_err(|e| e.in_file("history").to_string())?;
     metrics.observe_check(verdict.check_s);
-    let out = JsonOutput {
-        history: format!("{id}/{HISTORY_FILE}"),
-        parse_s,
-        verdict: &verdict,
-        counts: Counts::of(&history, &verdict),
-    };
+    let out = JsonOutput::new(format!("{id}/{HISTORY_FILE}"), parse_s, &history, &verdict);
     let json = serde_json::to_vec_pretty(&out).map_err(|e| format!("verdict JSON: {e}"))?;
     write_atomic(&dir.join(VERDICT_FILE), &json)?;
     let run = checker::report::RunInfo {

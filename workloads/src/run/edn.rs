@@ -236,7 +236,10 @@ mod tests {
                 (&b.key, &b.input, &b.output, b.outcome, b.call, b.ret)
             );
         }
-        let (v1, v2) = (check(&from_jsonl, &opts), check(&from_edn, &opts));
+        let (v1, v2) = (
+            check(&from_jsonl, &opts).expect("jsonl checks"),
+            check(&from_edn, &opts).expect("edn checks"),
+        );
         assert_eq!(v1.valid, checker::verdict::Validity::NotLinearizable);
         assert_eq!(v2.valid, v1.valid);
         let keys = |v: &checker::verdict::Verdict| {

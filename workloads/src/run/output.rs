@@ -2,7 +2,7 @@
 //! run's summary figures.
 
 use anyhow::Context;
-use checker::history::{Function, History, Outcome};
+use checker::history::{History, Outcome};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -143,15 +143,6 @@ pub fn count_snapshots(dir: &std::path::Path) -> (usize, usize) {
     (taken, installed)
 }
 
-fn fname(f: Function) -> &'static str {
-    match f {
-        Function::Read => "read",
-        Function::Write => "write",
-        Function::Cas => "cas",
-        Function::Append => "append",
-    }
-}
-
 /// Counts and latency quantiles from the history's client operations.
 pub fn summarize(history: &History, workload_s: f64) -> Summary {
     let mut s = Summary::default();
@@ -174,7 +165,7 @@ pub fn summarize(history: &History, workload_s: f64) -> Summary {
             }
         };
         *s.by_function
-            .entry(fname(op.f).to_string())
+            .entry(op.f.name().to_string())
             .or_default()
             .entry(outcome.to_string())
             .or_default() += 1;

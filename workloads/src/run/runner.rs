@@ -571,7 +571,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let h = history.clone();
     let checking = tokio::task::spawn_blocking(move || checker::check::check(&h, &options));
     let verdict: Verdict = tokio::select! {
-        v = checking => v.context("the checker failed")?,
+        v = checking => v.context("the checker failed")?
+            .map_err(|e| anyhow::anyhow!("{}", e.in_file(&history_path.display().to_string())))?,
         _ = interrupt.changed() => bail!("interrupted while checking; history in {}", run_dir.display()),
     };
     signals.abort();
@@ -695,7 +696,11 @@ fn print_summary(
         .keys
         .iter()
         .filter(|k| k.valid == Validity::NotLinearizable)
-        .map(|k| k.key.clone().unwrap_or_else(|| "(register)".to_string()))
+        .map(|k| {
+            k.key
+                .as_ref()
+                .map_or_else(|| "(register)".to_string(), |k| k.to_string())
+        })
         .collect();
     eprintln!(
         "workloads: verdict: {} (checked in {:.2} s){}",

@@ -35,7 +35,10 @@ pub fn check_history(history: &History, time_limit: Duration) -> Finding {
         threads: 1,
         ..CheckOptions::default()
     };
-    let verdict = check(&parsed, &options);
+    let verdict = match check(&parsed, &options) {
+        Ok(v) => v,
+        Err(e) => return Finding::Unknown(format!("the checker refused the history: {e}")),
+    };
     match verdict.valid {
         Validity::Linearizable => Finding::Linearizable,
         Validity::NotLinearizable => {
@@ -47,7 +50,7 @@ pub fn check_history(history: &History, time_limit: Duration) -> Finding {
                 let window = k.counterexample.as_ref().map_or(0, |c| c.window.len());
                 format!(
                     "key {} ({} ops; smallest failing window {} ops)",
-                    k.key.as_deref().unwrap_or("-"),
+                    k.key.as_ref().map_or("-".to_string(), |k| k.to_string()),
                     k.ops,
                     window
                 )

@@ -194,7 +194,8 @@ fn replay_seed(
         all_keys: true,
         ..CheckOptions::default()
     };
-    let verdict = checker::check::check(&history, &options);
+    let verdict = checker::check::check(&history, &options)
+        .map_err(|e| anyhow::anyhow!("{}", e.in_file(&history_path.display().to_string())))?;
     std::fs::write(
         dir.join("checker.json"),
         serde_json::to_string_pretty(&verdict)?,

@@ -1,8 +1,8 @@
 //! The Wing-Gong-Lowe search on one key, with Lowe's memoization, as Porcupine does it.
 //!
 //! Every operation has a call and a return event; the events form a doubly linked list
-//! in time order (calls before returns at equal times, so touching intervals count as
-//! concurrent). The search walks the list from its head: a call is a candidate to
+//! in history order (an operation's call and return are the positions of its invoke and
+//! completion events, so no two coincide). The search walks the list from its head: a call is a candidate to
 //! linearize next; reaching a return whose operation is not yet linearized means the
 //! current prefix cannot be extended, so it backtracks. Linearizing an operation lifts
 //! both of its events out of the list; backtracking puts them back (an undo stack).
@@ -18,14 +18,14 @@
 //!   linearization of the rest can be rearranged to start with it, since it changes
 //!   nothing wherever it stands and nothing unlinearized must precede it in real time.
 //!   (A write of the current value does not qualify: later it may change the state.)
-//! - the model may declare a move dead ([`Model::dead`]): some required operation can
+//! - the engine may declare a move dead ([`Engine::dead`]): some required operation can
 //!   then never succeed, so the branch is cut before it is explored.
 //!
 //! Indeterminate operations return at +infinity: their return events sit after every
 //! other event, so reaching one means every required operation is linearized and the
 //! rest may be left out.
 
-use crate::model::{Model, SOp};
+use super::{Engine, NEVER, SOp};
 use rustc_hash::FxHashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -121,7 +121,7 @@ impl List {
 }
 
 /// Decides one key. `record` keeps the longest linearizable prefix (for explanations).
-pub fn search<M: Model>(model: &mut M, ops: &[SOp], budget: &Budget, record: bool) -> Found {
+pub fn search<M: Engine>(model: &mut M, ops: &[SOp], budget: &Budget, record: bool) -> Found {
     let n = ops.len();
     let mut list = List::new(ops);
     let mut bits = vec![0u64; n.div_ceil(64) + 1];
@@ -166,7 +166,7 @@ pub fn search<M: Model>(model: &mut M, ops: &[SOp], budget: &Budget, record: boo
             let mut e = entry;
             while e != NONE && is_call(e) {
                 let i = (e / 2) as usize;
-                if ops[i].f.is_observer() && model.step(state, &ops[i]) == Some(state) {
+                if ops[i].observer && model.step(state, &ops[i]) == Some(state) {
                     break;
                 }
                 e = list.next[e as usize];
@@ -233,7 +233,7 @@ pub fn search<M: Model>(model: &mut M, ops: &[SOp], budget: &Budget, record: boo
                 entry = list.next[entry as usize];
                 continue;
             }
-            if op.ret == u64::MAX {
+            if op.ret == NEVER {
                 // Only indeterminate operations remain.
                 break Found::Linearizable;
             }

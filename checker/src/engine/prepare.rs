@@ -1,5 +1,8 @@
-//! Turns one key's operations into what the search runs on: drops what cannot matter,
-//! makes indeterminate operations cheap, interns values and picks the model.
+//! The fast engines of the register, cas-register and kv models: turns one key's
+//! operations into what the search runs on: drops what cannot matter, makes
+//! indeterminate operations cheap, interns values and picks the engine. What these
+//! engines decide is what the plain definitions in [`crate::model`] define; the tests
+//! check the two against each other and against a brute-force oracle.
 //!
 //! The reductions, and why each keeps the verdict:
 //!
@@ -8,8 +11,9 @@
 //!   no state, so it constrains nothing: dropped. With `knossos`, an ok read of `null`
 //!   constrains nothing either (Knossos's register models): dropped.
 //! - An `info` write, cas or append whose written value nobody observed (no ok read
-//!   returns it, or, for appends and puts of the append model, contains it; no cas
-//!   compares against it): dropped. Argument: take any linearization that includes it.
+//!   returns it, or, for appends and puts of the append model, contains it, where an
+//!   absent value counts as the empty string it extends to; no cas compares against
+//!   it): dropped. Argument: take any linearization that includes it.
 //!   Between it and the next operation that replaces the state (a write, a cas, a put)
 //!   the state holds (or, for appends, contains) its value; a read or cas there would
 //!   observe the value, and none does, so only state-replacing operations or further
@@ -25,9 +29,11 @@
 //! - What remains of `info` stays pending until the end (return at +infinity) and may be
 //!   left out by the search.
 
+use super::trie::{IMPOSSIBLE, TrieModel};
+use super::values::{NULL, ValueModel, Values, Waits};
+use super::{Engine, F, NEVER, SOp};
 use crate::history::{Function, Operation, Outcome};
-use crate::model::{F, Model, NULL, SOp, ValueModel, Values, Waits};
-use crate::trie::{IMPOSSIBLE, TrieModel};
+use crate::model::ValueState;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
@@ -35,14 +41,6 @@ use serde_json::Value;
 pub enum Prepared {
     Value(ValueModel, Vec<SOp>),
     Trie(TrieModel, Vec<SOp>),
-}
-
-impl Prepared {
-    pub fn ops(&self) -> &[SOp] {
-        match self {
-            Prepared::Value(_, o) | Prepared::Trie(_, o) => o,
-        }
-    }
 }
 
 /// How a key is prepared.
@@ -54,17 +52,19 @@ pub struct PrepareOptions {
     pub fast_path: bool,
 }
 
-/// True if this key uses append semantics (absent reads as "").
+/// True if this key uses append semantics (an append that may take effect).
 pub fn append_mode(ops: &[&Operation]) -> bool {
     ops.iter()
         .any(|o| o.f == Function::Append && o.outcome != Outcome::Fail)
 }
 
-fn norm(v: &Value, append: bool) -> Value {
-    if append && v.is_null() {
-        Value::String(String::new())
-    } else {
-        v.clone()
+/// What a value contributes to the strings an append builds from it: an absent value
+/// is extended as the empty string.
+fn text(v: &Value) -> Option<&str> {
+    match v {
+        Value::Null => Some(""),
+        Value::String(s) => Some(s),
+        _ => None,
     }
 }
 
@@ -80,19 +80,19 @@ fn written(op: &Operation) -> Option<&Value> {
     match op.f {
         Function::Write | Function::Append => Some(&op.input),
         Function::Cas => cas_pair(&op.input).map(|(_, to)| to),
-        Function::Read => None,
+        _ => None,
     }
 }
 
-/// Prepares one key's operations (sorted by call).
+/// Prepares one key's operations (in history order).
 pub fn prepare(ops: &[&Operation], opts: &PrepareOptions) -> Prepared {
     let append = append_mode(ops);
-    let initial = norm(&opts.initial, append);
+    let initial = &opts.initial;
     // Drop fail ops, info reads and (knossos) null reads.
     let kept: Vec<&Operation> = ops
         .iter()
         .copied()
-        .filter(|o| match (o.outcome, o.f) {
+        .filter(|o| match (o.outcome, &o.f) {
             (Outcome::Fail, _) => false,
             (Outcome::Info, Function::Read) => false,
             (Outcome::Ok, Function::Read) => !(opts.knossos && o.output.is_null()),
@@ -100,36 +100,38 @@ pub fn prepare(ops: &[&Operation], opts: &PrepareOptions) -> Prepared {
         })
         .collect();
     // Everything an operation can observe: read results and cas comparands.
-    let seen: Vec<Value> = kept
+    let seen: Vec<&Value> = kept
         .iter()
         .filter_map(|o| match o.f {
-            Function::Read => Some(norm(&o.output, append)),
-            Function::Cas => cas_pair(&o.input).map(|(f, _)| norm(f, append)),
+            Function::Read => Some(&o.output),
+            Function::Cas => cas_pair(&o.input).map(|(f, _)| f),
             _ => None,
         })
         .collect();
-    let seen_set: FxHashSet<String> = seen.iter().map(|v| v.to_string()).collect();
+    let seen_set: FxHashSet<ValueState> = seen.iter().map(|v| ValueState((*v).clone())).collect();
     let observed = |v: &Value| -> bool {
-        let v = norm(v, append);
-        if seen_set.contains(&v.to_string()) {
+        if seen_set.contains(&ValueState(v.clone())) {
             return true;
         }
-        match (&v, append) {
-            (Value::String(s), true) => seen
+        // In the append model a value also shows inside every string built on it.
+        match (append, text(v)) {
+            (true, Some(t)) => seen
                 .iter()
-                .any(|r| matches!(r, Value::String(r) if r.contains(s.as_str()))),
+                .any(|r| matches!(r, Value::String(r) if r.contains(t))),
             _ => false,
         }
     };
-    // In the append model an append fails on a non-string state, so it observes the
-    // state too: unobserved writes are only dropped when every value is a string.
+    // In the append model an append fails on a state that is neither a string nor
+    // absent, so it observes the state too: unobserved writes are only dropped when
+    // every state is a string or absent.
     let all_strings = !append
-        || (initial.is_string()
+        || (text(initial).is_some()
             && kept.iter().all(|o| match o.f {
                 Function::Read => true,
-                Function::Cas => cas_pair(&o.input)
-                    .is_some_and(|(a, b)| norm(a, true).is_string() && norm(b, true).is_string()),
-                _ => norm(&o.input, true).is_string(),
+                Function::Cas => {
+                    cas_pair(&o.input).is_some_and(|(a, b)| text(a).is_some() && text(b).is_some())
+                }
+                _ => text(&o.input).is_some(),
             }));
     let kept: Vec<&Operation> = kept
         .into_iter()
@@ -137,23 +139,29 @@ pub fn prepare(ops: &[&Operation], opts: &PrepareOptions) -> Prepared {
         .collect();
     if opts.fast_path
         && append
-        && let Some(p) = prepare_trie(&kept, &initial)
+        && let Some(p) = prepare_trie(&kept, initial)
     {
         return p;
     }
-    prepare_values(&kept, &initial, append, opts.fast_path)
+    prepare_values(&kept, initial, append, opts.fast_path)
 }
 
 fn base_op(o: &Operation, f: F) -> SOp {
     SOp {
         id: o.id,
-        call: o.call,
-        ret: match o.outcome {
-            Outcome::Ok => o.ret.unwrap_or(u64::MAX),
-            _ => u64::MAX,
-        },
+        call: o.invoke_event as u64,
+        ret: completion(o),
         f,
         optional: o.outcome != Outcome::Ok,
+        observer: f.is_observer(),
+    }
+}
+
+/// Where an ok operation returned; [`NEVER`] for one that may take effect later.
+fn completion(o: &Operation) -> u64 {
+    match (o.outcome, o.complete_event) {
+        (Outcome::Ok, Some(c)) => c as u64,
+        _ => NEVER,
     }
 }
 
@@ -163,18 +171,20 @@ fn prepare_values(kept: &[&Operation], initial: &Value, append: bool, fast: bool
     let mut ops = Vec::with_capacity(kept.len());
     for o in kept {
         let f = match o.f {
-            Function::Read => F::Read(values.intern(&norm(&o.output, append))),
-            Function::Write => F::Write(values.intern(&norm(&o.input, append))),
-            Function::Append => F::Append(values.intern(&norm(&o.input, append))),
+            Function::Read => F::Read(values.intern(&o.output)),
+            Function::Write => F::Write(values.intern(&o.input)),
+            Function::Append => F::Append(values.intern(&o.input)),
             Function::Cas => match cas_pair(&o.input) {
-                Some((a, b)) => F::Cas(
-                    values.intern(&norm(a, append)),
-                    values.intern(&norm(b, append)),
-                ),
+                Some((a, b)) => F::Cas(values.intern(a), values.intern(b)),
                 // A malformed cas can never take effect: compare against a value no state
                 // holds.
                 None => F::Cas(values.intern(&Value::String("\u{0}malformed".into())), NULL),
             },
+            // The models validated the functions; nothing else reaches here.
+            _ => F::Cas(
+                values.intern(&Value::String("\u{0}unsupported".into())),
+                NULL,
+            ),
         };
         ops.push(base_op(o, f));
     }
@@ -204,7 +214,7 @@ fn bound_observed_info(ops: &mut [SOp], init: u32) {
     let mut first_seen: FxHashMap<u32, u64> = FxHashMap::default();
     for op in ops.iter().filter(|o| !o.optional) {
         if let F::Read(v) | F::Cas(v, _) = op.f {
-            let e = first_seen.entry(v).or_insert(u64::MAX);
+            let e = first_seen.entry(v).or_insert(NEVER);
             *e = (*e).min(op.ret);
         }
     }
@@ -223,11 +233,18 @@ fn bound_observed_info(ops: &mut [SOp], init: u32) {
 
 /// The trie model, when the key allows it: no cas, every put/append value a non-empty
 /// string different from the initial value, every read a string that splits in at most
-/// one way. (A value may be put and appended, and repeat: a read that could be read two
-/// ways is what forbids the trie, since a node must stand for one string.) `None` otherwise (the general string model is used).
+/// one way (or null, while the key is still absent). (A value may be put and appended,
+/// and repeat: a read that could be read two ways is what forbids the trie, since a node
+/// must stand for one string.) `None` otherwise (the general string model is used).
+///
+/// An absent initial value is the root of the first epoch like `""` is, since appends
+/// extend both alike; only reads tell them apart: null reads the absent root, `""`
+/// cannot be read from it.
 fn prepare_trie(kept: &[&Operation], initial: &Value) -> Option<Prepared> {
-    let Value::String(init_s) = initial else {
-        return None;
+    let (init_s, absent) = match initial {
+        Value::String(s) => (s.as_str(), false),
+        Value::Null => ("", true),
+        _ => return None,
     };
     let mut model = TrieModel::new();
     let mut puts: FxHashMap<&str, u32> = FxHashMap::default(); // value -> epoch root
@@ -235,7 +252,7 @@ fn prepare_trie(kept: &[&Operation], initial: &Value) -> Option<Prepared> {
     let mut lens: Vec<usize> = Vec::new();
     let mut copies: FxHashMap<&str, usize> = FxHashMap::default();
     for o in kept {
-        match (o.f, &o.input) {
+        match (&o.f, &o.input) {
             (Function::Read, _) => {}
             (Function::Write, Value::String(s)) if !s.is_empty() && s != init_s => {
                 *copies.entry(s).or_default() += 1;
@@ -261,20 +278,32 @@ fn prepare_trie(kept: &[&Operation], initial: &Value) -> Option<Prepared> {
     for o in kept {
         let f = match o.f {
             Function::Read => {
-                let text = match norm(&o.output, true) {
+                let text = match &o.output {
+                    Value::Null if absent => {
+                        ops.push(base_op(o, F::Read(model.init())));
+                        continue;
+                    }
+                    Value::Null => {
+                        ops.push(base_op(o, F::Read(IMPOSSIBLE)));
+                        continue;
+                    }
+                    Value::String(s) if s.is_empty() && absent => {
+                        ops.push(base_op(o, F::Read(IMPOSSIBLE)));
+                        continue;
+                    }
                     Value::String(s) => s,
                     _ => return None,
                 };
-                match split(&text, (model.init(), init_s), &puts, &appends, &lens)? {
+                match split(text, (model.init(), init_s), &puts, &appends, &lens)? {
                     Some((root, epoch, tokens)) => {
                         let mut bound = |s: &str| {
                             if let Some((k, _)) = puts.get_key_value(s) {
-                                let e = seen_by.entry(k).or_insert(u64::MAX);
-                                *e = (*e).min(o.ret.unwrap_or(u64::MAX));
+                                let e = seen_by.entry(k).or_insert(NEVER);
+                                *e = (*e).min(completion(o));
                             }
                             if let Some((k, _)) = appends.get_key_value(s) {
-                                let e = seen_by.entry(k).or_insert(u64::MAX);
-                                *e = (*e).min(o.ret.unwrap_or(u64::MAX));
+                                let e = seen_by.entry(k).or_insert(NEVER);
+                                *e = (*e).min(completion(o));
                             }
                         };
                         if let Some(p) = epoch {
@@ -291,7 +320,7 @@ fn prepare_trie(kept: &[&Operation], initial: &Value) -> Option<Prepared> {
             }
             Function::Write => F::Write(*puts.get(o.input.as_str()?)?),
             Function::Append => F::Append(*appends.get(o.input.as_str()?)?),
-            Function::Cas => return None,
+            _ => return None,
         };
         ops.push(base_op(o, f));
     }
@@ -309,7 +338,8 @@ fn prepare_trie(kept: &[&Operation], initial: &Value) -> Option<Prepared> {
     if init_s.is_empty() {
         for (v, &root) in &puts {
             if let Some(&t) = appends.get(v) {
-                // See `split`: appending V to "" gives the state put V gives.
+                // See `split`: appending V to "" (or to absent) gives the state put V
+                // gives.
                 if !model.link(model.init(), t, root) {
                     return None;
                 }

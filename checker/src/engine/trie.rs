@@ -20,7 +20,7 @@
 //! no read of that epoch waits any longer (the second fact), so the exact string can no
 //! longer matter to anything that follows.
 
-use crate::model::{F, Model, SOp};
+use super::{Engine, F, SOp};
 use rustc_hash::FxHashMap;
 
 /// A read that no sequence of the key's puts and appends can produce.
@@ -165,13 +165,9 @@ impl TrieModel {
             }
         }
     }
-
-    pub fn nodes(&self) -> usize {
-        self.root.len()
-    }
 }
 
-impl Model for TrieModel {
+impl Engine for TrieModel {
     fn init(&self) -> u32 {
         self.init
     }
@@ -196,7 +192,7 @@ impl Model for TrieModel {
                 }
                 self.off_of.get(&self.root[state as usize]).copied()
             }
-            F::Cas(..) => None,
+            F::Cas(..) | F::Op(_) => None,
         }
     }
 
