@@ -120,7 +120,12 @@ pub enum Input {
     /// Ask the leader to hand leadership to `to` (admin API).
     TransferLeader { to: NodeId },
     /// Propose a membership change (admin API); the replica runs joint consensus.
-    ChangeMembership { id: RequestId, voters: Vec<NodeId> },
+    /// `learners`: the new learner set (`None` keeps the current learners).
+    ChangeMembership {
+        id: RequestId,
+        voters: Vec<NodeId>,
+        learners: Option<Vec<NodeId>>,
+    },
     /// Take a snapshot now (admin API), unless nothing was applied since the last
     /// one or one is being serialized already.
     TakeSnapshot,
@@ -375,12 +380,14 @@ impl Replica {
             }
             Input::Persisted { seq } => self.engine.persisted(seq),
             Input::TransferLeader { to } => self.engine.transfer_leader(to),
-            Input::ChangeMembership { id, voters } => {
-                match self.engine.propose_membership(voters) {
-                    Ok(index) => self.changes.push((index, id, self.engine.term())),
-                    Err(e) => self.refuse(id, e),
-                }
-            }
+            Input::ChangeMembership {
+                id,
+                voters,
+                learners,
+            } => match self.engine.propose_membership(voters, learners) {
+                Ok(index) => self.changes.push((index, id, self.engine.term())),
+                Err(e) => self.refuse(id, e),
+            },
             Input::Client { id, request } => self.client(id, request),
         }
     }
@@ -567,10 +574,10 @@ impl Replica {
         let done: Vec<RequestId> = self
             .changes
             .iter()
-            .filter(|(i, _, _)| *i < index)
+            .filter(|(i, _, _)| *i <= index)
             .map(|(_, id, _)| *id)
             .collect();
-        self.changes.retain(|(i, _, _)| *i >= index);
+        self.changes.retain(|(i, _, _)| *i > index);
         for id in done {
             let value = serde_json::json!({ "voters": voters });
             self.reply(id, Response::Done(KvResult::Value(Some(value))));

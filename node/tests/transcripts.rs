@@ -461,7 +461,7 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
             let voters = args.get(1).ok_or("change-membership ID 1,2,3")?;
             let voters = voters.split(',').map(parse_id).collect::<Result<_, _>>()?;
             let mut res = Ok(0);
-            env.with(id, &mut out, |r| res = r.propose_membership(voters))?;
+            env.with(id, &mut out, |r| res = r.propose_membership(voters, None))?;
             if let Err(e) = res {
                 let _ = writeln!(out, "n{id}: membership change refused: {e}");
             }

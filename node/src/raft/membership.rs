@@ -12,8 +12,16 @@ use super::{ProposeError, Raft, Role};
 use std::collections::BTreeSet;
 
 impl Raft {
-    /// Starts moving the voters to `voters`. Returns the index of C_old,new.
-    pub fn propose_membership(&mut self, voters: BTreeSet<NodeId>) -> Result<Index, ProposeError> {
+    /// Starts moving the voters to `voters` (and the learners to `learners`, when
+    /// given; otherwise the learners stay, less any that become voters). Returns the
+    /// index of the first configuration entry: C_old,new when the voters change, or
+    /// the final configuration itself when only the learners do (learners count in
+    /// no quorum, so that change needs no joint phase).
+    pub fn propose_membership(
+        &mut self,
+        voters: BTreeSet<NodeId>,
+        learners: Option<BTreeSet<NodeId>>,
+    ) -> Result<Index, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader: self.leader,
@@ -24,9 +32,15 @@ impl Raft {
                 "the new voter set is empty".into(),
             ));
         }
-        if voters == self.membership.voters && self.membership.voters_old.is_none() {
+        let learners: BTreeSet<NodeId> = learners
+            .unwrap_or_else(|| self.membership.learners.clone())
+            .into_iter()
+            .filter(|id| !voters.contains(id))
+            .collect();
+        let same_voters = voters == self.membership.voters && self.membership.voters_old.is_none();
+        if same_voters && learners == self.membership.learners {
             return Err(ProposeError::BadMembership(
-                "the voters are already these".into(),
+                "the voters and learners are already these".into(),
             ));
         }
         if self.config_change_pending() {
@@ -34,18 +48,20 @@ impl Raft {
                 "another membership change is in progress".into(),
             ));
         }
-        let joint = Membership {
-            learners: self
-                .membership
-                .learners
-                .iter()
-                .filter(|id| !voters.contains(id))
-                .copied()
-                .collect(),
-            voters_old: Some(self.membership.voters.clone()),
-            voters,
+        let next = if same_voters {
+            Membership {
+                voters,
+                learners,
+                voters_old: None,
+            }
+        } else {
+            Membership {
+                learners,
+                voters_old: Some(self.membership.voters.clone()),
+                voters,
+            }
         };
-        self.propose(Payload::Config(joint))
+        self.propose(Payload::Config(next))
     }
 
     /// A configuration entry is uncommitted, or the cluster is in a joint one.

@@ -281,6 +281,7 @@ fn membership_change_replies_after_the_final_configuration() {
         Input::ChangeMembership {
             id: 8,
             voters: vec![1, 2],
+            learners: None,
         },
     );
     c.carry(f, outs);
@@ -290,6 +291,7 @@ fn membership_change_replies_after_the_final_configuration() {
         Input::ChangeMembership {
             id: 9,
             voters: vec![],
+            learners: None,
         },
     );
     c.carry(l, outs);
@@ -300,6 +302,7 @@ fn membership_change_replies_after_the_final_configuration() {
         Input::ChangeMembership {
             id: 10,
             voters: voters.clone(),
+            learners: None,
         },
     );
     c.carry(l, outs);

@@ -226,7 +226,11 @@ impl<D: Disk> Driver<D> {
             }
             DriverMsg::Membership { voters, reply } => {
                 if let Some(id) = self.register(reply, false) {
-                    inputs.push(Input::ChangeMembership { id, voters });
+                    inputs.push(Input::ChangeMembership {
+                        id,
+                        voters,
+                        learners: None,
+                    });
                 }
             }
             DriverMsg::Transfer { to } => inputs.push(Input::TransferLeader { to }),

@@ -170,6 +170,22 @@ impl Disk {
         self.written = self.durable.clone();
     }
 
+    /// The disk is lost (the node must be down): everything goes, or everything but
+    /// the snapshot file when `keep_snapshot` (the write-ahead log alone is lost).
+    pub fn lose(&mut self, keep_snapshot: bool) {
+        self.pending.clear();
+        let snapshot = if keep_snapshot {
+            self.durable.snapshot.take()
+        } else {
+            None
+        };
+        self.durable = Stored {
+            snapshot,
+            ..Stored::default()
+        };
+        self.written = self.durable.clone();
+    }
+
     /// Number of writes waiting for their fsync.
     pub fn pending_len(&self) -> usize {
         self.pending.len()

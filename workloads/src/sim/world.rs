@@ -20,7 +20,7 @@ use super::net::Network;
 use super::queue::Queue;
 use node::raft::types::{Index, Message, NodeId, Term};
 use node::replica::{
-    ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role,
+    ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role, Status,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -64,6 +64,19 @@ pub struct Stats {
     pub snapshots_installed: u64,
     /// Seeds in which some node installed a snapshot from its leader.
     pub seeds_with_install: u64,
+    /// Membership changes asked of a leader, and how they were answered.
+    pub membership_changes: u64,
+    pub membership_done: u64,
+    pub membership_refused: u64,
+    /// Configuration entries applied (C_old,new and final), counted once per index.
+    pub joint_entries: u64,
+    pub final_entries: u64,
+    /// Disks lost whole, and write-ahead logs lost with the snapshot kept.
+    pub disk_wipes: u64,
+    pub wal_losses: u64,
+    /// Hostile peer messages delivered, and how many the nodes refused.
+    pub hostile_sent: u64,
+    pub hostile_rejected: u64,
 }
 
 impl Stats {
@@ -81,6 +94,15 @@ impl Stats {
         self.snapshots_taken += o.snapshots_taken;
         self.snapshots_installed += o.snapshots_installed;
         self.seeds_with_install += o.seeds_with_install;
+        self.membership_changes += o.membership_changes;
+        self.membership_done += o.membership_done;
+        self.membership_refused += o.membership_refused;
+        self.joint_entries += o.joint_entries;
+        self.final_entries += o.final_entries;
+        self.disk_wipes += o.disk_wipes;
+        self.wal_losses += o.wal_losses;
+        self.hostile_sent += o.hostile_sent;
+        self.hostile_rejected += o.hostile_rejected;
     }
 }
 
@@ -103,6 +125,25 @@ pub struct SeedReport {
     pub trace: Vec<String>,
     /// Why the linearizability check could not decide (never counted as a pass).
     pub unknown: Option<String>,
+}
+
+impl SeedReport {
+    /// The report of a seed that panicked: the panic is its violation.
+    pub fn panicked(seed: u64, message: String) -> SeedReport {
+        SeedReport {
+            seed,
+            nodes: 0,
+            violation: Some(Violation {
+                step: 0,
+                time_ns: 0,
+                message,
+            }),
+            stats: Stats::default(),
+            history: History::default(),
+            trace: Vec::new(),
+            unknown: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -154,6 +195,20 @@ pub(super) enum Ev {
         slot: usize,
     },
     Nemesis,
+    /// A membership change request reaching `node` (the admin API).
+    Admin {
+        node: NodeId,
+        voters: Vec<NodeId>,
+        learners: Option<Vec<NodeId>>,
+    },
+    /// Ask `node` to snapshot (and compact) now.
+    CompactSoon {
+        node: NodeId,
+    },
+    /// A hostile peer message for `msg.to`, delivered as it is.
+    Hostile {
+        msg: Message,
+    },
     Restart {
         node: NodeId,
     },
@@ -183,6 +238,8 @@ pub trait Driven {
     fn handle(&mut self, input: Input) -> Vec<Output>;
     /// The replica's current term (for the leader-completeness check).
     fn current_term(&self) -> Term;
+    /// Role, indexes and membership, as `/status` reports them.
+    fn status(&self) -> Status;
 }
 
 impl Driven for Replica {
@@ -193,7 +250,10 @@ impl Driven for Replica {
         Replica::handle(self, input)
     }
     fn current_term(&self) -> Term {
-        self.status().term
+        Replica::status(self).term
+    }
+    fn status(&self) -> Status {
+        Replica::status(self)
     }
 }
 
@@ -206,14 +266,17 @@ pub(super) struct SimNode<R> {
     /// Events that reached the node while it was paused, delivered on resume.
     pub deferred: Vec<Ev>,
     pub role: Option<(Role, Term)>,
-    next_request: u64,
+    pub(super) next_request: u64,
     requests: BTreeMap<u64, (usize, u64)>,
+    /// Membership requests (admin API) waiting for their answer.
+    pub(super) admin: std::collections::BTreeSet<u64>,
 }
 
 impl<R> SimNode<R> {
     /// A crash forgets the requests in flight; their clients will time out.
     pub fn clear_requests(&mut self) {
         self.requests.clear();
+        self.admin.clear();
     }
 }
 
@@ -258,6 +321,11 @@ pub struct World<R = Replica> {
     pub(super) lossy_new_leader: bool,
     pub(super) probe_from: Option<u64>,
     pub(super) liveness_met: bool,
+    /// A node whose disk was lost, and the commit index the cluster had then: no
+    /// other disk is lost until it has caught up again and votes again.
+    pub(super) wiped: Option<(NodeId, Index)>,
+    /// Configuration entries already counted in the stats, by index.
+    pub(super) configs_seen: std::collections::BTreeSet<Index>,
 }
 
 impl<R: Driven> World<R> {
@@ -308,6 +376,8 @@ impl<R: Driven> World<R> {
             short_leaders_until: 0,
             probe_from: None,
             liveness_met: false,
+            wiped: None,
+            configs_seen: Default::default(),
         };
         for id in ids {
             w.nodes.insert(
@@ -321,6 +391,7 @@ impl<R: Driven> World<R> {
                     role: None,
                     next_request: 0,
                     requests: BTreeMap::new(),
+                    admin: Default::default(),
                 },
             );
             w.start_node(id);
@@ -519,6 +590,19 @@ impl<R: Driven> World<R> {
             }
             Ev::ClientNext { slot } => self.client_next(slot),
             Ev::Nemesis => self.nemesis(),
+            ev @ Ev::Admin { .. } => self.on_admin(ev),
+            Ev::CompactSoon { node } => {
+                if self.gate(node, Ev::CompactSoon { node }).is_some() {
+                    self.trace_line(|| format!("n{node} asked to snapshot now"));
+                    self.feed(node, Input::TakeSnapshot);
+                }
+            }
+            Ev::Hostile { msg } => {
+                if let Some(Ev::Hostile { msg }) = self.gate(msg.to, Ev::Hostile { msg }) {
+                    self.trace_line(|| format!("hostile {}", describe(&msg)));
+                    self.feed(msg.to, Input::Message(msg));
+                }
+            }
             Ev::Restart { node } => self.restart(node),
             Ev::Resume { node } => self.resume(node),
             Ev::HealNet => self.heal_net(),
@@ -542,9 +626,22 @@ impl<R: Driven> World<R> {
                         "liveness: no write committed within {} ms after every fault was healed",
                         LIVENESS_BOUND_NS / MS
                     ));
+                } else if let Some(why) = self.unsettled() {
+                    self.fail(format!(
+                        "liveness: {why} {} ms after every fault was healed",
+                        LIVENESS_BOUND_NS / MS
+                    ));
                 }
             }
-            Ev::End => self.phase = Phase::Done,
+            Ev::End => {
+                // The run ends once the cluster has also settled (no joint
+                // configuration, every voter voting again); the deadline judges it.
+                if self.unsettled().is_none() {
+                    self.phase = Phase::Done;
+                } else {
+                    self.queue.push(self.now + 50 * MS, Ev::End);
+                }
+            }
         }
     }
 
@@ -654,6 +751,9 @@ impl<R: Driven> World<R> {
                 let Some(n) = self.nodes.get_mut(&node) else {
                     return;
                 };
+                if n.admin.remove(&id) {
+                    return self.on_admin_reply(node, id, &response);
+                }
                 let Some((slot, op_id)) = n.requests.remove(&id) else {
                     return self.fail(format!("node {node} answered unknown request {id}"));
                 };
@@ -675,6 +775,16 @@ impl<R: Driven> World<R> {
                 let node_term = n.replica.as_ref().map_or(0, |r| r.current_term());
                 let leads = matches!(n.role, Some((Role::Leader, _)));
                 let epoch = n.epoch;
+                if let Some(node::raft::types::Payload::Config(m)) =
+                    n.disk.written.entry(index).map(|e| &e.payload)
+                    && self.configs_seen.insert(index)
+                {
+                    if m.voters_old.is_some() {
+                        self.stats.joint_entries += 1;
+                    } else {
+                        self.stats.final_entries += 1;
+                    }
+                }
                 if let Err(e) = self
                     .inv
                     .on_applied(node, index, term, &n.disk.written, node_term)
@@ -705,7 +815,7 @@ impl<R: Driven> World<R> {
                 if role == Role::Leader {
                     self.stats.leader_changes += 1;
                     let epoch = n.epoch;
-                    if let Err(e) = self.inv.on_leader(node, term, &n.disk.written) {
+                    if let Err(e) = self.inv.on_leader(node, epoch, term, &n.disk.written) {
                         return self.fail(e);
                     }
                     self.on_new_leader(node, epoch);
