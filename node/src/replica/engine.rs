@@ -4,7 +4,7 @@
 //! out the resulting `Ready`.
 
 pub use crate::raft::Ready;
-use crate::raft::types::{Index, Membership, Message, NodeId, Payload, Term};
+use crate::raft::types::{Identity, Index, Membership, Message, NodeId, Payload, Term};
 use crate::raft::{ProposeError, Raft};
 use crate::replica::Role;
 
@@ -36,6 +36,8 @@ pub trait Consensus {
     fn first_index(&self) -> Index;
     fn last_index(&self) -> Index;
     fn membership(&self) -> &Membership;
+    /// This node's cluster and incarnation.
+    fn identity(&self) -> &Identity;
 }
 
 impl Consensus for Raft {
@@ -94,5 +96,8 @@ impl Consensus for Raft {
     }
     fn membership(&self) -> &Membership {
         Raft::membership(self)
+    }
+    fn identity(&self) -> &Identity {
+        Raft::identity(self)
     }
 }

@@ -273,11 +273,19 @@ impl<D: Disk> Driver<D> {
             match out {
                 Output::Persist {
                     seq,
+                    identity,
                     snapshot,
                     truncate_from,
                     entries,
                     hard_state,
                 } => {
+                    if let Some(i) = &identity {
+                        tracing::info!(
+                            cluster = i.cluster,
+                            incarnation = i.incarnation,
+                            "identity recorded"
+                        );
+                    }
                     // Our own snapshot covers only entries the log holds durably: it
                     // need not be in place before anything else is.
                     let (snapshot, compaction) = match snapshot {
@@ -286,6 +294,7 @@ impl<D: Disk> Driver<D> {
                     };
                     self.disk.push(PersistOp {
                         seq,
+                        identity,
                         snapshot,
                         truncate_from,
                         entries,
@@ -320,6 +329,18 @@ impl<D: Disk> Driver<D> {
                 Output::RoleChanged { role, term, leader } => {
                     self.metrics.role_changes.fetch_add(1, Relaxed);
                     tracing::info!(?role, term, ?leader, "role changed");
+                }
+                Output::Refused { from, term, reason } => {
+                    if self.metrics.refused(reason) {
+                        tracing::warn!(
+                            from,
+                            term,
+                            reason = reason.as_str(),
+                            "refused a peer message: {} (logged once per kind and \
+                             minute; node_peer_refused_messages_total counts them all)",
+                            reason.describe()
+                        );
+                    }
                 }
             }
         }

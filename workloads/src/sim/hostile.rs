@@ -26,13 +26,23 @@ impl<R: Driven> World<R> {
             _ => up[self.rng.random_range(0..up.len())],
         };
         for _ in 0..self.rng.random_range(1..=4) {
-            let Some(msg) = self.hostile_message(to) else {
-                return;
-            };
-            self.stats.hostile_sent += 1;
             let t = self.now + self.rng.random_range(0..2_000_000);
-            self.queue.push(t, Ev::Hostile { msg });
+            self.queue.push(t, Ev::Hostile { to });
         }
+    }
+
+    /// A hostile message reaches `to`: it is made now, from `to`'s state at this
+    /// moment, so that what it claims is impossible when it arrives.
+    pub(super) fn deliver_hostile(&mut self, to: NodeId) {
+        if self.gate(to, Ev::Hostile { to }).is_none() {
+            return;
+        }
+        let Some(msg) = self.hostile_message(to) else {
+            return;
+        };
+        self.stats.hostile_sent += 1;
+        self.trace_line(|| format!("hostile {}", super::describe::describe(&msg)));
+        self.feed(to, node::replica::Input::Message(msg));
     }
 
     fn hostile_message(&mut self, to: NodeId) -> Option<Message> {
@@ -88,27 +98,27 @@ impl<R: Driven> World<R> {
             ),
             2 | 3 => {
                 // Entries that do not run one by one from prev_index + 1.
-                let p = commit;
-                let t = term.max(commit_term);
+                let p = if self.rng.random_bool(0.3) {
+                    commit.saturating_sub(self.rng.random_range(1..4))
+                } else {
+                    commit
+                };
+                let prev_term = log.term_at(p).unwrap_or(commit_term);
+                let t = term.max(prev_term);
                 let entries = match self.rng.random_range(0..6u32) {
                     0 => vec![noop(p + 1, t), noop(p + 3, t)],
                     1 => vec![noop(p + 2, t), noop(p + 1, t)],
                     2 => vec![noop(p + 2, t)],
                     3 => vec![noop(p + 1, t), noop(p + 1, t)],
                     4 => vec![noop(p, t), noop(p + 1, t)],
-                    _ => vec![noop(p + 1, t), noop(p + 2, t.saturating_sub(1))],
+                    _ if t == 0 => vec![noop(p + 1, t), noop(p + 3, t)],
+                    _ => vec![noop(p + 1, t), noop(p + 2, t - 1)],
                 };
-                let prev_index = if self.rng.random_bool(0.3) {
-                    p.saturating_sub(self.rng.random_range(1..4))
-                } else {
-                    p
-                };
-                let prev_term = log.term_at(prev_index).unwrap_or(commit_term);
                 (
                     from,
                     term,
                     MessageBody::Append {
-                        prev_index,
+                        prev_index: p,
                         prev_term,
                         entries,
                         commit,
@@ -183,10 +193,19 @@ impl<R: Driven> World<R> {
                 (who, t, body)
             }
         };
+        // A real id speaks as the incarnation it runs as; a lie about the
+        // incarnation itself would be a plausible one (a peer may be new).
+        let incarnation = self.status_of(from).map(|s| s.incarnation);
+        let (from, incarnation) = match incarnation {
+            Some(inc) => (from, inc),
+            None if self.nodes.contains_key(&from) => (UNKNOWN_SENDERS[1], 1),
+            None => (from, 1),
+        };
         Some(Message {
             from,
             to,
             term,
+            incarnation,
             body,
         })
     }

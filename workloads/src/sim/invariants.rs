@@ -234,6 +234,7 @@ mod tests {
         let mut s = Stored::default();
         let w = Write {
             seq: 1,
+            identity: None,
             snapshot: None,
             truncate_from: None,
             entries: entries
@@ -305,6 +306,7 @@ mod tests {
         let mut b = log(&[]);
         b.apply(&Write {
             seq: 2,
+            identity: None,
             snapshot: None,
             truncate_from: None,
             entries: vec![Entry {
@@ -330,6 +332,7 @@ mod tests {
         let mut l = Stored::default();
         l.apply(&Write {
             seq: 1,
+            identity: None,
             snapshot: None,
             truncate_from: None,
             entries: vec![Entry {

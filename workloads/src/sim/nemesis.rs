@@ -136,9 +136,13 @@ impl<R: Driven> World<R> {
     /// (Re)starts a node from its durable state.
     pub(super) fn start_node(&mut self, id: NodeId) {
         let seed = self.rng.random::<u64>();
+        // What a driver draws from the operating system: a node that starts without
+        // state is a new incarnation.
+        let incarnation = self.rng.random::<u64>().max(1);
         let config = Config {
             id,
             seed,
+            incarnation,
             ..self.base_config().clone()
         };
         let phase = self.rng.random_range(0..TICK_NS);
@@ -147,6 +151,7 @@ impl<R: Driven> World<R> {
         };
         let recovered = n.disk.durable.recovered();
         n.replica = Some(R::boot(config, recovered));
+        n.started_ns = self.now;
         n.paused = false;
         n.role = None;
         let epoch = n.epoch;

@@ -102,6 +102,8 @@ impl Driven for Twin {
     fn status(&self) -> Status {
         Status {
             id: self.cfg.id,
+            incarnation: 0,
+            cluster: 0,
             role: self.role,
             term: self.term,
             leader: self.leader,
@@ -157,6 +159,7 @@ impl Twin {
         self.unsynced.push((self.persist_seq, self.last().0, floor));
         self.out.push(Output::Persist {
             seq: self.persist_seq,
+            identity: None,
             snapshot: None,
             truncate_from,
             entries,
@@ -182,6 +185,7 @@ impl Twin {
             from: self.cfg.id,
             to,
             term: self.term,
+            incarnation: 0,
             body,
         };
         self.emit(Output::Send(m));
@@ -334,6 +338,7 @@ impl Twin {
             from: self.cfg.id,
             to,
             term: self.term,
+            incarnation: 0,
             body: MessageBody::Append {
                 prev_index,
                 prev_term,

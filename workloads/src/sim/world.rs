@@ -205,9 +205,9 @@ pub(super) enum Ev {
     CompactSoon {
         node: NodeId,
     },
-    /// A hostile peer message for `msg.to`, delivered as it is.
+    /// A hostile peer message for `to`, made when it arrives.
     Hostile {
-        msg: Message,
+        to: NodeId,
     },
     Restart {
         node: NodeId,
@@ -263,6 +263,8 @@ pub(super) struct SimNode<R> {
     pub paused: bool,
     /// Bumped by every crash, so the dead incarnation's ticks and fsyncs are ignored.
     pub epoch: u64,
+    /// When the node last started (virtual time).
+    pub started_ns: u64,
     /// Events that reached the node while it was paused, delivered on resume.
     pub deferred: Vec<Ev>,
     pub role: Option<(Role, Term)>,
@@ -346,6 +348,8 @@ impl<R: Driven> World<R> {
             pre_vote: rng.random_bool(0.5),
             check_quorum: rng.random_bool(0.5),
             seed: 0,
+            incarnation: 0,
+            discover: true,
             mutants: opts.mutants,
             // Often enough that most seeds compact and many install snapshots.
             snapshot_every: rng.random_range(20..200),
@@ -387,6 +391,7 @@ impl<R: Driven> World<R> {
                     disk: Disk::default(),
                     paused: false,
                     epoch: 0,
+                    started_ns: 0,
                     deferred: Vec::new(),
                     role: None,
                     next_request: 0,
@@ -597,12 +602,7 @@ impl<R: Driven> World<R> {
                     self.feed(node, Input::TakeSnapshot);
                 }
             }
-            Ev::Hostile { msg } => {
-                if let Some(Ev::Hostile { msg }) = self.gate(msg.to, Ev::Hostile { msg }) {
-                    self.trace_line(|| format!("hostile {}", describe(&msg)));
-                    self.feed(msg.to, Input::Message(msg));
-                }
-            }
+            Ev::Hostile { to } => self.deliver_hostile(to),
             Ev::Restart { node } => self.restart(node),
             Ev::Resume { node } => self.resume(node),
             Ev::HealNet => self.heal_net(),
@@ -675,6 +675,7 @@ impl<R: Driven> World<R> {
         match out {
             Output::Persist {
                 seq,
+                identity,
                 snapshot,
                 truncate_from,
                 entries,
@@ -682,9 +683,19 @@ impl<R: Driven> World<R> {
             } => {
                 self.trace_line(|| {
                     format!(
-                        "n{node} persist seq {seq} snap {:?} trunc {truncate_from:?} entries {:?} hs {hard_state:?}",
+                        "n{node} persist seq {seq} snap {:?} trunc {truncate_from:?} entries {:?} hs {hard_state:?}{}",
                         snapshot.as_ref().map(|s| (s.meta.last_index, s.meta.last_term)),
-                        entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>()
+                        entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(),
+                        entries
+                            .iter()
+                            .filter_map(|e| match &e.payload {
+                                node::raft::types::Payload::Config(m) => Some(format!(
+                                    " config@{}: voters {:?} {:x?} old {:?}",
+                                    e.index, m.voters, m.incarnations, m.voters_old
+                                )),
+                                _ => None,
+                            })
+                            .collect::<String>()
                     )
                 });
                 let proposes = entries
@@ -698,6 +709,7 @@ impl<R: Driven> World<R> {
                 let epoch = n.epoch;
                 let w = Write {
                     seq,
+                    identity,
                     snapshot,
                     truncate_from,
                     entries,
@@ -775,8 +787,17 @@ impl<R: Driven> World<R> {
                 let node_term = n.replica.as_ref().map_or(0, |r| r.current_term());
                 let leads = matches!(n.role, Some((Role::Leader, _)));
                 let epoch = n.epoch;
-                if let Some(node::raft::types::Payload::Config(m)) =
-                    n.disk.written.entry(index).map(|e| &e.payload)
+                let config = match n.disk.written.entry(index).map(|e| &e.payload) {
+                    Some(node::raft::types::Payload::Config(m)) => Some(m.clone()),
+                    _ => None,
+                };
+                if let Err(e) = self
+                    .inv
+                    .on_applied(node, index, term, &n.disk.written, node_term)
+                {
+                    return self.fail(e);
+                }
+                if let Some(m) = config
                     && self.configs_seen.insert(index)
                 {
                     if m.voters_old.is_some() {
@@ -784,12 +805,13 @@ impl<R: Driven> World<R> {
                     } else {
                         self.stats.final_entries += 1;
                     }
-                }
-                if let Err(e) = self
-                    .inv
-                    .on_applied(node, index, term, &n.disk.written, node_term)
-                {
-                    return self.fail(e);
+                    self.trace_line(|| {
+                        format!(
+                            "configuration {index}/{term} committed: voters {:?} {:x?}, \
+                             old {:?} {:x?}, learners {:?}",
+                            m.voters, m.incarnations, m.voters_old, m.incarnations_old, m.learners
+                        )
+                    });
                 }
                 // A leader applying an entry of an earlier term has just counted
                 // replicas for it; crashing it now, before its own entries spread, is
@@ -805,9 +827,21 @@ impl<R: Driven> World<R> {
                 }
             }
             Output::Snapshot { index, kv } => self.on_snapshot(node, index, &kv),
+            Output::Refused { from, term, reason } => {
+                self.stats.hostile_rejected += 1;
+                self.trace_line(|| {
+                    format!("n{node} refused a message from {from} (term {term}): {reason:?}")
+                });
+            }
             Output::Restored { index, term } => self.on_restored(node, index, term),
             Output::RoleChanged { role, term, leader } => {
-                self.trace_line(|| format!("n{node} role {role:?} term {term} leader {leader:?}"));
+                let voters = self.status_of(node).map(|s| {
+                    let m = s.membership;
+                    (m.voters, m.voters_old)
+                });
+                self.trace_line(|| {
+                    format!("n{node} role {role:?} term {term} leader {leader:?} voters {voters:?}")
+                });
                 let Some(n) = self.nodes.get_mut(&node) else {
                     return;
                 };
