@@ -1,4 +1,6 @@
-//! Unit tests of the core on a tiny in-memory network.
+//! Unit tests of the core on a tiny in-memory network. `identity`: joining by
+//! discovery, lost state and re-admission; `hostile`: peer messages no correct node
+//! sends.
 
 use super::*;
 
@@ -614,3 +616,39 @@ fn a_snapshot_that_replaces_the_log_drops_the_configurations_of_discarded_entrie
     assert_eq!(n.membership().voters, all);
     assert_eq!(n.membership().voters_old, None);
 }
+
+/// A C_new refused when C_old,new commits (here a leadership transfer was under
+/// way) used to be retried only on the next commit, which an idle cluster never
+/// has: the cluster stayed joint. The leader now retries every tick.
+#[test]
+fn a_refused_c_new_is_retried_without_another_commit() {
+    let mut net = Net::new(3, |c| c.check_quorum = false);
+    net.with(1, |n| n.hup());
+    net.stabilize();
+    net.with(1, |n| {
+        assert!(n.propose_membership([1, 2, 4].into(), None).is_ok());
+        // Node 4 does not answer: the transfer stays pending and refuses proposals.
+        n.transfer_leader(4);
+    });
+    net.stabilize();
+    assert!(
+        net.node(1).membership().voters_old.is_some(),
+        "C_new went out"
+    );
+    assert!(
+        net.node(1).log().commit >= 2,
+        "the joint entry did not commit"
+    );
+    for _ in 0..30 {
+        net.with(1, |n| n.tick());
+        net.stabilize();
+    }
+    let m = net.node(1).membership();
+    assert_eq!(
+        (m.voters_old.clone(), m.voters.clone()),
+        (None, [1, 2, 4].into())
+    );
+}
+
+mod hostile;
+mod identity;
