@@ -281,8 +281,8 @@ impl<D: Disk> Driver<D> {
                 } => {
                     if let Some(i) = &identity {
                         tracing::info!(
-                            cluster = i.cluster,
-                            incarnation = i.incarnation,
+                            cluster = %format!("{:016x}", i.cluster),
+                            incarnation = %format!("{:016x}", i.incarnation),
                             "identity recorded"
                         );
                     }

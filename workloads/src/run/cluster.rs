@@ -228,6 +228,22 @@ impl Cluster {
         Ok(())
     }
 
+    /// A lost disk: SIGKILL node `id` and delete its data directory (left empty);
+    /// [`Cluster::restart`] starts it again with the same command line.
+    pub fn wipe(&self, id: u64) -> anyhow::Result<()> {
+        self.kill(id)?;
+        let dir = {
+            let nodes = self.lock();
+            let Some(n) = nodes.iter().find(|n| n.id == id) else {
+                bail!("no node {id}");
+            };
+            n.data_dir.clone()
+        };
+        std::fs::remove_dir_all(&dir).with_context(|| format!("deleting {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(())
+    }
+
     pub fn pause(&self, id: u64) -> anyhow::Result<()> {
         if self.state(id) == Some(NodeState::Running) {
             self.signal(id, Signal::SIGSTOP)?;

@@ -3,7 +3,8 @@
 //!
 //! - [`cluster`]: node processes and link proxies ([`proxy`]); teardown on drop.
 //! - [`client`]: Jepsen-style clients over [`http`]; [`recorder`]: the history.
-//! - [`nemesis`]: the fault schedule; [`status`]: leader and term changes.
+//! - [`nemesis`]: the fault schedule ([`membership`], [`wipe`]: what its admin and
+//!   disk faults ask of the nodes); [`status`]: leader and term changes.
 //! - [`runner`]: one run from start to verdict; [`output`]: the results folder.
 
 pub mod client;
@@ -18,6 +19,7 @@ pub mod recorder;
 pub mod report;
 pub mod runner;
 pub mod status;
+pub mod wipe;
 
 use clap::Args;
 use std::path::PathBuf;

@@ -437,6 +437,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     summary.faults = faults.len();
     summary.leader_changes = view.leader_changes();
     summary.final_reads_ok = final_ok;
+    summary.acknowledged_writes_lost = output::acknowledged_writes_lost(&history);
     (summary.snapshots_taken, summary.snapshots_installed) =
         output::count_snapshots(&run_dir.join("nodes"));
 
@@ -570,8 +571,8 @@ fn print_summary(
         s.final_reads_ok
     );
     eprintln!(
-        "workloads: snapshots taken: {}; installed from a leader: {}",
-        s.snapshots_taken, s.snapshots_installed
+        "workloads: snapshots taken: {}; installed from a leader: {}; acknowledged writes lost: {}",
+        s.snapshots_taken, s.snapshots_installed, s.acknowledged_writes_lost
     );
     for c in crashes {
         eprintln!("workloads: warning: {c}");

@@ -65,7 +65,7 @@ pub struct SimArgs {
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Switch on a known bug: commit-old-term, vote-any-log, stale-read,
-    /// ack-before-commit, no-fsync.
+    /// ack-before-commit, no-fsync, joint-skip.
     #[arg(long = "unsafe", value_name = "MUTANT")]
     pub mutant: Option<String>,
     /// Print the event trace (deterministic: the same seed prints the same bytes).
@@ -112,7 +112,7 @@ pub fn options(args: &SimArgs) -> anyhow::Result<Options> {
             Some(parsed) => (parsed, m == "no-fsync"),
             None => bail!(
                 "--unsafe {m:?}: unknown mutant (expected commit-old-term, vote-any-log, \
-                 stale-read, ack-before-commit or no-fsync)"
+                 stale-read, ack-before-commit, no-fsync or joint-skip)"
             ),
         },
     };
