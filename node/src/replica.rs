@@ -29,8 +29,10 @@ mod engine;
 
 use crate::kv::{Command, Kv, KvError, KvOp, KvResult};
 use crate::raft::types::{
-    Entry, HardState, Index, Membership, Message, MessageBody, NodeId, Payload, Snapshot, Term,
+    Entry, HardState, Identity, Incarnation, Index, Membership, Message, MessageBody, NodeId,
+    Payload, Snapshot, Term,
 };
+use crate::raft::validate::Rejection;
 use crate::raft::{ProposeError, Raft, RaftConfig};
 use engine::{Consensus, Ready};
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,11 @@ pub struct Config {
     pub check_quorum: bool,
     /// Seeds the only random number generator (election timeouts).
     pub seed: u64,
+    /// The incarnation to take if storage holds no identity (random, from the driver).
+    pub incarnation: Incarnation,
+    /// Join by asking the peers (the node's rule, see `raft::identity`); `false`
+    /// takes `peers` as the bootstrap configuration at once (tests only).
+    pub discover: bool,
     /// Known bugs switched on deliberately, so the test pipeline can prove it catches them.
     pub mutants: Mutants,
     /// Take a snapshot after this many entries applied since the last one; 0 never.
@@ -74,6 +81,8 @@ pub struct Mutants {
     pub stale_read: bool,
     /// Reply to a write as soon as it is appended to the leader's log.
     pub ack_before_commit: bool,
+    /// Change the voters in one step, without the joint configuration.
+    pub joint_skip: bool,
 }
 
 impl Mutants {
@@ -85,6 +94,7 @@ impl Mutants {
             "vote-any-log" => m.vote_any_log = true,
             "stale-read" => m.stale_read = true,
             "ack-before-commit" => m.ack_before_commit = true,
+            "joint-skip" => m.joint_skip = true,
             "no-fsync" => {}
             _ => return None,
         }
@@ -95,6 +105,8 @@ impl Mutants {
 /// What a node recovered from its storage at start-up (empty on first boot).
 #[derive(Clone, Debug, Default)]
 pub struct Recovered {
+    /// `None` when storage holds no identity: a new node, or one that lost its state.
+    pub identity: Option<Identity>,
     pub hard_state: HardState,
     pub snapshot: Option<Snapshot>,
     /// The log after the snapshot, contiguous.
@@ -128,7 +140,12 @@ pub enum Input {
     /// Ask the leader to hand leadership to `to` (admin API).
     TransferLeader { to: NodeId },
     /// Propose a membership change (admin API); the replica runs joint consensus.
-    ChangeMembership { id: RequestId, voters: Vec<NodeId> },
+    /// `learners`: the new learner set (`None` keeps the current learners).
+    ChangeMembership {
+        id: RequestId,
+        voters: Vec<NodeId>,
+        learners: Option<Vec<NodeId>>,
+    },
     /// Take a snapshot now (admin API), unless nothing was applied since the last
     /// one or one is being serialized already.
     TakeSnapshot,
@@ -142,12 +159,13 @@ pub enum Input {
 /// What the driver must do, in this order.
 #[derive(Clone, Debug)]
 pub enum Output {
-    /// Make durable, in this order: the snapshot (if any), then truncate the log at
-    /// `truncate_from` (drop every entry with index >= it), then append `entries`, then
-    /// write `hard_state` (if any), then fsync; afterwards report `Input::Persisted { seq }`.
-    /// `seq` increases by one with every Persist output.
+    /// Make durable, in this order: the identity (if any), the snapshot (if any), then
+    /// truncate the log at `truncate_from` (drop every entry with index >= it), then
+    /// append `entries`, then write `hard_state` (if any), then fsync; afterwards
+    /// report `Input::Persisted { seq }`. `seq` increases by one with every Persist.
     Persist {
         seq: u64,
+        identity: Option<Identity>,
         snapshot: Option<Snapshot>,
         truncate_from: Option<Index>,
         entries: Vec<Entry>,
@@ -172,6 +190,12 @@ pub enum Output {
         role: Role,
         term: Term,
         leader: Option<NodeId>,
+    },
+    /// A peer message was refused: no correct node sends it (for metrics and logs).
+    Refused {
+        from: NodeId,
+        term: Term,
+        reason: Rejection,
     },
 }
 
@@ -207,6 +231,9 @@ pub enum Role {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
     pub id: NodeId,
+    /// This node's incarnation, and its cluster (0 while it is still joining).
+    pub incarnation: Incarnation,
+    pub cluster: u64,
     pub role: Role,
     pub term: Term,
     pub leader: Option<NodeId>,
@@ -289,12 +316,16 @@ impl Replica {
             pre_vote: config.pre_vote,
             check_quorum: config.check_quorum,
             seed: config.seed,
+            incarnation: config.incarnation,
+            discover: config.discover,
             commit_old_term: config.mutants.commit_old_term,
             vote_any_log: config.mutants.vote_any_log,
+            joint_skip: config.mutants.joint_skip,
         };
         let raft = Raft::new(
             raft_cfg,
             recovered.hard_state,
+            recovered.identity.as_ref(),
             recovered.snapshot.as_ref(),
             recovered.entries,
         );
@@ -343,8 +374,11 @@ impl Replica {
     /// The current status (cheap).
     pub fn status(&self) -> Status {
         let e = &self.engine;
+        let identity = e.identity();
         Status {
             id: self.id,
+            incarnation: identity.incarnation,
+            cluster: identity.cluster,
             role: e.role(),
             term: e.term(),
             leader: e.leader(),
@@ -386,12 +420,14 @@ impl Replica {
             }
             Input::Persisted { seq } => self.engine.persisted(seq),
             Input::TransferLeader { to } => self.engine.transfer_leader(to),
-            Input::ChangeMembership { id, voters } => {
-                match self.engine.propose_membership(voters) {
-                    Ok(index) => self.changes.push((index, id, self.engine.term())),
-                    Err(e) => self.refuse(id, e),
-                }
-            }
+            Input::ChangeMembership {
+                id,
+                voters,
+                learners,
+            } => match self.engine.propose_membership(voters, learners) {
+                Ok(index) => self.changes.push((index, id, self.engine.term())),
+                Err(e) => self.refuse(id, e),
+            },
             Input::Client { id, request } => self.client(id, request),
         }
     }
@@ -493,9 +529,17 @@ impl Replica {
     }
 
     fn process_ready(&mut self, ready: Ready) {
+        for r in ready.refused {
+            self.out.push(Output::Refused {
+                from: r.from,
+                term: r.term,
+                reason: r.reason,
+            });
+        }
         if let Some(p) = ready.persist {
             self.out.push(Output::Persist {
                 seq: p.seq,
+                identity: p.identity,
                 snapshot: p.snapshot,
                 truncate_from: p.truncate_from,
                 entries: p.entries,
@@ -581,10 +625,10 @@ impl Replica {
         let done: Vec<RequestId> = self
             .changes
             .iter()
-            .filter(|(i, _, _)| *i < index)
+            .filter(|(i, _, _)| *i <= index)
             .map(|(_, id, _)| *id)
             .collect();
-        self.changes.retain(|(i, _, _)| *i >= index);
+        self.changes.retain(|(i, _, _)| *i > index);
         for id in done {
             let value = serde_json::json!({ "voters": voters });
             self.reply(id, Response::Done(KvResult::Value(Some(value))));

@@ -533,3 +533,108 @@ fn a_follower_behind_the_snapshot_catches_up_and_everything_survives_a_full_rest
         );
     }
 }
+
+/// How a node loses its state in [`a_node_that_lost_its_state_costs_no_acknowledged_write`].
+#[derive(Clone, Copy, Debug)]
+enum Loss {
+    DataDir,
+    WalWithSnapshotKept,
+    SegmentCutToHeader,
+}
+
+fn signal(c: &Cluster, id: u64, sig: nix::sys::signal::Signal) {
+    if let Some(child) = &c.procs[(id - 1) as usize] {
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, sig).expect("signal a node");
+    }
+}
+
+/// A node restarted with the same command line after losing its data directory,
+/// its write-ahead log (snapshot kept) or the records of its log segment must not
+/// vote as the node it was: pause a follower, have the leader and the other
+/// follower acknowledge a write, kill both, wipe the second, resume the first and
+/// restart the wiped node before the leader. The wiped node must not help the stale
+/// follower win, and the write must still be there once the leader is back.
+#[test]
+fn a_node_that_lost_its_state_costs_no_acknowledged_write() {
+    use nix::sys::signal::Signal;
+    for (round, loss) in [
+        Loss::DataDir,
+        Loss::WalWithSnapshotKept,
+        Loss::SegmentCutToHeader,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = Cluster::start(3);
+        let l = c
+            .wait_leader(Duration::from_secs(10), None)
+            .expect("leader");
+        let others: Vec<u64> = c.ids().filter(|&i| i != l).collect();
+        let (stale, wiped) = (others[0], others[1]);
+        for k in 0..5 {
+            assert!(put(&c, l, &format!("pre{k}"), json!(k)), "{}", c.logs());
+        }
+        assert_eq!(get_eventually(&c, wiped, "pre4"), Some(json!(4)));
+        let (code, body) = http(c.port(wiped), "POST", "/admin/snapshot", None).expect("snap");
+        assert_eq!(code, 200, "{body}");
+        signal(&c, stale, Signal::SIGSTOP);
+        let key = format!("w{round}");
+        assert!(put(&c, l, &key, json!(round)), "{:?}: {}", loss, c.logs());
+        c.kill(l);
+        c.kill(wiped);
+        let dir = c.data_dir(wiped);
+        match loss {
+            Loss::DataDir => std::fs::remove_dir_all(&dir).expect("wipe"),
+            Loss::WalWithSnapshotKept => {
+                assert!(dir.join("snapshot").exists(), "no snapshot to keep");
+                for e in std::fs::read_dir(&dir).expect("read dir") {
+                    let p = e.expect("entry").path();
+                    if p.extension().is_some_and(|x| x == "wal") {
+                        std::fs::remove_file(p).expect("delete segment");
+                    }
+                }
+            }
+            Loss::SegmentCutToHeader => {
+                let seg = newest_segment(&dir);
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&seg)
+                    .expect("open segment");
+                f.set_len(28).expect("cut to the header");
+            }
+        }
+        signal(&c, stale, Signal::SIGCONT);
+        c.spawn(wiped);
+        std::thread::sleep(Duration::from_secs(1));
+        c.spawn(l);
+        let end = Instant::now() + Duration::from_secs(20);
+        let mut seen = None;
+        while Instant::now() < end && seen.is_none() {
+            seen = c.ids().find_map(|i| get(&c, i, &key));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            seen,
+            Some(json!(round)),
+            "{loss:?}: acknowledged write lost\n{}",
+            c.logs()
+        );
+        // The wiped node comes back as a new incarnation and is re-admitted.
+        let end = Instant::now() + Duration::from_secs(20);
+        let mut role = Value::Null;
+        while Instant::now() < end {
+            role = c.status(wiped).map_or(Value::Null, |s| s["role"].clone());
+            if role == "follower" || role == "leader" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            role == "follower" || role == "leader",
+            "{loss:?}: the wiped node is still {role}\n{}",
+            c.logs()
+        );
+        assert_eq!(get_eventually(&c, wiped, &key), Some(json!(round)));
+    }
+}

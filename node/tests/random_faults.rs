@@ -70,6 +70,8 @@ impl Sim {
             pre_vote: true,
             check_quorum: true,
             seed,
+            incarnation: 0,
+            discover: false,
             mutants: self.mutants,
             snapshot_every: 0,
         }
@@ -164,6 +166,10 @@ impl Sim {
                         self.leaders.insert(term, id);
                     }
                 }
+                Output::Refused { from, reason, .. } => {
+                    self.violations
+                        .push(format!("n{id} refused a message from n{from}: {reason:?}"));
+                }
             }
         }
     }
@@ -194,6 +200,7 @@ impl Sim {
         };
         d.pending.clear();
         let recovered = Recovered {
+            identity: None,
             hard_state: d.hs,
             snapshot: None,
             entries: d.log.clone(),

@@ -553,3 +553,100 @@ fn a_crash_before_a_prepared_snapshot_is_placed_recovers_the_whole_log() {
         "the unplaced file is removed at open"
     );
 }
+
+fn identity(incarnation: u64) -> node::raft::types::Identity {
+    node::raft::types::Identity {
+        cluster: 7,
+        incarnation,
+        bootstrap: Default::default(),
+    }
+}
+
+/// The identity is written before anything else and every new segment starts with
+/// it, so neither rollover nor compaction (which deletes old segments) loses it.
+#[test]
+fn the_identity_survives_rollover_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, r) = Storage::open(dir.path(), small_segments()).unwrap();
+        assert_eq!(r.identity, None);
+        s.write_identity(&identity(41)).unwrap();
+        s.sync().unwrap();
+        for i in 1..=200 {
+            s.write(None, None, &[entry(i, 1)], None).unwrap();
+            s.sync().unwrap();
+        }
+        let before = s.segment_count();
+        s.write(Some(&snapshot(190, 1)), None, &[], None).unwrap();
+        s.sync().unwrap();
+        assert!(s.segment_count() < before, "compaction deleted no segment");
+    }
+    let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(r.identity, Some(identity(41)));
+    assert_eq!(r.entries, entries(191, 200, 1));
+}
+
+/// A snapshot without the write-ahead log (the segments were deleted) is lost
+/// state, not an empty log after the snapshot: no identity, no term or vote, and the
+/// snapshot (committed state only) kept.
+#[test]
+fn a_snapshot_without_its_log_is_lost_state() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = synced_entries(dir.path(), 0);
+        s.write_identity(&identity(42)).unwrap();
+        let hs = HardState {
+            term: 5,
+            vote: Some(2),
+            commit: 20,
+        };
+        s.write(None, None, &entries(1, 30, 5), Some(&hs)).unwrap();
+        s.write(Some(&snapshot(20, 5)), None, &[], None).unwrap();
+        s.sync().unwrap();
+    }
+    for seg in segments(dir.path()) {
+        fs::remove_file(seg).unwrap();
+    }
+    let (s, r) = open(dir.path());
+    assert_eq!(r.identity, None);
+    assert_eq!(r.hard_state, HardState::default());
+    assert_eq!(r.snapshot, Some(snapshot(20, 5)));
+    assert!(r.entries.is_empty());
+    assert_eq!(s.first_index(), 21);
+}
+
+/// A segment cut back to its header holds not even the hard-state record every
+/// segment starts with: lost state, whether it is the only segment or the last.
+#[test]
+fn a_segment_cut_back_to_its_header_is_lost_state() {
+    for cut_last_of_many in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = synced_entries(dir.path(), 0);
+            s.write_identity(&identity(43)).unwrap();
+            let n = if cut_last_of_many { 200 } else { 5 };
+            for i in 1..=n {
+                s.write(None, None, &[entry(i, 3)], None).unwrap();
+                s.sync().unwrap();
+            }
+        }
+        let segs = segments(dir.path());
+        assert_eq!(segs.len() > 1, cut_last_of_many);
+        let last = segs.last().unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(last)
+            .unwrap()
+            .set_len(28)
+            .unwrap();
+        let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();
+        assert_eq!(r.identity, None, "cut last of many: {cut_last_of_many}");
+        assert!(r.entries.is_empty());
+        assert_eq!(r.hard_state, HardState::default());
+        // The log starts over and the next open finds it whole.
+        drop(r);
+        let (_, again) = Storage::open(dir.path(), small_segments()).unwrap();
+        assert_eq!(again.identity, None);
+        assert!(again.entries.is_empty());
+    }
+}

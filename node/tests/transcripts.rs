@@ -23,7 +23,7 @@
 //! - `add-node ID`: an empty node that knows the voters but is not one.
 //! - `campaign ID` (an election timeout: PreVote first when configured),
 //!   `tick ID [N]`, `propose ID DATA`, `read-index ID`, `transfer-leader A->B`,
-//!   `change-membership ID 1,2,4`.
+//!   `change-membership ID 1,2,4 [learners=5,6]`.
 //! - `persist [ID...]` / `persist-all`: storage completes every issued write.
 //! - `deliver-msgs [ID...]`: deliver what is in flight now (to these nodes only).
 //! - `drop A->B ...`, `isolate ID`, `heal [A->B ...]`: cut and restore links.
@@ -89,7 +89,16 @@ impl Env {
             snapshot,
             committed,
             reads,
+            refused,
         } = n.raft.ready();
+        for r in refused {
+            let _ = writeln!(
+                out,
+                "n{id}: refused from {}: {}",
+                r.from,
+                r.reason.describe()
+            );
+        }
         if let Some(p) = persist {
             let _ = write!(out, "n{id}: persist seq={}", p.seq);
             if let Some(s) = &p.snapshot {
@@ -243,7 +252,13 @@ impl Env {
     fn restart(&mut self, id: NodeId, out: &mut String) -> Result<(), String> {
         let n = self.node(id)?;
         let cfg = n.cfg.clone();
-        n.raft = Raft::new(cfg, n.disk_hs, n.disk_snapshot.as_ref(), n.disk_log.clone());
+        n.raft = Raft::new(
+            cfg,
+            n.disk_hs,
+            None,
+            n.disk_snapshot.as_ref(),
+            n.disk_log.clone(),
+        );
         n.unpersisted.clear();
         n.applied.clear();
         n.down = false;
@@ -265,10 +280,17 @@ fn fmt_entry(e: &Entry) -> String {
     let p = match &e.payload {
         Payload::Noop => "noop".to_string(),
         Payload::Command(b) => String::from_utf8_lossy(b).into_owned(),
-        Payload::Config(m) => match &m.voters_old {
-            Some(old) => format!("conf{:?}&{:?}", m.voters, old),
-            None => format!("conf{:?}", m.voters),
-        },
+        Payload::Config(m) => {
+            let learners = if m.learners.is_empty() {
+                String::new()
+            } else {
+                format!(" learners{:?}", m.learners)
+            };
+            match &m.voters_old {
+                Some(old) => format!("conf{:?}&{:?}{learners}", m.voters, old),
+                None => format!("conf{:?}{learners}", m.voters),
+            }
+        }
     };
     format!("{}/{} {p}", e.index, e.term)
 }
@@ -339,6 +361,15 @@ fn fmt_msg(m: &Message) -> String {
             format!("{head} SnapshotResp last={last_index}")
         }
         MessageBody::TimeoutNow => format!("{head} TimeoutNow"),
+        MessageBody::Discover => format!("{head} Discover inc={}", m.incarnation),
+        MessageBody::DiscoverReply {
+            asker,
+            cluster,
+            bootstrap,
+        } => format!(
+            "{head} DiscoverReply asker={asker} cluster={cluster} bootstrap={:?}",
+            bootstrap.incarnations
+        ),
         MessageBody::HeartbeatAck { read_ctx } => {
             let mut s = format!("{head} HeartbeatAck");
             if *read_ctx > 0 {
@@ -397,10 +428,13 @@ fn add_nodes(env: &mut Env, args: &[&str]) -> Result<String, String> {
             pre_vote: yes("pre-vote", true),
             check_quorum: yes("check-quorum", true),
             seed: 7,
+            incarnation: 0,
+            discover: false,
             commit_old_term: yes("commit-old-term", false),
             vote_any_log: yes("vote-any-log", false),
+            joint_skip: yes("joint-skip", false),
         };
-        let raft = Raft::new(cfg.clone(), HardState::default(), None, Vec::new());
+        let raft = Raft::new(cfg.clone(), HardState::default(), None, None, Vec::new());
         env.nodes.insert(
             id,
             Node {
@@ -440,7 +474,7 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
                 id,
                 ..template.cfg.clone()
             };
-            let raft = Raft::new(cfg.clone(), HardState::default(), None, Vec::new());
+            let raft = Raft::new(cfg.clone(), HardState::default(), None, None, Vec::new());
             env.nodes.insert(
                 id,
                 Node {
@@ -460,8 +494,14 @@ fn run_command(env: &mut Env, line: &str) -> Result<String, String> {
             let id = parse_id(args.first().ok_or("change-membership ID VOTERS")?)?;
             let voters = args.get(1).ok_or("change-membership ID 1,2,3")?;
             let voters = voters.split(',').map(parse_id).collect::<Result<_, _>>()?;
+            let learners = match flag(args, "learners") {
+                Some(l) => Some(l.split(',').map(parse_id).collect::<Result<_, _>>()?),
+                None => None,
+            };
             let mut res = Ok(0);
-            env.with(id, &mut out, |r| res = r.propose_membership(voters))?;
+            env.with(id, &mut out, |r| {
+                res = r.propose_membership(voters, learners)
+            })?;
             if let Err(e) = res {
                 let _ = writeln!(out, "n{id}: membership change refused: {e}");
             }

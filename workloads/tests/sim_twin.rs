@@ -1,12 +1,19 @@
 //! The simulator against its small reference Raft (`sim::twin`): a correct run passes,
 //! runs replay exactly, and the invariants catch the known bugs.
 
+use workloads::sim::nemesis::Nemeses;
 use workloads::sim::twin::Twin;
 use workloads::sim::{Options, run_range_with};
 
 #[test]
 fn twin_seeds_pass() {
-    let r = run_range_with::<Twin>(1, 40, &Options::default(), 2);
+    // The reference Raft has no membership changes, no identity to lose and no
+    // validation of peer messages: it runs under the classic faults only.
+    let o = Options {
+        nemesis: Nemeses::parse("partition,crash,pause,loss").expect("valid"),
+        ..Options::default()
+    };
+    let r = run_range_with::<Twin>(1, 40, &o, 2);
     let msgs: Vec<String> = r
         .failures
         .iter()

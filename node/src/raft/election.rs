@@ -11,8 +11,9 @@
 //! - Thesis §3.10: leadership transfer via TimeoutNow.
 
 use super::progress::Progress;
-use super::quorum::{VoteResult, has_quorum, joint_vote_result};
-use super::types::{Entry, Message, MessageBody, NodeId, Payload, Term};
+use super::quorum::{VoteResult, has_quorum, joint_vote_result, recorded_vote};
+use super::types::{Entry, Incarnation, Message, MessageBody, NodeId, Payload, Term};
+use super::validate::MAX_TERM;
 use super::{Raft, Role};
 
 impl Raft {
@@ -25,9 +26,14 @@ impl Raft {
 
     pub(super) fn tick_election(&mut self) {
         self.election_elapsed += 1;
-        if self.election_elapsed >= self.randomized_timeout && self.is_voter() {
-            self.reset_election_timer();
-            self.campaign(self.cfg.pre_vote, false);
+        if self.election_elapsed >= self.randomized_timeout {
+            if self.promotable() {
+                self.reset_election_timer();
+                self.campaign(self.cfg.pre_vote, false);
+            } else {
+                self.reset_election_timer();
+                self.announce();
+            }
         }
     }
 
@@ -44,6 +50,10 @@ impl Raft {
             self.transferee = None;
         }
         self.tick_snapshots();
+        // Retried every tick: a refused C_new (or re-admission) must not wait for
+        // the next commit, which an idle cluster may never have.
+        self.maybe_finish_joint();
+        self.maybe_readmit();
         if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
             self.heartbeat_elapsed = 0;
             self.bcast_heartbeat();
@@ -52,10 +62,8 @@ impl Raft {
 
     /// CheckQuorum: did a quorum (counting ourselves) talk to us since the last check?
     fn quorum_recently_active(&mut self) -> bool {
-        let id = self.id;
-        let progress = &self.progress;
-        let ok = has_quorum(&self.membership, &|p| {
-            p == id || progress.get(&p).is_some_and(|pr| pr.recent_active)
+        let ok = has_quorum(&self.membership, &|p, inc| {
+            self.is_me(p, inc) || self.tracked(p, inc).is_some_and(|pr| pr.recent_active)
         });
         for pr in self.progress.values_mut() {
             pr.recent_active = false;
@@ -66,15 +74,21 @@ impl Raft {
     /// Starts an election as an election timeout would (through PreVote when it is
     /// configured). Used by tests and transcripts to pick who campaigns.
     pub fn hup(&mut self) {
-        if self.is_voter() && self.role != Role::Leader {
+        if self.promotable() && self.role != Role::Leader {
             self.reset_election_timer();
             self.campaign(self.cfg.pre_vote, false);
         }
     }
 
     /// Starts a (pre-)campaign. `transfer` marks a leadership transfer, which
-    /// bypasses the receivers' leader lease.
+    /// bypasses the receivers' leader lease. A real campaign counts the node's own
+    /// vote only once the new term and vote are durable ([`Raft::persisted`]): a
+    /// node whose own vote is a majority must not lead a term it could forget.
     pub(super) fn campaign(&mut self, pre_vote: bool, transfer: bool) {
+        if self.term >= MAX_TERM {
+            // Terms this high are refused from peers; never reached by counting.
+            return;
+        }
         let campaign_term = if pre_vote {
             self.become_pre_candidate();
             self.term + 1
@@ -82,14 +96,15 @@ impl Raft {
             self.become_candidate();
             self.term
         };
-        self.votes.insert(self.id, true);
-        if joint_vote_result(&self.membership, &self.votes) == VoteResult::Won {
-            if pre_vote {
+        if pre_vote {
+            self.votes
+                .insert(self.id, (self.identity.incarnation, true));
+            if self.tally() == VoteResult::Won {
                 self.campaign(false, transfer);
-            } else {
-                self.become_leader();
+                return;
             }
-            return;
+        } else {
+            self.own_vote_seq = Some(0);
         }
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
         for to in self.voter_ids() {
@@ -102,6 +117,31 @@ impl Raft {
                 };
                 self.send_with_term(to, campaign_term, body);
             }
+        }
+    }
+
+    /// The campaign's term and vote are durable: the node's own vote counts now.
+    pub(super) fn count_own_vote(&mut self) {
+        if self.role != Role::Candidate {
+            return;
+        }
+        self.votes
+            .insert(self.id, (self.identity.incarnation, true));
+        self.after_tally();
+    }
+
+    fn tally(&self) -> VoteResult {
+        joint_vote_result(&self.membership, &|id, inc| {
+            recorded_vote(&self.votes, id, inc)
+        })
+    }
+
+    /// Acts on the tally of a real (not pre-) campaign.
+    fn after_tally(&mut self) {
+        match self.tally() {
+            VoteResult::Won => self.become_leader(),
+            VoteResult::Lost => self.become_follower(self.term, None),
+            VoteResult::Pending => {}
         }
     }
 
@@ -140,7 +180,8 @@ impl Raft {
         peers.extend(self.membership.learners.iter().copied());
         for p in peers {
             if p != self.id {
-                self.progress.insert(p, Progress::new(next));
+                let inc = self.expected_incarnation(p);
+                self.progress.insert(p, Progress::new(next, inc));
             }
         }
         // §5.4.2 / §8: a no-op of the new term lets earlier entries commit, and
@@ -159,6 +200,7 @@ impl Raft {
         self.reset_election_timer();
         self.heartbeat_elapsed = 0;
         self.votes.clear();
+        self.own_vote_seq = None;
         self.progress.clear();
         self.transferee = None;
         self.reads.reset();
@@ -255,7 +297,13 @@ impl Raft {
         self.send_with_term(m.from, term, body);
     }
 
-    pub(super) fn handle_vote_response(&mut self, from: NodeId, pre_vote: bool, granted: bool) {
+    pub(super) fn handle_vote_response(
+        &mut self,
+        from: NodeId,
+        inc: Incarnation,
+        pre_vote: bool,
+        granted: bool,
+    ) {
         let expected = if pre_vote {
             Role::PreCandidate
         } else {
@@ -264,12 +312,15 @@ impl Raft {
         if self.role != expected {
             return;
         }
-        self.votes.insert(from, granted);
-        match joint_vote_result(&self.membership, &self.votes) {
-            VoteResult::Won if pre_vote => self.campaign(false, false),
-            VoteResult::Won => self.become_leader(),
-            VoteResult::Lost => self.become_follower(self.term, None),
-            VoteResult::Pending => {}
+        self.votes.insert(from, (inc, granted));
+        if pre_vote {
+            match self.tally() {
+                VoteResult::Won => self.campaign(false, false),
+                VoteResult::Lost => self.become_follower(self.term, None),
+                VoteResult::Pending => {}
+            }
+        } else {
+            self.after_tally();
         }
     }
 
@@ -304,7 +355,7 @@ impl Raft {
     }
 
     pub(super) fn handle_timeout_now(&mut self) {
-        if self.is_voter() && self.role != Role::Leader {
+        if self.promotable() && self.role != Role::Leader {
             self.campaign(false, true);
         }
     }

@@ -5,15 +5,32 @@
 //! (whoever it is by then) appends C_new. A leader that is not in C_new steps down
 //! when C_new commits. Each server uses the newest configuration in its log,
 //! committed or not; truncating the log restores the previous one.
+//!
+//! "C_old,new is committed" means: the newest configuration entry is at or below
+//! the commit index, or there is no configuration entry in the log at all (the
+//! joint configuration came in a snapshot, which holds only committed state). The
+//! leader checks it on every commit and every tick, so neither compaction nor a
+//! refused proposal nor an idle cluster leaves it joint.
+//!
+//! Every configuration names the incarnation of each voter (see `identity`); a
+//! change takes the incarnations the leader knows.
 
 use super::progress::Progress;
-use super::types::{Index, Membership, NodeId, Payload};
+use super::types::{Incarnation, Index, Membership, NodeId, Payload};
 use super::{ProposeError, Raft, Role};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Raft {
-    /// Starts moving the voters to `voters`. Returns the index of C_old,new.
-    pub fn propose_membership(&mut self, voters: BTreeSet<NodeId>) -> Result<Index, ProposeError> {
+    /// Starts moving the voters to `voters` (and the learners to `learners`, when
+    /// given; otherwise the learners stay, less any that become voters). Returns the
+    /// index of the first configuration entry: C_old,new when the voters change, or
+    /// the final configuration itself when only the learners do (learners count in
+    /// no quorum, so that change needs no joint phase).
+    pub fn propose_membership(
+        &mut self,
+        voters: BTreeSet<NodeId>,
+        learners: Option<BTreeSet<NodeId>>,
+    ) -> Result<Index, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader: self.leader,
@@ -24,9 +41,15 @@ impl Raft {
                 "the new voter set is empty".into(),
             ));
         }
-        if voters == self.membership.voters && self.membership.voters_old.is_none() {
+        let learners: BTreeSet<NodeId> = learners
+            .unwrap_or_else(|| self.membership.learners.clone())
+            .into_iter()
+            .filter(|id| !voters.contains(id))
+            .collect();
+        let same_voters = voters == self.membership.voters && self.membership.voters_old.is_none();
+        if same_voters && learners == self.membership.learners {
             return Err(ProposeError::BadMembership(
-                "the voters are already these".into(),
+                "the voters and learners are already these".into(),
             ));
         }
         if self.config_change_pending() {
@@ -34,54 +57,73 @@ impl Raft {
                 "another membership change is in progress".into(),
             ));
         }
-        let joint = Membership {
-            learners: self
-                .membership
-                .learners
-                .iter()
-                .filter(|id| !voters.contains(id))
-                .copied()
-                .collect(),
-            voters_old: Some(self.membership.voters.clone()),
-            voters,
+        let mut incarnations = BTreeMap::new();
+        for &id in &voters {
+            let Some(inc) = self.known_incarnation(id) else {
+                return Err(ProposeError::BadMembership(format!(
+                    "node {id} has not been heard from yet, so its incarnation is unknown"
+                )));
+            };
+            incarnations.insert(id, inc);
+        }
+        let next = if same_voters || self.cfg.joint_skip {
+            // Only the learners change (no quorum does), or the joint-skip mutant.
+            Membership {
+                voters,
+                learners,
+                voters_old: None,
+                incarnations,
+                incarnations_old: None,
+            }
+        } else {
+            Membership {
+                learners,
+                voters_old: Some(self.membership.voters.clone()),
+                incarnations_old: Some(self.membership.incarnations.clone()),
+                voters,
+                incarnations,
+            }
         };
-        self.propose(Payload::Config(joint))
+        self.propose(Payload::Config(next))
     }
 
     /// A configuration entry is uncommitted, or the cluster is in a joint one.
-    fn config_change_pending(&self) -> bool {
-        self.membership.voters_old.is_some()
-            || self
-                .config_log
-                .last()
-                .is_some_and(|(i, _)| *i > self.log.commit)
+    pub(super) fn config_change_pending(&self) -> bool {
+        self.membership.voters_old.is_some() || !self.config_committed()
     }
 
-    /// Leader: once C_old,new is committed, append C_new.
-    pub(super) fn maybe_finish_joint(&mut self) {
-        let committed = self
-            .config_log
+    /// Whether the newest configuration is committed: its entry is at or below the
+    /// commit index, or it came from a snapshot (no configuration entry in the log).
+    fn config_committed(&self) -> bool {
+        self.config_log
             .last()
-            .is_some_and(|(i, _)| *i <= self.log.commit);
-        if self.role == Role::Leader && committed && self.membership.voters_old.is_some() {
-            let fin = Membership {
-                voters: self.membership.voters.clone(),
-                learners: self.membership.learners.clone(),
-                voters_old: None,
-            };
-            // Refused only by the uncommitted-entry limit; retried on the next commit.
-            let _ = self.propose(Payload::Config(fin));
+            .is_none_or(|(i, _)| *i <= self.log.commit)
+    }
+
+    /// Leader: once C_old,new is committed, append C_new. Called on every commit
+    /// and every tick, so a proposal refused by the limits is retried.
+    pub(super) fn maybe_finish_joint(&mut self) {
+        if self.role != Role::Leader
+            || self.membership.voters_old.is_none()
+            || !self.config_committed()
+        {
+            return;
         }
+        let fin = Membership {
+            voters: self.membership.voters.clone(),
+            learners: self.membership.learners.clone(),
+            voters_old: None,
+            incarnations: self.membership.incarnations.clone(),
+            incarnations_old: None,
+        };
+        // Refused only by the uncommitted-entry limit; retried on the next tick.
+        let _ = self.propose(Payload::Config(fin));
     }
 
     /// Leader: once a configuration without us is committed, step down (it has
     /// just told the followers the commit index).
     pub(super) fn maybe_leave(&mut self) {
-        let committed = self
-            .config_log
-            .last()
-            .is_some_and(|(i, _)| *i <= self.log.commit);
-        if self.role == Role::Leader && committed && !self.is_voter() {
+        if self.role == Role::Leader && self.config_committed() && !self.is_voter() {
             self.become_follower(self.term, None);
         }
     }
@@ -97,9 +139,19 @@ impl Raft {
         self.progress.retain(|id, _| members.contains(id));
         let next = self.log.last_index() + 1;
         for id in members {
-            self.progress
-                .entry(id)
-                .or_insert_with(|| Progress::new(next));
+            if !self.progress.contains_key(&id) {
+                let inc = self.expected_incarnation(id);
+                self.progress.insert(id, Progress::new(next, inc));
+            }
         }
+    }
+
+    /// The incarnation to expect from `id`: the one last heard from, else the one
+    /// the configuration names.
+    pub(super) fn expected_incarnation(&self, id: NodeId) -> Incarnation {
+        self.heard
+            .get(&id)
+            .copied()
+            .unwrap_or_else(|| self.membership.admitted(id))
     }
 }

@@ -13,11 +13,18 @@
 //! may send Appends before its own fsync (Raft thesis §10.2.1) but counts itself in
 //! the quorum only up to its durable index.
 //!
+//! A candidate counts its own vote only once its new term and vote are durable, so
+//! even a node whose own vote is a majority (a single voter) never sends an Append
+//! of a term it might forget in a crash.
+//!
 //! Responsibilities are split by file: [`log`] (entries, offset, unstable suffix),
 //! [`progress`] (one follower seen from the leader), [`quorum`] (simple and joint
 //! majorities), `election` (terms, votes, PreVote, CheckQuorum, leader transfer),
 //! `replication` (AppendEntries, commit), `read_index` (linearizable reads),
-//! `membership` (joint consensus) and `snapshot` (log compaction, InstallSnapshot).
+//! `membership` (joint consensus), `identity` (joining a cluster, incarnations,
+//! re-admitting a node that lost its state), [`validate`] (peer messages no correct
+//! node sends are refused before they touch anything) and `snapshot` (log
+//! compaction, InstallSnapshot).
 
 // PURE (docs/design.md, "Purity"): clippy rejects clocks, files, sockets, tokio and
 // unseeded randomness here (the lists are in clippy.toml).
@@ -28,6 +35,7 @@
 )]
 
 mod election;
+mod identity;
 pub mod log;
 mod membership;
 pub mod progress;
@@ -37,14 +45,17 @@ mod replication;
 pub mod rng;
 mod snapshot;
 pub mod types;
+pub mod validate;
 
 use self::log::RaftLog;
 use self::progress::Progress;
 use self::read_index::ReadIndex;
 use self::rng::SplitMix64;
 use self::types::{
-    Entry, HardState, Index, Membership, Message, MessageBody, NodeId, Payload, Snapshot, Term,
+    Entry, HardState, Identity, Incarnation, Index, Membership, Message, MessageBody, NodeId,
+    Payload, Snapshot, Term,
 };
+use self::validate::Rejection;
 use crate::replica::Role;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -61,10 +72,20 @@ pub struct RaftConfig {
     pub pre_vote: bool,
     pub check_quorum: bool,
     pub seed: u64,
+    /// The incarnation to take when storage holds no identity (a new node, or one
+    /// that lost its state). Drawn at random by the driver; never 0 with `discover`.
+    pub incarnation: Incarnation,
+    /// How a node without state joins: `true`, by asking `peers` (the safe rule,
+    /// see `identity`); `false`, by taking `peers` as the bootstrap configuration at
+    /// once with incarnation 0, for tests that build every node of a cluster
+    /// together and never lose a disk.
+    pub discover: bool,
     /// Mutant: commit entries of earlier terms by counting replicas (figure 8).
     pub commit_old_term: bool,
     /// Mutant: grant votes without the §5.4.1 up-to-date check.
     pub vote_any_log: bool,
+    /// Mutant: change the voters in one step, without the joint configuration.
+    pub joint_skip: bool,
 }
 
 /// Why a proposal or read was refused. The request certainly did not enter the log.
@@ -89,6 +110,16 @@ pub struct PersistWrite {
     pub truncate_from: Option<Index>,
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
+    /// The node's identity changed (it joined a cluster): write it before anything.
+    pub identity: Option<Identity>,
+}
+
+/// A peer message refused by [`validate`]: no correct node sends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub from: NodeId,
+    pub term: Term,
+    pub reason: Rejection,
 }
 
 /// A read round whose leadership confirmation completed: serve it once the
@@ -109,6 +140,8 @@ pub struct Ready {
     pub snapshot: Option<Snapshot>,
     pub committed: Vec<Entry>,
     pub reads: Vec<ReadState>,
+    /// Peer messages refused since the last `Ready`, for metrics and logs.
+    pub refused: Vec<Refused>,
 }
 
 /// Limits that keep every queue bounded.
@@ -117,11 +150,22 @@ const MAX_APPLY_PER_READY: usize = 4096;
 /// Messages held back for an fsync. Beyond this the oldest are dropped: sends are
 /// best effort anyway, and a driver that never syncs must not exhaust memory.
 const MAX_WAITING_MSGS: usize = 65_536;
+/// Refused messages kept for the next `Ready`; more are dropped uncounted.
+const MAX_REFUSED: usize = 1024;
 
 /// The consensus state machine of one node.
 pub struct Raft {
     cfg: RaftConfig,
     id: NodeId,
+    /// Who this node is (see `identity`); `joined` once it belongs to a cluster.
+    identity: Identity,
+    joined: bool,
+    /// The identity changed since the last write was issued.
+    identity_dirty: bool,
+    /// While joining: the incarnation each peer answered with, still asking too.
+    discover_replies: BTreeMap<NodeId, Incarnation>,
+    /// The incarnation each node last spoke as (the leader admits them from here).
+    heard: BTreeMap<NodeId, Incarnation>,
     term: Term,
     vote: Option<NodeId>,
     role: Role,
@@ -137,7 +181,11 @@ pub struct Raft {
     election_elapsed: u32,
     randomized_timeout: u32,
     heartbeat_elapsed: u32,
-    votes: BTreeMap<NodeId, bool>,
+    /// Votes received in the current (pre-)campaign, with the voter's incarnation.
+    votes: BTreeMap<NodeId, (Incarnation, bool)>,
+    /// Candidate: its own vote, waiting for the write that makes the new term and
+    /// vote durable (`Some(0)` until that write is issued, then its seq).
+    own_vote_seq: Option<u64>,
     progress: BTreeMap<NodeId, Progress>,
     transferee: Option<NodeId>,
     /// The hard state changed since the last write was issued.
@@ -166,30 +214,52 @@ pub struct Raft {
     snapshot_to_persist: Option<Snapshot>,
     /// A snapshot installed from the leader, not yet handed to the application.
     installed: Option<Snapshot>,
+    refused: Vec<Refused>,
 }
 
 impl Raft {
-    /// Builds the core from what storage recovered.
+    /// Builds the core from what storage recovered. Without an identity the node
+    /// has no state it may trust: it takes `cfg.incarnation` and asks its peers
+    /// before it takes part in anything (unless `cfg.discover` is off).
     pub fn new(
         cfg: RaftConfig,
         hard_state: HardState,
+        identity: Option<&Identity>,
         snapshot: Option<&Snapshot>,
         entries: Vec<Entry>,
     ) -> Raft {
+        let static_bootstrap = Membership {
+            voters: cfg.peers.iter().copied().collect(),
+            ..Membership::default()
+        };
+        let (identity, joined, identity_dirty) = match identity {
+            Some(i) => (i.clone(), i.cluster != 0, false),
+            None if !cfg.discover => (
+                Identity {
+                    cluster: 0,
+                    incarnation: 0,
+                    bootstrap: static_bootstrap,
+                },
+                true,
+                false,
+            ),
+            None => (
+                Identity {
+                    cluster: 0,
+                    incarnation: cfg.incarnation,
+                    bootstrap: Membership::default(),
+                },
+                false,
+                true,
+            ),
+        };
         let (snap_index, snap_term, base_membership) = match snapshot {
             Some(s) => (
                 s.meta.last_index,
                 s.meta.last_term,
                 s.meta.membership.clone(),
             ),
-            None => (
-                0,
-                0,
-                Membership {
-                    voters: cfg.peers.iter().copied().collect(),
-                    ..Membership::default()
-                },
-            ),
+            None => (0, 0, identity.bootstrap.clone()),
         };
         let mut log = RaftLog::recovered(snap_index, snap_term, entries);
         log.commit_to(hard_state.commit);
@@ -204,6 +274,11 @@ impl Raft {
         let persisted_index = log.last_index();
         let mut raft = Raft {
             id: cfg.id,
+            identity,
+            joined,
+            identity_dirty,
+            discover_replies: BTreeMap::new(),
+            heard: BTreeMap::new(),
             rng: SplitMix64::new(cfg.seed, cfg.id),
             term: hard_state.term,
             vote: hard_state.vote,
@@ -217,6 +292,7 @@ impl Raft {
             randomized_timeout: 0,
             heartbeat_elapsed: 0,
             votes: BTreeMap::new(),
+            own_vote_seq: None,
             progress: BTreeMap::new(),
             transferee: None,
             hs_dirty: false,
@@ -233,6 +309,7 @@ impl Raft {
             snapshot: snapshot.cloned(),
             snapshot_to_persist: None,
             installed: None,
+            refused: Vec::new(),
             cfg,
         };
         raft.refresh_membership();
@@ -265,6 +342,10 @@ impl Raft {
     pub fn persisted_index(&self) -> Index {
         self.persisted_index
     }
+    /// Who this node is: its cluster (0 while joining) and incarnation.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
     /// The leader's view of a peer, for tests and status pages.
     pub fn progress(&self, id: NodeId) -> Option<&Progress> {
         self.progress.get(&id)
@@ -272,17 +353,37 @@ impl Raft {
 
     /// One unit of logical time.
     pub fn tick(&mut self) {
-        if self.role == Role::Leader {
+        if !self.joined {
+            self.tick_discover();
+        } else if self.role == Role::Leader {
             self.tick_leader();
         } else {
             self.tick_election();
         }
     }
 
-    /// Feeds one message from a peer.
+    /// Feeds one message from a peer. A message no correct peer sends is refused
+    /// before it changes anything (see [`validate`]).
     pub fn step(&mut self, m: Message) {
         if m.to != self.id || m.from == self.id {
             return;
+        }
+        if let Err(reason) = self.check_message(&m) {
+            if self.refused.len() < MAX_REFUSED {
+                self.refused.push(Refused {
+                    from: m.from,
+                    term: m.term,
+                    reason,
+                });
+            }
+            return;
+        }
+        self.heard_incarnation(m.from, m.incarnation);
+        match m.body {
+            MessageBody::Discover => return self.handle_discover(&m),
+            MessageBody::DiscoverReply { .. } => return self.handle_discover_reply(m),
+            _ if !self.joined => return,
+            _ => {}
         }
         if !self.step_term(&m) {
             return;
@@ -290,7 +391,7 @@ impl Raft {
         match m.body {
             MessageBody::Vote { .. } => self.handle_vote(&m),
             MessageBody::VoteResponse { pre_vote, granted } => {
-                self.handle_vote_response(m.from, pre_vote, granted)
+                self.handle_vote_response(m.from, m.incarnation, pre_vote, granted)
             }
             MessageBody::Append { .. } => self.handle_append(m),
             MessageBody::AppendResponse { .. } => self.handle_append_response(&m),
@@ -300,6 +401,7 @@ impl Raft {
             MessageBody::InstallSnapshotResponse { last_index } => {
                 self.handle_snapshot_response(m.from, last_index)
             }
+            MessageBody::Discover | MessageBody::DiscoverReply { .. } => {}
         }
     }
 
@@ -321,6 +423,10 @@ impl Raft {
             if let Some((_, m)) = self.waiting.pop_front() {
                 self.msgs.push(m);
             }
+        }
+        if self.own_vote_seq.is_some_and(|s| s != 0 && s <= seq) {
+            self.own_vote_seq = None;
+            self.count_own_vote();
         }
         if self.role == Role::Leader {
             self.maybe_commit();
@@ -347,25 +453,35 @@ impl Raft {
         self.commit_moved = false;
         self.reads.need_bcast = false;
 
-        let persist =
-            if self.log.has_unstable() || self.hs_dirty || self.snapshot_to_persist.is_some() {
-                self.persist_seq += 1;
-                let snapshot = self.snapshot_to_persist.take();
-                let (truncate_from, entries) = self.log.take_unstable();
-                let hard_state = self.hs_dirty.then(|| self.hard_state());
-                self.hs_dirty = false;
-                self.persist_marks
-                    .push_back((self.persist_seq, self.log.last_index()));
-                Some(PersistWrite {
-                    seq: self.persist_seq,
-                    snapshot,
-                    truncate_from,
-                    entries,
-                    hard_state,
-                })
-            } else {
-                None
-            };
+        let persist = if self.log.has_unstable()
+            || self.hs_dirty
+            || self.identity_dirty
+            || self.snapshot_to_persist.is_some()
+        {
+            self.persist_seq += 1;
+            let snapshot = self.snapshot_to_persist.take();
+            let (truncate_from, entries) = self.log.take_unstable();
+            let hard_state = self.hs_dirty.then(|| self.hard_state());
+            self.hs_dirty = false;
+            let identity = self.identity_dirty.then(|| self.identity.clone());
+            self.identity_dirty = false;
+            if hard_state.is_some() && self.own_vote_seq == Some(0) {
+                // This write makes the campaign's term and vote durable.
+                self.own_vote_seq = Some(self.persist_seq);
+            }
+            self.persist_marks
+                .push_back((self.persist_seq, self.log.last_index()));
+            Some(PersistWrite {
+                seq: self.persist_seq,
+                snapshot,
+                truncate_from,
+                entries,
+                hard_state,
+                identity,
+            })
+        } else {
+            None
+        };
         let pending_write = self.persist_seq > self.persisted_seq;
         for m in self.deferred.drain(..) {
             if pending_write {
@@ -387,6 +503,7 @@ impl Raft {
             snapshot: self.installed.take(),
             committed,
             reads: std::mem::take(&mut self.reads.ready),
+            refused: std::mem::take(&mut self.refused),
         }
     }
 
@@ -416,6 +533,7 @@ impl Raft {
             from: self.id,
             to,
             term,
+            incarnation: self.identity.incarnation,
             body,
         };
         if immediate {
@@ -432,6 +550,7 @@ impl Raft {
             from: self.id,
             to,
             term: self.term,
+            incarnation: self.identity.incarnation,
             body,
         });
     }
@@ -441,7 +560,22 @@ impl Raft {
         self.persist_seq > self.persisted_seq
             || self.log.has_unstable()
             || self.hs_dirty
+            || self.identity_dirty
             || self.snapshot_to_persist.is_some()
+    }
+
+    /// Whether `p`, counted as incarnation `admitted` (as a configuration names it),
+    /// is this node.
+    fn is_me(&self, p: NodeId, admitted: Incarnation) -> bool {
+        p == self.id && admitted == self.identity.incarnation
+    }
+
+    /// The leader's progress of `p`, when it tracks incarnation `admitted` of it:
+    /// what another incarnation acknowledged counts for nothing.
+    fn tracked(&self, p: NodeId, admitted: Incarnation) -> Option<&Progress> {
+        self.progress
+            .get(&p)
+            .filter(|pr| pr.incarnation == admitted)
     }
 
     /// Every voter of the current (possibly joint) configuration.
@@ -455,17 +589,45 @@ impl Raft {
         ids
     }
 
+    /// Whether this node, as the incarnation it is, votes in its configuration.
     fn is_voter(&self) -> bool {
-        self.membership.voters.contains(&self.id)
-            || self
-                .membership
-                .voters_old
-                .as_ref()
-                .is_some_and(|o| o.contains(&self.id))
+        self.joined && self.membership.is_voter(self.id, self.identity.incarnation)
     }
 
+    /// Whether this node may campaign: it votes in its newest configuration, or in
+    /// the one before while the newest is not committed yet (a node that a pending
+    /// C_new removes may hold the longest log, and the voters that remain may need
+    /// it to lead until C_new commits; votes are still counted by the newest
+    /// configuration, so this only lets it try).
+    fn promotable(&self) -> bool {
+        if self.is_voter() {
+            return true;
+        }
+        match self.config_log.last() {
+            Some((i, _)) if self.joined && *i > self.log.commit => {
+                let previous = self
+                    .config_log
+                    .iter()
+                    .rev()
+                    .nth(1)
+                    .map_or(&self.base_membership, |(_, m)| m);
+                previous.is_voter(self.id, self.identity.incarnation)
+            }
+            _ => false,
+        }
+    }
+
+    /// A node that votes is a follower; one that is still joining, a learner, or a
+    /// voter id whose configuration names another incarnation (it lost its state
+    /// and waits to be re-admitted) is a learner. A node no configuration names at
+    /// all (removed, or not added yet) stays a follower, as it always was.
     fn follower_role(&self) -> Role {
-        if !self.is_voter() && self.membership.learners.contains(&self.id) {
+        if self.is_voter() {
+            Role::Follower
+        } else if !self.joined
+            || self.membership.learners.contains(&self.id)
+            || self.membership.has_voter_id(self.id)
+        {
             Role::Learner
         } else {
             Role::Follower
@@ -477,6 +639,10 @@ impl Raft {
             .config_log
             .last()
             .map_or_else(|| self.base_membership.clone(), |(_, m)| m.clone());
+        if matches!(self.role, Role::Follower | Role::Learner) {
+            // A configuration that (re-)admits this incarnation makes it a voter.
+            self.role = self.follower_role();
+        }
         self.sync_progress();
     }
 

@@ -7,7 +7,7 @@
 //! InstallSnapshot is in flight and nothing else is sent until it is answered or
 //! times out.
 
-use super::types::Index;
+use super::types::{Incarnation, Index};
 use std::collections::VecDeque;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +19,10 @@ pub enum ProgressState {
 
 #[derive(Clone, Debug)]
 pub struct Progress {
+    /// The incarnation of the follower this progress describes: the one the
+    /// configuration names until another one is heard from (then the progress
+    /// starts over, since the new incarnation holds nothing it can be trusted with).
+    pub incarnation: Incarnation,
     /// Highest index known to match the leader's log.
     pub match_index: Index,
     /// Next index to send.
@@ -39,8 +43,9 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(next_index: Index) -> Self {
+    pub fn new(next_index: Index, incarnation: Incarnation) -> Self {
         Progress {
+            incarnation,
             match_index: 0,
             next_index,
             state: ProgressState::Probe,
@@ -155,7 +160,7 @@ mod tests {
 
     #[test]
     fn pipelining_stops_at_the_inflight_limit() {
-        let mut p = Progress::new(1);
+        let mut p = Progress::new(1, 0);
         p.become_replicate();
         p.sent(5, true);
         p.sent(10, true);
@@ -167,7 +172,7 @@ mod tests {
 
     #[test]
     fn stale_rejections_are_ignored() {
-        let mut p = Progress::new(10);
+        let mut p = Progress::new(10, 0);
         p.match_index = 4;
         p.become_replicate();
         assert!(!p.maybe_decrease(3, 2));

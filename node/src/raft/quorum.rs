@@ -1,9 +1,12 @@
 //! Majority arithmetic over simple and joint configurations.
 //!
 //! In a joint configuration (C_old,new, Raft paper §6) every decision needs a
-//! majority of `voters` AND a majority of `voters_old`.
+//! majority of `voters` AND a majority of `voters_old`. Each set counts a node only
+//! as the incarnation it names: the callers' closures receive that incarnation and
+//! answer for it (a match index, a vote, an acknowledgement), or say nothing when
+//! the node they heard from is another incarnation.
 
-use super::types::{Index, Membership, NodeId};
+use super::types::{Incarnation, Index, Membership, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The outcome of an election so far.
@@ -25,23 +28,31 @@ pub fn committed_index(voters: &BTreeSet<NodeId>, matched: &impl Fn(NodeId) -> I
     m[voters.len() / 2]
 }
 
-/// [`committed_index`] for a possibly joint membership.
-pub fn joint_committed_index(ms: &Membership, matched: &impl Fn(NodeId) -> Index) -> Index {
-    let new = committed_index(&ms.voters, matched);
+/// [`committed_index`] for a possibly joint membership: `matched(id, incarnation)`
+/// is what that incarnation of `id` has matched (0 when another one spoke).
+pub fn joint_committed_index(
+    ms: &Membership,
+    matched: &impl Fn(NodeId, Incarnation) -> Index,
+) -> Index {
+    let new = committed_index(&ms.voters, &|id| matched(id, ms.admitted(id)));
     match &ms.voters_old {
-        Some(old) => new.min(committed_index(old, matched)),
+        Some(old) => new.min(committed_index(old, &|id| matched(id, ms.admitted_old(id)))),
         None => new,
     }
 }
 
-/// Tallies `votes` (true = granted) among `voters`.
-pub fn vote_result(voters: &BTreeSet<NodeId>, votes: &BTreeMap<NodeId, bool>) -> VoteResult {
+/// Tallies the votes among `voters`: `vote(id)` is `Some(true)` for a granted vote,
+/// `Some(false)` for a refusal, `None` when nothing (valid) arrived yet.
+pub fn vote_result(
+    voters: &BTreeSet<NodeId>,
+    vote: &impl Fn(NodeId) -> Option<bool>,
+) -> VoteResult {
     if voters.is_empty() {
         return VoteResult::Won;
     }
     let (mut yes, mut missing) = (0, 0);
-    for id in voters {
-        match votes.get(id) {
+    for &id in voters {
+        match vote(id) {
             Some(true) => yes += 1,
             Some(false) => {}
             None => missing += 1,
@@ -58,12 +69,15 @@ pub fn vote_result(voters: &BTreeSet<NodeId>, votes: &BTreeMap<NodeId, bool>) ->
 }
 
 /// [`vote_result`] for a possibly joint membership: both halves must win.
-pub fn joint_vote_result(ms: &Membership, votes: &BTreeMap<NodeId, bool>) -> VoteResult {
-    let a = vote_result(&ms.voters, votes);
-    let b = ms
-        .voters_old
-        .as_ref()
-        .map_or(VoteResult::Won, |old| vote_result(old, votes));
+/// `vote(id, incarnation)` answers for that incarnation of `id` only.
+pub fn joint_vote_result(
+    ms: &Membership,
+    vote: &impl Fn(NodeId, Incarnation) -> Option<bool>,
+) -> VoteResult {
+    let a = vote_result(&ms.voters, &|id| vote(id, ms.admitted(id)));
+    let b = ms.voters_old.as_ref().map_or(VoteResult::Won, |old| {
+        vote_result(old, &|id| vote(id, ms.admitted_old(id)))
+    });
     match (a, b) {
         (VoteResult::Won, VoteResult::Won) => VoteResult::Won,
         (VoteResult::Lost, _) | (_, VoteResult::Lost) => VoteResult::Lost,
@@ -71,15 +85,23 @@ pub fn joint_vote_result(ms: &Membership, votes: &BTreeMap<NodeId, bool>) -> Vot
     }
 }
 
-/// Whether the set `acked` contains a majority of every voter set of `ms`.
-pub fn has_quorum(ms: &Membership, acked: &impl Fn(NodeId) -> bool) -> bool {
-    let votes: BTreeMap<NodeId, bool> = ms
-        .voters
-        .iter()
-        .chain(ms.voters_old.iter().flatten())
-        .map(|&id| (id, acked(id)))
-        .collect();
-    joint_vote_result(ms, &votes) == VoteResult::Won
+/// Whether the nodes `acked(id, incarnation)` holds for make a majority of every
+/// voter set of `ms`.
+pub fn has_quorum(ms: &Membership, acked: &impl Fn(NodeId, Incarnation) -> bool) -> bool {
+    joint_vote_result(ms, &|id, inc| Some(acked(id, inc))) == VoteResult::Won
+}
+
+/// Reads the tallies' closures out of a map of votes recorded with the voter's
+/// incarnation: a vote counts only for the incarnation that cast it.
+pub fn recorded_vote(
+    votes: &BTreeMap<NodeId, (Incarnation, bool)>,
+    id: NodeId,
+    inc: Incarnation,
+) -> Option<bool> {
+    votes
+        .get(&id)
+        .filter(|(cast_by, _)| *cast_by == inc)
+        .map(|(_, granted)| *granted)
 }
 
 #[cfg(test)]
@@ -113,34 +135,76 @@ mod tests {
         }
     }
 
+    fn tally(votes: &[(NodeId, bool)]) -> BTreeMap<NodeId, (Incarnation, bool)> {
+        votes.iter().map(|&(id, g)| (id, (0, g))).collect()
+    }
+
     #[test]
     fn joint_needs_both_majorities() {
         let ms = Membership {
             voters: set(&[1, 2, 3]),
-            learners: BTreeSet::new(),
             voters_old: Some(set(&[3, 4, 5])),
+            ..Membership::default()
         };
-        let matched = |id: NodeId| match id {
+        let matched = |id: NodeId, _| match id {
             1 | 2 => 10,
             3 => 5,
             _ => 0,
         };
         // New config has 10 at a majority, old config only 0 at a majority.
         assert_eq!(joint_committed_index(&ms, &matched), 0);
-        let votes: BTreeMap<_, _> = [(1, true), (2, true), (4, false), (5, false)].into();
-        assert_eq!(joint_vote_result(&ms, &votes), VoteResult::Lost);
-        let votes: BTreeMap<_, _> = [(1, true), (2, true), (4, true)].into();
-        assert_eq!(joint_vote_result(&ms, &votes), VoteResult::Pending);
+        let votes = tally(&[(1, true), (2, true), (4, false), (5, false)]);
+        let vote = |id, inc| recorded_vote(&votes, id, inc);
+        assert_eq!(joint_vote_result(&ms, &vote), VoteResult::Lost);
+        let votes = tally(&[(1, true), (2, true), (4, true)]);
+        let vote = |id, inc| recorded_vote(&votes, id, inc);
+        assert_eq!(joint_vote_result(&ms, &vote), VoteResult::Pending);
     }
 
     #[test]
     fn votes_decide_as_soon_as_possible() {
         let v = set(&[1, 2, 3]);
-        let votes: BTreeMap<_, _> = [(1, true), (2, true)].into();
-        assert_eq!(vote_result(&v, &votes), VoteResult::Won);
-        let votes: BTreeMap<_, _> = [(1, true), (2, false)].into();
-        assert_eq!(vote_result(&v, &votes), VoteResult::Pending);
-        let votes: BTreeMap<_, _> = [(1, true), (2, false), (3, false)].into();
-        assert_eq!(vote_result(&v, &votes), VoteResult::Lost);
+        let votes = tally(&[(1, true), (2, true)]);
+        assert_eq!(
+            vote_result(&v, &|id| recorded_vote(&votes, id, 0)),
+            VoteResult::Won
+        );
+        let votes = tally(&[(1, true), (2, false)]);
+        assert_eq!(
+            vote_result(&v, &|id| recorded_vote(&votes, id, 0)),
+            VoteResult::Pending
+        );
+        let votes = tally(&[(1, true), (2, false), (3, false)]);
+        assert_eq!(
+            vote_result(&v, &|id| recorded_vote(&votes, id, 0)),
+            VoteResult::Lost
+        );
+    }
+
+    /// Replacing a node's incarnation (C_old names 3/a, C_new names 3/b): the new
+    /// incarnation counts only in the new set, and the lost one in neither.
+    #[test]
+    fn a_node_counts_only_as_the_incarnation_each_set_names() {
+        let ms = Membership {
+            voters: set(&[1, 2, 3]),
+            voters_old: Some(set(&[1, 2, 3])),
+            incarnations: [(1, 11), (2, 22), (3, 0xb)].into(),
+            incarnations_old: Some([(1, 11), (2, 22), (3, 0xa)].into()),
+            ..Membership::default()
+        };
+        // Node 1 and the new incarnation of node 3 acknowledge index 9; node 2 5.
+        let matched = |id: NodeId, inc: Incarnation| match (id, inc) {
+            (1, 11) => 9,
+            (2, 22) => 5,
+            (3, 0xb) => 9,
+            _ => 0,
+        };
+        // New set: {1, 3b} at 9. Old set: only node 1 at 9, so 5.
+        assert_eq!(joint_committed_index(&ms, &matched), 5);
+        let votes: BTreeMap<NodeId, (Incarnation, bool)> =
+            [(1, (11, true)), (3, (0xb, true))].into();
+        let vote = |id, inc| recorded_vote(&votes, id, inc);
+        assert_eq!(joint_vote_result(&ms, &vote), VoteResult::Pending);
+        assert!(ms.is_voter(3, 0xb) && ms.is_voter(3, 0xa) && !ms.is_voter(3, 0xc));
     }
 }

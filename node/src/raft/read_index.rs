@@ -41,6 +41,11 @@ impl ReadIndex {
     pub(super) fn latest_ctx(&self) -> u64 {
         self.pending.back().map_or(0, |&(r, _)| r)
     }
+
+    /// The newest round ever started (0 before the first): no peer can echo more.
+    pub(super) fn last_round(&self) -> u64 {
+        self.next_round
+    }
 }
 
 impl Raft {
@@ -81,10 +86,8 @@ impl Raft {
     /// Moves every round that a quorum has echoed to `ready`.
     pub(super) fn confirm_reads(&mut self) {
         while let Some(&(round, index)) = self.reads.pending.front() {
-            let id = self.id;
-            let progress = &self.progress;
-            let confirmed = has_quorum(&self.membership, &|p| {
-                p == id || progress.get(&p).is_some_and(|pr| pr.read_ack >= round)
+            let confirmed = has_quorum(&self.membership, &|p, inc| {
+                self.is_me(p, inc) || self.tracked(p, inc).is_some_and(|pr| pr.read_ack >= round)
             });
             if !confirmed {
                 break;

@@ -291,14 +291,11 @@ impl Raft {
     /// belongs to the current term (§5.4.2, figure 8): older entries commit
     /// indirectly. The `commit_old_term` mutant drops that check.
     pub(super) fn maybe_commit(&mut self) -> bool {
-        let id = self.id;
-        let own = self.persisted_index;
-        let progress = &self.progress;
-        let idx = joint_committed_index(&self.membership, &|p| {
-            if p == id {
-                own
+        let idx = joint_committed_index(&self.membership, &|p, inc| {
+            if self.is_me(p, inc) {
+                self.persisted_index
             } else {
-                progress.get(&p).map_or(0, |pr| pr.match_index)
+                self.tracked(p, inc).map_or(0, |pr| pr.match_index)
             }
         });
         if idx <= self.log.commit || idx == Index::MAX {

@@ -99,13 +99,17 @@ impl Raft {
         if meta.last_index > self.log.commit {
             let (index, term) = (meta.last_index, meta.last_term);
             let kept = self.log.install_snapshot(index, term);
-            if !kept {
+            if kept {
+                self.config_log.retain(|(i, _)| *i > index);
+            } else {
                 self.persisted_index = self.persisted_index.min(index);
                 for mark in self.persist_marks.iter_mut() {
                     mark.1 = mark.1.min(index);
                 }
+                // The whole log went, and with it every configuration it carried: a
+                // configuration from a discarded entry must not stay in force.
+                self.config_log.clear();
             }
-            self.config_log.retain(|(i, _)| *i > index);
             self.base_membership = meta.membership.clone();
             self.refresh_membership();
             self.role = self.follower_role();

@@ -4,7 +4,7 @@
 //! storage layer and the peer transport can encode them compactly (postcard).
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A member of the cluster. Ids are chosen by the operator (`--id`), never 0.
 pub type NodeId = u64;
@@ -12,6 +12,14 @@ pub type NodeId = u64;
 pub type Term = u64;
 /// A log position. The first real entry has index 1; index 0 is "before the log".
 pub type Index = u64;
+/// One life of a node id. A node that starts with no durable state (a new node, or
+/// one whose disk was lost) takes a fresh random incarnation from its driver, so the
+/// cluster can tell it from the node that used the id before and made promises
+/// (votes, acknowledged entries) it no longer remembers. Configurations name the
+/// incarnation of each voter; only that incarnation's votes and acknowledgements
+/// count. Incarnation 0 is that of nodes whose bootstrap configuration was given
+/// rather than discovered (tests).
+pub type Incarnation = u64;
 
 /// One log entry. Invariant: in any log, `entries[i].index == offset + i`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,11 +42,68 @@ pub enum Payload {
 
 /// Cluster membership. `voters_old` is `Some` while in a joint configuration
 /// (C_old,new): then decisions need a majority of `voters` AND of `voters_old`.
+/// A voter counts only as the incarnation its set names (`incarnations` for
+/// `voters`, `incarnations_old` for `voters_old`; an id missing there is
+/// incarnation 0), so a node that lost its state is no voter until a configuration
+/// names its new incarnation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub voters: BTreeSet<NodeId>,
     pub learners: BTreeSet<NodeId>,
     pub voters_old: Option<BTreeSet<NodeId>>,
+    pub incarnations: BTreeMap<NodeId, Incarnation>,
+    pub incarnations_old: Option<BTreeMap<NodeId, Incarnation>>,
+}
+
+impl Membership {
+    /// The incarnation `voters` admits for `id`.
+    pub fn admitted(&self, id: NodeId) -> Incarnation {
+        self.incarnations.get(&id).copied().unwrap_or(0)
+    }
+
+    /// The incarnation `voters_old` admits for `id`.
+    pub fn admitted_old(&self, id: NodeId) -> Incarnation {
+        self.incarnations_old
+            .as_ref()
+            .and_then(|m| m.get(&id).copied())
+            .unwrap_or(0)
+    }
+
+    /// Whether incarnation `inc` of `id` is a voter of either set.
+    pub fn is_voter(&self, id: NodeId, inc: Incarnation) -> bool {
+        (self.voters.contains(&id) && self.admitted(id) == inc)
+            || self
+                .voters_old
+                .as_ref()
+                .is_some_and(|old| old.contains(&id) && self.admitted_old(id) == inc)
+    }
+
+    /// Whether `id` is named as a voter of either set, whatever its incarnation.
+    pub fn has_voter_id(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.voters_old.as_ref().is_some_and(|o| o.contains(&id))
+    }
+
+    /// Every id the configuration names: voters of both sets and learners.
+    pub fn members(&self) -> BTreeSet<NodeId> {
+        let mut ids = self.voters.clone();
+        ids.extend(self.voters_old.iter().flatten().copied());
+        ids.extend(self.learners.iter().copied());
+        ids
+    }
+}
+
+/// Who a node is: the cluster it belongs to and its incarnation. Durable: written
+/// before the node takes part in anything, so it survives every restart, and lost
+/// only with the node's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Nonzero once the node belongs to a cluster (it bootstrapped one, or learned
+    /// of one from a member); 0 while it is still asking its peers.
+    pub cluster: u64,
+    pub incarnation: Incarnation,
+    /// The configuration the cluster was bootstrapped with (the membership before
+    /// any configuration entry): the initial voters and their incarnations.
+    pub bootstrap: Membership,
 }
 
 /// State that must be durable before the node answers any message that depends on it.
@@ -65,12 +130,15 @@ pub struct Snapshot {
     pub data: Vec<u8>,
 }
 
-/// A message between two nodes. `term` is the sender's current term.
+/// A message between two nodes. `term` is the sender's current term and
+/// `incarnation` the sender's incarnation: a vote or an acknowledgement counts only
+/// where the configuration names that incarnation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub from: NodeId,
     pub to: NodeId,
     pub term: Term,
+    pub incarnation: Incarnation,
     pub body: MessageBody,
 }
 
@@ -115,6 +183,17 @@ pub enum MessageBody {
     },
     /// Leadership transfer: the receiver should campaign at once.
     TimeoutNow,
+    /// "Who are you?": sent by a node that is not yet part of a cluster to its
+    /// peers (and, to make itself known, by a node that is no member of its
+    /// configuration). The sender's incarnation rides in the message.
+    Discover,
+    /// The answer to `Discover` asked by incarnation `asker`: the responder's
+    /// identity (cluster 0 and an empty bootstrap while it is still asking too).
+    DiscoverReply {
+        asker: Incarnation,
+        cluster: u64,
+        bootstrap: Membership,
+    },
     /// A follower's answer to a heartbeat that leaves at once while its full
     /// AppendResponse waits for a pending disk write. It claims nothing about the
     /// log, only "I follow you in this term" (and echoes the ReadIndex round), so a

@@ -4,7 +4,7 @@
 //! out the resulting `Ready`.
 
 pub use crate::raft::Ready;
-use crate::raft::types::{Index, Membership, Message, NodeId, Payload, Term};
+use crate::raft::types::{Identity, Index, Membership, Message, NodeId, Payload, Term};
 use crate::raft::{ProposeError, Raft};
 use crate::replica::Role;
 
@@ -15,8 +15,13 @@ pub trait Consensus {
     fn transfer_leader(&mut self, to: NodeId);
     /// Appends a state-machine command; returns its log index.
     fn propose_command(&mut self, data: Vec<u8>) -> Result<Index, ProposeError>;
-    /// Starts a membership change to `voters`; returns the index of its first entry.
-    fn propose_membership(&mut self, voters: Vec<NodeId>) -> Result<Index, ProposeError>;
+    /// Starts a membership change to `voters` (and `learners`, when given); returns
+    /// the index of its first entry.
+    fn propose_membership(
+        &mut self,
+        voters: Vec<NodeId>,
+        learners: Option<Vec<NodeId>>,
+    ) -> Result<Index, ProposeError>;
     /// Starts a linearizable read; the returned round comes back in `Ready::reads`.
     fn read_index(&mut self) -> Result<u64, ProposeError>;
     fn ready(&mut self) -> Ready;
@@ -31,6 +36,8 @@ pub trait Consensus {
     fn first_index(&self) -> Index;
     fn last_index(&self) -> Index;
     fn membership(&self) -> &Membership;
+    /// This node's cluster and incarnation.
+    fn identity(&self) -> &Identity;
 }
 
 impl Consensus for Raft {
@@ -52,8 +59,13 @@ impl Consensus for Raft {
     fn read_index(&mut self) -> Result<u64, ProposeError> {
         Raft::read_index(self)
     }
-    fn propose_membership(&mut self, voters: Vec<NodeId>) -> Result<Index, ProposeError> {
-        Raft::propose_membership(self, voters.into_iter().collect())
+    fn propose_membership(
+        &mut self,
+        voters: Vec<NodeId>,
+        learners: Option<Vec<NodeId>>,
+    ) -> Result<Index, ProposeError> {
+        let learners = learners.map(|l| l.into_iter().collect());
+        Raft::propose_membership(self, voters.into_iter().collect(), learners)
     }
     fn ready(&mut self) -> Ready {
         Raft::ready(self)
@@ -84,5 +96,8 @@ impl Consensus for Raft {
     }
     fn membership(&self) -> &Membership {
         Raft::membership(self)
+    }
+    fn identity(&self) -> &Identity {
+        Raft::identity(self)
     }
 }

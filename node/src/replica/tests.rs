@@ -17,6 +17,8 @@ pub(crate) fn config(id: NodeId, n: u64, mutants: Mutants) -> Config {
         pre_vote: true,
         check_quorum: true,
         seed: 42,
+        incarnation: 0,
+        discover: false,
         mutants,
         snapshot_every: 0,
     }
@@ -76,6 +78,9 @@ impl Cluster {
                     );
                 }
                 Output::Applied { .. } | Output::RoleChanged { .. } => {}
+                Output::Refused { from, reason, .. } => {
+                    panic!("n{id} refused a message from n{from}: {reason:?}")
+                }
             }
         }
         if let Some(seq) = persisted {
@@ -281,6 +286,7 @@ fn membership_change_replies_after_the_final_configuration() {
         Input::ChangeMembership {
             id: 8,
             voters: vec![1, 2],
+            learners: None,
         },
     );
     c.carry(f, outs);
@@ -290,6 +296,7 @@ fn membership_change_replies_after_the_final_configuration() {
         Input::ChangeMembership {
             id: 9,
             voters: vec![],
+            learners: None,
         },
     );
     c.carry(l, outs);
@@ -300,6 +307,7 @@ fn membership_change_replies_after_the_final_configuration() {
         Input::ChangeMembership {
             id: 10,
             voters: voters.clone(),
+            learners: None,
         },
     );
     c.carry(l, outs);
@@ -379,6 +387,7 @@ fn restart_replays_the_recovered_log() {
     let r2 = Replica::new(
         config(1, 1, Mutants::default()),
         Recovered {
+            identity: None,
             hard_state: hs,
             snapshot: None,
             entries,
@@ -489,6 +498,7 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
                         truncate_from,
                         entries: e,
                         hard_state,
+                        ..
                     } => {
                         if let Some(s) = s {
                             entries.retain(|x| x.index > s.meta.last_index);
@@ -522,6 +532,7 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
     let r2 = Replica::new(
         config(1, 1, Mutants::default()),
         Recovered {
+            identity: None,
             hard_state: hs,
             snapshot: Some(snap),
             entries,

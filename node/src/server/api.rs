@@ -604,7 +604,7 @@ mod tests {
         let m = Membership {
             voters: [1, 2, 3].into_iter().collect(),
             learners: [4].into_iter().collect(),
-            voters_old: None,
+            ..Membership::default()
         };
         assert!(check_transfer(2, &m).is_ok());
         for bad in [0, 4, 9] {

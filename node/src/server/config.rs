@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long)]
     pub cluster_token: Option<String>,
     /// Switch on one known bug: commit-old-term, vote-any-log, stale-read,
-    /// ack-before-commit, no-fsync.
+    /// ack-before-commit, no-fsync, joint-skip.
     #[arg(long = "unsafe")]
     pub unsafe_mutant: Option<String>,
     /// Length of one logical clock tick.
@@ -105,6 +105,10 @@ pub struct NodeConfig {
     pub max_body_bytes: usize,
     pub snapshot_every: u64,
     pub wal_segment_bytes: u64,
+    /// The incarnation this process takes if its data directory holds no identity:
+    /// drawn from the operating system's randomness, never from `--seed`, so a node
+    /// restarted on a wiped directory with the same command line is a new one.
+    pub incarnation: u64,
 }
 
 /// Why a command line was refused.
@@ -121,7 +125,7 @@ pub enum ConfigError {
     #[error("--listen {0} is not a loopback address; set --cluster-token to serve beyond loopback")]
     NonLoopbackWithoutToken(SocketAddr),
     #[error(
-        "--unsafe: unknown mutant {0:?} (known: commit-old-term, vote-any-log, stale-read, ack-before-commit, no-fsync)"
+        "--unsafe: unknown mutant {0:?} (known: commit-old-term, vote-any-log, stale-read, ack-before-commit, no-fsync, joint-skip)"
     )]
     UnknownMutant(String),
     #[error("{0}")]
@@ -234,6 +238,7 @@ impl NodeConfig {
             max_body_bytes: args.max_body_bytes,
             snapshot_every: args.snapshot_every,
             wal_segment_bytes: args.wal_segment_bytes,
+            incarnation: rand::random::<u64>().max(1),
         })
     }
 
@@ -250,6 +255,8 @@ impl NodeConfig {
             pre_vote: true,
             check_quorum: true,
             seed: self.seed,
+            incarnation: self.incarnation,
+            discover: true,
             mutants: self.mutants,
             snapshot_every: self.snapshot_every,
         }

@@ -12,7 +12,7 @@
 //! into place joins a batch. Nothing waits for it: until it is in place, recovery
 //! simply replays the longer log.
 
-use crate::raft::types::{Entry, HardState, Index, Snapshot};
+use crate::raft::types::{Entry, HardState, Identity, Index, Snapshot};
 use crate::storage::PreparedSnapshot;
 use std::io;
 use std::path::PathBuf;
@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 #[derive(Clone, Debug)]
 pub struct PersistOp {
     pub seq: u64,
+    pub identity: Option<Identity>,
     pub snapshot: Option<Snapshot>,
     pub truncate_from: Option<Index>,
     pub entries: Vec<Entry>,
@@ -36,6 +37,7 @@ impl PersistOp {
     fn install(prepared: PreparedSnapshot) -> PersistOp {
         PersistOp {
             seq: 0,
+            identity: None,
             snapshot: None,
             truncate_from: None,
             entries: Vec::new(),
@@ -176,6 +178,7 @@ impl Compactor {
         let Some((dir, no_fsync)) = self.dir.clone() else {
             disk.push(PersistOp {
                 seq: 0,
+                identity: None,
                 snapshot: Some(snapshot),
                 truncate_from: None,
                 entries: Vec::new(),
@@ -223,6 +226,9 @@ impl Compactor {
 /// The node's real disk: the segmented write-ahead log.
 impl Disk for crate::storage::Storage {
     fn write(&mut self, op: PersistOp) -> io::Result<()> {
+        if let Some(identity) = &op.identity {
+            self.write_identity(identity).map_err(io::Error::other)?;
+        }
         if let Some(p) = op.install {
             let index = p.last_index();
             let placed = self.install_prepared(p).map_err(io::Error::other)?;
@@ -290,6 +296,7 @@ mod tests {
     fn op(seq: u64) -> PersistOp {
         PersistOp {
             seq,
+            identity: None,
             snapshot: None,
             truncate_from: None,
             entries: vec![],

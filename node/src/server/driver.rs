@@ -226,7 +226,11 @@ impl<D: Disk> Driver<D> {
             }
             DriverMsg::Membership { voters, reply } => {
                 if let Some(id) = self.register(reply, false) {
-                    inputs.push(Input::ChangeMembership { id, voters });
+                    inputs.push(Input::ChangeMembership {
+                        id,
+                        voters,
+                        learners: None,
+                    });
                 }
             }
             DriverMsg::Transfer { to } => inputs.push(Input::TransferLeader { to }),
@@ -269,11 +273,19 @@ impl<D: Disk> Driver<D> {
             match out {
                 Output::Persist {
                     seq,
+                    identity,
                     snapshot,
                     truncate_from,
                     entries,
                     hard_state,
                 } => {
+                    if let Some(i) = &identity {
+                        tracing::info!(
+                            cluster = %format!("{:016x}", i.cluster),
+                            incarnation = %format!("{:016x}", i.incarnation),
+                            "identity recorded"
+                        );
+                    }
                     // Our own snapshot covers only entries the log holds durably: it
                     // need not be in place before anything else is.
                     let (snapshot, compaction) = match snapshot {
@@ -282,6 +294,7 @@ impl<D: Disk> Driver<D> {
                     };
                     self.disk.push(PersistOp {
                         seq,
+                        identity,
                         snapshot,
                         truncate_from,
                         entries,
@@ -316,6 +329,18 @@ impl<D: Disk> Driver<D> {
                 Output::RoleChanged { role, term, leader } => {
                     self.metrics.role_changes.fetch_add(1, Relaxed);
                     tracing::info!(?role, term, ?leader, "role changed");
+                }
+                Output::Refused { from, term, reason } => {
+                    if self.metrics.refused(reason) {
+                        tracing::warn!(
+                            from,
+                            term,
+                            reason = reason.as_str(),
+                            "refused a peer message: {} (logged once per kind and \
+                             minute; node_peer_refused_messages_total counts them all)",
+                            reason.describe()
+                        );
+                    }
                 }
             }
         }

@@ -411,6 +411,9 @@ pub fn status_json(s: &Status) -> Value {
         "first_log_index": s.first_log_index,
         "last_log_index": s.last_log_index,
         "snapshot_index": s.snapshot_index,
+        // Hex strings: random 64-bit numbers do not survive a JSON double.
+        "incarnation": format!("{:016x}", s.incarnation),
+        "cluster": format!("{:016x}", s.cluster),
         "voters": m.voters,
         "learners": m.learners,
         "joint": m.voters_old.as_ref().map(|old| json!({"old": old, "new": m.voters})),

@@ -3,10 +3,15 @@
 //! Everything is an atomic so request tasks, the driver and peer tasks can record
 //! without a lock; the values are read only when `/metrics` is scraped.
 
+use crate::raft::validate::Rejection;
 use crate::replica::{Role, Status};
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How often a refused peer message of one kind is logged at most.
+const REFUSED_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Bucket upper bounds in seconds, spanning a loopback round trip to a slow fsync.
 const BUCKETS_S: [f64; 14] = [
@@ -106,9 +111,33 @@ pub struct Metrics {
     /// Requests whose body did not arrive in time (408).
     pub body_timeouts: AtomicU64,
     request_latency: [Histogram; 5],
+    /// Peer messages refused, by reason (in `Rejection::ALL` order).
+    refused: [AtomicU64; Rejection::ALL.len()],
+    /// When each kind of refusal was last logged.
+    refused_logged: Mutex<[Option<Instant>; Rejection::ALL.len()]>,
 }
 
 impl Metrics {
+    /// Counts a refused peer message; true when it should be logged (the first of
+    /// its kind, then at most once per minute).
+    pub fn refused(&self, reason: Rejection) -> bool {
+        let i = Rejection::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        self.refused[i].fetch_add(1, Relaxed);
+        let mut logged = match self.refused_logged.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let now = Instant::now();
+        let due = logged[i].is_none_or(|t| now.duration_since(t) >= REFUSED_LOG_EVERY);
+        if due {
+            logged[i] = Some(now);
+        }
+        due
+    }
+
     pub fn observe_request(&self, kind: OpKind, d: Duration) {
         let i = OpKind::ALL.iter().position(|k| *k == kind).unwrap_or(4);
         self.request_latency[i].observe(d);
@@ -167,6 +196,15 @@ impl Metrics {
             let v = v.load(Relaxed);
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
         }
+        out.push_str("# TYPE node_peer_refused_messages_total counter\n");
+        for (i, r) in Rejection::ALL.iter().enumerate() {
+            let v = self.refused[i].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "node_peer_refused_messages_total{{reason=\"{}\"}} {v}",
+                r.as_str()
+            );
+        }
         out.push_str("# TYPE node_fsync_seconds histogram\n");
         self.fsync_latency
             .render(&mut out, "node_fsync_seconds", "");
@@ -184,14 +222,11 @@ mod tests {
     use super::*;
     use crate::raft::types::Membership;
 
-    #[test]
-    fn histogram_buckets_are_cumulative() {
-        let m = Metrics::default();
-        m.fsync_latency.observe(Duration::from_micros(50));
-        m.fsync_latency.observe(Duration::from_millis(3));
-        m.fsync_latency.observe(Duration::from_secs(10));
-        let status = Status {
+    fn leader_status() -> Status {
+        Status {
             id: 1,
+            incarnation: 5,
+            cluster: 6,
             role: Role::Leader,
             term: 4,
             leader: Some(1),
@@ -201,8 +236,16 @@ mod tests {
             last_log_index: 9,
             snapshot_index: 0,
             membership: Membership::default(),
-        };
-        let text = m.render(&status);
+        }
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.fsync_latency.observe(Duration::from_micros(50));
+        m.fsync_latency.observe(Duration::from_millis(3));
+        m.fsync_latency.observe(Duration::from_secs(10));
+        let text = m.render(&leader_status());
         assert!(text.contains("node_fsync_seconds_bucket{le=\"0.0001\"} 1\n"));
         assert!(text.contains("node_fsync_seconds_bucket{le=\"0.005\"} 2\n"));
         assert!(text.contains("node_fsync_seconds_bucket{le=\"+Inf\"} 3\n"));
@@ -210,5 +253,18 @@ mod tests {
         assert!(text.contains("node_role{role=\"leader\"} 1\n"));
         assert!(text.contains("node_term 4\n"));
         assert!(text.contains("node_request_seconds_count{op=\"put\"} 0\n"));
+        assert!(text.contains("node_peer_refused_messages_total{reason=\"term_too_far\"} 0\n"));
+    }
+
+    #[test]
+    fn refused_messages_are_counted_each_and_logged_once_per_kind() {
+        let m = Metrics::default();
+        assert!(m.refused(Rejection::TermTooFar));
+        assert!(!m.refused(Rejection::TermTooFar));
+        assert!(!m.refused(Rejection::TermTooFar));
+        assert!(m.refused(Rejection::AckBeyondLog));
+        let text = m.render(&leader_status());
+        assert!(text.contains("node_peer_refused_messages_total{reason=\"term_too_far\"} 3\n"));
+        assert!(text.contains("node_peer_refused_messages_total{reason=\"ack_beyond_log\"} 1\n"));
     }
 }

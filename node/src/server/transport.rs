@@ -171,12 +171,14 @@ mod tests {
                 from: 1,
                 to: 2,
                 term: 3,
+                incarnation: 9,
                 body: MessageBody::TimeoutNow,
             },
             Message {
                 from: 1,
                 to: 2,
                 term: 3,
+                incarnation: 9,
                 body: MessageBody::VoteResponse {
                     pre_vote: false,
                     granted: true,

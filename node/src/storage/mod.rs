@@ -23,11 +23,12 @@
 //! `dir/LOCK` (flock, holder's pid), `dir/snapshot` (written atomically: temp file,
 //! fsync, rename, directory fsync), and segments `{seq}-{first}.wal` (see `segment`)
 //! holding framed records (see `record`): entries, truncations, hard states and
-//! snapshot marks. The hard state lives in the log rather than in a file of its own so
-//! that it is ordered with the entries and rides the same fsync: a separate file would
-//! cost two more fsyncs whenever the commit index moves. Each record is checksummed,
-//! so a hard state is either wholly there or recognisably torn. Every new segment
-//! starts with the current hard state, so deleting older segments never loses it.
+//! snapshot marks, and the node's identity. The hard state lives in the log rather
+//! than in a file of its own so that it is ordered with the entries and rides the
+//! same fsync: a separate file would cost two more fsyncs whenever the commit index
+//! moves. Each record is checksummed, so a hard state is either wholly there or
+//! recognisably torn. Every new segment starts with the current hard state and
+//! identity, so deleting older segments never loses them.
 //!
 //! # Recovery
 //! Records are replayed in order. A broken record at the very end of the last
@@ -35,7 +36,9 @@
 //! means fsynced) and is cut off. Anything else (a broken record with valid ones after
 //! it, a torn record in an older segment, a missing segment, a damaged snapshot) stops
 //! `open` with an error naming the file and byte offset: the node must not start with
-//! a log that silently lost acknowledged entries.
+//! a log that silently lost acknowledged entries. A log that lost records in a way
+//! recovery can recognise (a snapshot with no log, a segment cut back to its header,
+//! a log without identity) is lost state: see `recover`.
 //!
 //! # The `no_fsync` mutant
 //! With `StorageOptions::no_fsync`, `sync()` returns at once: records stay in this
@@ -56,7 +59,7 @@ pub use files::MAX_SNAPSHOT_BYTES;
 pub use record::MAX_RECORD_BYTES;
 pub use stats::{FSYNC_BUCKETS, FsyncStats};
 
-use crate::raft::types::{Entry, HardState, Index, Snapshot, Term};
+use crate::raft::types::{Entry, HardState, Identity, Index, Snapshot, Term};
 use crate::replica::Recovered;
 use error::io_at;
 use files::DirLock;
@@ -111,6 +114,8 @@ pub struct Storage {
     snapshot_index: Index,
     snapshot_term: Term,
     hard_state: HardState,
+    /// The node's identity, written into every new segment with the hard state.
+    identity: Option<Identity>,
     /// A snapshot was saved, so old segments may be deletable once the log position
     /// `(segment seq, byte length)` after its record is durable: before that, a crash
     /// would replay without the record, and the deleted segments might be the ones
@@ -151,11 +156,13 @@ impl Storage {
             snapshot_index,
             snapshot_term,
             hard_state: rec.hard_state,
+            identity: rec.identity.clone(),
             compact_after: rec.snapshot.as_ref().map(|_| (0, 0)),
             poisoned: None,
             stats: FsyncStats::default(),
         };
         let recovered = Recovered {
+            identity: rec.identity,
             hard_state: rec.hard_state,
             snapshot: rec.snapshot,
             entries: rec.log.into_items().into(),
@@ -227,6 +234,20 @@ impl Storage {
         self.snapshot_term = p.last_term;
         self.compact_after = Some((self.active_seq(), self.active_len + self.buf.len() as u64));
         Ok(true)
+    }
+
+    /// Buffers the node's identity (cluster and incarnation), to be durable with the
+    /// next sync, ahead of whatever is written after it.
+    pub fn write_identity(&mut self, identity: &Identity) -> Result<()> {
+        self.check_usable()?;
+        record::encode(&RecordRef::Identity(identity), &mut self.buf)?;
+        self.identity = Some(identity.clone());
+        Ok(())
+    }
+
+    /// The latest identity written (durable only once synced).
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
     }
 
     /// Buffers one `Output::Persist`: save `snapshot` (Raft §7: the log after it stays
@@ -507,6 +528,9 @@ impl Storage {
         };
         let mut initial = Vec::new();
         record::encode(&RecordRef::HardState(&self.hard_state), &mut initial)?;
+        if let Some(identity) = &self.identity {
+            record::encode(&RecordRef::Identity(identity), &mut initial)?;
+        }
         let created = segment::create(&self.dir, id, &initial, self.opts.no_fsync);
         let (file, len) = self.poison_on_err(created)?;
         tracing::debug!(segment = %id.file_name(), "started a new log segment");

@@ -7,7 +7,7 @@
 //! therefore never parses as a record.
 
 use super::error::{Result, StorageError};
-use crate::raft::types::{Entry, HardState, Index, Term};
+use crate::raft::types::{Entry, HardState, Identity, Index, Term};
 use serde::{Deserialize, Serialize};
 
 /// Bytes of frame header before the payload.
@@ -35,6 +35,8 @@ pub(crate) enum Record {
         last_term: Term,
         keep_tail: bool,
     },
+    /// The node's identity from here on (its cluster and incarnation).
+    Identity(Identity),
 }
 
 /// The borrowed twin of [`Record`], so appending never clones an entry. Variant order
@@ -51,6 +53,7 @@ pub(crate) enum RecordRef<'a> {
         last_term: Term,
         keep_tail: bool,
     },
+    Identity(&'a Identity),
 }
 
 /// Appends the frame of `record` to `buf`. On error `buf` is unchanged.
@@ -163,7 +166,13 @@ mod tests {
             vote: Some(1),
             commit: 4,
         };
+        let id = Identity {
+            cluster: 7,
+            incarnation: 9,
+            bootstrap: Default::default(),
+        };
         let cases = [
+            (RecordRef::Identity(&id), Record::Identity(id.clone())),
             (RecordRef::Entry(&e), Record::Entry(e.clone())),
             (
                 RecordRef::Truncate { from: 9 },

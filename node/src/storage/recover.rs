@@ -1,12 +1,23 @@
-//! Recovery: rebuild the log, hard state and snapshot from the directory, cut off a
-//! torn tail, refuse anything else that is damaged.
+//! Recovery: rebuild the log, hard state, identity and snapshot from the directory,
+//! cut off a torn tail, refuse anything else that is damaged.
+//!
+//! Lost state is told from a fresh directory: a directory with no segment and no
+//! snapshot is blank (a first boot, or a wiped disk: the node asks its peers which);
+//! but a snapshot without segments (the write-ahead log was deleted) or a segment
+//! holding not even the record every segment starts with (cut back to its header)
+//! means the node had state and lost part of it. Such a log is not replayed as a
+//! valid shorter one: its term, vote and acknowledged entries are gone, so storage
+//! starts a fresh log after the snapshot (kept: it holds only committed state) and
+//! reports no identity. A log without an identity record is reported as it is, with
+//! no identity. Either way the node joins as a new incarnation (see
+//! `raft::identity`), never counting as the voter it was.
 
 use super::error::{Result, StorageError, io_at};
 use super::files;
 use super::log::Log;
 use super::record::{self, Record, RecordRef};
 use super::segment::{self, Ending, SegmentId};
-use crate::raft::types::{Entry, HardState, Index, Snapshot};
+use crate::raft::types::{Entry, HardState, Identity, Index, Snapshot};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -18,6 +29,7 @@ pub(crate) struct Recovery {
     pub(crate) active_len: u64,
     pub(crate) log: Log<Entry>,
     pub(crate) hard_state: HardState,
+    pub(crate) identity: Option<Identity>,
     pub(crate) snapshot: Option<Snapshot>,
 }
 
@@ -37,22 +49,17 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
 
     let segments = segment::list(dir)?;
     if segments.is_empty() {
-        let id = SegmentId {
-            seq: 0,
-            first: snap_index + 1,
-        };
-        let hard_state = HardState::default();
-        let mut initial = Vec::new();
-        record::encode(&RecordRef::HardState(&hard_state), &mut initial)?;
-        let (active, active_len) = segment::create(dir, id, &initial, no_fsync)?;
-        return Ok(Recovery {
-            segments: vec![id],
-            active,
-            active_len,
-            log: Log::empty(snap_index + 1),
-            hard_state,
-            snapshot,
-        });
+        if snapshot.is_some() {
+            tracing::warn!(
+                dir = %dir.display(),
+                "lost state: a snapshot but no write-ahead log; starting a new log, \
+                 this node will join as a new incarnation"
+            );
+        }
+        return fresh_log(dir, snapshot, no_fsync);
+    }
+    if let Some(cut) = segment::first_without_records(dir, &segments)? {
+        return lost(dir, &segments, cut, snapshot, no_fsync);
     }
     for pair in segments.windows(2) {
         if pair[1].seq != pair[0].seq + 1 {
@@ -75,6 +82,7 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
 
     let mut log: Log<Entry> = Log::empty(segments[0].first);
     let mut hard_state = HardState::default();
+    let mut identity: Option<Identity> = None;
     let last = segments.len() - 1;
     let mut active_len = 0;
     for (k, &id) in segments.iter().enumerate() {
@@ -88,7 +96,7 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
             )));
         }
         let ending = segment::scan(dir, id, |offset, rec| {
-            apply(&mut log, &mut hard_state, rec, snap_index).map_err(|reason| {
+            apply(&mut log, &mut hard_state, &mut identity, rec, snap_index).map_err(|reason| {
                 StorageError::Corrupt {
                     path: path.clone(),
                     offset,
@@ -171,14 +179,68 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
         active_len,
         log,
         hard_state,
+        identity,
         snapshot,
     })
+}
+
+/// A new log after the snapshot (or from index 1), with no identity.
+fn fresh_log(dir: &Path, snapshot: Option<Snapshot>, no_fsync: bool) -> Result<Recovery> {
+    let snap_index = snapshot.as_ref().map_or(0, |s| s.meta.last_index);
+    let id = SegmentId {
+        seq: 0,
+        first: snap_index + 1,
+    };
+    let hard_state = HardState::default();
+    let mut initial = Vec::new();
+    record::encode(&RecordRef::HardState(&hard_state), &mut initial)?;
+    let (active, active_len) = segment::create(dir, id, &initial, no_fsync)?;
+    Ok(Recovery {
+        segments: vec![id],
+        active,
+        active_len,
+        log: Log::empty(snap_index + 1),
+        hard_state,
+        identity: None,
+        snapshot,
+    })
+}
+
+/// A segment was cut back to its header (see the module documentation): deletes
+/// every segment and starts a new log after the snapshot. `cut` goes last, so a
+/// crash midway leaves it in place and the next recovery sees lost state again.
+fn lost(
+    dir: &Path,
+    segments: &[SegmentId],
+    cut: SegmentId,
+    snapshot: Option<Snapshot>,
+    no_fsync: bool,
+) -> Result<Recovery> {
+    tracing::warn!(
+        dir = %dir.display(),
+        segment = %cut.file_name(),
+        segments = segments.len(),
+        "lost state: a segment holds no record (cut back to its header); discarding the \
+         write-ahead log and starting a new one after the snapshot, this node will join \
+         as a new incarnation"
+    );
+    let mut order: Vec<SegmentId> = segments.iter().copied().filter(|s| *s != cut).collect();
+    order.push(cut);
+    for id in order {
+        let path = id.path(dir);
+        std::fs::remove_file(&path).map_err(io_at(&path))?;
+    }
+    if !no_fsync {
+        files::fsync_dir(dir)?;
+    }
+    fresh_log(dir, snapshot, no_fsync)
 }
 
 /// Applies one replayed record; `Err` is the reason the record cannot be where it is.
 fn apply(
     log: &mut Log<Entry>,
     hard_state: &mut HardState,
+    identity: &mut Option<Identity>,
     rec: Record,
     snap_index: Index,
 ) -> std::result::Result<(), String> {
@@ -203,6 +265,7 @@ fn apply(
             log.truncate_from(from);
         }
         Record::HardState(h) => *hard_state = h,
+        Record::Identity(i) => *identity = Some(i),
         Record::Snapshot {
             last_index,
             last_term,

@@ -90,6 +90,23 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<SegmentId>> {
     Ok(out)
 }
 
+/// The first segment that holds no record at all (its file ends with the header).
+/// Every segment is created with at least the hard-state record, so such a segment
+/// was cut back after it was written.
+pub(crate) fn first_without_records(
+    dir: &Path,
+    segments: &[SegmentId],
+) -> Result<Option<SegmentId>> {
+    for &id in segments {
+        let path = id.path(dir);
+        let len = fs::metadata(&path).map_err(io_at(&path))?.len();
+        if len <= HEADER_BYTES {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
 /// Creates segment `id` holding the header and `initial` (complete frames), durable
 /// before it appears under its name. Returns the open file and its length.
 pub(crate) fn create(

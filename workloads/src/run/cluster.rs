@@ -364,6 +364,13 @@ impl Cluster {
         Ok(())
     }
 
+    /// A lost disk: SIGKILL node `id` and delete its data directory (left empty);
+    /// [`Cluster::restart`] starts it again with the same command line.
+    pub fn wipe(&self, id: u64) -> anyhow::Result<()> {
+        self.kill(id)?;
+        self.delete_data(id)
+    }
+
     pub fn pause(&self, id: u64) -> anyhow::Result<()> {
         if self.state(id) == Some(NodeState::Running) {
             self.signal(id, Signal::SIGSTOP)?;

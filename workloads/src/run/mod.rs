@@ -6,7 +6,8 @@
 //!   teardown on drop.
 //! - [`client`]: Jepsen-style clients over [`http`], speaking the target's protocol
 //!   ([`api`], [`etcd`]); [`recorder`]: the history ([`edn`]: Jepsen's format).
-//! - [`nemesis`]: the fault schedule; [`status`]: leader and term changes.
+//! - [`nemesis`]: the fault schedule ([`membership`], [`etcd_members`], [`wipe`]: what
+//!   its admin and disk faults ask of the members); [`status`]: leader and term changes.
 //! - [`runner`]: one run from start to verdict; [`output`]: the results folder.
 
 pub mod api;
@@ -27,6 +28,7 @@ pub mod report;
 pub mod runner;
 pub mod status;
 pub mod target;
+pub mod wipe;
 
 use clap::Args;
 use std::path::PathBuf;

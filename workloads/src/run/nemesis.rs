@@ -2,7 +2,8 @@
 //! periods and faults. Partitions cut proxied links (grudges), kills SIGKILL and later
 //! restart on the same data directory, pauses SIGSTOP and later SIGCONT, membership
 //! faults remove a voter through the admin API and later add it back (on etcd:
-//! through its member API, see [`super::etcd_members`]).
+//! through its member API, see [`super::etcd_members`]), wipes kill a node, delete
+//! its data directory and restart it with the same command line (our node only).
 //!
 //! Some faults aim at the leader on purpose, because that is where safety bugs show:
 //! isolating the leader while clients keep reading from it exposes stale reads, and
@@ -17,6 +18,7 @@ use super::http::HttpClient;
 use super::membership;
 use super::recorder::{Recorder, Who};
 use super::status::ClusterView;
+use super::wipe;
 use checker::history::EventType;
 use checker::report::FaultInterval;
 use rand::RngExt;
@@ -35,6 +37,7 @@ pub enum FaultKind {
     Kill,
     Pause,
     Membership,
+    Wipe,
 }
 
 impl FaultKind {
@@ -44,12 +47,13 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
             FaultKind::Membership => "membership",
+            FaultKind::Wipe => "wipe",
         }
     }
 }
 
 /// Parses `--nemesis`: `none`, `all`, or a comma list of `partition`, `kill`, `pause`,
-/// `membership`.
+/// `membership`, `wipe`.
 pub fn parse_nemesis(s: &str) -> Result<Vec<FaultKind>, String> {
     let mut kinds = BTreeSet::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -61,6 +65,7 @@ pub fn parse_nemesis(s: &str) -> Result<Vec<FaultKind>, String> {
                     FaultKind::Kill,
                     FaultKind::Pause,
                     FaultKind::Membership,
+                    FaultKind::Wipe,
                 ]);
             }
             "partition" | "partitions" => {
@@ -75,9 +80,12 @@ pub fn parse_nemesis(s: &str) -> Result<Vec<FaultKind>, String> {
             "membership" | "member" => {
                 kinds.insert(FaultKind::Membership);
             }
+            "wipe" | "disk" => {
+                kinds.insert(FaultKind::Wipe);
+            }
             other => {
                 return Err(format!(
-                    "unknown fault {other:?}: use partition, kill, pause, membership, all or none"
+                    "unknown fault {other:?}: use partition, kill, pause, membership, wipe, all or none"
                 ));
             }
         }
@@ -272,8 +280,8 @@ impl Nemesis {
                     self.note(r);
                 }
             }
-            // Ended by `membership_fault`, which needs to await the admin API.
-            FaultKind::Membership => {}
+            // Ended by their own functions, which await the admin API or /status.
+            FaultKind::Membership | FaultKind::Wipe => {}
         }
         let end_ns = self.event(
             &format!("{}-stop", open.kind.name()),
@@ -575,6 +583,50 @@ impl Nemesis {
         }
     }
 
+    /// One disk-loss fault: a voter (the leader half the time) is killed, its data
+    /// directory deleted, and it is started again with the same command line, as an
+    /// operator replacing a disk would. One at a time: none starts unless the
+    /// configuration is whole (not joint, at least three voters, every node a voter
+    /// as the incarnation it is), and the fault ends only once the wiped node is a
+    /// voter again (re-admitted as its new incarnation), or at the end of its window.
+    async fn wipe_fault(&mut self, stop: &mut watch::Receiver<bool>) {
+        let addrs = self.cluster.addrs();
+        let Some(config) = membership::current_config(&self.http, &addrs).await else {
+            return;
+        };
+        let all_voting = wipe::every_voter_votes(&self.http, &addrs, &config.voters).await;
+        if config.joint || config.voters.len() < 3 || !all_voting {
+            return;
+        }
+        let at_leader = self.rng.random_bool(0.5);
+        let victim = if at_leader {
+            config.leader
+        } else {
+            config.voters[self.rng.random_range(0..config.voters.len())]
+        };
+        let window_end = tokio::time::Instant::now() + self.interval;
+        let why = if at_leader { "leader" } else { "one" };
+        let start_ns = self.event("wipe-start", json!({ "target": why, "node": victim }));
+        let r = self.cluster.wipe(victim);
+        self.note(r);
+        Self::hold(self.interval / 4, stop).await;
+        let r = self.cluster.restart(victim);
+        self.note(r);
+        let back = wipe::wait_voting(&self.http, addrs[&victim], window_end).await;
+        if !back {
+            self.errors.push(format!(
+                "wipe: n{victim} was not a voter again within the fault window"
+            ));
+        }
+        let end_ns = self.event("wipe-stop", json!({ "node": victim, "voting_again": back }));
+        self.faults.push(FaultInterval {
+            kind: FaultKind::Wipe.name().to_string(),
+            start_ns,
+            end_ns: Some(end_ns),
+            detail: format!("wipe {why} n{victim}"),
+        });
+    }
+
     /// The final heal's share: every removed voter back, and the configuration all
     /// N voters, not joint, before the final reads. Does nothing when membership
     /// faults are off. Returns whether the configuration is whole.
@@ -629,6 +681,7 @@ impl Nemesis {
                 }
                 FaultKind::Kill => self.kill_fault(&mut stop).await,
                 FaultKind::Membership => self.membership_fault(&mut stop).await,
+                FaultKind::Wipe => self.wipe_fault(&mut stop).await,
             }
         }
     }
@@ -698,7 +751,8 @@ mod tests {
             parse_nemesis("kill,partition"),
             Ok(vec![FaultKind::Partition, FaultKind::Kill])
         );
-        assert_eq!(parse_nemesis("all").map(|k| k.len()), Ok(4));
+        assert_eq!(parse_nemesis("all").map(|k| k.len()), Ok(5));
+        assert_eq!(parse_nemesis("wipe"), Ok(vec![FaultKind::Wipe]));
         assert_eq!(
             parse_nemesis("partition,kill,pause").map(|k| k.contains(&FaultKind::Membership)),
             Ok(false)

@@ -2,7 +2,7 @@
 //! run's summary figures.
 
 use anyhow::Context;
-use checker::history::{History, Outcome};
+use checker::history::{Function, History, Key, Outcome};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -120,6 +120,56 @@ pub struct Summary {
     pub snapshots_taken: usize,
     #[serde(default)]
     pub snapshots_installed: usize,
+    /// Acknowledged writes the final reads show lost (see [`acknowledged_writes_lost`]).
+    #[serde(default)]
+    pub acknowledged_writes_lost: usize,
+}
+
+/// Acknowledged writes the final state lost: an `ok` write (or cas) to a key that
+/// completed before the key's last `ok` read began, while that read returns nothing,
+/// or a value whose writer completed before the acknowledged write was even invoked.
+/// Every write's value is unique, so only a lost write explains either. A
+/// linearizable history never has one; the checker's verdict covers the rest.
+pub fn acknowledged_writes_lost(history: &History) -> usize {
+    let written = |op: &checker::history::Operation| match op.f {
+        Function::Write => Some(op.input.clone()),
+        Function::Cas => op.input.get(1).cloned(),
+        _ => None,
+    };
+    let mut lost = 0;
+    let mut keys: BTreeMap<Option<&Key>, Vec<&checker::history::Operation>> = BTreeMap::new();
+    for op in &history.ops {
+        keys.entry(op.key.as_ref()).or_default().push(op);
+    }
+    for ops in keys.values() {
+        let Some(last_read) = ops
+            .iter()
+            .filter(|o| o.f == Function::Read && o.outcome == Outcome::Ok)
+            .max_by_key(|o| o.call)
+        else {
+            continue;
+        };
+        let seen = &last_read.output;
+        // When the write whose value the read saw completed (0: nothing was seen).
+        let floor = if seen.is_null() {
+            Some(0)
+        } else {
+            ops.iter()
+                .find(|o| o.outcome != Outcome::Fail && written(o).as_ref() == Some(seen))
+                .and_then(|o| o.ret)
+        };
+        let Some(floor) = floor else {
+            continue;
+        };
+        lost += ops
+            .iter()
+            .filter(|o| o.outcome == Outcome::Ok && written(o).is_some())
+            .filter(|o| written(o).as_ref() != Some(seen))
+            .filter(|o| o.call > floor || seen.is_null())
+            .filter(|o| o.ret.is_some_and(|r| r < last_read.call))
+            .count();
+    }
+    lost
 }
 
 /// Counts the snapshots taken and installed that the nodes' logs in `dir` report.
@@ -191,6 +241,47 @@ pub fn summarize(history: &History, workload_s: f64) -> Summary {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_write_missing_from_the_final_read_is_counted_lost() {
+        let h =
+            |lines: &[&str]| checker::parse::parse_str(&lines.join("\n"), "test").expect("parses");
+        let ev = |i: u64, p: u64, t: &str, f: &str, v: &str| {
+            format!(
+                r#"{{"index":{i},"time":{i},"process":{p},"type":"{t}","f":"{f}","key":"k","value":{v}}}"#
+            )
+        };
+        // Write 1, then write 2 (both acknowledged), then a read that sees `seen`.
+        let in_turn = |seen: &str| {
+            h(&[
+                &ev(0, 0, "invoke", "write", "1"),
+                &ev(1, 0, "ok", "write", "1"),
+                &ev(2, 0, "invoke", "write", "2"),
+                &ev(3, 0, "ok", "write", "2"),
+                &ev(4, 1, "invoke", "read", "null"),
+                &ev(5, 1, "ok", "read", seen),
+            ])
+        };
+        assert_eq!(acknowledged_writes_lost(&in_turn("1")), 1);
+        assert_eq!(acknowledged_writes_lost(&in_turn("2")), 0);
+        // Concurrent writes may land in either order; an absent key lost them all.
+        let concurrent = h(&[
+            &ev(0, 0, "invoke", "write", "1"),
+            &ev(1, 2, "invoke", "write", "2"),
+            &ev(2, 0, "ok", "write", "1"),
+            &ev(3, 2, "ok", "write", "2"),
+            &ev(4, 1, "invoke", "read", "null"),
+            &ev(5, 1, "ok", "read", "1"),
+        ]);
+        assert_eq!(acknowledged_writes_lost(&concurrent), 0);
+        let gone = h(&[
+            &ev(0, 0, "invoke", "write", "1"),
+            &ev(1, 0, "ok", "write", "1"),
+            &ev(2, 1, "invoke", "read", "null"),
+            &ev(3, 1, "ok", "read", "null"),
+        ]);
+        assert_eq!(acknowledged_writes_lost(&gone), 1);
+    }
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {

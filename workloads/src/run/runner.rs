@@ -307,7 +307,7 @@ async fn wait_until_ready(
 /// Runs the whole thing; returns the exit code (0/1/2). Setup problems are errors.
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     validate(&args)?;
-    let kinds = nemesis::parse_nemesis(&args.nemesis).map_err(anyhow::Error::msg)?;
+    let mut kinds = nemesis::parse_nemesis(&args.nemesis).map_err(anyhow::Error::msg)?;
     let seed = args.seed.unwrap_or_else(clock_seed);
     let for_spec = args.clone();
     let spec = tokio::task::spawn_blocking(move || target_spec(&for_spec))
@@ -322,6 +322,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
              --initial-cluster-state existing: target {} must pass {{cluster_state}}",
             spec.name
         );
+    }
+    // A wipe restarts a member with the command line it first had, which only our
+    // node's identity rule makes safe; an etcd member that lost its data has to be
+    // removed and added back, which is what the membership fault does on etcd.
+    if kinds.contains(&FaultKind::Wipe) && spec.protocol == Protocol::Etcd {
+        if args.nemesis.split(',').any(|p| p.trim() == "all") {
+            kinds.retain(|k| *k != FaultKind::Wipe);
+            eprintln!(
+                "workloads: --nemesis all on etcd leaves out wipe (the membership fault removes, wipes and re-adds etcd members)"
+            );
+        } else {
+            bail!(
+                "--nemesis wipe needs our node: an etcd member restarted blank with its first \
+                 command line is not a member etcd can take back; the membership fault removes, \
+                 wipes and re-adds etcd members"
+            );
+        }
     }
     let name = run_name(
         &spec.name,
@@ -548,6 +565,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     summary.faults = faults.len();
     summary.leader_changes = view.leader_changes();
     summary.final_reads_ok = final_ok;
+    summary.acknowledged_writes_lost = output::acknowledged_writes_lost(&history);
     (summary.snapshots_taken, summary.snapshots_installed) =
         output::count_snapshots(&run_dir.join("nodes"));
 
@@ -683,8 +701,8 @@ fn print_summary(
         s.final_reads_ok
     );
     eprintln!(
-        "workloads: snapshots taken: {}; installed from a leader: {}",
-        s.snapshots_taken, s.snapshots_installed
+        "workloads: snapshots taken: {}; installed from a leader: {}; acknowledged writes lost: {}",
+        s.snapshots_taken, s.snapshots_installed, s.acknowledged_writes_lost
     );
     for c in crashes {
         eprintln!("workloads: warning: {c}");

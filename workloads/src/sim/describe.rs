@@ -37,6 +37,13 @@ pub(super) fn describe(m: &Message) -> String {
         }
         MessageBody::TimeoutNow => "timeout-now".to_string(),
         MessageBody::HeartbeatAck { read_ctx } => format!("heartbeat-ack ctx={read_ctx}"),
+        MessageBody::Discover => "discover".to_string(),
+        MessageBody::DiscoverReply { asker, cluster, .. } => {
+            format!("discover-reply asker={asker:x} cluster={cluster:x}")
+        }
     };
-    format!("{}->{} t{} {body}", m.from, m.to, m.term)
+    format!(
+        "{}->{} t{} i{:x} {body}",
+        m.from, m.to, m.term, m.incarnation
+    )
 }

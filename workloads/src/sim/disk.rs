@@ -10,7 +10,7 @@
 //! saves it at once, which only makes it durable sooner), and a restart recovers
 //! from it plus the log after it.
 
-use node::raft::types::{Entry, HardState, Index, Snapshot, Term};
+use node::raft::types::{Entry, HardState, Identity, Index, Snapshot, Term};
 use node::replica::Recovered;
 use std::collections::VecDeque;
 
@@ -21,6 +21,7 @@ const MAX_PENDING_WRITES: usize = 100_000;
 #[derive(Clone, Debug)]
 pub struct Write {
     pub seq: u64,
+    pub identity: Option<Identity>,
     pub snapshot: Option<Snapshot>,
     pub truncate_from: Option<Index>,
     pub entries: Vec<Entry>,
@@ -30,6 +31,7 @@ pub struct Write {
 /// A log with an optional snapshot before it: what storage holds.
 #[derive(Clone, Debug, Default)]
 pub struct Stored {
+    pub identity: Option<Identity>,
     pub hard_state: HardState,
     pub snapshot: Option<Snapshot>,
     /// Contiguous entries after the snapshot.
@@ -72,10 +74,13 @@ impl Stored {
         }
     }
 
-    /// Applies one write in the documented order: snapshot, truncate, append, hard
-    /// state. Returns an error when the write breaks the log's contiguity, which would
-    /// be a bug in the replica (or in this driver).
+    /// Applies one write in the documented order: identity, snapshot, truncate,
+    /// append, hard state. Returns an error when the write breaks the log's
+    /// contiguity, which would be a bug in the replica (or in this driver).
     pub fn apply(&mut self, w: &Write) -> Result<(), String> {
+        if let Some(identity) = &w.identity {
+            self.identity = Some(identity.clone());
+        }
         if let Some(snap) = &w.snapshot {
             let keep_tail = self.term_at(snap.meta.last_index) == Some(snap.meta.last_term);
             if keep_tail {
@@ -114,6 +119,7 @@ impl Stored {
     /// What a restarted node recovers.
     pub fn recovered(&self) -> Recovered {
         Recovered {
+            identity: self.identity.clone(),
             hard_state: self.hard_state,
             snapshot: self.snapshot.clone(),
             entries: self.entries.clone(),
@@ -170,6 +176,22 @@ impl Disk {
         self.written = self.durable.clone();
     }
 
+    /// The disk is lost (the node must be down): everything goes, or everything but
+    /// the snapshot file when `keep_snapshot` (the write-ahead log alone is lost).
+    pub fn lose(&mut self, keep_snapshot: bool) {
+        self.pending.clear();
+        let snapshot = if keep_snapshot {
+            self.durable.snapshot.take()
+        } else {
+            None
+        };
+        self.durable = Stored {
+            snapshot,
+            ..Stored::default()
+        };
+        self.written = self.durable.clone();
+    }
+
     /// Number of writes waiting for their fsync.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
@@ -192,6 +214,7 @@ mod tests {
     fn write(seq: u64, truncate_from: Option<Index>, entries: Vec<Entry>) -> Write {
         Write {
             seq,
+            identity: None,
             snapshot: None,
             truncate_from,
             entries,

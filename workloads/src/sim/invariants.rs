@@ -2,7 +2,10 @@
 //! replica produces. Each check is incremental: it looks only at what just happened
 //! plus summaries kept here, so a seed's checks cost about as much as its run.
 //!
-//! - Election safety: at most one leader per term (from `Output::RoleChanged`).
+//! - Election safety: at most one leader per term (from `Output::RoleChanged`), and
+//!   that leader leads it in one life only: a node that led a term, crashed (or lost
+//!   its disk) and came back never leads that term again, since winning a term
+//!   requires having made the term and the vote durable first.
 //! - Log matching: two logs with an entry of the same index and term hold the same
 //!   entries up to it. Checked as: every `(index, term)` ever written anywhere has one
 //!   payload and one predecessor term, which by induction on the index is equivalent.
@@ -35,7 +38,8 @@ struct Applied {
 
 #[derive(Debug, Default)]
 pub struct Invariants {
-    leaders: BTreeMap<Term, NodeId>,
+    /// The leader of each term, with the life (restart count) it led it in.
+    leaders: BTreeMap<Term, (NodeId, u64)>,
     /// `(index, term)` -> (payload, predecessor term) as first written.
     written: BTreeMap<(Index, Term), (Payload, Option<Term>, NodeId)>,
     applied: BTreeMap<Index, Applied>,
@@ -44,17 +48,30 @@ pub struct Invariants {
 }
 
 impl Invariants {
-    /// Election safety, and leader completeness for the new leader's log.
-    pub fn on_leader(&mut self, node: NodeId, term: Term, log: &Stored) -> Result<(), String> {
-        if let Some(&other) = self.leaders.get(&term) {
+    /// Election safety, and leader completeness for the new leader's log. `life`
+    /// counts the node's restarts.
+    pub fn on_leader(
+        &mut self,
+        node: NodeId,
+        life: u64,
+        term: Term,
+        log: &Stored,
+    ) -> Result<(), String> {
+        if let Some(&(other, other_life)) = self.leaders.get(&term) {
             if other != node {
                 return Err(format!(
                     "election safety: nodes {other} and {node} are both leader in term {term}"
                 ));
             }
+            if other_life != life {
+                return Err(format!(
+                    "election safety: node {node} led term {term} again after a restart \
+                     (the term or its vote was not durable before it led)"
+                ));
+            }
             return Ok(());
         }
-        self.leaders.insert(term, node);
+        self.leaders.insert(term, (node, life));
         let snap = log.snapshot_index();
         for (&index, a) in self.applied.range(snap.max(1)..) {
             if a.known_in_term >= term {
@@ -108,21 +125,6 @@ impl Invariants {
             }
         }
         Ok(())
-    }
-
-    /// `node` crashed and lost these entries (written, never durable). They leave the
-    /// log-matching record: a node that never made an entry durable never told anyone
-    /// about it, so a one-node cluster may legally reuse that term and index.
-    pub fn on_lost(&mut self, node: NodeId, lost: &[(Index, Term)]) {
-        for key in lost {
-            if self
-                .written
-                .get(key)
-                .is_some_and(|(_, _, first)| *first == node)
-            {
-                self.written.remove(key);
-            }
-        }
     }
 
     /// State machine safety, for `node` applying `(index, term)`.
@@ -232,6 +234,7 @@ mod tests {
         let mut s = Stored::default();
         let w = Write {
             seq: 1,
+            identity: None,
             snapshot: None,
             truncate_from: None,
             entries: entries
@@ -252,10 +255,13 @@ mod tests {
     fn two_leaders_in_one_term_break_election_safety() {
         let mut inv = Invariants::default();
         let l = log(&[]);
-        inv.on_leader(1, 3, &l).unwrap();
-        inv.on_leader(1, 3, &l).unwrap();
-        let e = inv.on_leader(2, 3, &l).unwrap_err();
+        inv.on_leader(1, 0, 3, &l).unwrap();
+        inv.on_leader(1, 0, 3, &l).unwrap();
+        let e = inv.on_leader(2, 0, 3, &l).unwrap_err();
         assert!(e.contains("election safety"), "{e}");
+        // The same node leading the same term after a restart breaks it too.
+        let e = inv.on_leader(1, 1, 3, &l).unwrap_err();
+        assert!(e.contains("again after a restart"), "{e}");
     }
 
     #[test]
@@ -273,10 +279,10 @@ mod tests {
         // Entry 2 of term 2 was applied while its applier was in term 2.
         inv.on_applied(1, 2, 2, &log(&[(1, 1), (2, 2)]), 2).unwrap();
         // A late leader of term 2 need not hold it: it may have won before the commit.
-        inv.on_leader(3, 2, &log(&[(1, 1)])).unwrap();
+        inv.on_leader(3, 0, 2, &log(&[(1, 1)])).unwrap();
         // A leader of term 3 must.
-        inv.on_leader(2, 3, &log(&[(1, 1), (2, 2)])).unwrap();
-        let e = inv.on_leader(3, 4, &log(&[(1, 1), (2, 3)])).unwrap_err();
+        inv.on_leader(2, 0, 3, &log(&[(1, 1), (2, 2)])).unwrap();
+        let e = inv.on_leader(3, 0, 4, &log(&[(1, 1), (2, 3)])).unwrap_err();
         assert!(e.contains("leader completeness"), "{e}");
     }
 
@@ -291,13 +297,16 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_lost_in_a_crash_may_be_written_again_differently() {
+    fn one_index_and_term_written_twice_differently_breaks_log_matching() {
+        // Even when the first copy was never durable where it was made: a leader
+        // sends its entries before its own fsync, so another node may hold it.
         let mut inv = Invariants::default();
         let a = log(&[(1, 1)]);
         inv.on_written(1, &a.entries, &a).unwrap();
         let mut b = log(&[]);
         b.apply(&Write {
             seq: 2,
+            identity: None,
             snapshot: None,
             truncate_from: None,
             entries: vec![Entry {
@@ -308,9 +317,8 @@ mod tests {
             hard_state: None,
         })
         .unwrap();
-        assert!(inv.on_written(1, &b.entries, &b).is_err());
-        inv.on_lost(1, &[(1, 1)]);
-        inv.on_written(1, &b.entries, &b).unwrap();
+        let e = inv.on_written(1, &b.entries, &b).unwrap_err();
+        assert!(e.contains("log matching"), "{e}");
     }
 
     #[test]
@@ -324,6 +332,7 @@ mod tests {
         let mut l = Stored::default();
         l.apply(&Write {
             seq: 1,
+            identity: None,
             snapshot: None,
             truncate_from: None,
             entries: vec![Entry {

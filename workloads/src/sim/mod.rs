@@ -3,6 +3,9 @@
 //!
 //! - [`world`]: one seeded run (the event loop; how outputs are carried out).
 //! - [`nemesis`]: the fault schedule; node crash, restart and pause.
+//! - `membership`, `disk_loss`, `hostile`: configuration changes by joint consensus
+//!   (with compaction and crashes in the joint phase), lost disks, and peer messages
+//!   no correct node sends.
 //! - [`net`], [`disk`]: the simulated network and disks.
 //! - [`clients`], [`history`]: Jepsen-style client processes and their history.
 //! - [`invariants`]: Raft's safety properties, checked incrementally.
@@ -23,11 +26,15 @@ mod client_io;
 pub mod clients;
 mod describe;
 pub mod disk;
+mod disk_loss;
 pub mod history;
+mod hostile;
 pub mod invariants;
 pub mod linearizable;
+mod membership;
 pub mod nemesis;
 pub mod net;
+mod panics;
 pub mod queue;
 mod snapshots;
 pub mod twin;
@@ -61,11 +68,12 @@ pub struct SimArgs {
     /// Cluster size (default: 3 or 5, chosen by the seed).
     #[arg(long)]
     pub nodes: Option<usize>,
-    /// Faults to inject: `all`, `none`, or a list of partition, crash, pause, loss.
+    /// Faults to inject: `all`, `none`, or a list of partition, crash, pause, loss,
+    /// membership, disk, hostile.
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Switch on a known bug: commit-old-term, vote-any-log, stale-read,
-    /// ack-before-commit, no-fsync.
+    /// ack-before-commit, no-fsync, joint-skip.
     #[arg(long = "unsafe", value_name = "MUTANT")]
     pub mutant: Option<String>,
     /// Print the event trace (deterministic: the same seed prints the same bytes).
@@ -112,7 +120,7 @@ pub fn options(args: &SimArgs) -> anyhow::Result<Options> {
             Some(parsed) => (parsed, m == "no-fsync"),
             None => bail!(
                 "--unsafe {m:?}: unknown mutant (expected commit-old-term, vote-any-log, \
-                 stale-read, ack-before-commit or no-fsync)"
+                 stale-read, ack-before-commit, no-fsync or joint-skip)"
             ),
         },
     };
@@ -136,9 +144,14 @@ pub fn run_seed(seed: u64, opts: &Options) -> SeedReport {
     run_seed_with::<node::replica::Replica>(seed, opts)
 }
 
-/// Runs one seed against any implementation of the replica contract.
+/// Runs one seed against any implementation of the replica contract. A panic in
+/// the replica (or the world) ends the seed as a violation naming it.
 pub fn run_seed_with<R: world::Driven>(seed: u64, opts: &Options) -> SeedReport {
-    let mut r = world::World::<R>::new(seed, opts.clone()).run(seed);
+    let run = || world::World::<R>::new(seed, opts.clone()).run(seed);
+    let mut r = match panics::catch(run) {
+        Ok(r) => r,
+        Err(message) => SeedReport::panicked(seed, message),
+    };
     if opts.check_linearizability && r.violation.is_none() {
         match linearizable::check_history(&r.history, CHECK_TIME_LIMIT) {
             linearizable::Finding::Linearizable => {}
@@ -268,6 +281,20 @@ fn print_summary(out: &mut impl std::io::Write, r: &RangeResult) -> std::io::Res
         out,
         "snapshots: taken {}, installed from a leader {} (in {} seeds)",
         s.snapshots_taken, s.snapshots_installed, s.seeds_with_install
+    )?;
+    writeln!(
+        out,
+        "membership changes: {} asked ({} done, {} refused); joint entries applied {}, final {}",
+        s.membership_changes,
+        s.membership_done,
+        s.membership_refused,
+        s.joint_entries,
+        s.final_entries
+    )?;
+    writeln!(
+        out,
+        "disk losses: {} whole, {} write-ahead log only  hostile peer messages: {} ({} refused)",
+        s.disk_wipes, s.wal_losses, s.hostile_sent, s.hostile_rejected
     )?;
     writeln!(
         out,

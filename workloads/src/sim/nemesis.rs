@@ -20,6 +20,12 @@ pub struct Nemeses {
     pub crash: bool,
     pub pause: bool,
     pub loss: bool,
+    /// Random joint membership changes (and compaction while they run).
+    pub membership: bool,
+    /// A node's disk (or its write-ahead log) is lost, one node at a time.
+    pub disk: bool,
+    /// Well-formed but impossible peer messages.
+    pub hostile: bool,
 }
 
 impl Default for Nemeses {
@@ -34,16 +40,22 @@ impl Nemeses {
         crash: true,
         pause: true,
         loss: true,
+        membership: true,
+        disk: true,
+        hostile: true,
     };
     pub const NONE: Nemeses = Nemeses {
         partition: false,
         crash: false,
         pause: false,
         loss: false,
+        membership: false,
+        disk: false,
+        hostile: false,
     };
 
     /// Parses `all`, `none`, or a comma-separated list of `partition`, `crash` (alias
-    /// `kill`), `pause`, `loss`.
+    /// `kill`), `pause`, `loss`, `membership`, `disk` (alias `wipe`), `hostile`.
     pub fn parse(s: &str) -> Result<Nemeses, String> {
         match s {
             "all" => return Ok(Nemeses::ALL),
@@ -57,9 +69,13 @@ impl Nemeses {
                 "crash" | "kill" => n.crash = true,
                 "pause" => n.pause = true,
                 "loss" => n.loss = true,
+                "membership" => n.membership = true,
+                "disk" | "wipe" => n.disk = true,
+                "hostile" => n.hostile = true,
                 other => {
                     return Err(format!(
-                        "unknown nemesis {other:?} (expected all, none, or a list of partition, crash, pause, loss)"
+                        "unknown nemesis {other:?} (expected all, none, or a list of partition, \
+                         crash, pause, loss, membership, disk, hostile)"
                     ));
                 }
             }
@@ -69,7 +85,7 @@ impl Nemeses {
 }
 
 impl<R: Driven> World<R> {
-    fn nemesis_event(&mut self, f: &'static str, value: Value) {
+    pub(super) fn nemesis_event(&mut self, f: &'static str, value: Value) {
         if self.opts.trace {
             self.trace_line(|| format!("nemesis {f} {value}"));
         }
@@ -85,7 +101,7 @@ impl<R: Driven> World<R> {
     }
 
     /// The running node that most recently said it leads (highest term).
-    fn leader(&self) -> Option<NodeId> {
+    pub(super) fn leader(&self) -> Option<NodeId> {
         self.nodes
             .iter()
             .filter(|(_, n)| n.replica.is_some())
@@ -97,7 +113,7 @@ impl<R: Driven> World<R> {
             .map(|(_, id)| id)
     }
 
-    fn up_nodes(&self) -> Vec<NodeId> {
+    pub(super) fn up_nodes(&self) -> Vec<NodeId> {
         self.nodes
             .iter()
             .filter(|(_, n)| n.replica.is_some())
@@ -120,9 +136,13 @@ impl<R: Driven> World<R> {
     /// (Re)starts a node from its durable state.
     pub(super) fn start_node(&mut self, id: NodeId) {
         let seed = self.rng.random::<u64>();
+        // What a driver draws from the operating system: a node that starts without
+        // state is a new incarnation.
+        let incarnation = self.rng.random::<u64>().max(1);
         let config = Config {
             id,
             seed,
+            incarnation,
             ..self.base_config().clone()
         };
         let phase = self.rng.random_range(0..TICK_NS);
@@ -131,6 +151,7 @@ impl<R: Driven> World<R> {
         };
         let recovered = n.disk.durable.recovered();
         n.replica = Some(R::boot(config, recovered));
+        n.started_ns = self.now;
         n.paused = false;
         n.role = None;
         let epoch = n.epoch;
@@ -147,16 +168,6 @@ impl<R: Driven> World<R> {
             return;
         }
         n.replica = None;
-        let durable = &n.disk.durable;
-        let lost: Vec<_> = n
-            .disk
-            .written
-            .entries
-            .iter()
-            .filter(|e| durable.term_at(e.index) != Some(e.term))
-            .map(|e| (e.index, e.term))
-            .collect();
-        self.inv.on_lost(id, &lost);
         n.disk.crash();
         n.epoch += 1;
         n.deferred.clear();
@@ -308,6 +319,15 @@ impl<R: Driven> World<R> {
         if kinds.loss {
             menu.push(4);
         }
+        if kinds.membership {
+            menu.extend([5, 5]);
+        }
+        if kinds.disk {
+            menu.push(6);
+        }
+        if kinds.hostile {
+            menu.push(7);
+        }
         if let Some(&pick) = menu.get(self.rng.random_range(0..menu.len().max(1))) {
             match pick {
                 0 => self.partition(),
@@ -333,6 +353,9 @@ impl<R: Driven> World<R> {
                         self.pause(t);
                     }
                 }
+                5 => self.membership_change(),
+                6 => self.disk_loss(),
+                7 => self.hostile(),
                 _ => {
                     let f = if self.rng.random_bool(0.3) {
                         Faults::NONE

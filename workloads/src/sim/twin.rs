@@ -9,8 +9,9 @@
 //! itself in a quorum only for entries durable on its own disk.
 
 use node::kv::{Command, KvOp, KvResult};
+use node::raft::types::Membership;
 use node::raft::types::{Entry, HardState, Index, Message, MessageBody, NodeId, Payload, Term};
-use node::replica::{ClientRequest, Config, Input, Output, Recovered, Response, Role};
+use node::replica::{ClientRequest, Config, Input, Output, Recovered, Response, Role, Status};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -97,6 +98,26 @@ impl Driven for Twin {
     fn current_term(&self) -> Term {
         self.term
     }
+
+    fn status(&self) -> Status {
+        Status {
+            id: self.cfg.id,
+            incarnation: 0,
+            cluster: 0,
+            role: self.role,
+            term: self.term,
+            leader: self.leader,
+            commit_index: self.commit,
+            applied_index: self.applied,
+            first_log_index: 1,
+            last_log_index: self.last().0,
+            snapshot_index: 0,
+            membership: Membership {
+                voters: self.cfg.peers.iter().copied().collect(),
+                ..Membership::default()
+            },
+        }
+    }
 }
 
 impl Twin {
@@ -138,6 +159,7 @@ impl Twin {
         self.unsynced.push((self.persist_seq, self.last().0, floor));
         self.out.push(Output::Persist {
             seq: self.persist_seq,
+            identity: None,
             snapshot: None,
             truncate_from,
             entries,
@@ -163,6 +185,7 @@ impl Twin {
             from: self.cfg.id,
             to,
             term: self.term,
+            incarnation: 0,
             body,
         };
         self.emit(Output::Send(m));
@@ -315,6 +338,7 @@ impl Twin {
             from: self.cfg.id,
             to,
             term: self.term,
+            incarnation: 0,
             body: MessageBody::Append {
                 prev_index,
                 prev_term,

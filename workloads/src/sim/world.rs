@@ -20,7 +20,7 @@ use super::net::Network;
 use super::queue::Queue;
 use node::raft::types::{Index, Message, NodeId, Term};
 use node::replica::{
-    ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role,
+    ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role, Status,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -64,6 +64,19 @@ pub struct Stats {
     pub snapshots_installed: u64,
     /// Seeds in which some node installed a snapshot from its leader.
     pub seeds_with_install: u64,
+    /// Membership changes asked of a leader, and how they were answered.
+    pub membership_changes: u64,
+    pub membership_done: u64,
+    pub membership_refused: u64,
+    /// Configuration entries applied (C_old,new and final), counted once per index.
+    pub joint_entries: u64,
+    pub final_entries: u64,
+    /// Disks lost whole, and write-ahead logs lost with the snapshot kept.
+    pub disk_wipes: u64,
+    pub wal_losses: u64,
+    /// Hostile peer messages delivered, and how many the nodes refused.
+    pub hostile_sent: u64,
+    pub hostile_rejected: u64,
 }
 
 impl Stats {
@@ -81,6 +94,15 @@ impl Stats {
         self.snapshots_taken += o.snapshots_taken;
         self.snapshots_installed += o.snapshots_installed;
         self.seeds_with_install += o.seeds_with_install;
+        self.membership_changes += o.membership_changes;
+        self.membership_done += o.membership_done;
+        self.membership_refused += o.membership_refused;
+        self.joint_entries += o.joint_entries;
+        self.final_entries += o.final_entries;
+        self.disk_wipes += o.disk_wipes;
+        self.wal_losses += o.wal_losses;
+        self.hostile_sent += o.hostile_sent;
+        self.hostile_rejected += o.hostile_rejected;
     }
 }
 
@@ -103,6 +125,25 @@ pub struct SeedReport {
     pub trace: Vec<String>,
     /// Why the linearizability check could not decide (never counted as a pass).
     pub unknown: Option<String>,
+}
+
+impl SeedReport {
+    /// The report of a seed that panicked: the panic is its violation.
+    pub fn panicked(seed: u64, message: String) -> SeedReport {
+        SeedReport {
+            seed,
+            nodes: 0,
+            violation: Some(Violation {
+                step: 0,
+                time_ns: 0,
+                message,
+            }),
+            stats: Stats::default(),
+            history: History::default(),
+            trace: Vec::new(),
+            unknown: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -154,6 +195,20 @@ pub(super) enum Ev {
         slot: usize,
     },
     Nemesis,
+    /// A membership change request reaching `node` (the admin API).
+    Admin {
+        node: NodeId,
+        voters: Vec<NodeId>,
+        learners: Option<Vec<NodeId>>,
+    },
+    /// Ask `node` to snapshot (and compact) now.
+    CompactSoon {
+        node: NodeId,
+    },
+    /// A hostile peer message for `to`, made when it arrives.
+    Hostile {
+        to: NodeId,
+    },
     Restart {
         node: NodeId,
     },
@@ -183,6 +238,8 @@ pub trait Driven {
     fn handle(&mut self, input: Input) -> Vec<Output>;
     /// The replica's current term (for the leader-completeness check).
     fn current_term(&self) -> Term;
+    /// Role, indexes and membership, as `/status` reports them.
+    fn status(&self) -> Status;
 }
 
 impl Driven for Replica {
@@ -193,7 +250,10 @@ impl Driven for Replica {
         Replica::handle(self, input)
     }
     fn current_term(&self) -> Term {
-        self.status().term
+        Replica::status(self).term
+    }
+    fn status(&self) -> Status {
+        Replica::status(self)
     }
 }
 
@@ -203,17 +263,22 @@ pub(super) struct SimNode<R> {
     pub paused: bool,
     /// Bumped by every crash, so the dead incarnation's ticks and fsyncs are ignored.
     pub epoch: u64,
+    /// When the node last started (virtual time).
+    pub started_ns: u64,
     /// Events that reached the node while it was paused, delivered on resume.
     pub deferred: Vec<Ev>,
     pub role: Option<(Role, Term)>,
-    next_request: u64,
+    pub(super) next_request: u64,
     requests: BTreeMap<u64, (usize, u64)>,
+    /// Membership requests (admin API) waiting for their answer.
+    pub(super) admin: std::collections::BTreeSet<u64>,
 }
 
 impl<R> SimNode<R> {
     /// A crash forgets the requests in flight; their clients will time out.
     pub fn clear_requests(&mut self) {
         self.requests.clear();
+        self.admin.clear();
     }
 }
 
@@ -258,6 +323,11 @@ pub struct World<R = Replica> {
     pub(super) lossy_new_leader: bool,
     pub(super) probe_from: Option<u64>,
     pub(super) liveness_met: bool,
+    /// A node whose disk was lost, and the commit index the cluster had then: no
+    /// other disk is lost until it has caught up again and votes again.
+    pub(super) wiped: Option<(NodeId, Index)>,
+    /// Configuration entries already counted in the stats, by index.
+    pub(super) configs_seen: std::collections::BTreeSet<Index>,
 }
 
 impl<R: Driven> World<R> {
@@ -278,6 +348,8 @@ impl<R: Driven> World<R> {
             pre_vote: rng.random_bool(0.5),
             check_quorum: rng.random_bool(0.5),
             seed: 0,
+            incarnation: 0,
+            discover: true,
             mutants: opts.mutants,
             // Often enough that most seeds compact and many install snapshots.
             snapshot_every: rng.random_range(20..200),
@@ -308,6 +380,8 @@ impl<R: Driven> World<R> {
             short_leaders_until: 0,
             probe_from: None,
             liveness_met: false,
+            wiped: None,
+            configs_seen: Default::default(),
         };
         for id in ids {
             w.nodes.insert(
@@ -317,10 +391,12 @@ impl<R: Driven> World<R> {
                     disk: Disk::default(),
                     paused: false,
                     epoch: 0,
+                    started_ns: 0,
                     deferred: Vec::new(),
                     role: None,
                     next_request: 0,
                     requests: BTreeMap::new(),
+                    admin: Default::default(),
                 },
             );
             w.start_node(id);
@@ -519,6 +595,14 @@ impl<R: Driven> World<R> {
             }
             Ev::ClientNext { slot } => self.client_next(slot),
             Ev::Nemesis => self.nemesis(),
+            ev @ Ev::Admin { .. } => self.on_admin(ev),
+            Ev::CompactSoon { node } => {
+                if self.gate(node, Ev::CompactSoon { node }).is_some() {
+                    self.trace_line(|| format!("n{node} asked to snapshot now"));
+                    self.feed(node, Input::TakeSnapshot);
+                }
+            }
+            Ev::Hostile { to } => self.deliver_hostile(to),
             Ev::Restart { node } => self.restart(node),
             Ev::Resume { node } => self.resume(node),
             Ev::HealNet => self.heal_net(),
@@ -542,9 +626,22 @@ impl<R: Driven> World<R> {
                         "liveness: no write committed within {} ms after every fault was healed",
                         LIVENESS_BOUND_NS / MS
                     ));
+                } else if let Some(why) = self.unsettled() {
+                    self.fail(format!(
+                        "liveness: {why} {} ms after every fault was healed",
+                        LIVENESS_BOUND_NS / MS
+                    ));
                 }
             }
-            Ev::End => self.phase = Phase::Done,
+            Ev::End => {
+                // The run ends once the cluster has also settled (no joint
+                // configuration, every voter voting again); the deadline judges it.
+                if self.unsettled().is_none() {
+                    self.phase = Phase::Done;
+                } else {
+                    self.queue.push(self.now + 50 * MS, Ev::End);
+                }
+            }
         }
     }
 
@@ -578,6 +675,7 @@ impl<R: Driven> World<R> {
         match out {
             Output::Persist {
                 seq,
+                identity,
                 snapshot,
                 truncate_from,
                 entries,
@@ -585,9 +683,19 @@ impl<R: Driven> World<R> {
             } => {
                 self.trace_line(|| {
                     format!(
-                        "n{node} persist seq {seq} snap {:?} trunc {truncate_from:?} entries {:?} hs {hard_state:?}",
+                        "n{node} persist seq {seq} snap {:?} trunc {truncate_from:?} entries {:?} hs {hard_state:?}{}",
                         snapshot.as_ref().map(|s| (s.meta.last_index, s.meta.last_term)),
-                        entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>()
+                        entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(),
+                        entries
+                            .iter()
+                            .filter_map(|e| match &e.payload {
+                                node::raft::types::Payload::Config(m) => Some(format!(
+                                    " config@{}: voters {:?} {:x?} old {:?}",
+                                    e.index, m.voters, m.incarnations, m.voters_old
+                                )),
+                                _ => None,
+                            })
+                            .collect::<String>()
                     )
                 });
                 let proposes = entries
@@ -601,6 +709,7 @@ impl<R: Driven> World<R> {
                 let epoch = n.epoch;
                 let w = Write {
                     seq,
+                    identity,
                     snapshot,
                     truncate_from,
                     entries,
@@ -654,6 +763,9 @@ impl<R: Driven> World<R> {
                 let Some(n) = self.nodes.get_mut(&node) else {
                     return;
                 };
+                if n.admin.remove(&id) {
+                    return self.on_admin_reply(node, id, &response);
+                }
                 let Some((slot, op_id)) = n.requests.remove(&id) else {
                     return self.fail(format!("node {node} answered unknown request {id}"));
                 };
@@ -675,11 +787,31 @@ impl<R: Driven> World<R> {
                 let node_term = n.replica.as_ref().map_or(0, |r| r.current_term());
                 let leads = matches!(n.role, Some((Role::Leader, _)));
                 let epoch = n.epoch;
+                let config = match n.disk.written.entry(index).map(|e| &e.payload) {
+                    Some(node::raft::types::Payload::Config(m)) => Some(m.clone()),
+                    _ => None,
+                };
                 if let Err(e) = self
                     .inv
                     .on_applied(node, index, term, &n.disk.written, node_term)
                 {
                     return self.fail(e);
+                }
+                if let Some(m) = config
+                    && self.configs_seen.insert(index)
+                {
+                    if m.voters_old.is_some() {
+                        self.stats.joint_entries += 1;
+                    } else {
+                        self.stats.final_entries += 1;
+                    }
+                    self.trace_line(|| {
+                        format!(
+                            "configuration {index}/{term} committed: voters {:?} {:x?}, \
+                             old {:?} {:x?}, learners {:?}",
+                            m.voters, m.incarnations, m.voters_old, m.incarnations_old, m.learners
+                        )
+                    });
                 }
                 // A leader applying an entry of an earlier term has just counted
                 // replicas for it; crashing it now, before its own entries spread, is
@@ -695,9 +827,21 @@ impl<R: Driven> World<R> {
                 }
             }
             Output::Snapshot { index, kv } => self.on_snapshot(node, index, &kv),
+            Output::Refused { from, term, reason } => {
+                self.stats.hostile_rejected += 1;
+                self.trace_line(|| {
+                    format!("n{node} refused a message from {from} (term {term}): {reason:?}")
+                });
+            }
             Output::Restored { index, term } => self.on_restored(node, index, term),
             Output::RoleChanged { role, term, leader } => {
-                self.trace_line(|| format!("n{node} role {role:?} term {term} leader {leader:?}"));
+                let voters = self.status_of(node).map(|s| {
+                    let m = s.membership;
+                    (m.voters, m.voters_old)
+                });
+                self.trace_line(|| {
+                    format!("n{node} role {role:?} term {term} leader {leader:?} voters {voters:?}")
+                });
                 let Some(n) = self.nodes.get_mut(&node) else {
                     return;
                 };
@@ -705,7 +849,7 @@ impl<R: Driven> World<R> {
                 if role == Role::Leader {
                     self.stats.leader_changes += 1;
                     let epoch = n.epoch;
-                    if let Err(e) = self.inv.on_leader(node, term, &n.disk.written) {
+                    if let Err(e) = self.inv.on_leader(node, epoch, term, &n.disk.written) {
                         return self.fail(e);
                     }
                     self.on_new_leader(node, epoch);

@@ -315,6 +315,7 @@ fn ci_steps(args: &SuiteArgs) -> Vec<Step> {
         "stale-read",
         "ack-before-commit",
         "no-fsync",
+        "joint-skip",
     ] {
         steps.push(Step {
             name: format!("sim mutant {mutant}"),

@@ -1,4 +1,6 @@
-//! Unit tests of the core on a tiny in-memory network.
+//! Unit tests of the core on a tiny in-memory network. `identity`: joining by
+//! discovery, lost state and re-admission; `hostile`: peer messages no correct node
+//! sends.
 
 use super::*;
 
@@ -14,8 +16,11 @@ fn cfg(id: NodeId, n: u64) -> RaftConfig {
         pre_vote: true,
         check_quorum: true,
         seed: 1,
+        incarnation: 0,
+        discover: false,
         commit_old_term: false,
         vote_any_log: false,
+        joint_skip: false,
     }
 }
 
@@ -34,7 +39,10 @@ impl Net {
             .map(|id| {
                 let mut c = cfg(id, n);
                 tweak(&mut c);
-                (id, Raft::new(c, HardState::default(), None, Vec::new()))
+                (
+                    id,
+                    Raft::new(c, HardState::default(), None, None, Vec::new()),
+                )
             })
             .collect();
         Net {
@@ -127,10 +135,33 @@ fn vote_response_waits_for_the_vote_to_be_durable() {
     );
 }
 
+/// A node whose own vote is a majority (a single voter) must not lead before its
+/// new term and vote are durable: it would send Appends of that term, and after a
+/// crash lead the same term again with other entries at the same indexes.
+#[test]
+fn a_single_voter_leads_only_once_its_term_and_vote_are_durable() {
+    let mut net = Net::new(1, |_| {});
+    net.with(1, |n| n.hup());
+    assert_eq!(
+        net.node(1).role(),
+        Role::Candidate,
+        "led before its vote was durable"
+    );
+    assert_eq!(net.node(1).term(), 1);
+    // A crash now loses term 1; the restarted node campaigns for term 1 again,
+    // which is fine: it never led it.
+    let back = Raft::new(cfg(1, 1), HardState::default(), None, None, Vec::new());
+    assert_eq!((back.term(), back.role()), (0, Role::Follower));
+    net.persist_all();
+    assert_eq!(net.node(1).role(), Role::Leader);
+    assert_eq!(net.node(1).hard_state().vote, Some(1));
+}
+
 #[test]
 fn leader_counts_itself_only_when_durable() {
     let mut net = Net::new(1, |_| {});
     net.with(1, |n| n.hup());
+    net.persist_all();
     assert_eq!(net.node(1).role(), Role::Leader);
     let idx = net.nodes.get_mut(&1).map(|n| n.propose(Payload::Noop));
     assert_eq!(idx, Some(Ok(2)));
@@ -263,7 +294,7 @@ fn recovered_state_restores_term_vote_and_membership() {
         vote: Some(3),
         commit: 9,
     };
-    let r = Raft::new(cfg(1, 3), hs, None, entries);
+    let r = Raft::new(cfg(1, 3), hs, None, None, entries);
     assert_eq!((r.term(), r.vote()), (2, Some(3)));
     assert_eq!(r.log().last_index(), 1);
     assert_eq!(r.log().commit, 1, "commit clamped to the log");
@@ -383,7 +414,7 @@ fn compaction_drops_the_prefix_and_keeps_the_membership() {
     assert_eq!(s.meta.membership.voters, [1, 2, 3].into_iter().collect());
     // A restart from the snapshot plus the rest of the log is the same log.
     let entries = n.log().slice(5, 6).to_vec();
-    let back = Raft::new(cfg(1, 3), n.hard_state(), Some(&s), entries);
+    let back = Raft::new(cfg(1, 3), n.hard_state(), None, Some(&s), entries);
     assert_eq!(back.log().first_index(), 5);
     assert_eq!(back.log().applied, 4);
     assert_eq!(back.membership().voters.len(), 3);
@@ -468,6 +499,7 @@ fn install_answer_waits_for_persistence_and_stale_snapshots_change_nothing() {
         from: 1,
         to: 3,
         term,
+        incarnation: 0,
         body: MessageBody::InstallSnapshot { snapshot: s },
     };
     let r = net.with(3, |r| r.step(install(snapshot.clone())));
@@ -524,3 +556,99 @@ fn install_keeps_a_log_suffix_that_continues_the_snapshot() {
     assert_eq!((log.first_index(), log.last_index()), (6, 5));
     assert_eq!(log.take_unstable(), (Some(6), Vec::new()));
 }
+
+/// A snapshot that replaces a conflicting log also drops the configurations the
+/// discarded entries carried: a follower that had appended an uncommitted joint
+/// configuration, then installs a leader's snapshot of a history without it, must
+/// not keep acting on it (it would campaign and count votes by a configuration no
+/// committed history holds).
+#[test]
+fn a_snapshot_that_replaces_the_log_drops_the_configurations_of_discarded_entries() {
+    let all: std::collections::BTreeSet<NodeId> = [1, 2, 3].into();
+    let joint = Membership {
+        voters: [3].into(),
+        voters_old: Some(all.clone()),
+        ..Membership::default()
+    };
+    let entries = vec![
+        Entry {
+            term: 1,
+            index: 1,
+            payload: Payload::Noop,
+        },
+        Entry {
+            term: 1,
+            index: 2,
+            payload: Payload::Noop,
+        },
+        Entry {
+            term: 2,
+            index: 3,
+            payload: Payload::Config(joint.clone()),
+        },
+    ];
+    let hs = HardState {
+        term: 2,
+        vote: Some(3),
+        commit: 1,
+    };
+    let mut n = Raft::new(cfg(3, 3), hs, None, None, entries);
+    assert_eq!(n.membership(), &joint);
+    let snapshot = Snapshot {
+        meta: types::SnapshotMeta {
+            last_index: 2,
+            last_term: 2,
+            membership: Membership {
+                voters: all.clone(),
+                ..Membership::default()
+            },
+        },
+        data: Vec::new(),
+    };
+    n.step(Message {
+        from: 1,
+        to: 3,
+        term: 3,
+        incarnation: 0,
+        body: MessageBody::InstallSnapshot { snapshot },
+    });
+    assert_eq!(n.log().last_index(), 2);
+    assert_eq!(n.membership().voters, all);
+    assert_eq!(n.membership().voters_old, None);
+}
+
+/// A C_new refused when C_old,new commits (here a leadership transfer was under
+/// way) used to be retried only on the next commit, which an idle cluster never
+/// has: the cluster stayed joint. The leader now retries every tick.
+#[test]
+fn a_refused_c_new_is_retried_without_another_commit() {
+    let mut net = Net::new(3, |c| c.check_quorum = false);
+    net.with(1, |n| n.hup());
+    net.stabilize();
+    net.with(1, |n| {
+        assert!(n.propose_membership([1, 2, 4].into(), None).is_ok());
+        // Node 4 does not answer: the transfer stays pending and refuses proposals.
+        n.transfer_leader(4);
+    });
+    net.stabilize();
+    assert!(
+        net.node(1).membership().voters_old.is_some(),
+        "C_new went out"
+    );
+    assert!(
+        net.node(1).log().commit >= 2,
+        "the joint entry did not commit"
+    );
+    for _ in 0..30 {
+        net.with(1, |n| n.tick());
+        net.stabilize();
+    }
+    let m = net.node(1).membership();
+    assert_eq!(
+        (m.voters_old.clone(), m.voters.clone()),
+        (None, [1, 2, 4].into())
+    );
+}
+
+mod hostile;
+mod identity;
