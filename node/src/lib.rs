@@ -7,6 +7,8 @@
 //! - [`storage`]: the durable log, hard state and snapshots (files + fsync).
 //! - [`server`]: the only async code: HTTP API, peer transport, the driver task, the clock.
 
+pub mod consensus;
+pub mod engine;
 pub mod kv;
 pub mod paxos;
 pub mod raft;

@@ -71,7 +71,7 @@ async fn run(config: NodeConfig, parent: Option<nix::unistd::Pid>) -> ExitCode {
         config,
         listener,
         storage,
-        recovered,
+        recovered.into(),
         shutdown_signal(parent),
     )
     .await

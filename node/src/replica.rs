@@ -1,4 +1,4 @@
-//! The replica: the Raft core plus the key-value state machine plus the client
+//! The replica: a consensus engine plus the key-value state machine plus the client
 //! requests waiting on them. PURE: no tokio, clock, rand, files or network.
 //!
 //! A driver (the tokio server, or the simulator) feeds [`Input`]s to
@@ -25,16 +25,15 @@
     clippy::disallowed_macros
 )]
 
-mod engine;
-
-use crate::kv::{Command, Kv, KvError, KvOp, KvResult};
-use crate::raft::types::{
-    Entry, HardState, Identity, Incarnation, Index, Membership, Message, MessageBody, NodeId,
-    Payload, Snapshot, Term,
+pub use crate::consensus::{EngineKind, Mutants, Role};
+pub use crate::engine::Recovered;
+use crate::engine::{
+    Committed, Decided, DurableWrite, Engine, EngineReady, Index, Installed, NodeId, PeerMessage,
+    ProposeError, Refused,
 };
-use crate::raft::validate::Rejection;
-use crate::raft::{ProposeError, Raft, RaftConfig};
-use engine::{Consensus, Ready};
+use crate::kv::{Command, Kv, KvError, KvOp, KvResult};
+use crate::raft::RaftConfig;
+use crate::raft::types::{Incarnation, Membership};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -42,75 +41,14 @@ use std::collections::{BTreeMap, VecDeque};
 /// unique among the requests it has outstanding.
 pub type RequestId = u64;
 
-/// Static configuration of one replica. Everything random derives from `seed`.
+/// Static configuration of one replica: the consensus core's, and what the replica
+/// adds to it. Everything random derives from the core's `seed`; the mutants are
+/// the core's too (the replica reads `stale_read` and `ack_before_commit`).
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub id: NodeId,
-    /// The initial voters (used only when the log holds no configuration yet).
-    pub peers: Vec<NodeId>,
-    /// Election timeout is drawn uniformly from `[election_ticks_min, election_ticks_max)`.
-    pub election_ticks_min: u32,
-    pub election_ticks_max: u32,
-    pub heartbeat_ticks: u32,
-    /// Max entries per Append message, and max unacknowledged Append messages per peer.
-    pub max_entries_per_msg: usize,
-    pub max_inflight_msgs: usize,
-    pub pre_vote: bool,
-    pub check_quorum: bool,
-    /// Seeds the only random number generator (election timeouts).
-    pub seed: u64,
-    /// The incarnation to take if storage holds no identity (random, from the driver).
-    pub incarnation: Incarnation,
-    /// Join by asking the peers (the node's rule, see `raft::identity`); `false`
-    /// takes `peers` as the bootstrap configuration at once (tests only).
-    pub discover: bool,
-    /// Known bugs switched on deliberately, so the test pipeline can prove it catches them.
-    pub mutants: Mutants,
+    pub raft: RaftConfig,
     /// Take a snapshot after this many entries applied since the last one; 0 never.
     pub snapshot_every: u64,
-}
-
-/// Known bugs (docs/design.md, "Mutants"). All false in a correct node.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Mutants {
-    /// Count replicas for entries of earlier terms (Raft paper figure 8).
-    pub commit_old_term: bool,
-    /// Grant votes without the §5.4.1 up-to-date check.
-    pub vote_any_log: bool,
-    /// Serve linearizable reads from local state with no ReadIndex round.
-    pub stale_read: bool,
-    /// Reply to a write as soon as it is appended to the leader's log.
-    pub ack_before_commit: bool,
-    /// Change the voters in one step, without the joint configuration.
-    pub joint_skip: bool,
-}
-
-impl Mutants {
-    /// Parses one `--unsafe` name. `no-fsync` is a storage mutant, handled by the driver.
-    pub fn parse(name: &str) -> Option<Mutants> {
-        let mut m = Mutants::default();
-        match name {
-            "commit-old-term" => m.commit_old_term = true,
-            "vote-any-log" => m.vote_any_log = true,
-            "stale-read" => m.stale_read = true,
-            "ack-before-commit" => m.ack_before_commit = true,
-            "joint-skip" => m.joint_skip = true,
-            "no-fsync" => {}
-            _ => return None,
-        }
-        Some(m)
-    }
-}
-
-/// What a node recovered from its storage at start-up (empty on first boot).
-#[derive(Clone, Debug, Default)]
-pub struct Recovered {
-    /// `None` when storage holds no identity: a new node, or one that lost its state.
-    pub identity: Option<Identity>,
-    pub hard_state: HardState,
-    pub snapshot: Option<Snapshot>,
-    /// The log after the snapshot, contiguous.
-    pub entries: Vec<Entry>,
 }
 
 /// A client request as it reaches the replica. `(client, seq)` deduplicates retries:
@@ -129,7 +67,7 @@ pub enum Input {
     /// One unit of logical time passed.
     Tick,
     /// A message arrived from a peer.
-    Message(Message),
+    Message(PeerMessage),
     /// A client asked something. Reads with `KvOp::Get { stale: true }` are served locally.
     Client {
         id: RequestId,
@@ -159,44 +97,32 @@ pub enum Input {
 /// What the driver must do, in this order.
 #[derive(Clone, Debug)]
 pub enum Output {
-    /// Make durable, in this order: the identity (if any), the snapshot (if any), then
-    /// truncate the log at `truncate_from` (drop every entry with index >= it), then
-    /// append `entries`, then write `hard_state` (if any), then fsync; afterwards
-    /// report `Input::Persisted { seq }`. `seq` increases by one with every Persist.
-    Persist {
-        seq: u64,
-        identity: Option<Identity>,
-        snapshot: Option<Snapshot>,
-        truncate_from: Option<Index>,
-        entries: Vec<Entry>,
-        hard_state: Option<HardState>,
-    },
+    /// Make the write durable (in the order its engine documents), then fsync;
+    /// afterwards report `Input::Persisted { seq }`. `seq` increases by one with
+    /// every Persist.
+    Persist(DurableWrite),
     /// Send to a peer. Best effort: the network may drop it.
-    Send(Message),
+    Send(PeerMessage),
     /// Answer client request `id`.
     Reply { id: RequestId, response: Response },
     /// For observers (metrics, simulator invariant checks): entries applied to the
     /// state machine, in index order, with their terms.
-    Applied { index: Index, term: Term },
+    Applied { index: Index, term: u64 },
     /// Serialize `kv` (the state after applying `index`; an O(1) copy-on-write clone)
     /// with `Kv::to_snapshot`, preferably off the driver's hot path, and hand the
     /// bytes back with `Input::SnapshotReady`. Dropping it is safe (no compaction).
     Snapshot { index: Index, kv: Kv },
     /// The state machine was replaced by a snapshot through `index` received from
     /// the leader (for metrics and the simulator).
-    Restored { index: Index, term: Term },
+    Restored { index: Index, term: u64 },
     /// The role or leader changed (for logs, metrics and the simulator).
     RoleChanged {
         role: Role,
-        term: Term,
+        term: u64,
         leader: Option<NodeId>,
     },
     /// A peer message was refused: no correct node sends it (for metrics and logs).
-    Refused {
-        from: NodeId,
-        term: Term,
-        reason: Rejection,
-    },
+    Refused(Refused),
 }
 
 /// The answer to a client request.
@@ -216,26 +142,17 @@ pub enum Response {
     Invalid { reason: String },
 }
 
-/// The role of a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Follower,
-    Candidate,
-    PreCandidate,
-    Leader,
-    Learner,
-}
-
 /// A snapshot of a replica's state for `/status`. Never blocks on consensus.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
     pub id: NodeId,
+    /// The engine this node runs.
+    pub consensus: EngineKind,
     /// This node's incarnation, and its cluster (0 while it is still joining).
     pub incarnation: Incarnation,
     pub cluster: u64,
     pub role: Role,
-    pub term: Term,
+    pub term: u64,
     pub leader: Option<NodeId>,
     pub commit_index: Index,
     pub applied_index: Index,
@@ -245,24 +162,24 @@ pub struct Status {
     pub membership: Membership,
 }
 
-/// Raft + KV + pending requests.
+/// Consensus engine + KV + pending requests.
 pub struct Replica {
     id: NodeId,
     mutants: Mutants,
-    /// The consensus engine, used only through the narrow [`Consensus`] interface.
-    engine: Box<dyn Consensus + Send>,
+    /// The consensus engine, used only through the [`Engine`] interface.
+    engine: Box<dyn Engine>,
     kv: Kv,
     /// Proposed writes by log index: `(request, term proposed in)`.
-    writes: BTreeMap<Index, (RequestId, Term)>,
+    writes: BTreeMap<Index, (RequestId, u64)>,
     /// Reads awaiting leadership confirmation, by read round.
-    reads: BTreeMap<u64, (Term, Vec<(RequestId, String)>)>,
+    reads: BTreeMap<u64, (u64, Vec<(RequestId, String)>)>,
     /// Confirmed reads awaiting `applied >= index`, in index order.
     confirmed: VecDeque<(Index, Vec<(RequestId, String)>)>,
     /// Membership changes in progress: `(index of C_old,new, request, term)`.
     /// Answered when a later final configuration (C_new) is applied.
-    changes: Vec<(Index, RequestId, Term)>,
+    changes: Vec<(Index, RequestId, u64)>,
     /// Last observed (role, term, leader), to notice changes.
-    seen: (Role, Term, Option<NodeId>),
+    seen: (Role, u64, Option<NodeId>),
     snapshot_every: u64,
     /// Applied index of the newest snapshot taken, installed or recovered.
     snapshot_index: Index,
@@ -301,40 +218,20 @@ impl Replica {
 
     /// Like [`Replica::new`], but reports an unreadable snapshot as an error.
     pub fn try_new(config: Config, recovered: Recovered) -> Result<Replica, ReplicaError> {
-        let kv = match &recovered.snapshot {
-            Some(s) => kv_from(&s.data)?,
+        let kv = match recovered.snapshot_data() {
+            Some(data) => kv_from(data)?,
             None => Kv::new(),
         };
-        let raft_cfg = RaftConfig {
-            id: config.id,
-            peers: config.peers.clone(),
-            election_ticks_min: config.election_ticks_min,
-            election_ticks_max: config.election_ticks_max,
-            heartbeat_ticks: config.heartbeat_ticks,
-            max_entries_per_msg: config.max_entries_per_msg,
-            max_inflight_msgs: config.max_inflight_msgs,
-            pre_vote: config.pre_vote,
-            check_quorum: config.check_quorum,
-            seed: config.seed,
-            incarnation: config.incarnation,
-            discover: config.discover,
-            commit_old_term: config.mutants.commit_old_term,
-            vote_any_log: config.mutants.vote_any_log,
-            joint_skip: config.mutants.joint_skip,
-        };
-        let raft = Raft::new(
-            raft_cfg,
-            recovered.hard_state,
-            recovered.identity.as_ref(),
-            recovered.snapshot.as_ref(),
-            recovered.entries,
-        );
-        let seen = (raft.role(), raft.term(), raft.leader());
-        let snapshot_index = raft.log().snapshot_index();
+        let id = config.raft.id;
+        let mutants = config.raft.mutants;
+        let engine = crate::engine::build(config.raft, recovered);
+        let seen = (engine.role(), engine.term(), engine.leader());
+        let status = engine.status();
+        let snapshot_index = status.first_index - 1;
         Ok(Replica {
-            id: config.id,
-            mutants: config.mutants,
-            engine: Box::new(raft),
+            id,
+            mutants,
+            engine,
             kv,
             writes: BTreeMap::new(),
             reads: BTreeMap::new(),
@@ -373,21 +270,21 @@ impl Replica {
 
     /// The current status (cheap).
     pub fn status(&self) -> Status {
-        let e = &self.engine;
-        let identity = e.identity();
+        let e = self.engine.status();
         Status {
             id: self.id,
-            incarnation: identity.incarnation,
-            cluster: identity.cluster,
-            role: e.role(),
-            term: e.term(),
-            leader: e.leader(),
-            commit_index: e.commit_index(),
-            applied_index: e.applied_index(),
-            first_log_index: e.first_index(),
-            last_log_index: e.last_index(),
-            snapshot_index: e.first_index() - 1,
-            membership: e.membership().clone(),
+            consensus: self.engine.kind(),
+            incarnation: e.incarnation,
+            cluster: e.cluster,
+            role: e.role,
+            term: e.term,
+            leader: e.leader,
+            commit_index: e.commit_index,
+            applied_index: e.applied_index,
+            first_log_index: e.first_index,
+            last_log_index: e.last_index,
+            snapshot_index: e.first_index - 1,
+            membership: e.membership,
         }
     }
 
@@ -424,7 +321,7 @@ impl Replica {
                 id,
                 voters,
                 learners,
-            } => match self.engine.propose_membership(voters, learners) {
+            } => match self.engine.change_membership(voters, learners) {
                 Ok(index) => self.changes.push((index, id, self.engine.term())),
                 Err(e) => self.refuse(id, e),
             },
@@ -445,7 +342,7 @@ impl Replica {
                     self.reply(id, Response::Done(KvResult::Value(v)));
                     return;
                 }
-                match self.engine.read_index() {
+                match self.engine.read() {
                     Ok(round) => {
                         let term = self.engine.term();
                         let entry = self.reads.entry(round).or_insert((term, Vec::new()));
@@ -464,7 +361,7 @@ impl Replica {
                     seq: request.seq,
                     op,
                 };
-                match self.engine.propose_command(cmd.encode()) {
+                match self.engine.propose(cmd.encode()) {
                     Ok(_) if self.mutants.ack_before_commit => {
                         // Mutant: answer before the entry commits, from local state.
                         let result = self.kv.evaluate(&cmd.op);
@@ -481,10 +378,10 @@ impl Replica {
 
     /// A peer message. A snapshot's state is decoded here, before the core acts on
     /// it: one that cannot be decoded is dropped (the leader will resend it).
-    fn message(&mut self, m: Message) {
-        if let MessageBody::InstallSnapshot { snapshot } = &m.body {
-            match kv_from(&snapshot.data) {
-                Ok(kv) => self.incoming = Some((snapshot.meta.last_index, kv)),
+    fn message(&mut self, m: PeerMessage) {
+        if let Some((index, data)) = m.snapshot_data() {
+            match kv_from(data) {
+                Ok(kv) => self.incoming = Some((index, kv)),
                 Err(_) => return,
             }
         }
@@ -528,27 +425,15 @@ impl Replica {
         self.reply(id, response);
     }
 
-    fn process_ready(&mut self, ready: Ready) {
-        for r in ready.refused {
-            self.out.push(Output::Refused {
-                from: r.from,
-                term: r.term,
-                reason: r.reason,
-            });
-        }
+    fn process_ready(&mut self, ready: EngineReady) {
+        self.out
+            .extend(ready.refused.into_iter().map(Output::Refused));
         if let Some(p) = ready.persist {
-            self.out.push(Output::Persist {
-                seq: p.seq,
-                identity: p.identity,
-                snapshot: p.snapshot,
-                truncate_from: p.truncate_from,
-                entries: p.entries,
-                hard_state: p.hard_state,
-            });
+            self.out.push(Output::Persist(p));
         }
         self.out
             .extend(ready.messages.into_iter().map(Output::Send));
-        if let Some(s) = ready.snapshot {
+        if let Some(s) = ready.installed {
             self.restore(s);
         }
         let applied_any = !ready.committed.is_empty();
@@ -568,8 +453,8 @@ impl Replica {
     }
 
     /// The core installed a snapshot from the leader: the state machine becomes it.
-    fn restore(&mut self, s: Snapshot) {
-        let index = s.meta.last_index;
+    fn restore(&mut self, s: Installed) {
+        let index = s.meta.index;
         let kv = match self.incoming.take() {
             Some((i, kv)) if i == index => Ok(kv),
             _ => kv_from(&s.data),
@@ -582,22 +467,25 @@ impl Replica {
         self.snapshot_index = index;
         self.out.push(Output::Restored {
             index,
-            term: s.meta.last_term,
+            term: s.meta.term,
         });
     }
 
     /// Applies one committed entry. Total: a command that cannot be decoded (no
     /// validated proposal is one) changes nothing on any replica, since all of them
     /// decode the same bytes the same way, and its client is told it was not applied.
-    fn apply(&mut self, e: Entry) {
+    fn apply(&mut self, e: Committed) {
         self.out.push(Output::Applied {
             index: e.index,
             term: e.term,
         });
-        let result = match &e.payload {
-            Payload::Command(bytes) => Some(Command::decode(bytes).and_then(|c| self.kv.apply(&c))),
-            Payload::Config(m) if m.voters_old.is_none() => {
-                self.finish_changes(e.index, m);
+        let result = match &e.value {
+            Decided::Command(bytes) => Some(Command::decode(bytes).and_then(|c| self.kv.apply(&c))),
+            Decided::Membership {
+                voters,
+                joint: false,
+            } => {
+                self.finish_changes(e.index, voters.clone());
                 None
             }
             _ => None,
@@ -620,8 +508,7 @@ impl Replica {
     }
 
     /// A final configuration was applied: changes started before it are done.
-    fn finish_changes(&mut self, index: Index, m: &Membership) {
-        let voters: Vec<NodeId> = m.voters.iter().copied().collect();
+    fn finish_changes(&mut self, index: Index, voters: Vec<NodeId>) {
         let done: Vec<RequestId> = self
             .changes
             .iter()

@@ -4,8 +4,10 @@
 //! state machine safety); at the end the faults heal and the cluster must make
 //! progress again. A failure names its seed, and the run replays from it.
 
+use node::engine::{DurableWrite, PeerMessage};
 use node::kv::{KvOp, KvResult};
 use node::raft::types::{Entry, HardState, Message, MessageBody};
+use node::raft::{PersistWrite, RaftConfig};
 use node::replica::{
     ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role,
 };
@@ -60,19 +62,21 @@ struct Sim {
 impl Sim {
     fn config(&self, id: u64, seed: u64) -> Config {
         Config {
-            id,
-            peers: (1..=self.n).collect(),
-            election_ticks_min: 10,
-            election_ticks_max: 20,
-            heartbeat_ticks: 2,
-            max_entries_per_msg: self.max_entries,
-            max_inflight_msgs: 4,
-            pre_vote: true,
-            check_quorum: true,
-            seed,
-            incarnation: 0,
-            discover: false,
-            mutants: self.mutants,
+            raft: RaftConfig {
+                id,
+                peers: (1..=self.n).collect(),
+                election_ticks_min: 10,
+                election_ticks_max: 20,
+                heartbeat_ticks: 2,
+                max_entries_per_msg: self.max_entries,
+                max_inflight_msgs: 4,
+                pre_vote: true,
+                check_quorum: true,
+                seed,
+                incarnation: 0,
+                discover: false,
+                mutants: self.mutants,
+            },
             snapshot_every: 0,
         }
     }
@@ -116,18 +120,18 @@ impl Sim {
         let outs = node.handle(input);
         for o in outs {
             match o {
-                Output::Persist {
+                Output::Persist(DurableWrite::Raft(PersistWrite {
                     seq,
                     truncate_from,
                     entries,
                     hard_state,
                     ..
-                } => {
+                })) => {
                     if let Some(d) = self.disks.get_mut(&id) {
                         d.pending.push((seq, truncate_from, entries, hard_state));
                     }
                 }
-                Output::Send(m) => {
+                Output::Send(PeerMessage::Raft(m)) => {
                     if let Some(d) = self.disks.get(&id)
                         && let Err(e) = check_durable(d, &m)
                     {
@@ -166,9 +170,11 @@ impl Sim {
                         self.leaders.insert(term, id);
                     }
                 }
-                Output::Refused { from, reason, .. } => {
-                    self.violations
-                        .push(format!("n{id} refused a message from n{from}: {reason:?}"));
+                Output::Refused(r) => {
+                    self.violations.push(format!(
+                        "n{id} refused a message from n{}: {}",
+                        r.from, r.reason
+                    ));
                 }
             }
         }
@@ -199,7 +205,7 @@ impl Sim {
             return;
         };
         d.pending.clear();
-        let recovered = Recovered {
+        let recovered = node::raft::Recovered {
             identity: None,
             hard_state: d.hs,
             snapshot: None,
@@ -207,7 +213,7 @@ impl Sim {
         };
         self.net.retain(|m| m.to != id);
         let cfg = self.config(id, seed.wrapping_add(id));
-        self.nodes.insert(id, Replica::new(cfg, recovered));
+        self.nodes.insert(id, Replica::new(cfg, recovered.into()));
     }
 
     fn deliver(&mut self, i: usize) {
@@ -215,7 +221,7 @@ impl Sim {
         let cut = self.isolated.contains(&m.from) != self.isolated.contains(&m.to);
         if !cut {
             let to = m.to;
-            self.feed(to, Input::Message(m));
+            self.feed(to, Input::Message(m.into()));
         }
     }
 

@@ -19,7 +19,7 @@ fn entries(from: Index, to: Index, term: Term) -> Vec<Entry> {
     (from..=to).map(|i| entry(i, term)).collect()
 }
 
-fn open(dir: &Path) -> (Storage, node::replica::Recovered) {
+fn open(dir: &Path) -> (Storage, node::raft::Recovered) {
     match Storage::open(dir, StorageOptions::default()) {
         Ok(x) => x,
         Err(e) => panic!("open failed: {e}"),

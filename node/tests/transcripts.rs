@@ -35,8 +35,7 @@
 //! §5.4.3); a conflict prints `SAFETY VIOLATION`.
 
 use node::raft::types::{Entry, HardState, Message, MessageBody, NodeId, Payload, Snapshot};
-use node::raft::{PersistWrite, Raft, RaftConfig, Ready};
-use node::replica::Role;
+use node::raft::{Mutants, PersistWrite, Raft, RaftConfig, Ready, Role};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -430,9 +429,12 @@ fn add_nodes(env: &mut Env, args: &[&str]) -> Result<String, String> {
             seed: 7,
             incarnation: 0,
             discover: false,
-            commit_old_term: yes("commit-old-term", false),
-            vote_any_log: yes("vote-any-log", false),
-            joint_skip: yes("joint-skip", false),
+            mutants: Mutants {
+                commit_old_term: yes("commit-old-term", false),
+                vote_any_log: yes("vote-any-log", false),
+                joint_skip: yes("joint-skip", false),
+                ..Mutants::default()
+            },
         };
         let raft = Raft::new(cfg.clone(), HardState::default(), None, None, Vec::new());
         env.nodes.insert(

@@ -10,7 +10,7 @@ use super::{
     Ballot, Decided, Envelope, NodeId, PaxosConfig, Peers, ProposalId, ReadState, Ready, Role,
     Slot, Snapshot, Stats, Status, Value, Write, slot_ok,
 };
-use crate::raft::rng::SplitMix64;
+use crate::consensus::rng::SplitMix64;
 
 /// The part of an engine's public API that is the same for both: feeding a peer
 /// message, reporting durable writes, compacting, collecting the `Ready`, and the

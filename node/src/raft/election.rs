@@ -281,7 +281,7 @@ impl Raft {
             || (self.vote.is_none() && self.leader.is_none())
             || (pre_vote && m.term > self.term);
         let up_to_date =
-            self.cfg.vote_any_log || self.log.is_up_to_date(last_log_index, last_log_term);
+            self.cfg.mutants.vote_any_log || self.log.is_up_to_date(last_log_index, last_log_term);
         let granted = can_vote && up_to_date;
         if granted && !pre_vote {
             self.vote = Some(m.from);

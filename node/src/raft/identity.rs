@@ -227,7 +227,7 @@ impl Raft {
         if !changed {
             return;
         }
-        let next = if self.cfg.joint_skip {
+        let next = if self.cfg.mutants.joint_skip {
             Membership {
                 incarnations,
                 ..m.clone()

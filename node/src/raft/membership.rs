@@ -66,7 +66,7 @@ impl Raft {
             };
             incarnations.insert(id, inc);
         }
-        let next = if same_voters || self.cfg.joint_skip {
+        let next = if same_voters || self.cfg.mutants.joint_skip {
             // Only the learners change (no quorum does), or the joint-skip mutant.
             Membership {
                 voters,

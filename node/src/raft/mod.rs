@@ -41,8 +41,8 @@ mod membership;
 pub mod progress;
 pub mod quorum;
 mod read_index;
+mod recovered;
 mod replication;
-pub mod rng;
 mod snapshot;
 pub mod types;
 pub mod validate;
@@ -50,16 +50,19 @@ pub mod validate;
 use self::log::RaftLog;
 use self::progress::Progress;
 use self::read_index::ReadIndex;
-use self::rng::SplitMix64;
+pub use self::recovered::Recovered;
 use self::types::{
     Entry, HardState, Identity, Incarnation, Index, Membership, Message, MessageBody, NodeId,
     Payload, Snapshot, Term,
 };
 use self::validate::Rejection;
-use crate::replica::Role;
+use crate::consensus::rng::SplitMix64;
+pub use crate::consensus::{Mutants, ProposeError, ReadState};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
-/// Static parameters of the core (a subset of `replica::Config`).
+/// Static parameters of the core. The replica's configuration holds one of these
+/// and adds only what is not the core's.
 #[derive(Clone, Debug)]
 pub struct RaftConfig {
     pub id: NodeId,
@@ -80,29 +83,29 @@ pub struct RaftConfig {
     /// once with incarnation 0, for tests that build every node of a cluster
     /// together and never lose a disk.
     pub discover: bool,
-    /// Mutant: commit entries of earlier terms by counting replicas (figure 8).
-    pub commit_old_term: bool,
-    /// Mutant: grant votes without the §5.4.1 up-to-date check.
-    pub vote_any_log: bool,
-    /// Mutant: change the voters in one step, without the joint configuration.
-    pub joint_skip: bool,
+    /// Known bugs switched on deliberately (the core reads `commit_old_term`,
+    /// `vote_any_log` and `joint_skip`).
+    pub mutants: Mutants,
 }
 
-/// Why a proposal or read was refused. The request certainly did not enter the log.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ProposeError {
-    #[error("not the leader")]
-    NotLeader { leader: Option<NodeId> },
-    #[error("leadership transfer in progress")]
-    Transferring,
-    #[error("too many uncommitted entries")]
-    Busy,
-    #[error("{0}")]
-    BadMembership(String),
+/// The role of a Raft node. The replica sees it through the engine interface as a
+/// neutral [`crate::consensus::Role`] (a pre-candidate is a candidate there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Follower,
+    Candidate,
+    PreCandidate,
+    Leader,
+    Learner,
 }
 
-/// One storage write, as `replica::Output::Persist` describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One storage write of the Raft engine: the only type for it, from the core through
+/// the replica's `Output::Persist` to the server's disk and the simulator's.
+/// Make durable, in this order: the identity (if any), the snapshot (if any), then
+/// truncate the log at `truncate_from` (drop every entry with index >= it), then
+/// append `entries`, then write `hard_state` (if any).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PersistWrite {
     pub seq: u64,
     /// A snapshot to save before the rest (taken locally or installed from the leader).
@@ -120,14 +123,6 @@ pub struct Refused {
     pub from: NodeId,
     pub term: Term,
     pub reason: Rejection,
-}
-
-/// A read round whose leadership confirmation completed: serve it once the
-/// state machine has applied `index`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReadState {
-    pub round: u64,
-    pub index: Index,
 }
 
 /// Everything the driver must do after a step, in field order.
@@ -316,6 +311,17 @@ impl Raft {
         raft.role = raft.follower_role();
         raft.reset_election_timer();
         raft
+    }
+
+    /// Builds the core from what storage recovered (see [`Raft::new`]).
+    pub fn recover(cfg: RaftConfig, r: Recovered) -> Raft {
+        Raft::new(
+            cfg,
+            r.hard_state,
+            r.identity.as_ref(),
+            r.snapshot.as_ref(),
+            r.entries,
+        )
     }
 
     pub fn id(&self) -> NodeId {

@@ -301,7 +301,7 @@ impl Raft {
         if idx <= self.log.commit || idx == Index::MAX {
             return false;
         }
-        if !self.cfg.commit_old_term && self.log.term(idx) != Some(self.term) {
+        if !self.cfg.mutants.commit_old_term && self.log.term(idx) != Some(self.term) {
             return false;
         }
         let first_in_term = self.log.term(self.log.commit) != Some(self.term);

@@ -6,12 +6,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A member of the cluster. Ids are chosen by the operator (`--id`), never 0.
-pub type NodeId = u64;
+pub use crate::consensus::{Index, NodeId};
 /// A Raft term.
 pub type Term = u64;
-/// A log position. The first real entry has index 1; index 0 is "before the log".
-pub type Index = u64;
 /// One life of a node id. A node that starts with no durable state (a new node, or
 /// one whose disk was lost) takes a fresh random incarnation from its driver, so the
 /// cluster can tell it from the node that used the id before and made promises

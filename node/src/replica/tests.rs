@@ -2,24 +2,28 @@
 //! hand (persist at once, deliver messages in order), so each test is exact.
 
 use super::*;
+use crate::raft::PersistWrite;
+use crate::raft::types::{Entry, HardState, Snapshot};
 use serde_json::json;
 use std::collections::BTreeSet;
 
 pub(crate) fn config(id: NodeId, n: u64, mutants: Mutants) -> Config {
     Config {
-        id,
-        peers: (1..=n).collect(),
-        election_ticks_min: 10,
-        election_ticks_max: 20,
-        heartbeat_ticks: 2,
-        max_entries_per_msg: 64,
-        max_inflight_msgs: 8,
-        pre_vote: true,
-        check_quorum: true,
-        seed: 42,
-        incarnation: 0,
-        discover: false,
-        mutants,
+        raft: RaftConfig {
+            id,
+            peers: (1..=n).collect(),
+            election_ticks_min: 10,
+            election_ticks_max: 20,
+            heartbeat_ticks: 2,
+            max_entries_per_msg: 64,
+            max_inflight_msgs: 8,
+            pre_vote: true,
+            check_quorum: true,
+            seed: 42,
+            incarnation: 0,
+            discover: false,
+            mutants,
+        },
         snapshot_every: 0,
     }
 }
@@ -27,7 +31,7 @@ pub(crate) fn config(id: NodeId, n: u64, mutants: Mutants) -> Config {
 /// A cluster whose network can cut nodes off.
 struct Cluster {
     nodes: BTreeMap<NodeId, Replica>,
-    queue: VecDeque<Message>,
+    queue: VecDeque<PeerMessage>,
     replies: BTreeMap<RequestId, Response>,
     cut: BTreeSet<NodeId>,
     next_id: RequestId,
@@ -69,7 +73,7 @@ impl Cluster {
                     data: kv.to_snapshot().expect("encodes"),
                 }),
                 Output::Restored { .. } => {}
-                Output::Persist { seq, .. } => persisted = Some(seq),
+                Output::Persist(w) => persisted = Some(w.seq()),
                 Output::Send(m) => self.queue.push_back(m),
                 Output::Reply { id, response } => {
                     assert!(
@@ -78,8 +82,8 @@ impl Cluster {
                     );
                 }
                 Output::Applied { .. } | Output::RoleChanged { .. } => {}
-                Output::Refused { from, reason, .. } => {
-                    panic!("n{id} refused a message from n{from}: {reason:?}")
+                Output::Refused(r) => {
+                    panic!("n{id} refused a message from n{}: {}", r.from, r.reason)
                 }
             }
         }
@@ -105,10 +109,10 @@ impl Cluster {
         while let Some(m) = self.queue.pop_front() {
             budget -= 1;
             assert!(budget > 0, "message storm");
-            if self.cut.contains(&m.from) || self.cut.contains(&m.to) {
+            if self.cut.contains(&m.from()) || self.cut.contains(&m.to()) {
                 continue;
             }
-            let to = m.to;
+            let to = m.to();
             let outs = self.input(to, Input::Message(m));
             self.carry(to, outs);
         }
@@ -365,12 +369,12 @@ fn restart_replays_the_recovered_log() {
             Input::Tick
         };
         let mut outs = r.handle(input);
-        while let Some(Output::Persist {
+        while let Some(Output::Persist(DurableWrite::Raft(PersistWrite {
             seq,
             entries: e,
             hard_state,
             ..
-        }) = outs
+        }))) = outs
             .iter()
             .find(|o| matches!(o, Output::Persist { .. }))
             .cloned()
@@ -386,12 +390,13 @@ fn restart_replays_the_recovered_log() {
     hs.commit = r.status().commit_index;
     let r2 = Replica::new(
         config(1, 1, Mutants::default()),
-        Recovered {
+        crate::raft::Recovered {
             identity: None,
             hard_state: hs,
             snapshot: None,
             entries,
-        },
+        }
+        .into(),
     );
     let mut r2 = r2;
     r2.handle(Input::Tick);
@@ -492,14 +497,14 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
         while let Some(input) = pending.pop_front() {
             for o in r.handle(input) {
                 match o {
-                    Output::Persist {
+                    Output::Persist(DurableWrite::Raft(PersistWrite {
                         seq,
                         snapshot: s,
                         truncate_from,
                         entries: e,
                         hard_state,
                         ..
-                    } => {
+                    })) => {
                         if let Some(s) = s {
                             entries.retain(|x| x.index > s.meta.last_index);
                             snapshot = Some(s);
@@ -531,12 +536,13 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
     );
     let r2 = Replica::new(
         config(1, 1, Mutants::default()),
-        Recovered {
+        crate::raft::Recovered {
             identity: None,
             hard_state: hs,
             snapshot: Some(snap),
             entries,
-        },
+        }
+        .into(),
     );
     let mut r2 = r2;
     r2.handle(Input::Tick);
@@ -544,14 +550,14 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
         assert_eq!(r2.read_local(&format!("p{step}")), Some(json!(step)));
     }
     // An unreadable snapshot is an error, not a panic.
-    let bad = Recovered {
+    let bad = crate::raft::Recovered {
         snapshot: Some(Snapshot {
             data: b"not json".to_vec(),
             ..Snapshot::default()
         }),
-        ..Recovered::default()
+        ..crate::raft::Recovered::default()
     };
-    assert!(Replica::try_new(config(1, 1, Mutants::default()), bad).is_err());
+    assert!(Replica::try_new(config(1, 1, Mutants::default()), bad.into()).is_err());
 }
 
 #[test]
@@ -578,7 +584,7 @@ fn a_failed_snapshot_lets_the_next_one_start() {
         while let Some(input) = pending.pop_front() {
             for o in r.handle(input) {
                 match o {
-                    Output::Persist { seq, .. } => pending.push_back(Input::Persisted { seq }),
+                    Output::Persist(w) => pending.push_back(Input::Persisted { seq: w.seq() }),
                     // Every serialization fails.
                     Output::Snapshot { index, .. } => {
                         asked.push(index);
@@ -609,7 +615,7 @@ fn a_committed_command_that_cannot_be_decoded_is_skipped_by_every_replica() {
     let node = c.nodes.get_mut(&l).expect("leader");
     let index = node
         .engine
-        .propose_command(b"{not a command".to_vec())
+        .propose(b"{not a command".to_vec())
         .expect("proposed");
     let term = node.engine.term();
     node.writes.insert(index, (999, term));

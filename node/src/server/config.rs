@@ -245,19 +245,21 @@ impl NodeConfig {
     /// The replica's configuration.
     pub fn replica_config(&self) -> crate::replica::Config {
         crate::replica::Config {
-            id: self.id,
-            peers: self.peers.keys().copied().collect(),
-            election_ticks_min: self.election_ticks_min,
-            election_ticks_max: self.election_ticks_max,
-            heartbeat_ticks: self.heartbeat_ticks,
-            max_entries_per_msg: 512,
-            max_inflight_msgs: 256,
-            pre_vote: true,
-            check_quorum: true,
-            seed: self.seed,
-            incarnation: self.incarnation,
-            discover: true,
-            mutants: self.mutants,
+            raft: crate::raft::RaftConfig {
+                id: self.id,
+                peers: self.peers.keys().copied().collect(),
+                election_ticks_min: self.election_ticks_min,
+                election_ticks_max: self.election_ticks_max,
+                heartbeat_ticks: self.heartbeat_ticks,
+                max_entries_per_msg: 512,
+                max_inflight_msgs: 256,
+                pre_vote: true,
+                check_quorum: true,
+                seed: self.seed,
+                incarnation: self.incarnation,
+                discover: true,
+                mutants: self.mutants,
+            },
             snapshot_every: self.snapshot_every,
         }
     }
@@ -303,7 +305,7 @@ mod tests {
         assert_eq!(c.peers.len(), 3);
         assert_eq!(c.peers[&2].port(), 7002);
         assert!(!c.no_fsync);
-        assert_eq!(c.replica_config().peers, vec![1, 2, 3]);
+        assert_eq!(c.replica_config().raft.peers, vec![1, 2, 3]);
     }
 
     #[test]

@@ -12,37 +12,29 @@
 //! into place joins a batch. Nothing waits for it: until it is in place, recovery
 //! simply replays the longer log.
 
-use crate::raft::types::{Entry, HardState, Identity, Index, Snapshot};
+use crate::raft::PersistWrite;
+use crate::raft::types::Snapshot;
 use crate::storage::PreparedSnapshot;
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// One `Output::Persist`, owned.
+/// One operation of a batch.
 #[derive(Clone, Debug)]
-pub struct PersistOp {
-    pub seq: u64,
-    pub identity: Option<Identity>,
-    pub snapshot: Option<Snapshot>,
-    pub truncate_from: Option<Index>,
-    pub entries: Vec<Entry>,
-    pub hard_state: Option<HardState>,
+pub enum PersistOp {
+    /// One `Output::Persist` of the engine (boxed: it is large, an install small).
+    Write(Box<PersistWrite>),
     /// A compaction snapshot whose file is written: put it in place.
-    pub install: Option<PreparedSnapshot>,
+    Install(PreparedSnapshot),
 }
 
 impl PersistOp {
-    /// Puts a prepared compaction snapshot in place; no Persist of the core's.
-    fn install(prepared: PreparedSnapshot) -> PersistOp {
-        PersistOp {
-            seq: 0,
-            identity: None,
-            snapshot: None,
-            truncate_from: None,
-            entries: Vec::new(),
-            hard_state: None,
-            install: Some(prepared),
+    /// The engine's write sequence number (0 for what is not the engine's write).
+    fn seq(&self) -> u64 {
+        match self {
+            PersistOp::Write(w) => w.seq,
+            PersistOp::Install(_) => 0,
         }
     }
 }
@@ -176,15 +168,10 @@ impl Compactor {
     /// Without a snapshot directory the snapshot goes to `disk` like any other.
     pub fn push<D: Disk>(&mut self, snapshot: Snapshot, disk: &mut GroupCommit<D>) {
         let Some((dir, no_fsync)) = self.dir.clone() else {
-            disk.push(PersistOp {
-                seq: 0,
-                identity: None,
+            disk.push(PersistOp::Write(Box::new(PersistWrite {
                 snapshot: Some(snapshot),
-                truncate_from: None,
-                entries: Vec::new(),
-                hard_state: None,
-                install: None,
-            });
+                ..PersistWrite::default()
+            })));
             return;
         };
         if self.job.is_some() {
@@ -211,7 +198,7 @@ impl Compactor {
     /// Queues the rename of a written file into place, and starts on the snapshot
     /// that waited for it, if any.
     pub fn place<D: Disk>(&mut self, prepared: PreparedSnapshot, disk: &mut GroupCommit<D>) {
-        disk.push(PersistOp::install(prepared));
+        disk.push(PersistOp::Install(prepared));
         self.start_next(disk);
     }
 
@@ -226,20 +213,24 @@ impl Compactor {
 /// The node's real disk: the segmented write-ahead log.
 impl Disk for crate::storage::Storage {
     fn write(&mut self, op: PersistOp) -> io::Result<()> {
-        if let Some(identity) = &op.identity {
+        let w = match op {
+            PersistOp::Install(p) => {
+                let index = p.last_index();
+                let placed = self.install_prepared(p).map_err(io::Error::other)?;
+                tracing::debug!(index, placed, "compaction snapshot put in place");
+                return Ok(());
+            }
+            PersistOp::Write(w) => w,
+        };
+        if let Some(identity) = &w.identity {
             self.write_identity(identity).map_err(io::Error::other)?;
-        }
-        if let Some(p) = op.install {
-            let index = p.last_index();
-            let placed = self.install_prepared(p).map_err(io::Error::other)?;
-            tracing::debug!(index, placed, "compaction snapshot put in place");
         }
         crate::storage::Storage::write(
             self,
-            op.snapshot.as_ref(),
-            op.truncate_from,
-            &op.entries,
-            op.hard_state.as_ref(),
+            w.snapshot.as_ref(),
+            w.truncate_from,
+            &w.entries,
+            w.hard_state.as_ref(),
         )
         .map_err(io::Error::other)
     }
@@ -255,7 +246,7 @@ fn write_batch<D: Disk>(disk: &mut D, batch: Vec<PersistOp>) -> io::Result<Done>
     let ops = batch.len();
     let mut seq = 0;
     for op in batch {
-        seq = seq.max(op.seq);
+        seq = seq.max(op.seq());
         disk.write(op)?;
     }
     let t0 = Instant::now();
@@ -281,7 +272,7 @@ mod tests {
             self.0
                 .lock()
                 .map_err(|_| io::Error::other("poisoned"))?
-                .push(format!("w{}", op.seq));
+                .push(format!("w{}", op.seq()));
             Ok(())
         }
         fn sync(&mut self) -> io::Result<()> {
@@ -294,15 +285,10 @@ mod tests {
     }
 
     fn op(seq: u64) -> PersistOp {
-        PersistOp {
+        PersistOp::Write(Box::new(PersistWrite {
             seq,
-            identity: None,
-            snapshot: None,
-            truncate_from: None,
-            entries: vec![],
-            hard_state: None,
-            install: None,
-        }
+            ..PersistWrite::default()
+        }))
     }
 
     #[tokio::test]

@@ -13,9 +13,9 @@
 use super::disk::{Compactor, Disk, GroupCommit, PersistOp};
 use super::metrics::Metrics;
 use super::transport::Transport;
+use crate::engine::{DurableWrite, Index, NodeId, PeerMessage};
 use crate::kv::Kv;
 use crate::kv::KvOp;
-use crate::raft::types::{Index, Message, NodeId};
 use crate::replica::{ClientRequest, Input, Output, Replica, RequestId, Response, Status};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub enum DriverMsg {
     Transfer {
         to: NodeId,
     },
-    Peer(Message),
+    Peer(PeerMessage),
     /// Take a snapshot now; answered with the index the newest snapshot covers.
     Snapshot {
         reply: oneshot::Sender<Index>,
@@ -271,15 +271,8 @@ impl<D: Disk> Driver<D> {
         }
         for out in self.replica.handle_many(inputs) {
             match out {
-                Output::Persist {
-                    seq,
-                    identity,
-                    snapshot,
-                    truncate_from,
-                    entries,
-                    hard_state,
-                } => {
-                    if let Some(i) = &identity {
+                Output::Persist(DurableWrite::Raft(mut w)) => {
+                    if let Some(i) = &w.identity {
                         tracing::info!(
                             cluster = %format!("{:016x}", i.cluster),
                             incarnation = %format!("{:016x}", i.incarnation),
@@ -288,25 +281,16 @@ impl<D: Disk> Driver<D> {
                     }
                     // Our own snapshot covers only entries the log holds durably: it
                     // need not be in place before anything else is.
-                    let (snapshot, compaction) = match snapshot {
-                        Some(s) if Some(s.meta.last_index) == self.compacting => (None, Some(s)),
-                        other => (other, None),
-                    };
-                    self.disk.push(PersistOp {
-                        seq,
-                        identity,
-                        snapshot,
-                        truncate_from,
-                        entries,
-                        hard_state,
-                        install: None,
-                    });
+                    let compaction = w
+                        .snapshot
+                        .take_if(|s| Some(s.meta.last_index) == self.compacting);
+                    self.disk.push(PersistOp::Write(Box::new(w)));
                     if let Some(s) = compaction {
                         self.compactor.push(s, &mut self.disk);
                     }
                 }
                 Output::Send(m) => {
-                    if m.to == self.id {
+                    if m.to() == self.id {
                         tracing::warn!(?m, "replica addressed a message to itself; dropped");
                     } else {
                         self.transport.send(m);
@@ -330,15 +314,15 @@ impl<D: Disk> Driver<D> {
                     self.metrics.role_changes.fetch_add(1, Relaxed);
                     tracing::info!(?role, term, ?leader, "role changed");
                 }
-                Output::Refused { from, term, reason } => {
-                    if self.metrics.refused(reason) {
+                Output::Refused(r) => {
+                    if self.metrics.refused(r.reason) {
                         tracing::warn!(
-                            from,
-                            term,
-                            reason = reason.as_str(),
+                            from = r.from,
+                            term = r.term,
+                            reason = r.reason,
                             "refused a peer message: {} (logged once per kind and \
                              minute; node_peer_refused_messages_total counts them all)",
-                            reason.describe()
+                            r.detail
                         );
                     }
                 }

@@ -322,7 +322,7 @@ fn raft_msg(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
         .peer_received_msgs
         .fetch_add(batch.len() as u64, Relaxed);
     for m in batch {
-        if m.to != app.config.id {
+        if m.to() != app.config.id {
             continue;
         }
         // Drop on a full queue: the sender will retry, as Raft does for any loss.
@@ -395,15 +395,9 @@ fn op_kind(route: &Route) -> Option<OpKind> {
 /// `/status` as docs/design.md ("HTTP API") lists it.
 pub fn status_json(s: &Status) -> Value {
     let m = &s.membership;
-    let role = match s.role {
-        Role::Leader => "leader",
-        Role::Follower => "follower",
-        Role::Candidate | Role::PreCandidate => "candidate",
-        Role::Learner => "learner",
-    };
     json!({
         "id": s.id,
-        "role": role,
+        "role": s.role.as_str(),
         "term": s.term,
         "leader": s.leader,
         "commit_index": s.commit_index,
@@ -417,11 +411,7 @@ pub fn status_json(s: &Status) -> Value {
         "voters": m.voters,
         "learners": m.learners,
         "joint": m.voters_old.as_ref().map(|old| json!({"old": old, "new": m.voters})),
-        "consensus": {
-            "protocol": "raft",
-            "pre_candidate": s.role == Role::PreCandidate,
-            "leader_known": s.leader.is_some(),
-        },
+        "consensus": s.consensus.as_str(),
     })
 }
 

@@ -111,29 +111,44 @@ pub struct Metrics {
     /// Requests whose body did not arrive in time (408).
     pub body_timeouts: AtomicU64,
     request_latency: [Histogram; 5],
-    /// Peer messages refused, by reason (in `Rejection::ALL` order).
-    refused: [AtomicU64; Rejection::ALL.len()],
-    /// When each kind of refusal was last logged.
-    refused_logged: Mutex<[Option<Instant>; Rejection::ALL.len()]>,
+    /// Peer messages refused, by reason.
+    refused: RefusedCounts,
+}
+
+/// Refused peer messages by reason, with when each reason was last logged. Raft's
+/// reasons are listed from the start (at 0); others join when first seen.
+struct RefusedCounts(Mutex<Vec<(&'static str, u64, Option<Instant>)>>);
+
+impl Default for RefusedCounts {
+    fn default() -> Self {
+        let known = Rejection::ALL.iter().map(|r| (r.as_str(), 0, None));
+        RefusedCounts(Mutex::new(known.collect()))
+    }
 }
 
 impl Metrics {
     /// Counts a refused peer message; true when it should be logged (the first of
     /// its kind, then at most once per minute).
-    pub fn refused(&self, reason: Rejection) -> bool {
-        let i = Rejection::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .unwrap_or(0);
-        self.refused[i].fetch_add(1, Relaxed);
-        let mut logged = match self.refused_logged.lock() {
+    pub fn refused(&self, reason: &'static str) -> bool {
+        let mut counts = match self.refused.0.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        let i = match counts.iter().position(|(r, _, _)| *r == reason) {
+            Some(i) => i,
+            None => {
+                counts.push((reason, 0, None));
+                counts.len() - 1
+            }
+        };
         let now = Instant::now();
-        let due = logged[i].is_none_or(|t| now.duration_since(t) >= REFUSED_LOG_EVERY);
+        let entry = &mut counts[i];
+        entry.1 += 1;
+        let due = entry
+            .2
+            .is_none_or(|t| now.duration_since(t) >= REFUSED_LOG_EVERY);
         if due {
-            logged[i] = Some(now);
+            entry.2 = Some(now);
         }
         due
     }
@@ -146,17 +161,16 @@ impl Metrics {
     /// Prometheus text exposition of everything, plus the replica's status gauges.
     pub fn render(&self, status: &Status) -> String {
         let mut out = String::with_capacity(8192);
-        let role = match status.role {
-            Role::Follower => "follower",
-            Role::Candidate => "candidate",
-            Role::PreCandidate => "precandidate",
-            Role::Leader => "leader",
-            Role::Learner => "learner",
-        };
+        out.push_str("# TYPE node_info gauge\n");
+        let _ = writeln!(
+            out,
+            "node_info{{consensus=\"{}\"}} 1",
+            status.consensus.as_str()
+        );
         out.push_str("# TYPE node_role gauge\n");
-        for r in ["follower", "candidate", "precandidate", "leader", "learner"] {
-            let v = u8::from(r == role);
-            let _ = writeln!(out, "node_role{{role=\"{r}\"}} {v}");
+        for r in Role::ALL {
+            let v = u8::from(r == status.role);
+            let _ = writeln!(out, "node_role{{role=\"{}\"}} {v}", r.as_str());
         }
         let gauges = [
             ("node_term", status.term),
@@ -197,12 +211,14 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
         }
         out.push_str("# TYPE node_peer_refused_messages_total counter\n");
-        for (i, r) in Rejection::ALL.iter().enumerate() {
-            let v = self.refused[i].load(Relaxed);
+        let counts = match self.refused.0.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        for (reason, v, _) in counts {
             let _ = writeln!(
                 out,
-                "node_peer_refused_messages_total{{reason=\"{}\"}} {v}",
-                r.as_str()
+                "node_peer_refused_messages_total{{reason=\"{reason}\"}} {v}"
             );
         }
         out.push_str("# TYPE node_fsync_seconds histogram\n");
@@ -225,6 +241,7 @@ mod tests {
     fn leader_status() -> Status {
         Status {
             id: 1,
+            consensus: crate::consensus::EngineKind::Raft,
             incarnation: 5,
             cluster: 6,
             role: Role::Leader,
@@ -259,10 +276,10 @@ mod tests {
     #[test]
     fn refused_messages_are_counted_each_and_logged_once_per_kind() {
         let m = Metrics::default();
-        assert!(m.refused(Rejection::TermTooFar));
-        assert!(!m.refused(Rejection::TermTooFar));
-        assert!(!m.refused(Rejection::TermTooFar));
-        assert!(m.refused(Rejection::AckBeyondLog));
+        assert!(m.refused(Rejection::TermTooFar.as_str()));
+        assert!(!m.refused(Rejection::TermTooFar.as_str()));
+        assert!(!m.refused(Rejection::TermTooFar.as_str()));
+        assert!(m.refused(Rejection::AckBeyondLog.as_str()));
         let text = m.render(&leader_status());
         assert!(text.contains("node_peer_refused_messages_total{reason=\"term_too_far\"} 3\n"));
         assert!(text.contains("node_peer_refused_messages_total{reason=\"ack_beyond_log\"} 1\n"));

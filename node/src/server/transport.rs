@@ -1,5 +1,5 @@
-//! Peer transport: Raft messages travel as `POST /raft/msg` with a postcard-encoded
-//! `Vec<Message>` body.
+//! Peer transport: engine messages travel as `POST /raft/msg` with a postcard-encoded
+//! `Vec<PeerMessage>` body.
 //!
 //! Each peer has its own bounded queue and its own task, so a slow or dead peer only
 //! fills (and then drops from) its own queue: Raft tolerates lost messages, and the
@@ -8,7 +8,7 @@
 
 use super::client::HttpClient;
 use super::metrics::Metrics;
-use crate::raft::types::{Message, NodeId};
+use crate::engine::{NodeId, PeerMessage};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
@@ -34,7 +34,7 @@ pub const TOKEN_HEADER: &str = "x-cluster-token";
 
 /// The driver's handle: one queue per peer.
 pub struct Transport {
-    queues: BTreeMap<NodeId, mpsc::Sender<Message>>,
+    queues: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
     metrics: Arc<Metrics>,
 }
 
@@ -64,8 +64,8 @@ impl Transport {
     }
 
     /// Queues `m` for its peer; drops it when the queue is full or the peer unknown.
-    pub fn send(&self, m: Message) {
-        match self.queues.get(&m.to) {
+    pub fn send(&self, m: PeerMessage) {
+        match self.queues.get(&m.to()) {
             Some(q) => {
                 if q.try_send(m).is_err() {
                     self.metrics.peer_dropped_msgs.fetch_add(1, Relaxed);
@@ -73,7 +73,7 @@ impl Transport {
             }
             None => {
                 self.metrics.peer_dropped_msgs.fetch_add(1, Relaxed);
-                tracing::debug!(to = m.to, "no address for peer; message dropped");
+                tracing::debug!(to = m.to(), "no address for peer; message dropped");
             }
         }
     }
@@ -88,7 +88,7 @@ struct Peer {
 }
 
 impl Peer {
-    async fn run(self, mut rx: mpsc::Receiver<Message>) {
+    async fn run(self, mut rx: mpsc::Receiver<PeerMessage>) {
         let mut backoff = BACKOFF_MIN;
         let mut failing = false;
         while let Some(first) = rx.recv().await {
@@ -130,7 +130,7 @@ impl Peer {
         }
     }
 
-    async fn post(&self, batch: &[Message]) -> Result<(), String> {
+    async fn post(&self, batch: &[PeerMessage]) -> Result<(), String> {
         let body = postcard::to_allocvec(batch).map_err(|e| format!("encode: {e}"))?;
         let mut req = Request::post(&self.uri).header("content-type", "application/octet-stream");
         if let Some(t) = &self.token {
@@ -155,14 +155,14 @@ impl Peer {
 }
 
 /// Decodes a `/raft/msg` body.
-pub fn decode_batch(body: &[u8]) -> Result<Vec<Message>, postcard::Error> {
+pub fn decode_batch(body: &[u8]) -> Result<Vec<PeerMessage>, postcard::Error> {
     postcard::from_bytes(body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::types::MessageBody;
+    use crate::raft::types::{Message, MessageBody};
 
     #[test]
     fn batches_round_trip_through_postcard() {
@@ -184,7 +184,10 @@ mod tests {
                     granted: true,
                 },
             },
-        ];
+        ]
+        .into_iter()
+        .map(PeerMessage::Raft)
+        .collect::<Vec<_>>();
         let bytes = postcard::to_allocvec(&batch).expect("encode");
         assert_eq!(decode_batch(&bytes).expect("decode"), batch);
         assert!(decode_batch(&bytes[..bytes.len() - 1]).is_err());

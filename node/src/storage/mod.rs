@@ -2,7 +2,7 @@
 //! their own file, and a lock on the data directory.
 //!
 //! # Contract for drivers
-//! - [`Storage::open`] locks the directory and recovers `(Storage, replica::Recovered)`.
+//! - [`Storage::open`] locks the directory and recovers `(Storage, raft::Recovered)`.
 //! - [`Storage::write`] takes one `Output::Persist` (snapshot, truncate, entries, hard
 //!   state, in that order) and only buffers it, except a snapshot, whose file is saved
 //!   (and fsynced) at once because it is rare and large.
@@ -59,8 +59,8 @@ pub use files::MAX_SNAPSHOT_BYTES;
 pub use record::MAX_RECORD_BYTES;
 pub use stats::{FSYNC_BUCKETS, FsyncStats};
 
+use crate::raft::Recovered;
 use crate::raft::types::{Entry, HardState, Identity, Index, Snapshot, Term};
-use crate::replica::Recovered;
 use error::io_at;
 use files::DirLock;
 use log::Log;

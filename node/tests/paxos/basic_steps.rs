@@ -1,7 +1,9 @@
 //! Basic Paxos scenarios, driven message by message. Each checks what the protocol
 //! promises at that step; the oracle (see `harness`) checks safety throughout.
 
-use crate::harness::{Cluster, FORGET_PROMISE, IGNORE_ACCEPTED, assert_round_trips, cmd, link};
+use crate::harness::{
+    Cluster, FORGET_PROMISE, IGNORE_ACCEPTED, OracleExt, assert_round_trips, cmd, link,
+};
 use node::paxos::basic::{BasicPaxos, Body, Record};
 use node::paxos::{Ballot, Envelope, NodeId, PaxosMutants, Snapshot, Value};
 

@@ -11,11 +11,11 @@
 //! any message at all, lies and snapshots included, and demands only that the
 //! engine never panics.
 
-use crate::harness::{Cluster, Engine, cmd};
+use crate::harness::{Cluster, Engine, OracleExt, cmd};
+use node::consensus::rng::SplitMix64;
 use node::paxos::basic::{self, BasicPaxos};
 use node::paxos::multi::{self, MultiPaxos, PromiseEntry};
 use node::paxos::{Ballot, Envelope, NodeId, Role, Slot, Value};
-use node::raft::rng::SplitMix64;
 
 /// Numbers that break careless arithmetic, and small ones that look legitimate.
 fn number(rng: &mut SplitMix64) -> u64 {

@@ -15,13 +15,13 @@
 //! - a confirmed read waits for a slot at or above every write acknowledged before
 //!   the read started (linearizability of reads).
 
+use node::consensus::rng::SplitMix64;
 use node::paxos::basic::{self, BasicPaxos};
 use node::paxos::multi::{self, MultiPaxos};
 use node::paxos::{
     Ballot, Envelope, NodeId, PaxosConfig, PaxosMutants, ProposalId, ProposeError, Ready,
     Recovered, Slot, Snapshot, Stats, Status, Value, Write,
 };
-use node::raft::rng::SplitMix64;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::hash_map::DefaultHasher;
@@ -208,96 +208,25 @@ pub struct Faults {
     pub max_fsync: u64,
 }
 
-/// Checks the invariants; the first violations are kept as text.
-#[derive(Debug, Default)]
-pub struct Oracle {
-    majority: usize,
-    /// `(slot, ballot)` -> the value and the acceptors that durably accepted it.
-    votes: BTreeMap<(Slot, Ballot), (Value, BTreeSet<NodeId>)>,
-    pub chosen: BTreeMap<Slot, Value>,
-    /// The state machine hash after applying each slot, as first seen.
-    hashes: BTreeMap<Slot, (u64, NodeId)>,
-    /// The highest slot of any acknowledged write.
-    pub max_acked: Slot,
-    pub violations: Vec<String>,
+/// The shared invariant checker, with the assertions the tests make on it.
+pub type Oracle = node::paxos::check::Checker;
+
+pub trait OracleExt {
+    /// Panics with the violations found, if any.
+    fn assert_safe(&self);
+    /// Panics unless a second value was chosen in `slot`.
+    fn assert_chosen_twice(&self, slot: Slot);
 }
 
-impl Oracle {
-    /// Panics with the violations found, if any.
-    pub fn assert_safe(&self) {
+impl OracleExt for Oracle {
+    fn assert_safe(&self) {
         assert!(self.violations.is_empty(), "{:?}", self.violations);
     }
 
-    /// Panics unless a second value was chosen in `slot`.
-    pub fn assert_chosen_twice(&self, slot: Slot) {
+    fn assert_chosen_twice(&self, slot: Slot) {
         let what = format!("slot {slot}: a second value chosen");
         let found = self.violations.iter().any(|v| v.contains(&what));
         assert!(found, "{:?}", self.violations);
-    }
-
-    fn violation(&mut self, what: String) {
-        if self.violations.len() < 20 {
-            self.violations.push(what);
-        }
-    }
-
-    fn on_durable_accept(&mut self, node: NodeId, slot: Slot, ballot: Ballot, value: &Value) {
-        let entry = self
-            .votes
-            .entry((slot, ballot))
-            .or_insert_with(|| (value.clone(), BTreeSet::new()));
-        if entry.0 != *value {
-            let what = format!(
-                "slot {slot}: two values accepted under ballot {ballot}: {:?} and {value:?} (node {node})",
-                entry.0
-            );
-            self.violation(what);
-            return;
-        }
-        entry.1.insert(node);
-        if entry.1.len() < self.majority {
-            return;
-        }
-        match self.chosen.get(&slot) {
-            None => {
-                self.chosen.insert(slot, value.clone());
-            }
-            Some(v) if v == value => {}
-            Some(v) => {
-                let what = format!(
-                    "slot {slot}: a second value chosen: {v:?} then {value:?} (ballot {ballot})"
-                );
-                self.violation(what);
-            }
-        }
-    }
-
-    fn on_learned(&mut self, node: NodeId, slot: Slot, value: &Value) {
-        match self.chosen.get(&slot) {
-            Some(v) if v == value => {}
-            other => {
-                let what = format!(
-                    "slot {slot}: node {node} learned {value:?} but the acceptors chose {other:?}"
-                );
-                self.violation(what);
-            }
-        }
-    }
-
-    fn on_state(&mut self, node: NodeId, app: App) {
-        match self.hashes.get(&app.slot) {
-            None => {
-                self.hashes.insert(app.slot, (app.hash, node));
-            }
-            Some(&(h, _)) if h == app.hash => {}
-            Some(&(_, other)) => {
-                let what = format!(
-                    "slot {}: the state machines of nodes {other} and {node} differ",
-                    app.slot
-                );
-                self.violation(what);
-            }
-        }
     }
 }
 
@@ -355,10 +284,7 @@ impl<E: Engine> Cluster<E> {
             nodes,
             net: Vec::new(),
             cut: BTreeSet::new(),
-            oracle: Oracle {
-                majority: peers.len() / 2 + 1,
-                ..Oracle::default()
-            },
+            oracle: Oracle::new(peers.len()),
             faults: Faults::default(),
             rng: SplitMix64::new(seed, 0),
             now: 0,
@@ -446,7 +372,7 @@ impl<E: Engine> Cluster<E> {
             match App::decode(&s.data) {
                 Some(app) if app.slot == s.last_slot => {
                     n.app = app;
-                    self.oracle.on_state(id, app);
+                    self.oracle.on_state(id, app.slot, app.hash);
                 }
                 _ => self
                     .oracle
@@ -465,7 +391,7 @@ impl<E: Engine> Cluster<E> {
             n.app.apply(d.slot, &d.value);
             n.decided.push((d.slot, d.value.clone()));
             self.oracle.on_learned(id, d.slot, &d.value);
-            self.oracle.on_state(id, n.app);
+            self.oracle.on_state(id, n.app.slot, n.app.hash);
             if let Some(pid) = d.proposal {
                 match n.proposals.remove(&pid) {
                     Some(cmd) if d.value.command() == Some(&cmd[..]) => {

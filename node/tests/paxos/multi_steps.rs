@@ -2,7 +2,7 @@
 //! promises at that step; the oracle (see `harness`) checks safety throughout.
 
 use crate::harness::{
-    Cluster, FORGET_PROMISE, IGNORE_ACCEPTED, Packet, assert_round_trips, cmd, link,
+    Cluster, FORGET_PROMISE, IGNORE_ACCEPTED, OracleExt, Packet, assert_round_trips, cmd, link,
 };
 use node::paxos::multi::{Body, MultiPaxos, PromiseEntry, Record};
 use node::paxos::{Ballot, Envelope, PaxosMutants, Role, Snapshot, Value};

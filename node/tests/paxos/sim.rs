@@ -10,10 +10,10 @@
 //! last events before a violation.
 
 use crate::harness::{Cluster, Engine, FORGET_PROMISE, Faults, IGNORE_ACCEPTED};
+use node::consensus::rng::SplitMix64;
 use node::paxos::basic::BasicPaxos;
 use node::paxos::multi::MultiPaxos;
 use node::paxos::{NodeId, PaxosMutants, Role, Stats};
-use node::raft::rng::SplitMix64;
 use std::collections::BTreeMap;
 
 /// Ticks of client load and faults.

@@ -1,9 +1,16 @@
 //! One-line descriptions of peer messages for event traces.
 
+use node::engine::PeerMessage;
 use node::raft::types::{Message, MessageBody};
 
 /// A short description of a message for traces.
-pub(super) fn describe(m: &Message) -> String {
+pub(super) fn describe(m: &PeerMessage) -> String {
+    match m {
+        PeerMessage::Raft(m) => describe_raft(m),
+    }
+}
+
+fn describe_raft(m: &Message) -> String {
     let body = match &m.body {
         MessageBody::Vote {
             pre_vote,

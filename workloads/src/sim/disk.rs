@@ -10,122 +10,13 @@
 //! saves it at once, which only makes it durable sooner), and a restart recovers
 //! from it plus the log after it.
 
-use node::raft::types::{Entry, HardState, Identity, Index, Snapshot, Term};
-use node::replica::Recovered;
+pub use node::raft::PersistWrite as Write;
+/// What storage holds: the same type a restarted node recovers.
+pub use node::raft::Recovered as Stored;
 use std::collections::VecDeque;
 
 /// Upper bound on writes waiting for their fsync; a replica that outruns it is a bug.
 const MAX_PENDING_WRITES: usize = 100_000;
-
-/// One `Output::Persist`, as handed to the disk.
-#[derive(Clone, Debug)]
-pub struct Write {
-    pub seq: u64,
-    pub identity: Option<Identity>,
-    pub snapshot: Option<Snapshot>,
-    pub truncate_from: Option<Index>,
-    pub entries: Vec<Entry>,
-    pub hard_state: Option<HardState>,
-}
-
-/// A log with an optional snapshot before it: what storage holds.
-#[derive(Clone, Debug, Default)]
-pub struct Stored {
-    pub identity: Option<Identity>,
-    pub hard_state: HardState,
-    pub snapshot: Option<Snapshot>,
-    /// Contiguous entries after the snapshot.
-    pub entries: Vec<Entry>,
-}
-
-impl Stored {
-    /// Index of the last entry covered by the snapshot (0 when none).
-    pub fn snapshot_index(&self) -> Index {
-        self.snapshot.as_ref().map_or(0, |s| s.meta.last_index)
-    }
-
-    /// Index of the last entry (or of the snapshot when the log is empty).
-    pub fn last_index(&self) -> Index {
-        self.entries
-            .last()
-            .map_or(self.snapshot_index(), |e| e.index)
-    }
-
-    /// The entry at `index`, when the log (not the snapshot) holds it.
-    pub fn entry(&self, index: Index) -> Option<&Entry> {
-        let first = self.entries.first()?.index;
-        if index < first {
-            return None;
-        }
-        self.entries.get((index - first) as usize)
-    }
-
-    /// The term at `index`: from the log, or from the snapshot's last entry.
-    pub fn term_at(&self, index: Index) -> Option<Term> {
-        if index == 0 {
-            return Some(0);
-        }
-        if let Some(e) = self.entry(index) {
-            return Some(e.term);
-        }
-        match &self.snapshot {
-            Some(s) if s.meta.last_index == index => Some(s.meta.last_term),
-            _ => None,
-        }
-    }
-
-    /// Applies one write in the documented order: identity, snapshot, truncate,
-    /// append, hard state. Returns an error when the write breaks the log's
-    /// contiguity, which would be a bug in the replica (or in this driver).
-    pub fn apply(&mut self, w: &Write) -> Result<(), String> {
-        if let Some(identity) = &w.identity {
-            self.identity = Some(identity.clone());
-        }
-        if let Some(snap) = &w.snapshot {
-            let keep_tail = self.term_at(snap.meta.last_index) == Some(snap.meta.last_term);
-            if keep_tail {
-                self.entries.retain(|e| e.index > snap.meta.last_index);
-            } else {
-                self.entries.clear();
-            }
-            self.snapshot = Some(snap.clone());
-        }
-        if let Some(from) = w.truncate_from {
-            if from <= self.snapshot_index() {
-                return Err(format!(
-                    "persist {}: truncate_from {from} is inside the snapshot (index {})",
-                    w.seq,
-                    self.snapshot_index()
-                ));
-            }
-            self.entries.retain(|e| e.index < from);
-        }
-        for e in &w.entries {
-            let expect = self.last_index() + 1;
-            if e.index != expect {
-                return Err(format!(
-                    "persist {}: entry index {} appended where {expect} was expected",
-                    w.seq, e.index
-                ));
-            }
-            self.entries.push(e.clone());
-        }
-        if let Some(hs) = w.hard_state {
-            self.hard_state = hs;
-        }
-        Ok(())
-    }
-
-    /// What a restarted node recovers.
-    pub fn recovered(&self) -> Recovered {
-        Recovered {
-            identity: self.identity.clone(),
-            hard_state: self.hard_state,
-            snapshot: self.snapshot.clone(),
-            entries: self.entries.clone(),
-        }
-    }
-}
 
 /// A node's disk: a durable view, a written view, and the writes between them.
 #[derive(Debug, Default)]
@@ -201,7 +92,7 @@ impl Disk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use node::raft::types::Payload;
+    use node::raft::types::{Entry, Index, Payload, Term};
 
     fn entry(index: Index, term: Term) -> Entry {
         Entry {

@@ -41,6 +41,7 @@ impl<R: Driven> World<R> {
             return;
         };
         self.stats.hostile_sent += 1;
+        let msg = node::engine::PeerMessage::Raft(msg);
         self.trace_line(|| format!("hostile {}", super::describe::describe(&msg)));
         self.feed(to, node::replica::Input::Message(msg));
     }

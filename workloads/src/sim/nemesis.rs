@@ -8,6 +8,7 @@
 use super::history::{Event, Kind, Who};
 use super::net::Faults;
 use super::world::{Driven, Ev, MS, Phase, TICK_NS, World};
+use node::raft::RaftConfig;
 use node::raft::types::NodeId;
 use node::replica::{Config, Role};
 use rand::RngExt;
@@ -139,17 +140,21 @@ impl<R: Driven> World<R> {
         // What a driver draws from the operating system: a node that starts without
         // state is a new incarnation.
         let incarnation = self.rng.random::<u64>().max(1);
+        let base = self.base_config();
         let config = Config {
-            id,
-            seed,
-            incarnation,
-            ..self.base_config().clone()
+            raft: RaftConfig {
+                id,
+                seed,
+                incarnation,
+                ..base.raft.clone()
+            },
+            ..base.clone()
         };
         let phase = self.rng.random_range(0..TICK_NS);
         let Some(n) = self.nodes.get_mut(&id) else {
             return;
         };
-        let recovered = n.disk.durable.recovered();
+        let recovered = n.disk.durable.clone().into();
         n.replica = Some(R::boot(config, recovered));
         n.started_ns = self.now;
         n.paused = false;

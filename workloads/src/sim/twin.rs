@@ -8,7 +8,9 @@
 //! durable is held back until `Input::Persisted` covers it, and the leader counts
 //! itself in a quorum only for entries durable on its own disk.
 
+use node::engine::{DurableWrite, EngineKind, PeerMessage};
 use node::kv::{Command, KvOp, KvResult};
+use node::raft::PersistWrite;
 use node::raft::types::Membership;
 use node::raft::types::{Entry, HardState, Index, Message, MessageBody, NodeId, Payload, Term};
 use node::replica::{ClientRequest, Config, Input, Output, Recovered, Response, Role, Status};
@@ -50,9 +52,10 @@ pub struct Twin {
 
 impl Driven for Twin {
     fn boot(cfg: Config, rec: Recovered) -> Twin {
+        let Recovered::Raft(rec) = rec;
         let last = rec.entries.last().map_or(0, |e| e.index);
         let mut t = Twin {
-            rng: cfg.seed | 1,
+            rng: cfg.raft.seed | 1,
             term: rec.hard_state.term,
             vote: rec.hard_state.vote,
             log: rec.entries,
@@ -83,7 +86,7 @@ impl Driven for Twin {
     fn handle(&mut self, input: Input) -> Vec<Output> {
         match input {
             Input::Tick => self.tick(),
-            Input::Message(m) => self.step(m),
+            Input::Message(PeerMessage::Raft(m)) => self.step(m),
             Input::Client { id, request } => self.propose(id, request),
             Input::Persisted { seq } => self.persisted(seq),
             Input::TransferLeader { .. }
@@ -101,7 +104,8 @@ impl Driven for Twin {
 
     fn status(&self) -> Status {
         Status {
-            id: self.cfg.id,
+            id: self.cfg.raft.id,
+            consensus: EngineKind::Raft,
             incarnation: 0,
             cluster: 0,
             role: self.role,
@@ -113,7 +117,7 @@ impl Driven for Twin {
             last_log_index: self.last().0,
             snapshot_index: 0,
             membership: Membership {
-                voters: self.cfg.peers.iter().copied().collect(),
+                voters: self.cfg.raft.peers.iter().copied().collect(),
                 ..Membership::default()
             },
         }
@@ -131,8 +135,9 @@ impl Twin {
     }
 
     fn reset_timeout(&mut self) {
-        let span = (self.cfg.election_ticks_max - self.cfg.election_ticks_min).max(1) as u64;
-        self.timeout = self.cfg.election_ticks_min + (self.random() % span) as u32;
+        let span =
+            (self.cfg.raft.election_ticks_max - self.cfg.raft.election_ticks_min).max(1) as u64;
+        self.timeout = self.cfg.raft.election_ticks_min + (self.random() % span) as u32;
         self.elapsed = 0;
     }
 
@@ -148,7 +153,7 @@ impl Twin {
     }
 
     fn quorum(&self) -> usize {
-        self.cfg.peers.len() / 2 + 1
+        self.cfg.raft.peers.len() / 2 + 1
     }
 
     /// Emits a Persist of the hard state and any log change.
@@ -157,18 +162,19 @@ impl Twin {
         self.durable_index = self.durable_index.min(floor);
         self.persist_seq += 1;
         self.unsynced.push((self.persist_seq, self.last().0, floor));
-        self.out.push(Output::Persist {
-            seq: self.persist_seq,
-            identity: None,
-            snapshot: None,
-            truncate_from,
-            entries,
-            hard_state: Some(HardState {
-                term: self.term,
-                vote: self.vote,
-                commit: self.commit,
-            }),
-        });
+        self.out
+            .push(Output::Persist(DurableWrite::Raft(PersistWrite {
+                seq: self.persist_seq,
+                identity: None,
+                snapshot: None,
+                truncate_from,
+                entries,
+                hard_state: Some(HardState {
+                    term: self.term,
+                    vote: self.vote,
+                    commit: self.commit,
+                }),
+            })));
     }
 
     /// Sends or replies now, or once the latest Persist is durable.
@@ -182,13 +188,13 @@ impl Twin {
 
     fn send(&mut self, to: NodeId, body: MessageBody) {
         let m = Message {
-            from: self.cfg.id,
+            from: self.cfg.raft.id,
             to,
             term: self.term,
             incarnation: 0,
             body,
         };
-        self.emit(Output::Send(m));
+        self.emit(Output::Send(m.into()));
     }
 
     fn persisted(&mut self, seq: u64) {
@@ -254,7 +260,7 @@ impl Twin {
     fn tick(&mut self) {
         self.elapsed += 1;
         if self.role == Role::Leader {
-            if self.elapsed >= self.cfg.heartbeat_ticks {
+            if self.elapsed >= self.cfg.raft.heartbeat_ticks {
                 self.elapsed = 0;
                 self.broadcast_append();
             }
@@ -266,13 +272,13 @@ impl Twin {
     fn campaign(&mut self) {
         self.reset_timeout();
         self.term += 1;
-        self.vote = Some(self.cfg.id);
-        self.votes = vec![self.cfg.id];
+        self.vote = Some(self.cfg.raft.id);
+        self.votes = vec![self.cfg.raft.id];
         self.persist(None, Vec::new());
         self.set_role(Role::Candidate, None);
         let (li, lt) = self.last();
-        for p in self.cfg.peers.clone() {
-            if p != self.cfg.id {
+        for p in self.cfg.raft.peers.clone() {
+            if p != self.cfg.raft.id {
                 self.send(
                     p,
                     MessageBody::Vote {
@@ -290,9 +296,9 @@ impl Twin {
     }
 
     fn become_leader(&mut self) {
-        self.set_role(Role::Leader, Some(self.cfg.id));
+        self.set_role(Role::Leader, Some(self.cfg.raft.id));
         let (li, _) = self.last();
-        for p in self.cfg.peers.clone() {
+        for p in self.cfg.raft.peers.clone() {
             self.next.insert(p, li + 1);
             self.matched.insert(p, 0);
         }
@@ -312,8 +318,8 @@ impl Twin {
     }
 
     fn broadcast_append(&mut self) {
-        for p in self.cfg.peers.clone() {
-            if p != self.cfg.id {
+        for p in self.cfg.raft.peers.clone() {
+            if p != self.cfg.raft.id {
                 self.send_append(p);
             }
         }
@@ -323,7 +329,7 @@ impl Twin {
         let next = self.next.get(&to).copied().unwrap_or(1).max(1);
         let prev_index = next - 1;
         let prev_term = self.term_at(prev_index).unwrap_or(0);
-        let max = self.cfg.max_entries_per_msg.max(1);
+        let max = self.cfg.raft.max_entries_per_msg.max(1);
         let entries: Vec<Entry> = self
             .log
             .iter()
@@ -334,8 +340,8 @@ impl Twin {
         let commit = self.commit;
         // Appends are not held: they depend only on the leader's log, not on its
         // durability (the leader counts itself only for durable entries).
-        self.out.push(Output::Send(Message {
-            from: self.cfg.id,
+        self.out.push(Output::Send(PeerMessage::Raft(Message {
+            from: self.cfg.raft.id,
             to,
             term: self.term,
             incarnation: 0,
@@ -346,7 +352,7 @@ impl Twin {
                 commit,
                 read_ctx: 0,
             },
-        }));
+        })));
     }
 
     fn step(&mut self, m: Message) {
@@ -364,7 +370,7 @@ impl Twin {
                 let up_to_date = (last_log_term, last_log_index) >= (lt, li);
                 let granted = m.term == self.term
                     && self.vote.is_none_or(|v| v == m.from)
-                    && (up_to_date || self.cfg.mutants.vote_any_log);
+                    && (up_to_date || self.cfg.raft.mutants.vote_any_log);
                 if granted {
                     self.vote = Some(m.from);
                     self.elapsed = 0;
@@ -487,10 +493,11 @@ impl Twin {
         while n > self.commit {
             let votes = self
                 .cfg
+                .raft
                 .peers
                 .iter()
                 .filter(|&&p| {
-                    if p == self.cfg.id {
+                    if p == self.cfg.raft.id {
                         own >= n
                     } else {
                         self.matched.get(&p).copied().unwrap_or(0) >= n
@@ -498,7 +505,7 @@ impl Twin {
                 })
                 .count();
             let current = self.term_at(n) == Some(self.term);
-            if votes >= self.quorum() && (current || self.cfg.mutants.commit_old_term) {
+            if votes >= self.quorum() && (current || self.cfg.raft.mutants.commit_old_term) {
                 self.commit = n;
                 self.apply();
                 return;

@@ -13,12 +13,14 @@
 
 use super::clients::{self, Client};
 use super::describe::describe;
-use super::disk::{Disk, Write};
+use super::disk::Disk;
 use super::history::History;
 use super::invariants::Invariants;
 use super::net::Network;
 use super::queue::Queue;
-use node::raft::types::{Index, Message, NodeId, Term};
+use node::engine::{DurableWrite, PeerMessage};
+use node::raft::RaftConfig;
+use node::raft::types::{Index, NodeId, Term};
 use node::replica::{
     ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role, Status,
 };
@@ -154,7 +156,7 @@ pub(super) enum Ev {
     },
     /// `sender_epoch`: the sender's incarnation when it sent the message.
     Deliver {
-        msg: Message,
+        msg: PeerMessage,
         sender_epoch: u64,
     },
     Fsync {
@@ -337,20 +339,23 @@ impl<R: Driven> World<R> {
             .nodes
             .unwrap_or(if rng.random_bool(0.5) { 3 } else { 5 });
         let ids: Vec<NodeId> = (1..=n as u64).collect();
+        // Field order is draw order: keep it, or every seed changes.
         let base_config = Config {
-            id: 0,
-            peers: ids.clone(),
-            election_ticks_min: 10,
-            election_ticks_max: 20,
-            heartbeat_ticks: 2,
-            max_entries_per_msg: [1, 1, 2, 4, 64][rng.random_range(0..5usize)],
-            max_inflight_msgs: [1, 2, 8][rng.random_range(0..3usize)],
-            pre_vote: rng.random_bool(0.5),
-            check_quorum: rng.random_bool(0.5),
-            seed: 0,
-            incarnation: 0,
-            discover: true,
-            mutants: opts.mutants,
+            raft: RaftConfig {
+                id: 0,
+                peers: ids.clone(),
+                election_ticks_min: 10,
+                election_ticks_max: 20,
+                heartbeat_ticks: 2,
+                max_entries_per_msg: [1, 1, 2, 4, 64][rng.random_range(0..5usize)],
+                max_inflight_msgs: [1, 2, 8][rng.random_range(0..3usize)],
+                pre_vote: rng.random_bool(0.5),
+                check_quorum: rng.random_bool(0.5),
+                seed: 0,
+                incarnation: 0,
+                discover: true,
+                mutants: opts.mutants,
+            },
             // Often enough that most seeds compact and many install snapshots.
             snapshot_every: rng.random_range(20..200),
         };
@@ -500,21 +505,21 @@ impl<R: Driven> World<R> {
                 // A crash (power loss) loses part of what the node had in flight.
                 let sender_crashed = self
                     .nodes
-                    .get(&msg.from)
+                    .get(&msg.from())
                     .is_some_and(|n| n.epoch != sender_epoch);
                 if sender_crashed && self.rng.random_bool(0.5) {
                     self.trace_line(|| format!("lost with its sender {}", describe(&msg)));
                     return;
                 }
-                if self.net.is_cut(msg.from, msg.to) {
+                if self.net.is_cut(msg.from(), msg.to()) {
                     self.trace_line(|| format!("cut {}", describe(&msg)));
                     return;
                 }
                 if let Some(Ev::Deliver { msg, .. }) =
-                    self.gate(msg.to, Ev::Deliver { msg, sender_epoch })
+                    self.gate(msg.to(), Ev::Deliver { msg, sender_epoch })
                 {
                     self.trace_line(|| format!("deliver {}", describe(&msg)));
-                    self.feed(msg.to, Input::Message(msg));
+                    self.feed(msg.to(), Input::Message(msg));
                 }
             }
             Ev::Fsync { node, epoch } => {
@@ -673,20 +678,21 @@ impl<R: Driven> World<R> {
 
     fn carry_out(&mut self, node: NodeId, out: Output) {
         match out {
-            Output::Persist {
-                seq,
-                identity,
-                snapshot,
-                truncate_from,
-                entries,
-                hard_state,
-            } => {
+            Output::Persist(DurableWrite::Raft(w)) => {
                 self.trace_line(|| {
                     format!(
-                        "n{node} persist seq {seq} snap {:?} trunc {truncate_from:?} entries {:?} hs {hard_state:?}{}",
-                        snapshot.as_ref().map(|s| (s.meta.last_index, s.meta.last_term)),
-                        entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(),
-                        entries
+                        "n{node} persist seq {} snap {:?} trunc {:?} entries {:?} hs {:?}{}",
+                        w.seq,
+                        w.snapshot
+                            .as_ref()
+                            .map(|s| (s.meta.last_index, s.meta.last_term)),
+                        w.truncate_from,
+                        w.entries
+                            .iter()
+                            .map(|e| (e.index, e.term))
+                            .collect::<Vec<_>>(),
+                        w.hard_state,
+                        w.entries
                             .iter()
                             .filter_map(|e| match &e.payload {
                                 node::raft::types::Payload::Config(m) => Some(format!(
@@ -698,23 +704,17 @@ impl<R: Driven> World<R> {
                             .collect::<String>()
                     )
                 });
-                let proposes = entries
+                let proposes = w
+                    .entries
                     .iter()
                     .any(|e| matches!(e.payload, node::raft::types::Payload::Command(_)));
                 let delay = self.rng.random_range(50_000..4 * MS);
-                let count = entries.len();
+                let count = w.entries.len();
+                let seq = w.seq;
                 let Some(n) = self.nodes.get_mut(&node) else {
                     return;
                 };
                 let epoch = n.epoch;
-                let w = Write {
-                    seq,
-                    identity,
-                    snapshot,
-                    truncate_from,
-                    entries,
-                    hard_state,
-                };
                 let done = match n.disk.write(w, self.now + delay) {
                     Ok(done) => done,
                     Err(e) => return self.fail(format!("node {node} disk: {e}")),
@@ -738,13 +738,13 @@ impl<R: Driven> World<R> {
             }
             Output::Send(msg) => {
                 self.stats.messages += 1;
-                if msg.from != node {
+                if msg.from() != node {
                     return self.fail(format!(
                         "node {node} sent a message claiming to be from {}",
-                        msg.from
+                        msg.from()
                     ));
                 }
-                let fates = self.net.fate(&mut self.rng, msg.from, msg.to);
+                let fates = self.net.fate(&mut self.rng, msg.from(), msg.to());
                 let sender_epoch = self.nodes.get(&node).map_or(0, |n| n.epoch);
                 if fates.is_empty() {
                     self.trace_line(|| format!("lost {}", describe(&msg)));
@@ -827,10 +827,13 @@ impl<R: Driven> World<R> {
                 }
             }
             Output::Snapshot { index, kv } => self.on_snapshot(node, index, &kv),
-            Output::Refused { from, term, reason } => {
+            Output::Refused(r) => {
                 self.stats.hostile_rejected += 1;
                 self.trace_line(|| {
-                    format!("n{node} refused a message from {from} (term {term}): {reason:?}")
+                    format!(
+                        "n{node} refused a message from {} (term {}): {}",
+                        r.from, r.term, r.reason
+                    )
                 });
             }
             Output::Restored { index, term } => self.on_restored(node, index, term),

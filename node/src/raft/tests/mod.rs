@@ -18,9 +18,7 @@ fn cfg(id: NodeId, n: u64) -> RaftConfig {
         seed: 1,
         incarnation: 0,
         discover: false,
-        commit_old_term: false,
-        vote_any_log: false,
-        joint_skip: false,
+        mutants: Default::default(),
     }
 }
 
@@ -222,7 +220,7 @@ fn vote_any_log_mutant_elects_a_stale_candidate() {
     let mut net = Net::new(3, |c| {
         c.pre_vote = false;
         c.check_quorum = false;
-        c.vote_any_log = true;
+        c.mutants.vote_any_log = true;
     });
     net.with(1, |n| n.hup());
     net.stabilize();

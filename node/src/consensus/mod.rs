@@ -1,0 +1,184 @@
+//! Words every consensus engine shares, and nothing engine-specific: which engine
+//! runs ([`EngineKind`]), what a node is doing in neutral terms ([`Role`]), why a
+//! proposal was refused ([`ProposeError`]), a confirmed read ([`ReadState`]), the
+//! known bugs that can be switched on ([`Mutants`]) and the seeded random numbers
+//! ([`rng`]). The engines (`raft`, `paxos`) build on this module; the engine
+//! interface the replica talks to (`engine`) builds on them.
+//!
+//! PURE: no tokio, clock, rand, files or network.
+
+// PURE (docs/design.md, "Purity"): clippy rejects clocks, files, sockets, tokio and
+// unseeded randomness here (the lists are in clippy.toml).
+#![deny(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::disallowed_macros
+)]
+
+pub mod rng;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A member of the cluster. Ids are chosen by the operator (`--id`), never 0.
+pub type NodeId = u64;
+/// A log position (a Raft index, a Paxos slot). The first one is 1; 0 is "before
+/// the log".
+pub type Index = u64;
+
+/// Which consensus engine a node runs (`node --consensus`). Recorded in the data
+/// directory: a node never reopens another engine's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    #[default]
+    Raft,
+    MultiPaxos,
+    BasicPaxos,
+}
+
+impl EngineKind {
+    pub const ALL: [EngineKind; 3] = [
+        EngineKind::Raft,
+        EngineKind::MultiPaxos,
+        EngineKind::BasicPaxos,
+    ];
+
+    /// The name used on the command line, in `/status`, `/metrics` and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Raft => "raft",
+            EngineKind::MultiPaxos => "multi-paxos",
+            EngineKind::BasicPaxos => "basic-paxos",
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<EngineKind, String> {
+        EngineKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown consensus engine {s:?}; expected raft, multi-paxos or basic-paxos")
+            })
+    }
+}
+
+/// What a node is doing, in engine-neutral words. Each engine maps its own roles
+/// onto these (Raft's pre-candidate is a `Candidate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Proposes with one round trip per value (Raft leader, Multi-Paxos leader).
+    Leader,
+    /// Follows a leader, or waits for one.
+    Follower,
+    /// Trying to become leader.
+    Candidate,
+    /// Receives the log but has no vote.
+    Learner,
+    /// Basic Paxos: every node proposes, accepts and learns; there is no leader.
+    Proposer,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Leader,
+        Role::Follower,
+        Role::Candidate,
+        Role::Learner,
+        Role::Proposer,
+    ];
+
+    /// The name used in `/status` and `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Learner => "learner",
+            Role::Proposer => "proposer",
+        }
+    }
+}
+
+/// Why a proposal or read was refused. The request certainly did not enter the log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("not the leader")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("leadership transfer in progress")]
+    Transferring,
+    #[error("too many uncommitted entries")]
+    Busy,
+    #[error("{0}")]
+    BadMembership(String),
+    /// The engine does not do this at all (e.g. membership changes under Paxos).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A read round whose confirmation completed: serve it once the state machine has
+/// applied `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadState {
+    pub round: u64,
+    pub index: Index,
+}
+
+/// Known bugs (docs/design.md, "Mutants"), switched on deliberately so the test
+/// pipeline can prove it catches them. All false in a correct node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mutants {
+    /// Raft: count replicas for entries of earlier terms (Raft paper figure 8).
+    pub commit_old_term: bool,
+    /// Raft: grant votes without the §5.4.1 up-to-date check.
+    pub vote_any_log: bool,
+    /// Raft: change the voters in one step, without the joint configuration.
+    pub joint_skip: bool,
+    /// Replica: serve linearizable reads from local state with no confirmation round.
+    pub stale_read: bool,
+    /// Replica: reply to a write as soon as it is proposed.
+    pub ack_before_commit: bool,
+}
+
+impl Mutants {
+    /// Parses one `--unsafe` name. `no-fsync` is a storage mutant, handled by the driver.
+    pub fn parse(name: &str) -> Option<Mutants> {
+        let mut m = Mutants::default();
+        match name {
+            "commit-old-term" => m.commit_old_term = true,
+            "vote-any-log" => m.vote_any_log = true,
+            "stale-read" => m.stale_read = true,
+            "ack-before-commit" => m.ack_before_commit = true,
+            "joint-skip" => m.joint_skip = true,
+            "no-fsync" => {}
+            _ => return None,
+        }
+        Some(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_names_round_trip_and_unknown_ones_are_refused() {
+        for k in EngineKind::ALL {
+            assert_eq!(k.as_str().parse::<EngineKind>(), Ok(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        let e = "paxos".parse::<EngineKind>().unwrap_err();
+        assert!(e.contains("multi-paxos"), "{e}");
+    }
+}

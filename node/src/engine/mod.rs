@@ -1,0 +1,255 @@
+//! The one door between the replica and consensus. PURE: no tokio, clock, rand,
+//! files or network.
+//!
+//! The replica proposes opaque commands, asks for read confirmations, and carries out
+//! what [`Engine::ready`] returns; it never sees an engine's messages, durable records
+//! or roles, only the neutral wrappers here:
+//!
+//! - [`PeerMessage`]: a message between two nodes of the same engine. The transport
+//!   and the simulator move it without looking inside; a message of another engine
+//!   is refused at the boundary.
+//! - [`DurableWrite`] and [`Recovered`]: what the engine asks storage to make durable,
+//!   and what storage gives back at start-up.
+//! - [`EngineReady`]: everything to do after a batch of inputs, in field order.
+//! - [`Committed`]: a decided log position, in order, as the state machine sees it.
+//!
+//! # Snapshots
+//! The state machine's bytes belong to the application and the server, not to the
+//! engine's messages. The seam is shaped for that: an engine names the peers that
+//! need a snapshot in [`EngineReady::send_snapshot`] (with its [`SnapshotMeta`]), the
+//! server streams the stored file, and the receiving side reports it with
+//! [`Engine::snapshot_received`]. Raft still carries the bytes in its own
+//! `InstallSnapshot` message, so it reports an installed snapshot with its bytes in
+//! [`EngineReady::installed`]; [`PeerMessage::snapshot_data`] lets the replica check
+//! those bytes before the engine acts on them.
+
+// PURE (docs/design.md, "Purity"): clippy rejects clocks, files, sockets, tokio and
+// unseeded randomness here (the lists are in clippy.toml).
+#![deny(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::disallowed_macros
+)]
+
+mod raft;
+
+pub use crate::consensus::{EngineKind, Index, Mutants, NodeId, ProposeError, ReadState, Role};
+use crate::raft::types::{Incarnation, Membership, Message, MessageBody};
+use crate::raft::{PersistWrite, RaftConfig};
+
+/// A message between two nodes running the same engine.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PeerMessage {
+    Raft(Message),
+}
+
+impl PeerMessage {
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            PeerMessage::Raft(_) => EngineKind::Raft,
+        }
+    }
+
+    pub fn from(&self) -> NodeId {
+        match self {
+            PeerMessage::Raft(m) => m.from,
+        }
+    }
+
+    pub fn to(&self) -> NodeId {
+        match self {
+            PeerMessage::Raft(m) => m.to,
+        }
+    }
+
+    /// The state-machine bytes this message carries, with the last index they cover
+    /// (Raft's InstallSnapshot; no other message carries any).
+    pub fn snapshot_data(&self) -> Option<(Index, &[u8])> {
+        match self {
+            PeerMessage::Raft(Message {
+                body: MessageBody::InstallSnapshot { snapshot },
+                ..
+            }) => Some((snapshot.meta.last_index, &snapshot.data)),
+            PeerMessage::Raft(_) => None,
+        }
+    }
+}
+
+impl From<Message> for PeerMessage {
+    fn from(m: Message) -> PeerMessage {
+        PeerMessage::Raft(m)
+    }
+}
+
+/// One write to make durable; report it with [`Engine::persisted`] once it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DurableWrite {
+    Raft(PersistWrite),
+}
+
+impl DurableWrite {
+    /// Increases by one with every write of an engine.
+    pub fn seq(&self) -> u64 {
+        match self {
+            DurableWrite::Raft(w) => w.seq,
+        }
+    }
+}
+
+/// What storage recovered at start-up, for the engine the data directory holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recovered {
+    Raft(crate::raft::Recovered),
+}
+
+impl Default for Recovered {
+    fn default() -> Recovered {
+        Recovered::Raft(crate::raft::Recovered::default())
+    }
+}
+
+impl From<crate::raft::Recovered> for Recovered {
+    fn from(r: crate::raft::Recovered) -> Recovered {
+        Recovered::Raft(r)
+    }
+}
+
+impl Recovered {
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Recovered::Raft(_) => EngineKind::Raft,
+        }
+    }
+
+    /// The state-machine bytes of the recovered snapshot, if there is one.
+    pub fn snapshot_data(&self) -> Option<&[u8]> {
+        match self {
+            Recovered::Raft(r) => r.snapshot.as_ref().map(|s| s.data.as_slice()),
+        }
+    }
+}
+
+/// A decided log position, as the state machine sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub index: Index,
+    /// The term (or ballot) the value was proposed in: a proposal made in an earlier
+    /// term than the one it was decided in was replaced by another node's.
+    pub term: u64,
+    pub value: Decided,
+}
+
+/// What was decided at one position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decided {
+    /// Nothing for the state machine (a leader's first entry, a filled hole).
+    Noop,
+    Command(Vec<u8>),
+    /// A membership change: `joint` while both the old and new voters decide.
+    Membership {
+        voters: Vec<NodeId>,
+        joint: bool,
+    },
+}
+
+/// Describes a snapshot: the state after applying everything through `index`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    pub index: Index,
+    /// The term (or ballot) of position `index`.
+    pub term: u64,
+}
+
+/// A snapshot the engine installed: the state machine becomes it before `committed`
+/// (which continue after it) applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Installed {
+    pub meta: SnapshotMeta,
+    /// The state machine's bytes, when they came inside the engine's own message.
+    pub data: Vec<u8>,
+}
+
+/// A peer message refused at the boundary: no correct node sends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub from: NodeId,
+    pub term: u64,
+    /// A short name, for metric labels.
+    pub reason: &'static str,
+    /// What the peer did, for logs.
+    pub detail: &'static str,
+}
+
+/// Everything the driver must do after a batch of inputs, in field order.
+#[derive(Debug, Default)]
+pub struct EngineReady {
+    pub refused: Vec<Refused>,
+    pub persist: Option<DurableWrite>,
+    /// May leave now: the engine holds back whatever depends on a write until the
+    /// write is reported durable (the persistence rule).
+    pub messages: Vec<PeerMessage>,
+    /// Peers that need the newest stored snapshot, sent out of band.
+    pub send_snapshot: Vec<(NodeId, SnapshotMeta)>,
+    pub installed: Option<Installed>,
+    pub committed: Vec<Committed>,
+    pub reads: Vec<ReadState>,
+}
+
+/// A node's consensus figures for `/status`.
+#[derive(Clone, Debug)]
+pub struct EngineStatus {
+    pub role: Role,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub commit_index: Index,
+    pub applied_index: Index,
+    pub first_index: Index,
+    pub last_index: Index,
+    pub membership: Membership,
+    pub incarnation: Incarnation,
+    pub cluster: u64,
+}
+
+/// A consensus engine, as the replica drives it.
+pub trait Engine: Send {
+    fn kind(&self) -> EngineKind;
+    /// One unit of logical time passed.
+    fn tick(&mut self);
+    /// A peer message arrived (one of another engine is refused).
+    fn step(&mut self, m: PeerMessage);
+    /// Every write with `seq <= seq` is durable.
+    fn persisted(&mut self, seq: u64);
+    /// Appends a state-machine command; returns its log position.
+    fn propose(&mut self, command: Vec<u8>) -> Result<Index, ProposeError>;
+    /// Starts a membership change to `voters` (and `learners`, when given); returns
+    /// the position of its first entry.
+    fn change_membership(
+        &mut self,
+        voters: Vec<NodeId>,
+        learners: Option<Vec<NodeId>>,
+    ) -> Result<Index, ProposeError>;
+    /// Starts a linearizable read; the returned round comes back in
+    /// [`EngineReady::reads`].
+    fn read(&mut self) -> Result<u64, ProposeError>;
+    fn transfer_leader(&mut self, to: NodeId);
+    /// The application captured its state through `index` in `data`: compact.
+    fn compact(&mut self, index: Index, data: Vec<u8>) -> bool;
+    /// The server received a peer's snapshot file described by `meta`; true when the
+    /// engine installs it (it then comes out in [`EngineReady::installed`]).
+    fn snapshot_received(&mut self, from: NodeId, meta: SnapshotMeta) -> bool;
+    fn ready(&mut self) -> EngineReady;
+
+    fn role(&self) -> Role;
+    /// The term (or ballot round) this node is in.
+    fn term(&self) -> u64;
+    fn leader(&self) -> Option<NodeId>;
+    fn applied_index(&self) -> Index;
+    fn status(&self) -> EngineStatus;
+}
+
+/// Builds the engine `recovered` belongs to.
+pub fn build(cfg: RaftConfig, recovered: Recovered) -> Box<dyn Engine> {
+    match recovered {
+        Recovered::Raft(r) => Box::new(crate::raft::Raft::recover(cfg, r)),
+    }
+}
