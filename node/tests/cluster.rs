@@ -56,6 +56,7 @@ fn three_nodes_elect_a_leader_and_every_node_serves_every_write() {
         assert!(s.get(field).is_some(), "/status lacks {field}: {s}");
     }
     assert_eq!(s["voters"], json!([1, 2, 3]));
+    assert_eq!(s["consensus"], json!("raft"), "{s}");
 }
 
 #[test]

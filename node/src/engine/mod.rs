@@ -253,3 +253,71 @@ pub fn build(cfg: RaftConfig, recovered: Recovered) -> Box<dyn Engine> {
         Recovered::Raft(r) => Box::new(crate::raft::Raft::recover(cfg, r)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::types::{Snapshot, SnapshotMeta as RaftSnapshotMeta};
+
+    fn raft_config(id: NodeId, peers: Vec<NodeId>) -> RaftConfig {
+        RaftConfig {
+            id,
+            peers,
+            election_ticks_min: 10,
+            election_ticks_max: 20,
+            heartbeat_ticks: 2,
+            max_entries_per_msg: 8,
+            max_inflight_msgs: 4,
+            pre_vote: true,
+            check_quorum: true,
+            seed: 1,
+            incarnation: 0,
+            discover: false,
+            mutants: Mutants::default(),
+        }
+    }
+
+    #[test]
+    fn a_peer_message_names_its_engine_ends_and_snapshot_bytes() {
+        let m = PeerMessage::Raft(Message {
+            from: 2,
+            to: 3,
+            term: 4,
+            incarnation: 0,
+            body: MessageBody::InstallSnapshot {
+                snapshot: Snapshot {
+                    meta: RaftSnapshotMeta {
+                        last_index: 9,
+                        ..RaftSnapshotMeta::default()
+                    },
+                    data: b"state".to_vec(),
+                },
+            },
+        });
+        assert_eq!((m.kind(), m.from(), m.to()), (EngineKind::Raft, 2, 3));
+        assert_eq!(m.snapshot_data(), Some((9, &b"state"[..])));
+        let bytes = postcard::to_allocvec(&m).expect("encodes");
+        assert_eq!(
+            postcard::from_bytes::<PeerMessage>(&bytes).expect("decodes"),
+            m
+        );
+    }
+
+    #[test]
+    fn a_raft_pre_candidate_is_a_candidate_behind_the_interface() {
+        let mut e = build(raft_config(1, vec![1, 2, 3]), Recovered::default());
+        assert_eq!(e.kind(), EngineKind::Raft);
+        assert_eq!(e.role(), Role::Follower);
+        // With pre-vote and nobody answering, the node stays a pre-candidate in its
+        // term: the neutral role says candidate, and the term has not moved.
+        for _ in 0..40 {
+            e.tick();
+            let _ = e.ready();
+        }
+        assert_eq!(e.role(), Role::Candidate);
+        assert_eq!(e.term(), 0);
+        let s = e.status();
+        assert_eq!(s.role, Role::Candidate);
+        assert_eq!(s.membership.voters.len(), 3);
+    }
+}
