@@ -169,7 +169,8 @@ pub struct Replica {
     /// The consensus engine, used only through the [`Engine`] interface.
     engine: Box<dyn Engine>,
     kv: Kv,
-    /// Proposed writes by log index: `(request, term proposed in)`.
+    /// Proposed writes by the engine's ticket (Raft: the log index): `(request,
+    /// term proposed in)`.
     writes: BTreeMap<Index, (RequestId, u64)>,
     /// Reads awaiting leadership confirmation, by read round.
     reads: BTreeMap<u64, (u64, Vec<(RequestId, String)>)>,
@@ -379,6 +380,15 @@ impl Replica {
     /// A peer message. A snapshot's state is decoded here, before the core acts on
     /// it: one that cannot be decoded is dropped (the leader will resend it).
     fn message(&mut self, m: PeerMessage) {
+        if m.kind() != self.engine.kind() {
+            self.out.push(Output::Refused(Refused {
+                from: m.from(),
+                term: 0,
+                reason: "wrong_engine",
+                detail: "it runs another consensus engine",
+            }));
+            return;
+        }
         if let Some((index, data)) = m.snapshot_data() {
             match kv_from(data) {
                 Ok(kv) => self.incoming = Some((index, kv)),
@@ -448,6 +458,17 @@ impl Replica {
                 self.confirmed.push_back((r.index, reqs));
             }
         }
+        for ticket in ready.abandoned {
+            if let Some((id, _)) = self.writes.remove(&ticket) {
+                self.reply(id, Response::Indeterminate);
+            }
+        }
+        for round in ready.failed_reads {
+            let hint = self.engine.leader().filter(|&l| l != self.id);
+            for (id, _) in self.reads.remove(&round).map(|r| r.1).unwrap_or_default() {
+                self.reply(id, Response::NotLeader { leader: hint });
+            }
+        }
         self.serve_reads();
         self.check_role();
     }
@@ -490,7 +511,7 @@ impl Replica {
             }
             _ => None,
         };
-        let Some((id, term)) = self.writes.remove(&e.index) else {
+        let Some((id, term)) = e.proposal.and_then(|t| self.writes.remove(&t)) else {
             return;
         };
         let response = match result {

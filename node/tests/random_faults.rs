@@ -141,6 +141,14 @@ impl Sim {
                         self.net.push(m);
                     }
                 }
+                Output::Persist(w) => self.violations.push(format!(
+                    "n{id} wrote a {} write in a raft cluster",
+                    w.kind()
+                )),
+                Output::Send(m) => self.violations.push(format!(
+                    "n{id} sent a {} message in a raft cluster",
+                    m.kind()
+                )),
                 Output::Reply { response, .. } => {
                     if matches!(response, Response::Done(KvResult::Value(Some(_)))) {
                         self.done_writes += 1;

@@ -149,6 +149,11 @@ pub struct Mutants {
     pub stale_read: bool,
     /// Replica: reply to a write as soon as it is proposed.
     pub ack_before_commit: bool,
+    /// Paxos: an acceptor answers a Prepare before its promise is durable.
+    pub paxos_forget_promise: bool,
+    /// Paxos: a proposer proposes its own value even when a promise carried an
+    /// accepted one.
+    pub paxos_ignore_accepted: bool,
 }
 
 impl Mutants {

@@ -31,9 +31,11 @@
     clippy::disallowed_macros
 )]
 
+mod paxos;
 mod raft;
 
 pub use crate::consensus::{EngineKind, Index, Mutants, NodeId, ProposeError, ReadState, Role};
+use crate::paxos::{basic, multi};
 use crate::raft::types::{Incarnation, Membership, Message, MessageBody};
 use crate::raft::{PersistWrite, RaftConfig};
 
@@ -41,24 +43,32 @@ use crate::raft::{PersistWrite, RaftConfig};
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PeerMessage {
     Raft(Message),
+    MultiPaxos(multi::Message),
+    BasicPaxos(basic::Message),
 }
 
 impl PeerMessage {
     pub fn kind(&self) -> EngineKind {
         match self {
             PeerMessage::Raft(_) => EngineKind::Raft,
+            PeerMessage::MultiPaxos(_) => EngineKind::MultiPaxos,
+            PeerMessage::BasicPaxos(_) => EngineKind::BasicPaxos,
         }
     }
 
     pub fn from(&self) -> NodeId {
         match self {
             PeerMessage::Raft(m) => m.from,
+            PeerMessage::MultiPaxos(m) => m.from,
+            PeerMessage::BasicPaxos(m) => m.from,
         }
     }
 
     pub fn to(&self) -> NodeId {
         match self {
             PeerMessage::Raft(m) => m.to,
+            PeerMessage::MultiPaxos(m) => m.to,
+            PeerMessage::BasicPaxos(m) => m.to,
         }
     }
 
@@ -70,7 +80,7 @@ impl PeerMessage {
                 body: MessageBody::InstallSnapshot { snapshot },
                 ..
             }) => Some((snapshot.meta.last_index, &snapshot.data)),
-            PeerMessage::Raft(_) => None,
+            _ => None,
         }
     }
 }
@@ -82,24 +92,44 @@ impl From<Message> for PeerMessage {
 }
 
 /// One write to make durable; report it with [`Engine::persisted`] once it is.
+// One engine runs per node, so every value is of one variant: boxing Raft's (the
+// largest) would only add an allocation per write.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DurableWrite {
     Raft(PersistWrite),
+    /// Records appended in order; a write with a snapshot replaces every record
+    /// stored before it.
+    MultiPaxos(crate::paxos::Write<multi::Record>),
+    BasicPaxos(crate::paxos::Write<basic::Record>),
 }
 
 impl DurableWrite {
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            DurableWrite::Raft(_) => EngineKind::Raft,
+            DurableWrite::MultiPaxos(_) => EngineKind::MultiPaxos,
+            DurableWrite::BasicPaxos(_) => EngineKind::BasicPaxos,
+        }
+    }
+
     /// Increases by one with every write of an engine.
     pub fn seq(&self) -> u64 {
         match self {
             DurableWrite::Raft(w) => w.seq,
+            DurableWrite::MultiPaxos(w) => w.seq,
+            DurableWrite::BasicPaxos(w) => w.seq,
         }
     }
 }
 
 /// What storage recovered at start-up, for the engine the data directory holds.
+#[allow(clippy::large_enum_variant)] // one per node start: size does not matter
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recovered {
     Raft(crate::raft::Recovered),
+    MultiPaxos(crate::paxos::Recovered<multi::Record>),
+    BasicPaxos(crate::paxos::Recovered<basic::Record>),
 }
 
 impl Default for Recovered {
@@ -118,6 +148,8 @@ impl Recovered {
     pub fn kind(&self) -> EngineKind {
         match self {
             Recovered::Raft(_) => EngineKind::Raft,
+            Recovered::MultiPaxos(_) => EngineKind::MultiPaxos,
+            Recovered::BasicPaxos(_) => EngineKind::BasicPaxos,
         }
     }
 
@@ -125,6 +157,8 @@ impl Recovered {
     pub fn snapshot_data(&self) -> Option<&[u8]> {
         match self {
             Recovered::Raft(r) => r.snapshot.as_ref().map(|s| s.data.as_slice()),
+            Recovered::MultiPaxos(r) => r.snapshot.as_ref().map(|s| s.data.as_slice()),
+            Recovered::BasicPaxos(r) => r.snapshot.as_ref().map(|s| s.data.as_slice()),
         }
     }
 }
@@ -137,6 +171,10 @@ pub struct Committed {
     /// term than the one it was decided in was replaced by another node's.
     pub term: u64,
     pub value: Decided,
+    /// The ticket [`Engine::propose`] returned, when this position may hold this
+    /// node's proposal (Raft: its index, always; the term then tells whether it is
+    /// ours. Paxos: only when the value is this node's own).
+    pub proposal: Option<u64>,
 }
 
 /// What was decided at one position.
@@ -193,6 +231,10 @@ pub struct EngineReady {
     pub installed: Option<Installed>,
     pub committed: Vec<Committed>,
     pub reads: Vec<ReadState>,
+    /// Read rounds that will never be confirmed: they observed nothing.
+    pub failed_reads: Vec<u64>,
+    /// Own proposals whose fate this node will not learn: indeterminate.
+    pub abandoned: Vec<u64>,
 }
 
 /// A node's consensus figures for `/status`.
@@ -219,7 +261,8 @@ pub trait Engine: Send {
     fn step(&mut self, m: PeerMessage);
     /// Every write with `seq <= seq` is durable.
     fn persisted(&mut self, seq: u64);
-    /// Appends a state-machine command; returns its log position.
+    /// Proposes a state-machine command; returns its ticket (Raft: the log index),
+    /// which comes back in [`Committed::proposal`] or [`EngineReady::abandoned`].
     fn propose(&mut self, command: Vec<u8>) -> Result<Index, ProposeError>;
     /// Starts a membership change to `voters` (and `learners`, when given); returns
     /// the position of its first entry.
@@ -247,10 +290,42 @@ pub trait Engine: Send {
     fn status(&self) -> EngineStatus;
 }
 
-/// Builds the engine `recovered` belongs to.
+/// Builds the engine `recovered` belongs to. A Paxos engine takes the identity,
+/// peers, timings, batch sizes, seed and mutants of `cfg`.
 pub fn build(cfg: RaftConfig, recovered: Recovered) -> Box<dyn Engine> {
+    let paxos = || crate::paxos::PaxosConfig {
+        id: cfg.id,
+        peers: cfg.peers.clone(),
+        election_ticks_min: cfg.election_ticks_min,
+        election_ticks_max: cfg.election_ticks_max,
+        heartbeat_ticks: cfg.heartbeat_ticks,
+        max_values_per_msg: cfg.max_entries_per_msg,
+        max_inflight_msgs: cfg.max_inflight_msgs,
+        seed: cfg.seed,
+        mutants: crate::paxos::PaxosMutants {
+            forget_promise: cfg.mutants.paxos_forget_promise,
+            ignore_accepted: cfg.mutants.paxos_ignore_accepted,
+        },
+    };
     match recovered {
+        Recovered::MultiPaxos(r) => {
+            let core = multi::MultiPaxos::new(paxos(), r);
+            Box::new(paxos::PaxosEngine::new(core, &cfg.peers))
+        }
+        Recovered::BasicPaxos(r) => {
+            let core = basic::BasicPaxos::new(paxos(), r);
+            Box::new(paxos::PaxosEngine::new(core, &cfg.peers))
+        }
         Recovered::Raft(r) => Box::new(crate::raft::Raft::recover(cfg, r)),
+    }
+}
+
+/// What a node recovers when its data directory is new, for `kind`.
+pub fn empty(kind: EngineKind) -> Recovered {
+    match kind {
+        EngineKind::Raft => Recovered::default(),
+        EngineKind::MultiPaxos => Recovered::MultiPaxos(Default::default()),
+        EngineKind::BasicPaxos => Recovered::BasicPaxos(Default::default()),
     }
 }
 

@@ -29,6 +29,7 @@ fn committed(e: Entry) -> Committed {
         index: e.index,
         term: e.term,
         value,
+        proposal: Some(e.index),
     }
 }
 
@@ -40,8 +41,9 @@ impl Engine for Raft {
         Raft::tick(self)
     }
     fn step(&mut self, m: PeerMessage) {
-        match m {
-            PeerMessage::Raft(m) => Raft::step(self, m),
+        // The replica refuses messages of another engine before they get here.
+        if let PeerMessage::Raft(m) = m {
+            Raft::step(self, m)
         }
     }
     fn persisted(&mut self, seq: u64) {
@@ -96,6 +98,8 @@ impl Engine for Raft {
             }),
             committed: r.committed.into_iter().map(committed).collect(),
             reads: r.reads,
+            failed_reads: Vec::new(),
+            abandoned: Vec::new(),
         }
     }
     fn role(&self) -> Role {

@@ -39,17 +39,26 @@ struct Cluster {
 
 impl Cluster {
     fn new(n: u64, mutants: Mutants) -> Cluster {
-        Cluster::with_snapshots(n, mutants, 0)
+        Cluster::build(n, mutants, 0, EngineKind::Raft)
+    }
+
+    /// A cluster of `n` nodes running `kind`, each from an empty data directory.
+    fn with_engine(n: u64, kind: EngineKind) -> Cluster {
+        Cluster::build(n, Mutants::default(), 0, kind)
     }
 
     fn with_snapshots(n: u64, mutants: Mutants, snapshot_every: u64) -> Cluster {
+        Cluster::build(n, mutants, snapshot_every, EngineKind::Raft)
+    }
+
+    fn build(n: u64, mutants: Mutants, snapshot_every: u64, kind: EngineKind) -> Cluster {
         let nodes = (1..=n)
             .map(|id| {
                 let cfg = Config {
                     snapshot_every,
                     ..config(id, n, mutants)
                 };
-                (id, Replica::new(cfg, Recovered::default()))
+                (id, Replica::new(cfg, crate::engine::empty(kind)))
             })
             .collect();
         Cluster {
@@ -639,4 +648,99 @@ fn a_committed_command_that_cannot_be_decoded_is_skipped_by_every_replica() {
         assert!(n.status().applied_index > index);
         assert_eq!(n.read_local("k"), Some(json!(2)));
     }
+}
+
+#[test]
+fn multi_paxos_serves_writes_and_linearizable_reads_through_the_replica() {
+    let mut c = Cluster::with_engine(3, EngineKind::MultiPaxos);
+    c.tick_all(60);
+    let l = c.leader().expect("a multi-paxos leader after 60 ticks");
+    assert_eq!(c.nodes[&l].status().consensus, EngineKind::MultiPaxos);
+    let w = c.request(l, put("k", json!(1)));
+    c.tick_all(5);
+    assert_eq!(
+        c.replies[&w],
+        Response::Done(KvResult::Value(Some(json!(1))))
+    );
+    let r = c.request(l, get("k"));
+    c.tick_all(5);
+    assert_eq!(
+        c.replies[&r],
+        Response::Done(KvResult::Value(Some(json!(1))))
+    );
+    // A follower refuses, naming the leader; every replica applied the write.
+    let f = (1..=3).find(|&id| id != l).expect("a follower");
+    let x = c.request(f, put("k", json!(2)));
+    assert_eq!(c.replies[&x], Response::NotLeader { leader: Some(l) });
+    for id in 1..=3 {
+        assert_eq!(c.nodes[&id].read_local("k"), Some(json!(1)), "node {id}");
+    }
+    // Membership is static under Paxos.
+    c.next_id += 1;
+    let m = c.next_id;
+    let outs = c.input(
+        l,
+        Input::ChangeMembership {
+            id: m,
+            voters: vec![1, 2],
+            learners: None,
+        },
+    );
+    c.carry(l, outs);
+    assert!(
+        matches!(&c.replies[&m], Response::Rejected { reason } if reason.contains("static")),
+        "{:?}",
+        c.replies[&m]
+    );
+}
+
+#[test]
+fn basic_paxos_takes_writes_and_reads_at_every_node() {
+    let mut c = Cluster::with_engine(3, EngineKind::BasicPaxos);
+    c.tick_all(5);
+    assert_eq!(c.nodes[&1].status().role, Role::Proposer);
+    let mut writes = Vec::new();
+    for id in 1..=3u64 {
+        writes.push((id, c.request(id, put(&format!("k{id}"), json!(id)))));
+    }
+    c.tick_all(200);
+    for (id, w) in writes {
+        assert_eq!(
+            c.replies.get(&w),
+            Some(&Response::Done(KvResult::Value(Some(json!(id))))),
+            "write through node {id}"
+        );
+    }
+    // A read through node 3 of what node 1 wrote goes through a slot of its own.
+    let r = c.request(3, get("k1"));
+    c.tick_all(100);
+    assert_eq!(
+        c.replies.get(&r),
+        Some(&Response::Done(KvResult::Value(Some(json!(1)))))
+    );
+    let applied: Vec<Index> = (1..=3)
+        .map(|id| c.nodes[&id].status().applied_index)
+        .collect();
+    assert!(applied.iter().all(|&a| a >= 4), "applied: {applied:?}");
+}
+
+#[test]
+fn a_message_of_another_engine_is_refused_at_the_door() {
+    let mut r = Replica::new(
+        config(1, 3, Mutants::default()),
+        crate::engine::empty(EngineKind::BasicPaxos),
+    );
+    let raft_msg = crate::raft::types::Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        incarnation: 0,
+        body: crate::raft::types::MessageBody::TimeoutNow,
+    };
+    let outs = r.handle(Input::Message(PeerMessage::Raft(raft_msg)));
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Refused(x) if x.reason == "wrong_engine" && x.from == 2)),
+        "{outs:?}"
+    );
 }

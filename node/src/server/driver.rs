@@ -289,6 +289,14 @@ impl<D: Disk> Driver<D> {
                         self.compactor.push(s, &mut self.disk);
                     }
                 }
+                Output::Persist(other) => {
+                    // `run` admits only a Raft replica.
+                    tracing::error!(
+                        seq = other.seq(),
+                        engine = %other.kind(),
+                        "a write of an engine this storage does not keep; dropped"
+                    );
+                }
                 Output::Send(m) => {
                     if m.to() == self.id {
                         tracing::warn!(?m, "replica addressed a message to itself; dropped");

@@ -7,6 +7,8 @@ use node::raft::types::{Message, MessageBody};
 pub(super) fn describe(m: &PeerMessage) -> String {
     match m {
         PeerMessage::Raft(m) => describe_raft(m),
+        PeerMessage::MultiPaxos(m) => format!("{} -> {}: {:?}", m.from, m.to, m.body),
+        PeerMessage::BasicPaxos(m) => format!("{} -> {}: {:?}", m.from, m.to, m.body),
     }
 }
 

@@ -52,7 +52,11 @@ pub struct Twin {
 
 impl Driven for Twin {
     fn boot(cfg: Config, rec: Recovered) -> Twin {
-        let Recovered::Raft(rec) = rec;
+        // A reference Raft: it reads Raft state only (the simulator gives it no other).
+        let rec = match rec {
+            Recovered::Raft(r) => r,
+            _ => Default::default(),
+        };
         let last = rec.entries.last().map_or(0, |e| e.index);
         let mut t = Twin {
             rng: cfg.raft.seed | 1,
@@ -87,6 +91,7 @@ impl Driven for Twin {
         match input {
             Input::Tick => self.tick(),
             Input::Message(PeerMessage::Raft(m)) => self.step(m),
+            Input::Message(_) => {}
             Input::Client { id, request } => self.propose(id, request),
             Input::Persisted { seq } => self.persisted(seq),
             Input::TransferLeader { .. }

@@ -736,6 +736,12 @@ impl<R: Driven> World<R> {
                     self.queue.push(t, Ev::CrashSoon { node, epoch });
                 }
             }
+            Output::Persist(other) => {
+                let kind = other.kind();
+                self.fail(format!(
+                    "node {node}: a {kind} write, but this world keeps raft state only"
+                ));
+            }
             Output::Send(msg) => {
                 self.stats.messages += 1;
                 if msg.from() != node {

@@ -1,0 +1,230 @@
+//! Both Paxos engines behind the engine interface: a translation, no behaviour of
+//! its own beyond remembering the term each own proposal was made in.
+
+use super::{
+    Committed, Decided, DurableWrite, Engine, EngineKind, EngineReady, EngineStatus, Index,
+    Installed, NodeId, PeerMessage, ProposeError, Role, SnapshotMeta,
+};
+use crate::paxos::basic::{self, BasicPaxos};
+use crate::paxos::multi::{self, MultiPaxos};
+use crate::paxos::{self, Envelope, ProposalId, Ready, Status, Value, Write};
+use crate::raft::types::Membership;
+use std::collections::BTreeMap;
+
+/// What the adapter needs of an engine; both have this API, and differ only in
+/// their message and record types.
+pub(super) trait PaxosCore: Send {
+    type Body;
+    type Record;
+    const KIND: EngineKind;
+    fn tick(&mut self);
+    fn step(&mut self, m: Envelope<Self::Body>);
+    fn persisted(&mut self, seq: u64);
+    fn propose(&mut self, command: Vec<u8>) -> Result<ProposalId, ProposeError>;
+    fn read_index(&mut self) -> Result<u64, ProposeError>;
+    fn compact(&mut self, slot: Index, data: Vec<u8>) -> bool;
+    fn ready(&mut self) -> Ready<Self::Body, Self::Record>;
+    fn status(&self) -> Status;
+    fn wrap(m: Envelope<Self::Body>) -> PeerMessage;
+    fn unwrap(m: PeerMessage) -> Option<Envelope<Self::Body>>;
+    fn durable(w: Write<Self::Record>) -> DurableWrite;
+}
+
+macro_rules! paxos_core {
+    ($t:ty, $m:ident, $kind:ident) => {
+        impl PaxosCore for $t {
+            type Body = $m::Body;
+            type Record = $m::Record;
+            const KIND: EngineKind = EngineKind::$kind;
+            fn tick(&mut self) {
+                <$t>::tick(self)
+            }
+            fn step(&mut self, m: Envelope<Self::Body>) {
+                <$t>::step(self, m)
+            }
+            fn persisted(&mut self, seq: u64) {
+                <$t>::persisted(self, seq)
+            }
+            fn propose(&mut self, command: Vec<u8>) -> Result<ProposalId, ProposeError> {
+                <$t>::propose(self, command)
+            }
+            fn read_index(&mut self) -> Result<u64, ProposeError> {
+                <$t>::read_index(self)
+            }
+            fn compact(&mut self, slot: Index, data: Vec<u8>) -> bool {
+                <$t>::compact(self, slot, data)
+            }
+            fn ready(&mut self) -> Ready<Self::Body, Self::Record> {
+                <$t>::ready(self)
+            }
+            fn status(&self) -> Status {
+                <$t>::status(self)
+            }
+            fn wrap(m: Envelope<Self::Body>) -> PeerMessage {
+                PeerMessage::$kind(m)
+            }
+            fn unwrap(m: PeerMessage) -> Option<Envelope<Self::Body>> {
+                match m {
+                    PeerMessage::$kind(m) => Some(m),
+                    _ => None,
+                }
+            }
+            fn durable(w: Write<Self::Record>) -> DurableWrite {
+                DurableWrite::$kind(w)
+            }
+        }
+    };
+}
+
+paxos_core!(MultiPaxos, multi, MultiPaxos);
+paxos_core!(BasicPaxos, basic, BasicPaxos);
+
+/// A Paxos engine as the replica sees it.
+pub(super) struct PaxosEngine<E> {
+    core: E,
+    /// The acceptors (static), for `/status`.
+    membership: Membership,
+    /// Own proposals not yet decided or abandoned: the term they were made in.
+    terms: BTreeMap<ProposalId, u64>,
+}
+
+impl<E: PaxosCore> PaxosEngine<E> {
+    pub(super) fn new(core: E, peers: &[NodeId]) -> Self {
+        PaxosEngine {
+            core,
+            membership: Membership {
+                voters: peers.iter().copied().collect(),
+                ..Membership::default()
+            },
+            terms: BTreeMap::new(),
+        }
+    }
+}
+
+fn neutral_role(r: paxos::Role) -> Role {
+    match r {
+        paxos::Role::Leader => Role::Leader,
+        paxos::Role::Candidate => Role::Candidate,
+        paxos::Role::Follower => Role::Follower,
+        paxos::Role::Proposer => Role::Proposer,
+    }
+}
+
+impl<E: PaxosCore> Engine for PaxosEngine<E> {
+    fn kind(&self) -> EngineKind {
+        E::KIND
+    }
+    fn tick(&mut self) {
+        self.core.tick()
+    }
+    fn step(&mut self, m: PeerMessage) {
+        // The replica refuses messages of another engine before they get here.
+        if let Some(m) = E::unwrap(m) {
+            self.core.step(m)
+        }
+    }
+    fn persisted(&mut self, seq: u64) {
+        self.core.persisted(seq)
+    }
+    fn propose(&mut self, command: Vec<u8>) -> Result<Index, ProposeError> {
+        let id = self.core.propose(command)?;
+        let term = self.term();
+        self.terms.insert(id, term);
+        Ok(id)
+    }
+    fn change_membership(
+        &mut self,
+        _voters: Vec<NodeId>,
+        _learners: Option<Vec<NodeId>>,
+    ) -> Result<Index, ProposeError> {
+        Err(ProposeError::Unsupported(format!(
+            "membership is static under {}",
+            E::KIND
+        )))
+    }
+    fn read(&mut self) -> Result<u64, ProposeError> {
+        self.core.read_index()
+    }
+    fn transfer_leader(&mut self, _to: NodeId) {}
+    fn compact(&mut self, index: Index, data: Vec<u8>) -> bool {
+        self.core.compact(index, data)
+    }
+    fn snapshot_received(&mut self, _from: NodeId, _meta: SnapshotMeta) -> bool {
+        false
+    }
+    fn ready(&mut self) -> EngineReady {
+        let r = self.core.ready();
+        let snapshot_index = self.core.status().snapshot_index;
+        let mut committed = Vec::with_capacity(r.committed.len());
+        for d in r.committed {
+            let term = d.proposal.and_then(|p| self.terms.remove(&p)).unwrap_or(0);
+            let value = match d.value {
+                Value::Command(c) => Decided::Command(c),
+                Value::Noop | Value::Read { .. } => Decided::Noop,
+            };
+            committed.push(Committed {
+                index: d.slot,
+                term,
+                value,
+                proposal: d.proposal,
+            });
+        }
+        for p in &r.abandoned {
+            self.terms.remove(p);
+        }
+        EngineReady {
+            refused: Vec::new(),
+            persist: r.persist.map(E::durable),
+            messages: r.messages.into_iter().map(E::wrap).collect(),
+            send_snapshot: r
+                .send_snapshot
+                .into_iter()
+                .map(|to| {
+                    let meta = SnapshotMeta {
+                        index: snapshot_index,
+                        term: 0,
+                    };
+                    (to, meta)
+                })
+                .collect(),
+            installed: r.installed.map(|s| Installed {
+                meta: SnapshotMeta {
+                    index: s.last_slot,
+                    term: 0,
+                },
+                data: s.data,
+            }),
+            committed,
+            reads: r.reads,
+            failed_reads: r.failed_reads,
+            abandoned: r.abandoned,
+        }
+    }
+    fn role(&self) -> Role {
+        neutral_role(self.core.status().role)
+    }
+    fn term(&self) -> u64 {
+        self.core.status().ballot.round
+    }
+    fn leader(&self) -> Option<NodeId> {
+        self.core.status().leader
+    }
+    fn applied_index(&self) -> Index {
+        self.core.status().applied_index
+    }
+    fn status(&self) -> EngineStatus {
+        let s = self.core.status();
+        EngineStatus {
+            role: neutral_role(s.role),
+            term: s.ballot.round,
+            leader: s.leader,
+            commit_index: s.chosen_index,
+            applied_index: s.applied_index,
+            first_index: s.first_index,
+            last_index: s.last_index,
+            membership: self.membership.clone(),
+            incarnation: 0,
+            cluster: 0,
+        }
+    }
+}
