@@ -3,86 +3,57 @@
 
 use anyhow::Context;
 use checker::history::{History, Outcome};
+use chrono::{DateTime, SecondsFormat, Utc};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// `YYYYMMDDTHHMMSSZ` for a time, in UTC (civil-from-days, so no date crate is needed).
+/// `YYYYMMDDTHHMMSSZ` for a time, in UTC: run and suite folder names, which sort in
+/// the order the runs started.
 pub fn utc_timestamp(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    DateTime::<Utc>::from(t)
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string()
 }
 
-/// RFC 3339 in UTC (`2026-01-26T10:15:00Z`), as `run.json`'s `started`.
+/// RFC 3339 in UTC, to the second (`2026-01-26T10:15:00Z`), as `run.json`'s `started`.
 pub fn rfc3339_utc(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Creates a fresh `results/<timestamp>-<name>/` (with a suffix if two runs start in
 /// the same second) and its `nodes/` folder.
 pub fn make_run_dir(results: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(results)
-        .with_context(|| format!("creating results folder {}", results.display()))?;
-    let base = format!("{}-{name}", utc_timestamp(SystemTime::now()));
+    let dir = make_dated_dir(results, "", name)?;
+    std::fs::create_dir_all(dir.join("nodes"))
+        .with_context(|| format!("creating {}/nodes", dir.display()))?;
+    Ok(dir)
+}
+
+/// Creates `parent/<prefix><UTC timestamp><-suffix>` (`suffix` may be empty), adding
+/// `-1`, `-2`, ... when the name is taken: run folders and suite folders.
+pub fn make_dated_dir(parent: &Path, prefix: &str, suffix: &str) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("creating results folder {}", parent.display()))?;
+    let mut base = format!("{prefix}{}", utc_timestamp(SystemTime::now()));
+    if !suffix.is_empty() {
+        base = format!("{base}-{suffix}");
+    }
     for n in 0..1000 {
-        let dir_name = if n == 0 {
+        let dir = parent.join(if n == 0 {
             base.clone()
         } else {
             format!("{base}-{n}")
-        };
-        let dir = results.join(dir_name);
+        });
         match std::fs::create_dir(&dir) {
-            Ok(()) => {
-                std::fs::create_dir_all(dir.join("nodes"))
-                    .with_context(|| format!("creating {}/nodes", dir.display()))?;
-                return Ok(dir);
-            }
+            Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }
     }
-    anyhow::bail!(
-        "could not find a free run folder name under {}",
-        results.display()
-    )
+    anyhow::bail!("no free folder name {base}-N under {}", parent.display())
 }
 
 /// Points `results/latest` at the run folder (a relative symlink, replaced if present).
