@@ -10,6 +10,8 @@ use super::timeline::Timeline;
 use super::{FaultInterval, ReportError, RunInfo, validity_label};
 use crate::history::History;
 use crate::verdict::{Validity, Verdict};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use minijinja::{Environment, context, value::Serde};
 use serde::Serialize;
 use serde_json::Value;
@@ -62,28 +64,6 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
         cut.push('…');
         cut
     }
-}
-
-/// Standard base64 (RFC 4648, with padding), for `data:` URIs.
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(ABC[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 pub(crate) struct ReportParts<'a> {
@@ -201,7 +181,7 @@ pub(crate) fn render_report(p: &ReportParts<'_>) -> Result<String, ReportError> 
         .map(|pl| PlotRow {
             name: pl.name,
             title: pl.title,
-            src: format!("data:image/png;base64,{}", base64(&pl.png)),
+            src: format!("data:image/png;base64,{}", BASE64.encode(&pl.png)),
             note: pl.note.clone(),
         })
         .collect();
