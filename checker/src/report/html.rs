@@ -13,6 +13,7 @@ use crate::verdict::{Validity, Verdict};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use minijinja::{Environment, context, value::Serde};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -41,18 +42,18 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// Bytes escaped in a relative link: all but RFC 3986's unreserved ones and `/`.
+const LINK: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Percent-encodes a relative link (keeps `/`), so it is safe in an attribute
 /// without HTML escaping.
 pub(crate) fn url_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, LINK).to_string()
 }
 
 /// Cuts text to `max` characters, marking the cut.
