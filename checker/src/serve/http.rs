@@ -199,7 +199,7 @@ async fn handle(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
         Route::Metrics => Ok(text_response(
             app.metrics
                 .render(&app.store, app.queue_depth(), app.queue.max_capacity()),
-            "text/plain; version=0.0.4",
+            super::metrics::CONTENT_TYPE,
         )),
         Route::Checks if method == Method::POST => submit(app, req).await,
         Route::Checks => {
