@@ -39,6 +39,7 @@ mod timeline;
 
 pub use html::esc as escape_html;
 pub use index::{IndexPage, RunJson, RunSummaryCounts, SuiteCase, write_index, write_index_page};
+pub use stats::{LatencyQuantiles, latency_quantiles};
 
 use crate::history::History;
 use crate::verdict::{Validity, Verdict};

@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use checker::history::{History, Outcome};
+use checker::report::latency_quantiles;
 use chrono::{DateTime, SecondsFormat, Utc};
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -117,8 +117,6 @@ pub fn count_snapshots(dir: &std::path::Path) -> (usize, usize) {
 /// Counts and latency quantiles from the history's client operations.
 pub fn summarize(history: &History, workload_s: f64) -> Summary {
     let mut s = Summary::default();
-    // 1 µs to 10 min, 3 significant digits.
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).ok();
     for op in &history.ops {
         s.operations += 1;
         let outcome = match op.outcome {
@@ -140,20 +138,18 @@ pub fn summarize(history: &History, workload_s: f64) -> Summary {
             .or_default()
             .entry(outcome.to_string())
             .or_default() += 1;
-        if op.outcome == Outcome::Ok
-            && let (Some(ret), Some(h)) = (op.ret, hist.as_mut())
-        {
-            let us = (ret.saturating_sub(op.call) / 1000).clamp(1, 600_000_000);
-            let _ = h.record(us);
-        }
     }
     if workload_s > 0.0 {
         s.ok_per_s = s.ok as f64 / workload_s;
     }
-    if let Some(h) = hist.filter(|h| !h.is_empty()) {
-        s.latency_ok_p50_ms = Some(h.value_at_quantile(0.5) as f64 / 1000.0);
-        s.latency_ok_p99_ms = Some(h.value_at_quantile(0.99) as f64 / 1000.0);
-        s.latency_ok_max_ms = Some(h.max() as f64 / 1000.0);
+    let ok = latency_quantiles(history)
+        .into_iter()
+        .find_map(|(o, q)| (o == Outcome::Ok).then_some(q));
+    if let Some(q) = ok {
+        let ms = |ns: u64| ns as f64 / 1e6;
+        s.latency_ok_p50_ms = Some(ms(q.p50_ns));
+        s.latency_ok_p99_ms = Some(ms(q.p99_ns));
+        s.latency_ok_max_ms = Some(ms(q.max_ns));
     }
     s
 }
@@ -171,6 +167,36 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_210_096);
         assert_eq!(utc_timestamp(t), "20240229T123456Z");
         assert_eq!(rfc3339_utc(t), "2024-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn summary_latencies_are_those_of_ok_operations() {
+        // Two ok writes of 2 ms and 4 ms, a failed cas of 100 ms; times in ns.
+        let text = [
+            (0, 0, "invoke", "write"),
+            (2_000_000, 0, "ok", "write"),
+            (2_000_000, 1, "invoke", "cas"),
+            (102_000_000, 1, "fail", "cas"),
+            (3_000_000, 0, "invoke", "write"),
+            (7_000_000, 0, "ok", "write"),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (t, p, ty, f))| {
+            format!(
+                r#"{{"index":{i},"time":{t},"process":{p},"type":"{ty}","f":"{f}","key":"k","value":{}}}"#,
+                if *f == "cas" { "[1,2]" } else { "1" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+        let history = checker::parse::parse_str(&text, "h.jsonl").expect("history");
+        let s = summarize(&history, 2.0);
+        assert_eq!((s.operations, s.ok, s.fail, s.info), (3, 2, 1, 0));
+        assert_eq!(s.ok_per_s, 1.0);
+        let near = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() < want * 0.01);
+        assert!(near(s.latency_ok_p50_ms, 2.0), "{:?}", s.latency_ok_p50_ms);
+        assert!(near(s.latency_ok_max_ms, 4.0), "{:?}", s.latency_ok_max_ms);
     }
 
     #[test]
