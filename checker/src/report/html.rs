@@ -1,23 +1,23 @@
-//! Turns the computed parts into the page: escaping, `data:` URIs and the minijinja
-//! template (named `report.html`, so minijinja escapes every value by default; the
-//! pre-rendered SVG/HTML fragments are escaped where they are built and marked safe).
+//! Turns the computed parts into the page: rows for the tables, `data:` URIs for the
+//! plots, and the context of the `report.html` template, which includes the
+//! counterexample diagrams and the timeline.
 
-use super::counterexample::{CxView, MAX_VIEWS, key_name};
+use super::counterexample::{CxView, MAX_VIEWS};
 use super::faults::{FaultKind, color_of};
 use super::plots::Plot;
 use super::stats::{Clock, Summary};
+use super::templates;
+use super::text::{key_name, truncate};
 use super::timeline::Timeline;
 use super::{FaultInterval, ReportError, RunInfo, validity_label};
 use crate::history::History;
 use crate::verdict::{Validity, Verdict};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use minijinja::{Environment, context, value::Serde};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use minijinja::{context, value::Serde};
 use serde::Serialize;
 use serde_json::Value;
 
-const TEMPLATE: &str = include_str!("assets/report.html");
 const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
 
@@ -25,47 +25,6 @@ const JS: &str = include_str!("assets/report.js");
 const MAX_KEY_ROWS: usize = 500;
 /// Rows of the fault and cluster-event tables at most.
 const MAX_EVENT_ROWS: usize = 500;
-
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Bytes escaped in a relative link: all but RFC 3986's unreserved ones and `/`.
-const LINK: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-
-/// Percent-encodes a relative link (keeps `/`), so it is safe in an attribute
-/// without HTML escaping.
-pub(crate) fn url_path(s: &str) -> String {
-    utf8_percent_encode(s, LINK).to_string()
-}
-
-/// Cuts text to `max` characters, marking the cut.
-pub(crate) fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut cut: String = s.chars().take(max.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    }
-}
 
 pub(crate) struct ReportParts<'a> {
     pub history: &'a History,
@@ -246,19 +205,7 @@ pub(crate) fn render_report(p: &ReportParts<'_>) -> Result<String, ReportError> 
         fault_source => if p.run.is_some_and(|r| !r.faults.is_empty()) { "the run" } else { "the history's nemesis events" },
         cluster => Serde(&cluster),
         cluster_more => cluster_all.len().saturating_sub(MAX_EVENT_ROWS),
-        timeline => &p.timeline.html,
-        timeline_shown => p.timeline.shown_ops,
-        timeline_total => p.timeline.total_ops,
+        timeline => Serde(p.timeline),
     };
-    let env = Environment::new();
-    let tmpl = env
-        .template_from_named_str("report.html", TEMPLATE)
-        .map_err(|source| ReportError::Template {
-            what: "report",
-            source,
-        })?;
-    tmpl.render(ctx).map_err(|source| ReportError::Template {
-        what: "report",
-        source,
-    })
+    templates::render("report.html", ctx)
 }

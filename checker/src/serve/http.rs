@@ -191,10 +191,14 @@ async fn handle(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
         });
     }
     match route {
-        Route::Index => Ok(html_response(pages::index(
-            &app.store.recent(LIST_LIMIT),
-            app.store.len(),
-        ))),
+        Route::Index => pages::index(&app.store.recent(LIST_LIMIT), app.store.len())
+            .map(html_response)
+            .map_err(|e| {
+                fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("rendering the page: {e}"),
+                )
+            }),
         Route::Healthz => Ok(text_response("ok\n", "text/plain; charset=utf-8")),
         Route::Metrics => Ok(text_response(
             app.metrics
