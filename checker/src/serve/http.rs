@@ -269,21 +269,7 @@ async fn submit(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
             });
         }
     };
-    let rec = Record {
-        id: id.clone(),
-        state: State::Queued,
-        params,
-        created: clock::now(),
-        started: None,
-        finished: None,
-        body_bytes: bytes,
-        error: None,
-        valid: None,
-        ops: None,
-        check_s: None,
-        report_error: None,
-        runs: 0,
-    };
+    let rec = Record::queued(id.clone(), params, clock::now(), bytes);
     if let Err(e) = app.store.insert(rec) {
         app.store.discard(&id);
         return Err(fail(StatusCode::INTERNAL_SERVER_ERROR, e));

@@ -73,19 +73,14 @@ mod tests {
     #[test]
     fn fields_are_escaped_and_pending_checks_refresh_the_page() {
         let record = |id: &str, state| Record {
-            id: id.into(),
             state,
-            params: Params::from_query(None, 60.0).unwrap(),
-            created: "2026-01-01T00:00:00Z".into(),
-            started: None,
-            finished: None,
-            body_bytes: 0,
             error: Some("bad <line> & 'more'".into()),
-            valid: None,
-            ops: None,
-            check_s: None,
-            report_error: None,
-            runs: 0,
+            ..Record::queued(
+                id.into(),
+                Params::from_query(None, 60.0).unwrap(),
+                "t".into(),
+                0,
+            )
         };
         let page = index(&[record("a<b>", State::Error)], 1).unwrap();
         assert!(page.contains("<code>a&lt;b&gt;</code>"), "{page}");
