@@ -5,7 +5,9 @@
 //! - [`sim`]: the deterministic simulator (`workloads sim`).
 //! - [`run`]: a real local cluster with real faults (`workloads run`, `workloads report`).
 //! - [`suite`]: the CI gate (`workloads suite ci`).
+//! - [`args`]: command-line values the commands share (seed ranges, fault sets).
 
+pub mod args;
 pub mod run;
 pub mod sim;
 pub mod suite;

@@ -28,7 +28,10 @@ pub mod runner;
 pub mod status;
 pub mod target;
 
+use crate::args::FaultSet;
 use clap::Args;
+use nemesis::FaultKind;
+use node::replica::Mutant;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -75,7 +78,7 @@ pub struct RunArgs {
     /// Faults: a comma list of partition, kill, pause, membership; or all (every
     /// kind, membership included); or none. The default leaves membership out.
     #[arg(long, default_value = "partition,kill,pause")]
-    pub nemesis: String,
+    pub nemesis: FaultSet<FaultKind>,
     /// Seconds of each fault and of each quiet period between faults.
     #[arg(long, default_value_t = 5.0)]
     pub nemesis_interval: f64,
@@ -88,8 +91,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 500)]
     pub snapshot_every: u64,
     /// A known bug to switch on in every node (`node --unsafe`).
-    #[arg(long = "unsafe", value_name = "MUTANT")]
-    pub unsafe_mutant: Option<String>,
+    #[arg(long = "unsafe", value_name = "MUTANT", value_enum)]
+    pub unsafe_mutant: Option<Mutant>,
     /// Where run folders go.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
@@ -117,7 +120,7 @@ impl RunArgs {
             keys: 8,
             time_limit: 30.0,
             rate: 200.0,
-            nemesis: "partition,kill,pause".to_string(),
+            nemesis: FaultSet::from([FaultKind::Partition, FaultKind::Kill, FaultKind::Pause]),
             nemesis_interval: 5.0,
             seed: None,
             snapshot_every: 500,

@@ -28,16 +28,27 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// A family of faults `--nemesis` can switch on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// A family of faults `--nemesis` can switch on (a [`crate::args::FaultSet`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum FaultKind {
+    #[value(alias = "partitions")]
     Partition,
+    #[value(aliases = ["kills", "crash"])]
     Kill,
+    #[value(alias = "pauses")]
     Pause,
+    #[value(alias = "member")]
     Membership,
 }
 
 impl FaultKind {
+    pub const ALL: [FaultKind; 4] = [
+        FaultKind::Partition,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Membership,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Partition => "partition",
@@ -46,43 +57,6 @@ impl FaultKind {
             FaultKind::Membership => "membership",
         }
     }
-}
-
-/// Parses `--nemesis`: `none`, `all`, or a comma list of `partition`, `kill`, `pause`,
-/// `membership`.
-pub fn parse_nemesis(s: &str) -> Result<Vec<FaultKind>, String> {
-    let mut kinds = BTreeSet::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part {
-            "none" => {}
-            "all" => {
-                kinds.extend([
-                    FaultKind::Partition,
-                    FaultKind::Kill,
-                    FaultKind::Pause,
-                    FaultKind::Membership,
-                ]);
-            }
-            "partition" | "partitions" => {
-                kinds.insert(FaultKind::Partition);
-            }
-            "kill" | "kills" | "crash" => {
-                kinds.insert(FaultKind::Kill);
-            }
-            "pause" | "pauses" => {
-                kinds.insert(FaultKind::Pause);
-            }
-            "membership" | "member" => {
-                kinds.insert(FaultKind::Membership);
-            }
-            other => {
-                return Err(format!(
-                    "unknown fault {other:?}: use partition, kill, pause, membership, all or none"
-                ));
-            }
-        }
-    }
-    Ok(kinds.into_iter().collect())
 }
 
 /// Ways to split the cluster.
@@ -693,17 +667,26 @@ mod tests {
 
     #[test]
     fn nemesis_option_parses() {
-        assert_eq!(parse_nemesis("none"), Ok(vec![]));
+        use crate::args::FaultSet;
+        let kinds = |s: &str| s.parse::<FaultSet<FaultKind>>().map(|f| f.kinds());
+        assert_eq!(kinds("none"), Ok(vec![]));
         assert_eq!(
-            parse_nemesis("kill,partition"),
+            kinds("kill,partition"),
             Ok(vec![FaultKind::Partition, FaultKind::Kill])
         );
-        assert_eq!(parse_nemesis("all").map(|k| k.len()), Ok(4));
+        assert_eq!(kinds("all").map(|k| k.len()), Ok(4));
         assert_eq!(
-            parse_nemesis("partition,kill,pause").map(|k| k.contains(&FaultKind::Membership)),
+            kinds("partition,kill,pause").map(|k| k.contains(&FaultKind::Membership)),
             Ok(false)
         );
-        assert_eq!(parse_nemesis("membership"), Ok(vec![FaultKind::Membership]));
-        assert!(parse_nemesis("flood").is_err());
+        assert_eq!(kinds("membership"), Ok(vec![FaultKind::Membership]));
+        assert_eq!(kinds("partitions,kills,crash,pauses,member"), kinds("all"));
+        assert!(kinds("flood").is_err());
+        // The names the rest of the run shows are the names `--nemesis` takes.
+        for k in FaultKind::ALL {
+            use clap::ValueEnum;
+            let name = k.to_possible_value().map(|v| v.get_name().to_string());
+            assert_eq!(name.as_deref(), Some(k.name()));
+        }
     }
 }

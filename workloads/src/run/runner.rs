@@ -5,7 +5,7 @@
 use super::api::{self, Api};
 use super::client::{self, Workload};
 use super::cluster::{Cluster, ClusterSpec};
-use super::nemesis::{self, FaultKind, Nemesis};
+use super::nemesis::{FaultKind, Nemesis};
 use super::nodebin::find_node_binary;
 use super::output::{self, Summary};
 use super::recorder::{self, Recorder, Who};
@@ -18,6 +18,7 @@ use checker::history::EventType;
 use checker::report::{ClusterEvent, FaultInterval, RunInfo};
 use checker::verdict::{Validity, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
+use node::replica::Mutant;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -82,7 +83,7 @@ fn target_spec(args: &RunArgs) -> anyhow::Result<TargetSpec> {
             &find_node_binary(args.node_bin.as_deref())?,
             &NodeOptions {
                 snapshot_every: args.snapshot_every,
-                unsafe_mutant: args.unsafe_mutant.clone(),
+                unsafe_mutant: args.unsafe_mutant,
             },
         ),
     };
@@ -140,16 +141,12 @@ fn replay_command(args: &RunArgs, seed: u64) -> String {
         args.keys,
         args.time_limit,
         args.rate,
-        if args.nemesis.is_empty() {
-            "none"
-        } else {
-            &args.nemesis
-        },
+        args.nemesis,
         args.nemesis_interval,
         args.snapshot_every
     ));
-    if let Some(m) = &args.unsafe_mutant {
-        c.push_str(&format!(" --unsafe {m}"));
+    if let Some(m) = args.unsafe_mutant {
+        c.push_str(&format!(" --unsafe {}", m.name()));
     }
     c
 }
@@ -307,7 +304,7 @@ async fn wait_until_ready(
 /// Runs the whole thing; returns the exit code (0/1/2). Setup problems are errors.
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     validate(&args)?;
-    let kinds = nemesis::parse_nemesis(&args.nemesis).map_err(anyhow::Error::msg)?;
+    let kinds = args.nemesis.kinds();
     let seed = args.seed.unwrap_or_else(clock_seed);
     let for_spec = args.clone();
     let spec = tokio::task::spawn_blocking(move || target_spec(&for_spec))
@@ -326,7 +323,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let name = run_name(
         &spec.name,
         &kinds,
-        args.unsafe_mutant.as_deref(),
+        args.unsafe_mutant.map(Mutant::name),
         args.etcd_serializable_reads,
     );
     let command = replay_command(&args, seed);
@@ -342,9 +339,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         "program": spec.command[0],
         "serializable_reads": args.etcd_serializable_reads,
         "nodes": args.nodes, "clients": args.clients, "keys": args.keys,
-        "time_limit_s": args.time_limit, "rate": args.rate, "nemesis": args.nemesis,
+        "time_limit_s": args.time_limit, "rate": args.rate, "nemesis": args.nemesis.to_string(),
         "nemesis_interval_s": args.nemesis_interval, "snapshot_every": args.snapshot_every,
-        "unsafe": args.unsafe_mutant,
+        "unsafe": args.unsafe_mutant.map(Mutant::name),
         "op_timeout_s": args.op_timeout,
     });
     eprintln!(

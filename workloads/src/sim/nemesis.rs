@@ -8,10 +8,32 @@
 use super::history::{Event, Kind, Who};
 use super::net::Faults;
 use super::world::{Driven, Ev, MS, Phase, TICK_NS, World};
+use crate::args::FaultSet;
 use node::raft::types::NodeId;
 use node::replica::{Config, Role};
 use rand::RngExt;
 use serde_json::{Value, json};
+
+/// A kind of fault `--nemesis` can switch on (a [`FaultSet`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum SimFault {
+    Partition,
+    #[value(alias = "kill")]
+    Crash,
+    Pause,
+    Loss,
+}
+
+impl From<&FaultSet<SimFault>> for Nemeses {
+    fn from(set: &FaultSet<SimFault>) -> Nemeses {
+        Nemeses {
+            partition: set.contains(SimFault::Partition),
+            crash: set.contains(SimFault::Crash),
+            pause: set.contains(SimFault::Pause),
+            loss: set.contains(SimFault::Loss),
+        }
+    }
+}
 
 /// Which kinds of fault the schedule may inject (`--nemesis`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,31 +63,6 @@ impl Nemeses {
         pause: false,
         loss: false,
     };
-
-    /// Parses `all`, `none`, or a comma-separated list of `partition`, `crash` (alias
-    /// `kill`), `pause`, `loss`.
-    pub fn parse(s: &str) -> Result<Nemeses, String> {
-        match s {
-            "all" => return Ok(Nemeses::ALL),
-            "none" => return Ok(Nemeses::NONE),
-            _ => {}
-        }
-        let mut n = Nemeses::NONE;
-        for part in s.split(',').map(str::trim) {
-            match part {
-                "partition" => n.partition = true,
-                "crash" | "kill" => n.crash = true,
-                "pause" => n.pause = true,
-                "loss" => n.loss = true,
-                other => {
-                    return Err(format!(
-                        "unknown nemesis {other:?} (expected all, none, or a list of partition, crash, pause, loss)"
-                    ));
-                }
-            }
-        }
-        Ok(n)
-    }
 }
 
 impl<R: Driven> World<R> {
