@@ -8,10 +8,26 @@
 use super::history::{Event, Kind, Who};
 use super::net::Faults;
 use super::world::{Driven, Ev, MS, Phase, TICK_NS, World};
+use crate::args::FaultSet;
+use crate::faults::Fault;
 use node::raft::types::NodeId;
 use node::replica::{Config, Role};
 use rand::RngExt;
 use serde_json::{Value, json};
+
+impl From<&FaultSet<Fault>> for Nemeses {
+    fn from(set: &FaultSet<Fault>) -> Nemeses {
+        Nemeses {
+            partition: set.contains(Fault::Partition),
+            crash: set.contains(Fault::Kill),
+            pause: set.contains(Fault::Pause),
+            loss: set.contains(Fault::Loss),
+            membership: set.contains(Fault::Membership),
+            disk: set.contains(Fault::Wipe),
+            hostile: set.contains(Fault::Hostile),
+        }
+    }
+}
 
 /// Which kinds of fault the schedule may inject (`--nemesis`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,35 +69,6 @@ impl Nemeses {
         disk: false,
         hostile: false,
     };
-
-    /// Parses `all`, `none`, or a comma-separated list of `partition`, `crash` (alias
-    /// `kill`), `pause`, `loss`, `membership`, `disk` (alias `wipe`), `hostile`.
-    pub fn parse(s: &str) -> Result<Nemeses, String> {
-        match s {
-            "all" => return Ok(Nemeses::ALL),
-            "none" => return Ok(Nemeses::NONE),
-            _ => {}
-        }
-        let mut n = Nemeses::NONE;
-        for part in s.split(',').map(str::trim) {
-            match part {
-                "partition" => n.partition = true,
-                "crash" | "kill" => n.crash = true,
-                "pause" => n.pause = true,
-                "loss" => n.loss = true,
-                "membership" => n.membership = true,
-                "disk" | "wipe" => n.disk = true,
-                "hostile" => n.hostile = true,
-                other => {
-                    return Err(format!(
-                        "unknown nemesis {other:?} (expected all, none, or a list of partition, \
-                         crash, pause, loss, membership, disk, hostile)"
-                    ));
-                }
-            }
-        }
-        Ok(n)
-    }
 }
 
 impl<R: Driven> World<R> {
