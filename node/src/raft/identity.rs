@@ -76,6 +76,8 @@ impl Raft {
                     self.send(p, MessageBody::Discover);
                 }
             }
+            // A node that is its own only peer has no one to hear from.
+            self.maybe_bootstrap();
         }
     }
 

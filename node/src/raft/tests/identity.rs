@@ -29,6 +29,17 @@ fn leader(net: &Net) -> Option<NodeId> {
         .map(|(id, _)| *id)
 }
 
+/// A node whose only peer is itself has no one to ask: it bootstraps at once and
+/// leads.
+#[test]
+fn a_blank_single_node_bootstraps_alone_and_leads() {
+    let mut net = discovering(1);
+    tick_all(&mut net, 30);
+    assert_ne!(net.node(1).identity().cluster, 0);
+    assert_eq!(net.node(1).identity().bootstrap.admitted(1), 101);
+    assert_eq!(leader(&net), Some(1));
+}
+
 /// The lowest id bootstraps only once every peer answered, in reply to its own
 /// question, that it has not joined; everyone then joins that cluster.
 #[test]
