@@ -5,7 +5,8 @@
 //! - [`cluster`]: member processes on their [`host`]s and link proxies ([`proxy`]);
 //!   teardown on drop.
 //! - [`client`]: Jepsen-style clients over [`http`], speaking the target's protocol
-//!   ([`api`], [`etcd`]); [`recorder`]: the history ([`edn`]: Jepsen's format).
+//!   ([`api`], [`etcd`]); [`recorder`]: the history (written as JSONL and Jepsen EDN by
+//!   `checker::write`).
 //! - [`nemesis`]: the fault schedule ([`membership`], [`etcd_members`], [`wipe`]: what
 //!   its admin and disk faults ask of the members); [`status`]: leader and term changes.
 //! - [`runner`]: one run from start to verdict; [`output`]: the results folder.
@@ -13,7 +14,6 @@
 pub mod api;
 pub mod client;
 pub mod cluster;
-pub mod edn;
 pub mod etcd;
 pub mod etcd_members;
 pub mod host;

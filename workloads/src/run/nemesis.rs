@@ -16,11 +16,10 @@ use super::cluster::Cluster;
 use super::etcd_members::{self, Removed};
 use super::http::HttpClient;
 use super::membership;
-use super::recorder::{Recorder, Who};
+use super::recorder::Recorder;
 use super::status::ClusterView;
 use super::wipe;
 use crate::faults::Fault;
-use checker::history::EventType;
 use checker::report::FaultInterval;
 use rand::RngExt;
 use rand::seq::SliceRandom;
@@ -167,7 +166,7 @@ struct Open {
 impl Nemesis {
     fn event(&self, f: &str, value: Value) -> u64 {
         self.recorder
-            .record(Who::Nemesis, EventType::Info, f, None, value, None)
+            .nemesis(f, value)
             .unwrap_or_else(|| self.recorder.now_ns())
     }
 

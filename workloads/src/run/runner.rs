@@ -8,15 +8,15 @@ use super::cluster::{Cluster, ClusterSpec};
 use super::nemesis::Nemesis;
 use super::nodebin::find_node_binary;
 use super::output::{self, Summary};
-use super::recorder::{self, Recorder, Who};
+use super::recorder::Recorder;
 use super::status::{self, ClusterView};
 use super::target::{self, NodeOptions, Protocol, TargetSpec};
-use super::{RunArgs, TargetKind, edn, http, report};
+use super::{RunArgs, TargetKind, http, report};
 use crate::args::FaultSet;
 use crate::faults::{self, Fault};
 use anyhow::{Context, bail};
 use checker::check::{CheckOptions, ModelKind};
-use checker::history::EventType;
+use checker::parse::Format;
 use checker::report::{ClusterEvent, FaultInterval, RunInfo};
 use checker::verdict::{Validity, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -508,13 +508,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         cluster.kill(id)?;
     }
     cluster.heal_all()?;
-    recorder.record(
-        Who::Nemesis,
-        EventType::Info,
+    recorder.nemesis(
         "heal",
-        None,
         json!({"detail": "all links healed, all nodes running"}),
-        None,
     );
     let interrupted = *interrupt_rx.borrow();
     let mut final_ok = 0;
@@ -549,10 +545,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     drop(data);
 
     // The history and its verdict.
-    let records = recorder.snapshot();
+    let recorded = recorder.take().map_err(anyhow::Error::msg)?;
     let history_path = run_dir.join("history.jsonl");
-    recorder::write_jsonl(&history_path, &records).context("writing history.jsonl")?;
-    edn::write_edn(&run_dir.join("history.edn"), &records).context("writing history.edn")?;
+    recorded
+        .save(&history_path, Format::Jsonl)
+        .context("writing history.jsonl")?;
+    recorded
+        .save(&run_dir.join("history.edn"), Format::Edn)
+        .context("writing history.edn")?;
     // The checker reads the file back, so the verdict is about exactly what was saved.
     let history = Arc::new(
         checker::parse::parse_file(&history_path)

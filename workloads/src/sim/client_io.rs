@@ -2,8 +2,9 @@
 //! requests and replies, timeouts, and the liveness probe of the healed phase.
 
 use super::clients::{self, Outcome, Pending};
-use super::history::Kind;
 use super::world::{CLIENT_TIMEOUT_NS, Driven, Ev, LIVENESS_BOUND_NS, MS, Phase, World};
+use crate::ops::OpKind;
+use checker::history::EventType;
 use node::raft::types::NodeId;
 use node::replica::Response;
 use rand::RngExt;
@@ -19,15 +20,28 @@ impl<R: Driven> World<R> {
         let p = clients::next_op(
             &mut self.rng,
             &mut self.clients[slot],
-            &mut self.next_value,
-            &mut self.last_written,
+            &self.generator,
             force_write,
             self.next_op,
             self.now,
         );
         let process = self.clients[slot].process;
-        self.history.push(clients::invoke_event(process, &p));
-        self.trace_line(|| format!("client p{process} invoke {} {} {}", p.f, p.key, p.value));
+        self.history.client(
+            p.invoked_ns,
+            process,
+            EventType::Invoke,
+            &p.op,
+            p.op.input(),
+            None,
+        );
+        self.trace_line(|| {
+            format!(
+                "client p{process} invoke {} {} {}",
+                p.op.function().name(),
+                p.op.key_name(),
+                p.op.input()
+            )
+        });
         let node = self.rng.random_range(1..=self.nodes.len() as u64);
         self.send_request(slot, &p, node);
         self.queue.push(
@@ -70,7 +84,7 @@ impl<R: Driven> World<R> {
                 return self.fail(e);
             }
         }
-        match clients::on_response(c.process, p, &response, self.now) {
+        match clients::on_response(p, &response) {
             Outcome::Redirect(to) => {
                 let mut p = p.clone();
                 p.hops += 1;
@@ -86,7 +100,13 @@ impl<R: Driven> World<R> {
 
     /// Records the end of client `slot`'s operation and schedules its next one.
     pub(super) fn finish(&mut self, slot: usize, outcome: Outcome) {
-        let Outcome::Done { event, retire } = outcome else {
+        let Outcome::Done {
+            kind,
+            value,
+            error,
+            retire,
+        } = outcome
+        else {
             return;
         };
         let Some(p) = self.clients[slot].pending.take() else {
@@ -96,11 +116,15 @@ impl<R: Driven> World<R> {
         self.trace_line(|| {
             format!(
                 "client p{process} {:?} {} {} {} {:?}",
-                event.kind, event.f, p.key, event.value, event.error
+                kind,
+                p.op.function().name(),
+                p.op.key_name(),
+                value,
+                error
             )
         });
-        if event.kind == Kind::Ok
-            && p.f == "write"
+        if kind == EventType::Ok
+            && p.op.kind() == OpKind::Write
             && self.probe_from.is_some_and(|t| p.invoked_ns >= t)
             && !self.liveness_met
         {
@@ -108,7 +132,8 @@ impl<R: Driven> World<R> {
             self.trace_line(|| "liveness met: a write committed after healing".to_string());
             self.queue.push(self.now + 50 * MS, Ev::End);
         }
-        self.history.push(event);
+        self.history
+            .client(self.now, process, kind, &p.op, value, error);
         if retire {
             self.clients[slot].process = self.next_process;
             self.clients[slot].seq = 0;

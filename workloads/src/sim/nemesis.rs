@@ -5,7 +5,6 @@
 //! entry sits on a minority (Raft paper figure 8). Restarts come quickly, so a node with
 //! a lagging or divergent log soon runs for election again.
 
-use super::history::{Event, Kind, Who};
 use super::net::Faults;
 use super::world::{Driven, Ev, MS, Phase, TICK_NS, World};
 use crate::args::FaultSet;
@@ -76,15 +75,7 @@ impl<R: Driven> World<R> {
         if self.opts.trace {
             self.trace_line(|| format!("nemesis {f} {value}"));
         }
-        self.history.push(Event {
-            time_ns: self.now,
-            who: Who::Nemesis,
-            kind: Kind::Info,
-            f,
-            key: None,
-            value,
-            error: None,
-        });
+        self.history.nemesis(self.now, f, value);
     }
 
     /// The running node that most recently said it leads (highest term).

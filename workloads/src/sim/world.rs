@@ -14,10 +14,12 @@
 use super::clients::{self, Client};
 use super::describe::describe;
 use super::disk::{Disk, Write};
-use super::history::History;
 use super::invariants::Invariants;
 use super::net::Network;
 use super::queue::Queue;
+use crate::history::Recording;
+use crate::ops::{Generator, Mix};
+use checker::history::{Actor, EventType, History};
 use node::raft::types::{Index, Message, NodeId, Term};
 use node::replica::{
     ClientRequest, Config, Input, Mutants, Output, Recovered, Replica, Response, Role, Status,
@@ -300,14 +302,13 @@ pub struct World<R = Replica> {
     pub(super) phase: Phase,
     pub(super) inv: Invariants,
     pub(super) stats: Stats,
-    pub(super) history: History,
+    pub(super) history: Recording,
     trace: Vec<String>,
     violation: Option<Violation>,
     pub(super) clients: Vec<Client>,
     pub(super) next_process: u64,
     pub(super) next_op: u64,
-    pub(super) next_value: u64,
-    pub(super) last_written: Vec<Option<u64>>,
+    pub(super) generator: Generator,
     /// Crash the next leader that proposes a command, a moment later (figure 8).
     pub(super) crash_on_propose: bool,
     /// Crash the next node to become leader a moment later, typically after its first
@@ -365,14 +366,13 @@ impl<R: Driven> World<R> {
             phase: Phase::Faults,
             inv: Invariants::default(),
             stats: Stats::default(),
-            history: History::default(),
+            history: Recording::new(),
             trace: Vec::new(),
             violation: None,
             clients: Vec::new(),
             next_process: 0,
             next_op: 0,
-            next_value: 0,
-            last_written: vec![None; clients::KEYS as usize],
+            generator: Generator::new(clients::KEYS as usize, Mix::EVEN),
             crash_on_propose: false,
             crash_new_leader: false,
             isolate_new_leader: false,
@@ -465,19 +465,29 @@ impl<R: Driven> World<R> {
             self.step(ev);
         }
         self.stats.virtual_ns = self.now;
-        let (ok, fail, info) = self.history.outcome_counts();
-        self.stats.ops_ok = ok;
-        self.stats.ops_fail = fail;
-        self.stats.ops_info = info;
+        let (history, unknown) = match self.history.finish() {
+            Ok(h) => (h, None),
+            Err(why) => (History::default(), Some(why)),
+        };
+        for e in &history.events {
+            if let Actor::Client { .. } = e.actor {
+                match e.kind {
+                    EventType::Ok => self.stats.ops_ok += 1,
+                    EventType::Fail => self.stats.ops_fail += 1,
+                    EventType::Info => self.stats.ops_info += 1,
+                    EventType::Invoke => {}
+                }
+            }
+        }
         self.stats.seeds_with_install = u64::from(self.stats.snapshots_installed > 0);
         SeedReport {
             seed,
             nodes: self.nodes.len(),
             violation: self.violation,
             stats: self.stats,
-            history: self.history,
+            history,
             trace: self.trace,
-            unknown: None,
+            unknown,
         }
     }
 
@@ -590,7 +600,7 @@ impl<R: Driven> World<R> {
                 let Some(p) = c.pending.as_ref().filter(|p| p.op_id == op_id) else {
                     return;
                 };
-                let outcome = clients::on_timeout(c.process, p, self.now);
+                let outcome = clients::on_timeout(p);
                 self.finish(slot, outcome);
             }
             Ev::ClientNext { slot } => self.client_next(slot),
