@@ -5,12 +5,11 @@
 
 use workloads::args::FaultSet;
 use workloads::faults::Fault;
-use workloads::sim::nemesis::Nemeses;
 use workloads::sim::{Options, run_seed};
 
 fn assert_clean(nemesis: &str, seeds: &[u64]) {
     let o = Options {
-        nemesis: Nemeses::from(&nemesis.parse::<FaultSet<Fault>>().expect("valid nemesis")),
+        nemesis: nemesis.parse::<FaultSet<Fault>>().expect("valid nemesis"),
         check_linearizability: true,
         ..Options::default()
     };

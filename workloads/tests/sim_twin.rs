@@ -3,7 +3,6 @@
 
 use workloads::args::FaultSet;
 use workloads::faults::Fault;
-use workloads::sim::nemesis::Nemeses;
 use workloads::sim::twin::Twin;
 use workloads::sim::{Options, run_range_with};
 
@@ -12,12 +11,7 @@ fn twin_seeds_pass() {
     // The reference Raft has no membership changes, no identity to lose and no
     // validation of peer messages: it runs under the classic faults only.
     let o = Options {
-        nemesis: Nemeses::from(&FaultSet::from([
-            Fault::Partition,
-            Fault::Kill,
-            Fault::Pause,
-            Fault::Loss,
-        ])),
+        nemesis: FaultSet::from([Fault::Partition, Fault::Kill, Fault::Pause, Fault::Loss]),
         ..Options::default()
     };
     let r = run_range_with::<Twin>(1, 40, &o, 2);

@@ -44,7 +44,6 @@ use crate::args::{FaultSet, SeedRange};
 use crate::faults::Fault;
 use anyhow::{Context, bail};
 use clap::Args;
-use nemesis::Nemeses;
 use node::replica::Mutant;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -98,7 +97,7 @@ pub fn options(args: &SimArgs) -> anyhow::Result<Options> {
     }
     Ok(Options {
         nodes: args.nodes,
-        nemesis: Nemeses::from(&args.nemesis),
+        nemesis: args.nemesis.clone(),
         mutants: args.mutant.map(Mutant::mutants).unwrap_or_default(),
         no_fsync: args.mutant == Some(Mutant::NoFsync),
         trace: args.trace,

@@ -7,70 +7,84 @@
 
 use super::net::Faults;
 use super::world::{Driven, Ev, MS, Phase, TICK_NS, World};
-use crate::args::FaultSet;
 use crate::faults::Fault;
 use node::raft::types::NodeId;
 use node::replica::{Config, Role};
 use rand::RngExt;
 use serde_json::{Value, json};
 
-impl From<&FaultSet<Fault>> for Nemeses {
-    fn from(set: &FaultSet<Fault>) -> Nemeses {
-        Nemeses {
-            partition: set.contains(Fault::Partition),
-            crash: set.contains(Fault::Kill),
-            pause: set.contains(Fault::Pause),
-            loss: set.contains(Fault::Loss),
-            membership: set.contains(Fault::Membership),
-            disk: set.contains(Fault::Wipe),
-            hostile: set.contains(Fault::Hostile),
+impl<R: Driven> World<R> {
+    /// Arms the schedule at the start of a run: the first fault, the end of the
+    /// fault phase, and (half the time, with crashes on) a figure-8 schedule where
+    /// leadership stays unstable for most of the fault phase.
+    pub(super) fn schedule_faults(&mut self) {
+        let fault_ns = self.rng.random_range(3_000 * MS..6_000 * MS);
+        let first = self.rng.random_range(50 * MS..300 * MS);
+        self.queue.push(first, Ev::Nemesis);
+        self.queue.push(fault_ns, Ev::Heal);
+        if self.opts.nemesis.contains(Fault::Kill) && self.rng.random_bool(0.5) {
+            self.short_leaders_until = fault_ns;
         }
     }
-}
 
-/// Which kinds of fault the schedule may inject (`--nemesis`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Nemeses {
-    pub partition: bool,
-    pub crash: bool,
-    pub pause: bool,
-    pub loss: bool,
-    /// Random joint membership changes (and compaction while they run).
-    pub membership: bool,
-    /// A node's disk (or its write-ahead log) is lost, one node at a time.
-    pub disk: bool,
-    /// Well-formed but impossible peer messages.
-    pub hostile: bool,
-}
-
-impl Default for Nemeses {
-    fn default() -> Self {
-        Nemeses::ALL
+    /// A leader just proposed: crashes it soon if the schedule armed that, leaving
+    /// its entry on a minority (Raft paper figure 8).
+    pub(super) fn on_leader_proposed(&mut self, node: NodeId, epoch: u64) {
+        if self.crash_on_propose && self.phase == Phase::Faults {
+            self.crash_on_propose = false;
+            let t = self.now + self.rng.random_range(0..3 * MS);
+            self.queue.push(t, Ev::CrashSoon { node, epoch });
+        }
     }
-}
 
-impl Nemeses {
-    pub const ALL: Nemeses = Nemeses {
-        partition: true,
-        crash: true,
-        pause: true,
-        loss: true,
-        membership: true,
-        disk: true,
-        hostile: true,
-    };
-    pub const NONE: Nemeses = Nemeses {
-        partition: false,
-        crash: false,
-        pause: false,
-        loss: false,
-        membership: false,
-        disk: false,
-        hostile: false,
-    };
-}
+    /// A leader applying an entry of an earlier term has just counted replicas for
+    /// it; crashing it now, before its own entries spread, is the step of figure 8
+    /// that turns a wrong commit into a lost one.
+    pub(super) fn on_leader_applied_old_term(&mut self, node: NodeId, epoch: u64) {
+        if self.phase == Phase::Faults
+            && self.opts.nemesis.contains(Fault::Kill)
+            && self.rng.random_bool(0.3)
+        {
+            let t = self.now + self.rng.random_range(0..MS);
+            self.queue.push(t, Ev::CrashSoon { node, epoch });
+        }
+    }
 
-impl<R: Driven> World<R> {
+    /// Fires the armed figure-8 triggers at a node that just became leader.
+    pub(super) fn on_new_leader(&mut self, node: NodeId, epoch: u64) {
+        if self.phase != Phase::Faults {
+            return;
+        }
+        if self.now < self.short_leaders_until && self.rng.random_bool(0.7) {
+            // Leaves the new leader's first entries on itself, or on a few nodes.
+            if self.rng.random_bool(0.5) || !self.opts.nemesis.contains(Fault::Partition) {
+                let t = self.now + self.rng.random_range(0..4 * MS);
+                self.queue.push(t, Ev::CrashSoon { node, epoch });
+            } else {
+                let t = self.now + self.rng.random_range(0..2 * MS);
+                self.queue.push(t, Ev::IsolateSoon { node });
+            }
+        }
+        if self.crash_new_leader {
+            self.crash_new_leader = false;
+            let t = self.now + self.rng.random_range(0..15 * MS);
+            self.queue.push(t, Ev::CrashSoon { node, epoch });
+        }
+        if self.lossy_new_leader {
+            self.lossy_new_leader = false;
+            let p = self.rng.random_range(0.4..0.9);
+            self.net.set_lossy(node, p);
+            let t = self.now + self.rng.random_range(20 * MS..300 * MS);
+            self.queue.push(t, Ev::LossyEnd { node });
+            self.trace_line(|| format!("nemesis lossy n{node} {p:.2}"));
+        }
+        if self.isolate_new_leader {
+            self.isolate_new_leader = false;
+            let t = self.now + self.rng.random_range(0..15 * MS);
+            self.queue.push(t, Ev::IsolateSoon { node });
+        }
+    }
+
     pub(super) fn nemesis_event(&mut self, f: &'static str, value: Value) {
         if self.opts.trace {
             self.trace_line(|| format!("nemesis {f} {value}"));
@@ -283,27 +297,28 @@ impl<R: Driven> World<R> {
         if self.phase != Phase::Faults {
             return;
         }
-        let kinds = self.opts.nemesis;
+        let has = |f| self.opts.nemesis.contains(f);
+        let (partition, loss) = (has(Fault::Partition), has(Fault::Loss));
         let mut menu: Vec<u32> = Vec::new();
-        if kinds.partition {
+        if partition {
             menu.extend([0, 0]);
         }
-        if kinds.crash {
+        if has(Fault::Kill) {
             menu.extend([1, 2, 2]);
         }
-        if kinds.pause {
+        if has(Fault::Pause) {
             menu.push(3);
         }
-        if kinds.loss {
+        if loss {
             menu.push(4);
         }
-        if kinds.membership {
+        if has(Fault::Membership) {
             menu.extend([5, 5]);
         }
-        if kinds.disk {
+        if has(Fault::Wipe) {
             menu.push(6);
         }
-        if kinds.hostile {
+        if has(Fault::Hostile) {
             menu.push(7);
         }
         if let Some(&pick) = menu.get(self.rng.random_range(0..menu.len().max(1))) {
@@ -322,8 +337,8 @@ impl<R: Driven> World<R> {
                     }
                     0 => self.crash_on_propose = true,
                     1 => self.crash_new_leader = true,
-                    2 if kinds.partition => self.isolate_new_leader = true,
-                    3 if kinds.loss => self.lossy_new_leader = true,
+                    2 if partition => self.isolate_new_leader = true,
+                    3 if loss => self.lossy_new_leader = true,
                     _ => self.crash_new_leader = true,
                 },
                 3 => {

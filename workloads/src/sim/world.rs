@@ -17,6 +17,8 @@ use super::disk::{Disk, Write};
 use super::invariants::Invariants;
 use super::net::Network;
 use super::queue::Queue;
+use crate::args::FaultSet;
+use crate::faults::Fault;
 use crate::history::Recording;
 use crate::ops::{Generator, Mix};
 use checker::history::{Actor, EventType, History};
@@ -36,17 +38,32 @@ pub const LIVENESS_BOUND_NS: u64 = 4_000 * MS;
 pub const MAX_STEPS: u64 = 3_000_000;
 
 /// What the user chose for every seed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Cluster size; `None` picks 3 or 5 from the seed.
     pub nodes: Option<usize>,
-    pub nemesis: super::nemesis::Nemeses,
+    /// The kinds of fault the schedule may inject (`--nemesis`).
+    pub nemesis: FaultSet<Fault>,
     pub mutants: Mutants,
     /// Driver mutant: report writes durable before they are.
     pub no_fsync: bool,
     pub trace: bool,
     /// Check each seed's history for linearizability (after its invariants pass).
     pub check_linearizability: bool,
+}
+
+impl Default for Options {
+    /// Every kind of fault, no mutant, no trace, no linearizability check.
+    fn default() -> Options {
+        Options {
+            nodes: None,
+            nemesis: FaultSet::all(),
+            mutants: Mutants::default(),
+            no_fsync: false,
+            trace: false,
+            check_linearizability: false,
+        }
+    }
 }
 
 /// Counts for the summary.
@@ -412,14 +429,7 @@ impl<R: Driven> World<R> {
             w.queue.push(t, Ev::ClientNext { slot });
         }
         w.next_process = n_clients as u64;
-        let fault_ns = w.rng.random_range(3_000 * MS..6_000 * MS);
-        let first = w.rng.random_range(50 * MS..300 * MS);
-        w.queue.push(first, Ev::Nemesis);
-        w.queue.push(fault_ns, Ev::Heal);
-        if w.opts.nemesis.crash && w.rng.random_bool(0.5) {
-            // A figure-8 schedule: leadership stays unstable for most of the fault phase.
-            w.short_leaders_until = fault_ns;
-        }
+        w.schedule_faults();
         w
     }
 
@@ -740,10 +750,8 @@ impl<R: Driven> World<R> {
                         .push(self.now, Ev::FakeSynced { node, epoch, seq });
                 }
                 let leader = matches!(n.role, Some((Role::Leader, _)));
-                if proposes && leader && self.crash_on_propose && self.phase == Phase::Faults {
-                    self.crash_on_propose = false;
-                    let t = self.now + self.rng.random_range(0..3 * MS);
-                    self.queue.push(t, Ev::CrashSoon { node, epoch });
+                if proposes && leader {
+                    self.on_leader_proposed(node, epoch);
                 }
             }
             Output::Send(msg) => {
@@ -823,17 +831,8 @@ impl<R: Driven> World<R> {
                         )
                     });
                 }
-                // A leader applying an entry of an earlier term has just counted
-                // replicas for it; crashing it now, before its own entries spread, is
-                // the step of figure 8 that turns a wrong commit into a lost one.
-                if leads
-                    && term < node_term
-                    && self.phase == Phase::Faults
-                    && self.opts.nemesis.crash
-                    && self.rng.random_bool(0.3)
-                {
-                    let t = self.now + self.rng.random_range(0..MS);
-                    self.queue.push(t, Ev::CrashSoon { node, epoch });
+                if leads && term < node_term {
+                    self.on_leader_applied_old_term(node, epoch);
                 }
             }
             Output::Snapshot { index, kv } => self.on_snapshot(node, index, &kv),
@@ -865,41 +864,6 @@ impl<R: Driven> World<R> {
                     self.on_new_leader(node, epoch);
                 }
             }
-        }
-    }
-
-    /// Fires the armed figure-8 triggers at a node that just became leader.
-    fn on_new_leader(&mut self, node: NodeId, epoch: u64) {
-        if self.phase != Phase::Faults {
-            return;
-        }
-        if self.now < self.short_leaders_until && self.rng.random_bool(0.7) {
-            // Leaves the new leader's first entries on itself, or on a few nodes.
-            if self.rng.random_bool(0.5) || !self.opts.nemesis.partition {
-                let t = self.now + self.rng.random_range(0..4 * MS);
-                self.queue.push(t, Ev::CrashSoon { node, epoch });
-            } else {
-                let t = self.now + self.rng.random_range(0..2 * MS);
-                self.queue.push(t, Ev::IsolateSoon { node });
-            }
-        }
-        if self.crash_new_leader {
-            self.crash_new_leader = false;
-            let t = self.now + self.rng.random_range(0..15 * MS);
-            self.queue.push(t, Ev::CrashSoon { node, epoch });
-        }
-        if self.lossy_new_leader {
-            self.lossy_new_leader = false;
-            let p = self.rng.random_range(0.4..0.9);
-            self.net.set_lossy(node, p);
-            let t = self.now + self.rng.random_range(20 * MS..300 * MS);
-            self.queue.push(t, Ev::LossyEnd { node });
-            self.trace_line(|| format!("nemesis lossy n{node} {p:.2}"));
-        }
-        if self.isolate_new_leader {
-            self.isolate_new_leader = false;
-            let t = self.now + self.rng.random_range(0..15 * MS);
-            self.queue.push(t, Ev::IsolateSoon { node });
         }
     }
 }
