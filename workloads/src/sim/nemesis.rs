@@ -23,15 +23,15 @@ impl<R: Driven> World<R> {
         self.queue.push(first, Ev::Nemesis);
         self.queue.push(fault_ns, Ev::Heal);
         if self.opts.nemesis.contains(Fault::Kill) && self.rng.random_bool(0.5) {
-            self.short_leaders_until = fault_ns;
+            self.triggers.short_leaders_until = fault_ns;
         }
     }
 
     /// A leader just proposed: crashes it soon if the schedule armed that, leaving
     /// its entry on a minority (Raft paper figure 8).
     pub(super) fn on_leader_proposed(&mut self, node: NodeId, epoch: u64) {
-        if self.crash_on_propose && self.phase == Phase::Faults {
-            self.crash_on_propose = false;
+        if self.triggers.crash_on_propose && self.phase == Phase::Faults {
+            self.triggers.crash_on_propose = false;
             let t = self.now + self.rng.random_range(0..3 * MS);
             self.queue.push(t, Ev::CrashSoon { node, epoch });
         }
@@ -55,7 +55,7 @@ impl<R: Driven> World<R> {
         if self.phase != Phase::Faults {
             return;
         }
-        if self.now < self.short_leaders_until && self.rng.random_bool(0.7) {
+        if self.now < self.triggers.short_leaders_until && self.rng.random_bool(0.7) {
             // Leaves the new leader's first entries on itself, or on a few nodes.
             if self.rng.random_bool(0.5) || !self.opts.nemesis.contains(Fault::Partition) {
                 let t = self.now + self.rng.random_range(0..4 * MS);
@@ -65,21 +65,21 @@ impl<R: Driven> World<R> {
                 self.queue.push(t, Ev::IsolateSoon { node });
             }
         }
-        if self.crash_new_leader {
-            self.crash_new_leader = false;
+        if self.triggers.crash_new_leader {
+            self.triggers.crash_new_leader = false;
             let t = self.now + self.rng.random_range(0..15 * MS);
             self.queue.push(t, Ev::CrashSoon { node, epoch });
         }
-        if self.lossy_new_leader {
-            self.lossy_new_leader = false;
+        if self.triggers.lossy_new_leader {
+            self.triggers.lossy_new_leader = false;
             let p = self.rng.random_range(0.4..0.9);
             self.net.set_lossy(node, p);
             let t = self.now + self.rng.random_range(20 * MS..300 * MS);
             self.queue.push(t, Ev::LossyEnd { node });
             self.trace_line(|| format!("nemesis lossy n{node} {p:.2}"));
         }
-        if self.isolate_new_leader {
-            self.isolate_new_leader = false;
+        if self.triggers.isolate_new_leader {
+            self.triggers.isolate_new_leader = false;
             let t = self.now + self.rng.random_range(0..15 * MS);
             self.queue.push(t, Ev::IsolateSoon { node });
         }
@@ -331,15 +331,15 @@ impl<R: Driven> World<R> {
                 }
                 2 => match self.rng.random_range(0..5u32) {
                     4 => {
-                        self.short_leaders_until =
+                        self.triggers.short_leaders_until =
                             self.now + self.rng.random_range(200 * MS..800 * MS);
                         self.trace_line(|| "nemesis short-lived leaders".to_string());
                     }
-                    0 => self.crash_on_propose = true,
-                    1 => self.crash_new_leader = true,
-                    2 if partition => self.isolate_new_leader = true,
-                    3 if loss => self.lossy_new_leader = true,
-                    _ => self.crash_new_leader = true,
+                    0 => self.triggers.crash_on_propose = true,
+                    1 => self.triggers.crash_new_leader = true,
+                    2 if partition => self.triggers.isolate_new_leader = true,
+                    3 if loss => self.triggers.lossy_new_leader = true,
+                    _ => self.triggers.crash_new_leader = true,
                 },
                 3 => {
                     if let Some(t) = self.target() {
@@ -374,10 +374,10 @@ impl<R: Driven> World<R> {
     /// Ends the fault phase: heal everything and start the liveness clock.
     pub(super) fn heal_all(&mut self) {
         self.phase = Phase::Liveness;
-        self.crash_on_propose = false;
-        self.crash_new_leader = false;
-        self.isolate_new_leader = false;
-        self.lossy_new_leader = false;
+        self.triggers.crash_on_propose = false;
+        self.triggers.crash_new_leader = false;
+        self.triggers.isolate_new_leader = false;
+        self.triggers.lossy_new_leader = false;
         self.net.clear_lossy();
         self.heal_net();
         if self.net.faults != Faults::NONE {

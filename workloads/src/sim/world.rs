@@ -308,6 +308,35 @@ pub(super) enum Phase {
     Done,
 }
 
+/// The simulated clients and what they share.
+pub(super) struct Clients {
+    pub(super) slots: Vec<Client>,
+    pub(super) next_process: u64,
+    pub(super) next_op: u64,
+    pub(super) generator: Generator,
+    /// When the healed phase's liveness probe started, if it has.
+    pub(super) probe_from: Option<u64>,
+    pub(super) liveness_met: bool,
+}
+
+/// Faults the schedule armed, which fire when the world reaches the moment.
+#[derive(Debug, Default)]
+pub(super) struct Triggers {
+    /// Crash the next leader that proposes a command, a moment later (figure 8).
+    pub(super) crash_on_propose: bool,
+    /// Crash the next node to become leader a moment later, typically after its first
+    /// entries reached only some followers (figure 8).
+    pub(super) crash_new_leader: bool,
+    /// Cut the next node to become leader off from the others a moment later: what it
+    /// has in flight then is lost, so a commit may reach only part of the cluster.
+    pub(super) isolate_new_leader: bool,
+    /// Until this time, most new leaders are crashed moments after their election, so
+    /// short-lived leaders leave entries of many terms on parts of the cluster.
+    pub(super) short_leaders_until: u64,
+    /// Make the next node to become leader lose most of what it sends for a while.
+    pub(super) lossy_new_leader: bool,
+}
+
 pub struct World<R = Replica> {
     pub(super) rng: ChaCha8Rng,
     pub(super) now: u64,
@@ -322,25 +351,9 @@ pub struct World<R = Replica> {
     pub(super) history: Recording,
     trace: Vec<String>,
     violation: Option<Violation>,
-    pub(super) clients: Vec<Client>,
-    pub(super) next_process: u64,
-    pub(super) next_op: u64,
-    pub(super) generator: Generator,
-    /// Crash the next leader that proposes a command, a moment later (figure 8).
-    pub(super) crash_on_propose: bool,
-    /// Crash the next node to become leader a moment later, typically after its first
-    /// entries reached only some followers (figure 8).
-    pub(super) crash_new_leader: bool,
-    /// Cut the next node to become leader off from the others a moment later: what it
-    /// has in flight then is lost, so a commit may reach only part of the cluster.
-    pub(super) isolate_new_leader: bool,
-    /// Until this time, most new leaders are crashed moments after their election, so
-    /// short-lived leaders leave entries of many terms on parts of the cluster.
-    pub(super) short_leaders_until: u64,
-    /// Make the next node to become leader lose most of what it sends for a while.
-    pub(super) lossy_new_leader: bool,
-    pub(super) probe_from: Option<u64>,
-    pub(super) liveness_met: bool,
+    pub(super) clients: Clients,
+    /// What the fault schedule (`nemesis.rs`) armed.
+    pub(super) triggers: Triggers,
     /// A node whose disk was lost, and the commit index the cluster had then: no
     /// other disk is lost until it has caught up again and votes again.
     pub(super) wiped: Option<(NodeId, Index)>,
@@ -386,17 +399,15 @@ impl<R: Driven> World<R> {
             history: Recording::new(),
             trace: Vec::new(),
             violation: None,
-            clients: Vec::new(),
-            next_process: 0,
-            next_op: 0,
-            generator: Generator::new(clients::KEYS as usize, Mix::EVEN),
-            crash_on_propose: false,
-            crash_new_leader: false,
-            isolate_new_leader: false,
-            lossy_new_leader: false,
-            short_leaders_until: 0,
-            probe_from: None,
-            liveness_met: false,
+            clients: Clients {
+                slots: Vec::new(),
+                next_process: 0,
+                next_op: 0,
+                generator: Generator::new(clients::KEYS as usize, Mix::EVEN),
+                probe_from: None,
+                liveness_met: false,
+            },
+            triggers: Triggers::default(),
             wiped: None,
             configs_seen: Default::default(),
         };
@@ -420,7 +431,7 @@ impl<R: Driven> World<R> {
         }
         let n_clients = n + 1;
         for slot in 0..n_clients {
-            w.clients.push(Client {
+            w.clients.slots.push(Client {
                 process: slot as u64,
                 seq: 0,
                 pending: None,
@@ -428,7 +439,7 @@ impl<R: Driven> World<R> {
             let t = w.rng.random_range(0..20 * MS);
             w.queue.push(t, Ev::ClientNext { slot });
         }
-        w.next_process = n_clients as u64;
+        w.clients.next_process = n_clients as u64;
         w.schedule_faults();
         w
     }
@@ -606,7 +617,7 @@ impl<R: Driven> World<R> {
                 response,
             } => self.client_reply(node, slot, op_id, response),
             Ev::ClientTimeout { slot, op_id } => {
-                let c = &self.clients[slot];
+                let c = &self.clients.slots[slot];
                 let Some(p) = c.pending.as_ref().filter(|p| p.op_id == op_id) else {
                     return;
                 };
@@ -641,7 +652,7 @@ impl<R: Driven> World<R> {
             Ev::LossyEnd { node } => self.net.set_lossy(node, 0.0),
             Ev::Heal => self.heal_all(),
             Ev::Deadline => {
-                if !self.liveness_met {
+                if !self.clients.liveness_met {
                     self.fail(format!(
                         "liveness: no write committed within {} ms after every fault was healed",
                         LIVENESS_BOUND_NS / MS
