@@ -13,6 +13,7 @@ use crate::history::{
 };
 use rustc_hash::FxHashMap;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// One event as read, before pairing: the fields exactly as the line has them.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +29,8 @@ pub struct RawEvent {
     pub key: Option<Key>,
     /// `None` when the event has no `value` field at all (distinct from null).
     pub value: Option<Value>,
+    /// The `error` field: why a completion failed or is indeterminate.
+    pub error: Option<Arc<str>>,
 }
 
 /// What a client process is doing.
@@ -101,6 +104,7 @@ impl Builder {
                         process,
                         f: d.f.name().to_string(),
                         value: d.value.unwrap_or(Value::Null),
+                        error: d.error,
                     })),
                 });
                 return Ok(None);
@@ -214,6 +218,7 @@ impl Builder {
             outcome: Outcome::Info,
             call: at,
             ret: None,
+            error: None,
             invoke_event: pos,
             complete_event: None,
         });
@@ -235,6 +240,7 @@ impl Builder {
             key,
             value,
             line,
+            error,
             ..
         } = d;
         let Some((id, invoke_line)) = self.outstanding(p)? else {
@@ -280,6 +286,7 @@ impl Builder {
                 self.procs.insert(p, ProcState::Crashed { line });
             }
         }
+        op.error = error;
         op.complete_event = Some(pos);
         Ok(id)
     }

@@ -134,6 +134,7 @@ pub fn generate(o: &GenOptions) -> History {
                 outcome,
                 call,
                 ret: (outcome != Outcome::Info).then_some(ret),
+                error: None,
                 invoke_event: 0,
                 complete_event: None,
             },
@@ -188,6 +189,7 @@ fn events_of(ops: &[Operation]) -> History {
             f: op.f.clone(),
             key: op.key.clone(),
             value: Some(value),
+            error: None,
         };
         if let Err(e) = b.push(event) {
             // The generator keeps one operation per client at a time; anything else is

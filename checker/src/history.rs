@@ -4,7 +4,8 @@
 //! the [`Operation`]s built by pairing each invoke with its completion. The values and
 //! keys of client events live in their operation only, so a history of millions of
 //! events stays small: an event is its time, line and a reference to its operation.
-//! [`crate::build::Builder`] is the one way to make a [`History`].
+//! [`crate::build::Builder`] is the one way to make a [`History`], and [`crate::write`]
+//! the one way to write it out.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -244,6 +245,8 @@ pub struct OtherEvent {
     pub process: String,
     pub f: String,
     pub value: Value,
+    /// The event's `error`, when it has one.
+    pub error: Option<Arc<str>>,
 }
 
 impl Event {
@@ -307,6 +310,9 @@ pub struct Operation {
     pub call: u64,
     /// Completion time in the same unit; `None` when it never returned (`Info`).
     pub ret: Option<u64>,
+    /// The completion's `error` (why it failed, or why its outcome is unknown), when
+    /// it gave one. Only kept and written back; no model reads it.
+    pub error: Option<Arc<str>>,
     /// Positions in `History::events` of the invoke and of the completion (an `info`
     /// completion included). Event positions are the real-time order.
     pub invoke_event: usize,
@@ -351,87 +357,5 @@ impl History {
     /// The line of an event, 0 if there is no such event.
     pub fn line(&self, event: usize) -> usize {
         self.events.get(event).map_or(0, |e| e.line)
-    }
-
-    /// Writes the client events as Jepsen writes `history.edn`: one op map per line
-    /// (`nil` for null; strings, numbers, lists and maps as EDN has them).
-    pub fn write_edn<W: std::io::Write>(&self, out: &mut W) -> std::io::Result<()> {
-        fn edn(v: &Value) -> String {
-            match v {
-                Value::Null => "nil".to_string(),
-                Value::Array(a) => format!("[{}]", a.iter().map(edn).collect::<Vec<_>>().join(" ")),
-                Value::Object(m) => format!(
-                    "{{{}}}",
-                    m.iter()
-                        .map(|(k, v)| format!("{:?} {}", k, edn(v)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                other => other.to_string(),
-            }
-        }
-        for e in &self.events {
-            let Actor::Client { process, op } = &e.actor else {
-                continue;
-            };
-            let op = &self.ops[*op];
-            let value = match e.kind {
-                EventType::Ok => &op.output,
-                _ => &op.input,
-            };
-            let time = e.time.map_or(String::new(), |t| format!(", :time {t}"));
-            let key = op
-                .key
-                .as_ref()
-                .map_or(String::new(), |k| format!(", :key {}", edn(&k.to_value())));
-            writeln!(
-                out,
-                "{{:index {}{time}, :process {process}, :type :{}, :f :{}{key}, :value {}}}",
-                e.index,
-                e.kind.name(),
-                op.f,
-                edn(value)
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Writes the history as JSON Lines, one event per line, in the native format.
-    pub fn write_jsonl<W: std::io::Write>(&self, out: &mut W) -> std::io::Result<()> {
-        let mut m = serde_json::Map::new();
-        for e in &self.events {
-            m.clear();
-            m.insert("index".into(), e.index.into());
-            if let Some(t) = e.time {
-                m.insert("time".into(), t.into());
-            }
-            match &e.actor {
-                Actor::Client { process, op } => {
-                    let op = &self.ops[*op];
-                    m.insert("process".into(), (*process).into());
-                    m.insert("type".into(), e.kind.name().into());
-                    m.insert("f".into(), op.f.name().into());
-                    if let Some(k) = &op.key {
-                        m.insert("key".into(), k.to_value());
-                    }
-                    let value = match e.kind {
-                        EventType::Invoke => op.input.clone(),
-                        EventType::Ok => op.output.clone(),
-                        // Jepsen completes fail and info with the invoke's value.
-                        EventType::Fail | EventType::Info => op.input.clone(),
-                    };
-                    m.insert("value".into(), value);
-                }
-                Actor::Other(o) => {
-                    m.insert("process".into(), o.process.clone().into());
-                    m.insert("type".into(), e.kind.name().into());
-                    m.insert("f".into(), o.f.clone().into());
-                    m.insert("value".into(), o.value.clone());
-                }
-            }
-            serde_json::to_writer(&mut *out, &m)?;
-            out.write_all(b"\n")?;
-        }
-        Ok(())
     }
 }

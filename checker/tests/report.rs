@@ -56,6 +56,7 @@ impl Builder {
                 f,
                 key,
                 value: Some(value),
+                error: None,
             })
             .expect("test bug: the events do not pair")
     }

@@ -25,7 +25,7 @@
     clippy::disallowed_macros
 )]
 
-pub use crate::consensus::{EngineKind, Mutants, Role};
+pub use crate::consensus::{EngineKind, Mutant, Mutants, Role};
 pub use crate::engine::Recovered;
 use crate::engine::{
     Committed, Decided, DurableWrite, Engine, EngineReady, Index, Installed, NodeId, PeerMessage,

@@ -26,8 +26,21 @@ enum Command {
     Suite(workloads::suite::SuiteArgs),
 }
 
+/// Setup errors and bad command lines (docs/design.md, "Exit status"; clap's own
+/// status would be 2, which means "unknown" here).
+const EXIT_SETUP: u8 = 3;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            // Help and version go to stdout and succeed; every other usage problem is 3.
+            let ok = matches!(e.kind(), K::DisplayHelp | K::DisplayVersion);
+            let _ = e.print();
+            return ExitCode::from(if ok { 0 } else { EXIT_SETUP });
+        }
+    };
     let result = match cli.command {
         None => workloads::run::main(workloads::run::RunArgs::default_run()),
         Some(Command::Run(args)) => workloads::run::main(args),
@@ -39,7 +52,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("workloads: {e:#}");
-            ExitCode::from(3)
+            ExitCode::from(EXIT_SETUP)
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The simulator driving the real replica: a seed replays exactly, a range of seeds
 //! passes with real faults, and both core mutants are caught within a bounded range.
 
-use node::replica::Mutants;
+use node::replica::Mutant;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::process::Command;
@@ -71,16 +71,16 @@ fn a_range_of_seeds_passes_with_faults() {
     assert!(s.ops_ok > 0, "{s:?}");
 }
 
-fn mutant(name: &str) -> Options {
+fn mutant(m: Mutant) -> Options {
     Options {
-        mutants: Mutants::parse(name).expect("known mutant"),
+        mutants: m.mutants(),
         ..Options::default()
     }
 }
 
 /// Seeds `1..=seeds` that the mutant fails.
-fn caught(name: &str, seeds: u64) -> Vec<u64> {
-    run_range(1, seeds, &mutant(name), 2)
+fn caught(m: Mutant, seeds: u64) -> Vec<u64> {
+    run_range(1, seeds, &mutant(m), 2)
         .failures
         .iter()
         .map(|(s, _)| *s)
@@ -89,13 +89,13 @@ fn caught(name: &str, seeds: u64) -> Vec<u64> {
 
 #[test]
 fn commit_old_term_is_caught_and_replays() {
-    let seeds = caught("commit-old-term", 300);
+    let seeds = caught(Mutant::CommitOldTerm, 300);
     assert!(
         !seeds.is_empty(),
         "commit-old-term not caught in seeds 1..=300"
     );
     // The failing seed fails again, the same way, on its own.
-    let o = mutant("commit-old-term");
+    let o = mutant(Mutant::CommitOldTerm);
     let seed = seeds[0];
     let a = run_seed(seed, &o).violation.expect("replay fails too");
     let b = run_seed(seed, &o).violation.expect("replay fails too");
@@ -110,7 +110,7 @@ fn commit_old_term_is_caught_and_replays() {
 
 #[test]
 fn vote_any_log_is_caught() {
-    let seeds = caught("vote-any-log", 20);
+    let seeds = caught(Mutant::VoteAnyLog, 20);
     assert!(seeds.len() >= 5, "vote-any-log caught only in {seeds:?}");
 }
 
@@ -176,7 +176,7 @@ fn bad_arguments_are_rejected_with_exit_3() {
 fn stale_read_is_caught_by_the_linearizability_check() {
     let o = Options {
         check_linearizability: true,
-        ..mutant("stale-read")
+        ..mutant(Mutant::StaleRead)
     };
     let r = run_range(1, 30, &o, 2);
     assert!(

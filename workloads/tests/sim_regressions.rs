@@ -3,12 +3,13 @@
 //! change that brings one back fails here by name, whatever the range a full run
 //! would cover.
 
-use workloads::sim::nemesis::Nemeses;
+use workloads::args::FaultSet;
+use workloads::faults::Fault;
 use workloads::sim::{Options, run_seed};
 
 fn assert_clean(nemesis: &str, seeds: &[u64]) {
     let o = Options {
-        nemesis: Nemeses::parse(nemesis).expect("valid nemesis"),
+        nemesis: nemesis.parse::<FaultSet<Fault>>().expect("valid nemesis"),
         check_linearizability: true,
         ..Options::default()
     };

@@ -1,7 +1,8 @@
 //! The simulator against its small reference Raft (`sim::twin`): a correct run passes,
 //! runs replay exactly, and the invariants catch the known bugs.
 
-use workloads::sim::nemesis::Nemeses;
+use workloads::args::FaultSet;
+use workloads::faults::Fault;
 use workloads::sim::twin::Twin;
 use workloads::sim::{Options, run_range_with};
 
@@ -10,7 +11,7 @@ fn twin_seeds_pass() {
     // The reference Raft has no membership changes, no identity to lose and no
     // validation of peer messages: it runs under the classic faults only.
     let o = Options {
-        nemesis: Nemeses::parse("partition,crash,pause,loss").expect("valid"),
+        nemesis: FaultSet::from([Fault::Partition, Fault::Kill, Fault::Pause, Fault::Loss]),
         ..Options::default()
     };
     let r = run_range_with::<Twin>(1, 40, &o, 2);

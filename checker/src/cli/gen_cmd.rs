@@ -4,7 +4,7 @@
 use super::GenArgs;
 use anyhow::{Context, bail};
 use checker::r#gen::{GenOptions, Mix, generate};
-use std::io::{BufWriter, Write};
+use checker::parse::Format;
 use std::process::ExitCode;
 
 pub fn run(args: &GenArgs) -> anyhow::Result<ExitCode> {
@@ -27,12 +27,8 @@ pub fn run(args: &GenArgs) -> anyhow::Result<ExitCode> {
         ..GenOptions::default()
     };
     let history = generate(&options);
-    let file = std::fs::File::create(&args.output)
-        .with_context(|| format!("creating {}", args.output.display()))?;
-    let mut out = BufWriter::new(file);
     history
-        .write_jsonl(&mut out)
-        .and_then(|()| out.flush())
+        .save(&args.output, Format::Jsonl)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!(
         "checker gen: {} ops, {} events over {} keys from {} clients -> {}",

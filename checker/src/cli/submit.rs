@@ -10,7 +10,7 @@
 //! service that could not be reached.
 
 use super::{EXIT_BAD_INPUT, SubmitArgs};
-use crate::serve::percent_encode;
+use crate::serve::encode_query;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty};
@@ -66,19 +66,13 @@ pub(super) fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         eprintln!("checker: {}: not a readable file", args.history.display());
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
-    let mut query = format!("model={}", options.model.name());
-    if let Some(initial) = &args.model.initial {
-        query.push_str(&format!("&initial={}", percent_encode(initial)));
-    }
-    if args.model.knossos {
-        query.push_str("&knossos=true");
-    }
-    if let Some(t) = args.model.time_limit {
-        query.push_str(&format!("&time_limit={t}"));
-    }
-    if args.model.allow_empty {
-        query.push_str("&allow_empty=true");
-    }
+    let query = encode_query(
+        options.model.name(),
+        args.model.initial.as_deref(),
+        args.model.knossos,
+        args.model.time_limit,
+        args.model.allow_empty,
+    );
     let client = Client::builder(TokioExecutor::new()).build::<_, ReqBody>(HttpConnector::new());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

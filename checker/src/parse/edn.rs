@@ -267,7 +267,7 @@ fn op_event(value: &Edn, line: usize, interner: &mut Interner) -> Result<RawEven
         return Err(ErrorKind::NotAMap(short(&edn_to_json(v)?.to_string())));
     };
     let (mut index, mut time, mut process, mut kind, mut f) = (None, None, None, None, None);
-    let (mut key, mut val) = (None, None);
+    let (mut key, mut val, mut error) = (None, None, None);
     for (k, v) in map {
         let Edn::Keyword(k) = k else { continue };
         if k.namespace().is_some() {
@@ -281,6 +281,7 @@ fn op_event(value: &Edn, line: usize, interner: &mut Interner) -> Result<RawEven
             "f" => f = Some(interner.function(&name_of(v, "f")?)),
             "key" => key = Key::from_value(&edn_to_json(v)?),
             "value" => val = Some(edn_to_json(v)?),
+            "error" => error = super::error_text(&edn_to_json(v)?),
             _ => {}
         }
     }
@@ -293,6 +294,7 @@ fn op_event(value: &Edn, line: usize, interner: &mut Interner) -> Result<RawEven
         f: f.ok_or(ErrorKind::MissingField("f"))?,
         key,
         value: val,
+        error,
     })
 }
 

@@ -30,6 +30,8 @@ struct Line<'a> {
     /// `None` only when the field is absent; `Some("null")` for an explicit null.
     #[serde(default, borrow, deserialize_with = "present")]
     value: Option<&'a RawValue>,
+    #[serde(borrow)]
+    error: Option<&'a RawValue>,
 }
 
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
@@ -154,6 +156,10 @@ pub(crate) fn event(
             Some(k) => interner.key(k.get())?,
         },
         value: raw.value.map(|v| json_value(v.get())).transpose()?,
+        error: match raw.error {
+            None => None,
+            Some(e) => interner.error(e.get())?,
+        },
     })
 }
 

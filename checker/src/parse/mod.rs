@@ -19,6 +19,7 @@ use serde_json::Value;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::sync::Arc;
 use stream::{Batch, Blocks, Parsed};
 
 pub use edn::{edn_literal, edn_to_json};
@@ -228,6 +229,8 @@ pub(crate) struct Interner {
     /// Raw JSON text of a key -> the key.
     keys: FxHashMap<Box<str>, Key>,
     functions: FxHashMap<Box<str>, Function>,
+    /// Raw JSON text of an `error` -> its text (a few words recur on many lines).
+    errors: FxHashMap<Box<str>, Arc<str>>,
 }
 
 /// Distinct keys or names remembered at most (beyond, they are made afresh).
@@ -248,6 +251,20 @@ impl Interner {
         Ok(Some(key))
     }
 
+    /// The `error` written as `raw` (JSON text); `None` for null.
+    pub fn error(&mut self, raw: &str) -> Result<Option<Arc<str>>, ErrorKind> {
+        if let Some(e) = self.errors.get(raw) {
+            return Ok(Some(e.clone()));
+        }
+        let error = error_text(&value::json_value(raw)?);
+        if let Some(e) = &error
+            && self.errors.len() < INTERN_LIMIT
+        {
+            self.errors.insert(raw.into(), e.clone());
+        }
+        Ok(error)
+    }
+
     pub fn function(&mut self, name: &str) -> Function {
         if let Some(f) = self.functions.get(name) {
             return f.clone();
@@ -259,6 +276,15 @@ impl Interner {
             self.functions.insert(name.into(), f.clone());
         }
         f
+    }
+}
+
+/// An `error` value as text: a string as it is, anything else as JSON; `None` for null.
+pub(crate) fn error_text(v: &Value) -> Option<Arc<str>> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.as_str().into()),
+        other => Some(other.to_string().into()),
     }
 }
 

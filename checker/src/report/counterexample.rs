@@ -6,10 +6,10 @@
 //! The view shows the failing window plus a little context, never the whole key, so
 //! it stays small on huge histories.
 
-use super::html::esc;
-use super::stats::outcome_name;
-use crate::history::{Function, History, Key, Operation, Outcome};
+use super::text::{describe, key_name, short_json, truncate};
+use crate::history::{History, Key, Operation};
 use crate::verdict::{Counterexample, Validity, Verdict};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,8 +23,6 @@ pub(crate) const MAX_VIEWS: usize = 20;
 const PREFIX_TAIL: usize = 20;
 /// Characters of a model state shown before it is cut.
 const STATE_CHARS: usize = 400;
-/// Characters of a value shown before it is cut.
-const VALUE_CHARS: usize = 48;
 
 const WIDTH: f64 = 1100.0;
 const LEFT: f64 = 60.0;
@@ -33,7 +31,7 @@ const ROW: f64 = 30.0;
 const TOP: f64 = 28.0;
 
 /// One step of the prefix as listed under the diagram.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub(crate) struct Step {
     pub n: usize,
     pub op: String,
@@ -41,7 +39,7 @@ pub(crate) struct Step {
 }
 
 /// Everything the template shows for one failing key.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub(crate) struct CxView {
     pub key: String,
     pub key_ops: usize,
@@ -50,41 +48,53 @@ pub(crate) struct CxView {
     pub state_before: String,
     pub stuck: Vec<String>,
     pub steps: Vec<Step>,
-    pub svg: String,
+    pub diagram: Diagram,
 }
 
-/// A JSON value as short text.
-pub(crate) fn short_json(v: &Value, max: usize) -> String {
-    super::html::truncate(&v.to_string(), max)
+/// The diagram (`counterexample.html`, an inline SVG): one lane per process, one bar
+/// per operation, in pixels.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Diagram {
+    pub width: u32,
+    pub height: u32,
+    /// Where the lanes start and end.
+    pub left: u32,
+    pub right: u32,
+    pub bar_height: u32,
+    pub lanes: Vec<Lane>,
+    pub bars: Vec<Bar>,
 }
 
-/// "write 4", "read → 4", "cas 4→7 (fail)", "append \"x\"", "incr 2 → 5".
-pub(crate) fn describe(op: &Operation) -> String {
-    let v = |x: &Value| short_json(x, VALUE_CHARS);
-    let ok = op.outcome == Outcome::Ok;
-    let base = match &op.f {
-        Function::Read | Function::Dequeue if ok => format!("{} → {}", op.f, v(&op.output)),
-        Function::Cas => match op.input.as_array().map(Vec::as_slice) {
-            Some([a, b]) => format!("cas {}→{}", v(a), v(b)),
-            _ => format!("cas {}", v(&op.input)),
-        },
-        Function::Other(_) if ok && !op.output.is_null() && op.output != op.input => {
-            format!("{} {} → {}", op.f, v(&op.input), v(&op.output))
-        }
-        f if op.input.is_null() => f.to_string(),
-        f => format!("{f} {}", v(&op.input)),
-    };
-    match op.outcome {
-        Outcome::Ok => base,
-        o => format!("{base} ({})", outcome_name(o)),
-    }
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Lane {
+    pub process: u64,
+    pub y: u32,
+    /// The baseline of the process's name.
+    pub text_y: u32,
 }
 
-/// A key as reports name it: a string key quoted, any other as JSON, so `"1"` and `1`
-/// stay apart.
-pub(crate) fn key_name(key: &Option<Key>) -> String {
-    key.as_ref()
-        .map_or_else(|| "(register)".to_string(), |k| format!("{k:?}"))
+/// One operation; hovering it shows `op`, `before` and `after` (report.js).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Bar {
+    /// CSS classes: `prefix`, `stuck` or `rest`; the outcome; `open` (never
+    /// returned) and `window` (in the smallest failing window).
+    pub class: String,
+    pub op: String,
+    pub before: String,
+    pub after: String,
+    pub title: String,
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub text_x: f64,
+    pub text_y: f64,
+    /// The description, cut to fit the bar (empty when nothing fits).
+    pub label: String,
+}
+
+/// A coordinate to a tenth of a pixel.
+fn tenth(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 /// Views for the failing keys that carry a counterexample (at most [`MAX_VIEWS`]).
@@ -189,18 +199,18 @@ fn view(history: &History, key: &Option<Key>, cx: &Counterexample) -> CxView {
     let x = |t: u64| LEFT + instants.partition_point(|i| *i < t) as f64 * step;
     let height = TOP + ROW * procs.len() as f64 + 10.0;
 
-    let mut svg = format!(
-        "<svg class=\"cx\" viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" role=\"img\" aria-label=\"operations of key {}\">",
-        esc(&key_name(key))
-    );
-    for (p, r) in &row {
-        let y = TOP + ROW * *r as f64;
-        svg.push_str(&format!(
-            "<line class=\"lane\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\"/><text class=\"proc\" x=\"4\" y=\"{}\">p{p}</text>",
-            WIDTH - RIGHT,
-            y + ROW / 2.0 + 4.0
-        ));
-    }
+    let lanes = row
+        .iter()
+        .map(|(p, r)| {
+            let y = TOP + ROW * *r as f64;
+            Lane {
+                process: *p,
+                y: y as u32,
+                text_y: (y + ROW / 2.0 + 4.0) as u32,
+            }
+        })
+        .collect();
+    let mut bars = Vec::with_capacity(ops.len());
     for op in &ops {
         let Some(r) = row.get(&op.process) else {
             continue;
@@ -236,30 +246,37 @@ fn view(history: &History, key: &Option<Key>, cx: &Counterexample) -> CxView {
         let label = if fit < 2 {
             String::new()
         } else {
-            super::html::truncate(&text, fit)
+            truncate(&text, fit)
         };
         let open = if op.ret.is_none() { " open" } else { "" };
-        let open = if window.contains(&op.id) {
-            format!("{open} window")
+        let in_window = if window.contains(&op.id) {
+            " window"
         } else {
-            open.to_string()
+            ""
         };
-        svg.push_str(&format!(
-            "<g class=\"cx-op {role} {}{open}\" data-op=\"{}\" data-before=\"{}\" data-after=\"{}\"><title>{}</title>\
-             <rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{}\" rx=\"3\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
-            outcome_name(op.outcome),
-            esc(&format!("op {} · p{} · {text}", op.id, op.process)),
-            esc(&before),
-            esc(&after),
-            esc(&format!("{text}\nbefore: {before}\nafter: {after}")),
-            x1 - x0,
-            ROW - 8.0,
-            x0 + 3.0,
-            y + ROW / 2.0,
-            esc(&label),
-        ));
+        bars.push(Bar {
+            class: format!("{role} {}{open}{in_window}", op.outcome.name()),
+            op: format!("op {} · p{} · {text}", op.id, op.process),
+            title: format!("{text}\nbefore: {before}\nafter: {after}"),
+            before,
+            after,
+            x: tenth(x0),
+            y: tenth(y),
+            width: tenth(x1 - x0),
+            text_x: tenth(x0 + 3.0),
+            text_y: tenth(y + ROW / 2.0),
+            label,
+        });
     }
-    svg.push_str("</svg>");
+    let diagram = Diagram {
+        width: WIDTH as u32,
+        height: height as u32,
+        left: LEFT as u32,
+        right: (WIDTH - RIGHT) as u32,
+        bar_height: (ROW - 8.0) as u32,
+        lanes,
+        bars,
+    };
 
     let steps = cx
         .prefix
@@ -292,6 +309,6 @@ fn view(history: &History, key: &Option<Key>, cx: &Counterexample) -> CxView {
             })
             .collect(),
         steps,
-        svg,
+        diagram,
     }
 }

@@ -1,20 +1,23 @@
-//! Turns the computed parts into the page: escaping, `data:` URIs and the minijinja
-//! template (named `report.html`, so minijinja escapes every value by default; the
-//! pre-rendered SVG/HTML fragments are escaped where they are built and marked safe).
+//! Turns the computed parts into the page: rows for the tables, `data:` URIs for the
+//! plots, and the context of the `report.html` template, which includes the
+//! counterexample diagrams and the timeline.
 
-use super::counterexample::{CxView, MAX_VIEWS, key_name};
+use super::counterexample::{CxView, MAX_VIEWS};
 use super::faults::{FaultKind, color_of};
 use super::plots::Plot;
 use super::stats::{Clock, Summary};
+use super::templates;
+use super::text::{key_name, truncate};
 use super::timeline::Timeline;
 use super::{FaultInterval, ReportError, RunInfo, validity_label};
 use crate::history::History;
 use crate::verdict::{Validity, Verdict};
-use minijinja::{Environment, context, value::Serde};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use minijinja::{context, value::Serde};
 use serde::Serialize;
 use serde_json::Value;
 
-const TEMPLATE: &str = include_str!("assets/report.html");
 const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
 
@@ -22,69 +25,6 @@ const JS: &str = include_str!("assets/report.js");
 const MAX_KEY_ROWS: usize = 500;
 /// Rows of the fault and cluster-event tables at most.
 const MAX_EVENT_ROWS: usize = 500;
-
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Percent-encodes a relative link (keeps `/`), so it is safe in an attribute
-/// without HTML escaping.
-pub(crate) fn url_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Cuts text to `max` characters, marking the cut.
-pub(crate) fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut cut: String = s.chars().take(max.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    }
-}
-
-/// Standard base64 (RFC 4648, with padding), for `data:` URIs.
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(ABC[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 pub(crate) struct ReportParts<'a> {
     pub history: &'a History,
@@ -201,7 +141,7 @@ pub(crate) fn render_report(p: &ReportParts<'_>) -> Result<String, ReportError> 
         .map(|pl| PlotRow {
             name: pl.name,
             title: pl.title,
-            src: format!("data:image/png;base64,{}", base64(&pl.png)),
+            src: format!("data:image/png;base64,{}", BASE64.encode(&pl.png)),
             note: pl.note.clone(),
         })
         .collect();
@@ -265,19 +205,7 @@ pub(crate) fn render_report(p: &ReportParts<'_>) -> Result<String, ReportError> 
         fault_source => if p.run.is_some_and(|r| !r.faults.is_empty()) { "the run" } else { "the history's nemesis events" },
         cluster => Serde(&cluster),
         cluster_more => cluster_all.len().saturating_sub(MAX_EVENT_ROWS),
-        timeline => &p.timeline.html,
-        timeline_shown => p.timeline.shown_ops,
-        timeline_total => p.timeline.total_ops,
+        timeline => Serde(p.timeline),
     };
-    let env = Environment::new();
-    let tmpl = env
-        .template_from_named_str("report.html", TEMPLATE)
-        .map_err(|source| ReportError::Template {
-            what: "report",
-            source,
-        })?;
-    tmpl.render(ctx).map_err(|source| ReportError::Template {
-        what: "report",
-        source,
-    })
+    templates::render("report.html", ctx)
 }

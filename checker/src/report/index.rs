@@ -4,14 +4,14 @@
 //! suite's page ([`write_index_page`]): its runs in the order they ran, each row also
 //! saying whether the run met the suite's expectation.
 
-use super::html::{truncate, url_path};
+use super::templates;
+use super::text::{truncate, url_path};
 use super::{FaultInterval, ReportError, io_err, write_file};
-use minijinja::{Environment, context, value::Serde};
+use minijinja::{context, value::Serde};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const TEMPLATE: &str = include_str!("assets/index.html");
 const CSS: &str = include_str!("assets/report.css");
 /// Run folders listed at most (the newest ones).
 const MAX_RUNS: usize = 2_000;
@@ -230,15 +230,9 @@ pub fn write_index_page(results_dir: &Path, page: &IndexPage) -> Result<PathBuf,
         .map(|f| row(&results_dir.join(f), f))
         .collect();
     let gates = rows.iter().any(|r| r.gate.is_some());
-    let env = Environment::new();
-    let tmpl = env
-        .template_from_named_str("index.html", TEMPLATE)
-        .map_err(|source| ReportError::Template {
-            what: "index",
-            source,
-        })?;
-    let html = tmpl
-        .render(context! {
+    let html = templates::render(
+        "index.html",
+        context! {
             css => CSS,
             title => &page.title,
             subtitle => &page.subtitle,
@@ -246,11 +240,8 @@ pub fn write_index_page(results_dir: &Path, page: &IndexPage) -> Result<PathBuf,
             gates => gates,
             runs => Serde(&rows),
             more => total.saturating_sub(MAX_RUNS),
-        })
-        .map_err(|source| ReportError::Template {
-            what: "index",
-            source,
-        })?;
+        },
+    )?;
     let out = results_dir.join("index.html");
     write_file(&out, html.as_bytes())?;
     Ok(out)

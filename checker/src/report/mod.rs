@@ -35,10 +35,12 @@ mod html;
 mod index;
 mod plots;
 mod stats;
+mod templates;
+mod text;
 mod timeline;
 
-pub use html::esc as escape_html;
 pub use index::{IndexPage, RunJson, RunSummaryCounts, SuiteCase, write_index, write_index_page};
+pub use stats::{LatencyQuantiles, latency_quantiles};
 
 use crate::history::History;
 use crate::verdict::{Validity, Verdict};

@@ -116,6 +116,48 @@ pub(crate) struct Summary {
     pub latency: Vec<(String, Percentiles)>,
 }
 
+/// Latency quantiles of the completed operations of one outcome, in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LatencyQuantiles {
+    pub count: u64,
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+}
+
+/// The latency quantiles of a timed history's completed operations, for each outcome
+/// that has some (`ok`, then `fail`, then `info`), from HDR histograms with three
+/// significant digits; latencies over an hour count as an hour. Empty for a history
+/// without times.
+pub fn latency_quantiles(history: &History) -> Vec<(Outcome, LatencyQuantiles)> {
+    if !history.timed() {
+        return Vec::new();
+    }
+    [Outcome::Ok, Outcome::Fail, Outcome::Info]
+        .into_iter()
+        .filter_map(|outcome| {
+            let mut h = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_NS, 3).ok()?;
+            for op in history.ops.iter().filter(|op| op.outcome == outcome) {
+                if let Some(d) = duration(op) {
+                    h.saturating_record(d.max(1));
+                }
+            }
+            let q = |p: f64| h.value_at_quantile(p);
+            let quantiles = LatencyQuantiles {
+                count: h.len(),
+                p50_ns: q(0.5),
+                p90_ns: q(0.9),
+                p99_ns: q(0.99),
+                p999_ns: q(0.999),
+                max_ns: h.max(),
+            };
+            (!h.is_empty()).then_some((outcome, quantiles))
+        })
+        .collect()
+}
+
 /// The operation's duration in the history's unit, when it completed.
 pub(crate) fn duration(op: &Operation) -> Option<u64> {
     op.ret.map(|r| r.saturating_sub(op.call))
@@ -130,7 +172,6 @@ pub(crate) fn summarize(history: &History, clock: &Clock) -> Summary {
         info: 0,
         total: 0,
     };
-    let mut hist: BTreeMap<&'static str, Histogram<u64>> = BTreeMap::new();
     let mut processes = std::collections::BTreeSet::new();
     let mut keys = std::collections::BTreeSet::new();
     let (mut first, mut last) = (u64::MAX, 0u64);
@@ -155,18 +196,6 @@ pub(crate) fn summarize(history: &History, clock: &Clock) -> Summary {
         keys.insert(op.key.as_ref());
         first = first.min(op.call);
         last = last.max(op.ret.unwrap_or(op.call));
-        if let (true, Some(d)) = (clock.timed, duration(op)) {
-            let h = match hist.entry(outcome_name(op.outcome)) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    match Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3) {
-                        Ok(h) => v.insert(h),
-                        Err(_) => continue,
-                    }
-                }
-            };
-            h.saturating_record(d.max(1));
-        }
     }
     let span_raw = last.saturating_sub(first);
     let span = if history.ops.is_empty() {
@@ -176,20 +205,19 @@ pub(crate) fn summarize(history: &History, clock: &Clock) -> Summary {
     };
     let throughput = (clock.timed && span_raw > 0)
         .then(|| format!("{:.1} ok ops/s", totals.ok as f64 / (span_raw as f64 / 1e9)));
-    let q = |h: &Histogram<u64>, p: f64| fmt_ms(h.value_at_quantile(p) as f64 / 1e6);
-    let latency = ["ok", "fail", "info"]
-        .iter()
-        .filter_map(|o| hist.get(o).map(|h| (o, h)))
-        .map(|(o, h)| {
+    let ms = |ns: u64| fmt_ms(ns as f64 / 1e6);
+    let latency = latency_quantiles(history)
+        .into_iter()
+        .map(|(o, q)| {
             let p = Percentiles {
-                count: h.len(),
-                p50: q(h, 0.5),
-                p90: q(h, 0.9),
-                p99: q(h, 0.99),
-                p999: q(h, 0.999),
-                max: fmt_ms(h.max() as f64 / 1e6),
+                count: q.count,
+                p50: ms(q.p50_ns),
+                p90: ms(q.p90_ns),
+                p99: ms(q.p99_ns),
+                p999: ms(q.p999_ns),
+                max: ms(q.max_ns),
             };
-            (o.to_string(), p)
+            (outcome_name(o).to_string(), p)
         })
         .collect();
     Summary {

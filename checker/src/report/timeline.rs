@@ -4,11 +4,11 @@
 //! operations around each violation, so the page stays small.
 
 use super::ClusterEvent;
-use super::counterexample::describe;
-use super::html::esc;
-use super::stats::{Clock, duration, outcome_name};
+use super::stats::{Clock, duration};
+use super::text::{describe, key_name, truncate};
 use crate::history::History;
 use crate::verdict::{Validity, Verdict};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Operations shown at the start and at the end of the history.
@@ -24,10 +24,59 @@ const MAX_MARKS: usize = 50;
 const PX: usize = 9;
 const COL: usize = 118;
 
+/// What `timeline.html` draws: excerpts of the history, in pixels.
+#[derive(Clone, Debug, Serialize)]
 pub(crate) struct Timeline {
-    pub html: String,
+    pub segments: Vec<Segment>,
+    /// Operations after the last excerpt, not shown.
+    pub gap_after: usize,
     pub total_ops: usize,
     pub shown_ops: usize,
+}
+
+/// One excerpt: operations `first..=last`, a column per process.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Segment {
+    /// Operations between the previous excerpt and this one, not shown.
+    pub gap_before: usize,
+    pub first: usize,
+    pub last: usize,
+    /// Why these operations are shown ("start of the history", ...).
+    pub why: String,
+    pub width: usize,
+    pub height: usize,
+    pub heads: Vec<Head>,
+    pub marks: Vec<Mark>,
+    pub ops: Vec<OpBox>,
+}
+
+/// A process's column heading.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Head {
+    pub process: u64,
+    pub left: usize,
+}
+
+/// A line across the columns: a nemesis event, or a cluster event (leader, term).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Mark {
+    pub cluster: bool,
+    pub top: usize,
+    pub title: String,
+    pub label: String,
+}
+
+/// One operation, from invocation to completion.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct OpBox {
+    /// The outcome: `ok`, `info` or `fail`.
+    pub class: &'static str,
+    pub top: usize,
+    pub left: usize,
+    pub height: usize,
+    pub title: String,
+    pub key: Option<String>,
+    pub text: String,
 }
 
 /// Half-open ranges of op ids to show, merged and sorted.
@@ -41,7 +90,7 @@ fn ranges(n: usize, verdict: &Verdict) -> Vec<(usize, usize, String)> {
         .filter_map(|k| {
             let cx = k.counterexample.as_ref()?;
             let id = cx.stuck.first().or(cx.window.first())?;
-            Some((*id, super::counterexample::key_name(&k.key)))
+            Some((*id, key_name(&k.key)))
         })
         .take(MAX_AROUND);
     for (id, key) in anchors {
@@ -106,28 +155,18 @@ pub(crate) fn render(
 ) -> Timeline {
     let placed = place_cluster_events(history, clock, cluster);
     let n = history.ops.len();
-    let mut html = String::new();
+    let mut segments = Vec::new();
     let mut shown = 0;
     let mut prev_end = 0;
     for (lo, hi, why) in ranges(n, verdict) {
-        if lo > prev_end {
-            html.push_str(&format!(
-                "<p class=\"gap\">… {} operations not shown …</p>",
-                lo - prev_end
-            ));
-        }
+        let gap_before = lo.saturating_sub(prev_end);
         prev_end = hi;
         shown += hi - lo;
-        html.push_str(&segment(history, clock, &placed, lo, hi, &why));
-    }
-    if n > prev_end {
-        html.push_str(&format!(
-            "<p class=\"gap\">… {} operations not shown …</p>",
-            n - prev_end
-        ));
+        segments.push(segment(history, clock, &placed, lo, hi, why, gap_before));
     }
     Timeline {
-        html,
+        segments,
+        gap_after: n.saturating_sub(prev_end),
         total_ops: n,
         shown_ops: shown,
     }
@@ -139,8 +178,9 @@ fn segment(
     placed: &[(usize, &ClusterEvent)],
     lo: usize,
     hi: usize,
-    why: &str,
-) -> String {
+    why: String,
+    gap_before: usize,
+) -> Segment {
     let ops = &history.ops[lo..hi];
     let procs: BTreeSet<u64> = ops.iter().map(|o| o.process).collect();
     let col: BTreeMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
@@ -157,93 +197,82 @@ fn segment(
     let e_last = used.last().copied().unwrap_or(0);
     let y = |e: usize| rank.range(e..).next().map_or(last_rank, |(_, r)| *r) * PX;
     let height = (last_rank + 2) * PX + 16;
-    let mut out = format!(
-        "<h3>Operations {}–{} <small>({})</small></h3><div class=\"tl-wrap\"><div class=\"tl\" style=\"width:{}px;height:{}px\">",
-        lo,
-        hi.saturating_sub(1),
-        esc(why),
-        procs.len() * COL,
-        height + 18
-    );
-    for (p, c) in &col {
-        out.push_str(&format!(
-            "<div class=\"tl-head\" style=\"left:{}px\">p{p}</div>",
-            c * COL
-        ));
-    }
-    let marks = history
+    let heads = col
+        .iter()
+        .map(|(p, c)| Head {
+            process: *p,
+            left: c * COL,
+        })
+        .collect();
+    let mark = |cluster: bool, i: usize, label: String| Mark {
+        cluster,
+        top: y(i) + 18,
+        title: label.clone(),
+        label: truncate(&label, 60),
+    };
+    let nemesis_marks = history
         .events
         .iter()
         .enumerate()
         .skip(e_first)
         .take(e_last.saturating_sub(e_first) + 1)
         .filter_map(|(i, e)| e.other().map(|o| (i, o)))
-        .take(MAX_MARKS);
-    for (i, e) in marks {
-        let label = format!(
-            "{} {}",
-            e.f,
-            if e.value.is_null() {
+        .take(MAX_MARKS)
+        .map(|(i, e)| {
+            let value = if e.value.is_null() {
                 String::new()
             } else {
                 e.value.to_string()
-            }
-        );
-        out.push_str(&format!(
-            "<div class=\"tl-mark\" style=\"top:{}px;width:{}px\" title=\"{}\"><span>{}</span></div>",
-            y(i) + 18,
-            procs.len() * COL,
-            esc(&label),
-            esc(&super::html::truncate(&label, 60))
-        ));
-    }
+            };
+            mark(false, i, format!("{} {value}", e.f))
+        });
     let cluster_marks = placed
         .iter()
         .filter(|(e, _)| (e_first..=e_last).contains(e))
-        .take(MAX_MARKS);
-    for (i, c) in cluster_marks {
-        let node = c.node.map_or_else(String::new, |n| format!(" n{n}"));
-        let label = format!("{}{node} {}", c.kind, c.detail);
-        out.push_str(&format!(
-            "<div class=\"tl-mark cluster\" style=\"top:{}px;width:{}px\" title=\"{}\"><span>{}</span></div>",
-            y(*i) + 18,
-            procs.len() * COL,
-            esc(&label),
-            esc(&super::html::truncate(&label, 60))
-        ));
+        .take(MAX_MARKS)
+        .map(|(i, c)| {
+            let node = c.node.map_or_else(String::new, |n| format!(" n{n}"));
+            mark(true, *i, format!("{}{node} {}", c.kind, c.detail))
+        });
+    let marks = nemesis_marks.chain(cluster_marks).collect();
+    let boxes = ops
+        .iter()
+        .filter_map(|op| {
+            let c = col.get(&op.process)?;
+            let top = y(op.invoke_event);
+            let bottom = op.complete_event.map_or(last_rank * PX + PX, y);
+            let text = describe(op);
+            let lat = duration(op)
+                .map_or_else(|| "never returned".to_string(), |d| clock.fmt_duration(d));
+            let title = format!(
+                "op {} · p{} · {text}\ninvoked {} · latency {lat}{}",
+                op.id,
+                op.process,
+                clock.fmt_instant(op.call),
+                op.key
+                    .as_ref()
+                    .map_or(String::new(), |k| format!(" · key {k:?}"))
+            );
+            Some(OpBox {
+                class: op.outcome.name(),
+                top: top + 18,
+                left: c * COL + 2,
+                height: (bottom.saturating_sub(top)).max(PX + 4),
+                title,
+                key: op.key.as_ref().map(|k| format!("{k:?}")),
+                text,
+            })
+        })
+        .collect();
+    Segment {
+        gap_before,
+        first: lo,
+        last: hi.saturating_sub(1),
+        why,
+        width: procs.len() * COL,
+        height: height + 18,
+        heads,
+        marks,
+        ops: boxes,
     }
-    for op in ops {
-        let Some(c) = col.get(&op.process) else {
-            continue;
-        };
-        let top = y(op.invoke_event);
-        let bottom = op.complete_event.map_or(last_rank * PX + PX, y);
-        let text = describe(op);
-        let lat =
-            duration(op).map_or_else(|| "never returned".to_string(), |d| clock.fmt_duration(d));
-        let title = format!(
-            "op {} · p{} · {text}\ninvoked {} · latency {lat}{}",
-            op.id,
-            op.process,
-            clock.fmt_instant(op.call),
-            op.key
-                .as_ref()
-                .map_or(String::new(), |k| format!(" · key {k:?}"))
-        );
-        out.push_str(&format!(
-            "<div class=\"op {}\" style=\"top:{}px;left:{}px;height:{}px\" title=\"{}\">{}{}</div>",
-            outcome_name(op.outcome),
-            top + 18,
-            c * COL + 2,
-            (bottom.saturating_sub(top)).max(PX + 4),
-            esc(&title),
-            op.key.as_ref().map_or(String::new(), |k| format!(
-                "<b>{}</b> ",
-                esc(&format!("{k:?}"))
-            )),
-            esc(&text)
-        ));
-    }
-    out.push_str("</div></div>");
-    out
 }

@@ -16,8 +16,8 @@ use hyper::header::{
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -91,24 +91,52 @@ enum Route<'a> {
     Report(&'a str),
 }
 
+/// What a path names, before its id is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resource {
+    Index,
+    Healthz,
+    Metrics,
+    Checks,
+    Check,
+    Report,
+}
+
+/// Every path the service serves, and the methods each allows.
+const PATHS: [(&str, Resource, &str); 7] = [
+    ("/", Resource::Index, "GET"),
+    ("/healthz", Resource::Healthz, "GET"),
+    ("/metrics", Resource::Metrics, "GET"),
+    ("/v1/checks", Resource::Checks, "GET, POST"),
+    ("/v1/checks/", Resource::Checks, "GET, POST"),
+    ("/v1/checks/{id}", Resource::Check, "GET"),
+    ("/v1/checks/{id}/report", Resource::Report, "GET"),
+];
+
+/// [`PATHS`] as a matchit tree. The table is constant, and a test checks that every
+/// entry was inserted (an insert that failed would show there as a path not found).
+static ROUTER: LazyLock<matchit::Router<(Resource, &'static str)>> = LazyLock::new(|| {
+    let mut router = matchit::Router::new();
+    for (path, resource, allow) in PATHS {
+        let _ = router.insert(path, (resource, allow));
+    }
+    router
+});
+
 /// Which resource a path names, and the methods it allows.
 fn route(path: &str) -> Option<(Route<'_>, &'static str)> {
-    let rest = path.strip_prefix("/v1/checks");
-    Some(match (path, rest) {
-        ("/", _) => (Route::Index, "GET"),
-        ("/healthz", _) => (Route::Healthz, "GET"),
-        ("/metrics", _) => (Route::Metrics, "GET"),
-        (_, Some("") | Some("/")) => (Route::Checks, "GET, POST"),
-        (_, Some(rest)) => {
-            let rest = rest.strip_prefix('/')?;
-            match rest.split_once('/') {
-                None => (Route::Check(rest), "GET"),
-                Some((id, "report")) => (Route::Report(id), "GET"),
-                Some(_) => return None,
-            }
-        }
-        _ => return None,
-    })
+    let found = ROUTER.at(path).ok()?;
+    let (resource, allow) = *found.value;
+    let id = found.params.get("id").unwrap_or_default();
+    let route = match resource {
+        Resource::Index => Route::Index,
+        Resource::Healthz => Route::Healthz,
+        Resource::Metrics => Route::Metrics,
+        Resource::Checks => Route::Checks,
+        Resource::Check => Route::Check(id),
+        Resource::Report => Route::Report(id),
+    };
+    Some((route, allow))
 }
 
 /// Entry point for hyper.
@@ -163,15 +191,19 @@ async fn handle(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
         });
     }
     match route {
-        Route::Index => Ok(html_response(pages::index(
-            &app.store.recent(LIST_LIMIT),
-            app.store.len(),
-        ))),
+        Route::Index => pages::index(&app.store.recent(LIST_LIMIT), app.store.len())
+            .map(html_response)
+            .map_err(|e| {
+                fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("rendering the page: {e}"),
+                )
+            }),
         Route::Healthz => Ok(text_response("ok\n", "text/plain; charset=utf-8")),
         Route::Metrics => Ok(text_response(
             app.metrics
                 .render(&app.store, app.queue_depth(), app.queue.max_capacity()),
-            "text/plain; version=0.0.4",
+            super::metrics::CONTENT_TYPE,
         )),
         Route::Checks if method == Method::POST => submit(app, req).await,
         Route::Checks => {
@@ -237,21 +269,7 @@ async fn submit(app: &App, req: Request<Incoming>) -> Result<Response, Fail> {
             });
         }
     };
-    let rec = Record {
-        id: id.clone(),
-        state: State::Queued,
-        params,
-        created: clock::now(),
-        started: None,
-        finished: None,
-        body_bytes: bytes,
-        error: None,
-        valid: None,
-        ops: None,
-        check_s: None,
-        report_error: None,
-        runs: 0,
-    };
+    let rec = Record::queued(id.clone(), params, clock::now(), bytes);
     if let Err(e) = app.store.insert(rec) {
         app.store.discard(&id);
         return Err(fail(StatusCode::INTERNAL_SERVER_ERROR, e));
@@ -509,6 +527,15 @@ mod tests {
             "/x",
         ] {
             assert!(route(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_path_of_the_table_is_routed() {
+        for (path, resource, _) in PATHS {
+            let path = path.replace("{id}", "x");
+            let found = ROUTER.at(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(found.value.0, resource, "{path}");
         }
     }
 }

@@ -1,26 +1,28 @@
-//! `/metrics` in the Prometheus text format: checks by state and by verdict (from the
-//! store, so restarts keep them), a histogram of check seconds and request counters
-//! (since this process started), and the queue depth.
+//! `/metrics` in the Prometheus text format, written by `prometheus-client`: checks
+//! by state and by verdict (from the store, so restarts keep them), a histogram of
+//! check seconds and request counters (since this process started), and the queue.
 
 use super::store::Store;
 use checker::verdict::Validity;
-use std::fmt::Write;
-use std::sync::Mutex;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// The `Content-Type` of [`Metrics::render`]'s text (format version 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of the check-seconds histogram buckets (+Inf is implied).
 const BUCKETS: [f64; 9] = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
+/// One label, as `state="done"`.
+type Label = [(&'static str, &'static str); 1];
 
-#[derive(Default)]
 pub struct Metrics {
-    seconds: Mutex<Histogram>,
+    check_seconds: Histogram,
     pub submitted: AtomicU64,
     pub rejected_queue_full: AtomicU64,
     pub rejected_too_large: AtomicU64,
@@ -29,87 +31,86 @@ pub struct Metrics {
     pub rejected_unauthorized: AtomicU64,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            check_seconds: Histogram::new(BUCKETS),
+            submitted: AtomicU64::new(0),
+            rejected_queue_full: AtomicU64::new(0),
+            rejected_too_large: AtomicU64::new(0),
+            rejected_bad_request: AtomicU64::new(0),
+            rejected_unauthorized: AtomicU64::new(0),
+        }
+    }
+}
+
 impl Metrics {
     pub fn observe_check(&self, seconds: f64) {
-        let mut h = self
-            .seconds
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                h.counts[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += seconds;
+        self.check_seconds.observe(seconds);
     }
 
     pub fn render(&self, store: &Store, queue_depth: usize, queue_capacity: usize) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "# HELP checker_checks Checks known to the service, by state."
-        );
-        let _ = writeln!(s, "# TYPE checker_checks gauge");
+        let mut registry = Registry::default();
+        let states = Family::<Label, Gauge<u64, AtomicU64>>::default();
         for (state, n) in store.state_counts() {
-            let _ = writeln!(s, "checker_checks{{state=\"{}\"}} {n}", state.name());
+            states
+                .get_or_create(&[("state", state.name())])
+                .set(n as u64);
         }
-        let _ = writeln!(s, "# HELP checker_verdicts Finished checks, by verdict.");
-        let _ = writeln!(s, "# TYPE checker_verdicts gauge");
+        registry.register(
+            "checker_checks",
+            "Checks known to the service, by state",
+            states,
+        );
+        let verdicts = Family::<Label, Gauge<u64, AtomicU64>>::default();
         for (v, n) in store.verdict_counts() {
             let label = match v {
                 Validity::Linearizable => "true",
                 Validity::NotLinearizable => "false",
                 Validity::Unknown => "unknown",
             };
-            let _ = writeln!(s, "checker_verdicts{{valid=\"{label}\"}} {n}");
+            verdicts.get_or_create(&[("valid", label)]).set(n as u64);
         }
-        {
-            let h = self
-                .seconds
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let _ = writeln!(
-                s,
-                "# HELP checker_check_seconds Seconds spent checking (parsing excluded)."
-            );
-            let _ = writeln!(s, "# TYPE checker_check_seconds histogram");
-            for (le, n) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(s, "checker_check_seconds_bucket{{le=\"{le}\"}} {n}");
-            }
-            let _ = writeln!(s, "checker_check_seconds_bucket{{le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(s, "checker_check_seconds_sum {}", h.sum);
-            let _ = writeln!(s, "checker_check_seconds_count {}", h.count);
-        }
-        let _ = writeln!(s, "# HELP checker_queue_depth Checks waiting for a worker.");
-        let _ = writeln!(s, "# TYPE checker_queue_depth gauge");
-        let _ = writeln!(s, "checker_queue_depth {queue_depth}");
-        let _ = writeln!(s, "# TYPE checker_queue_capacity gauge");
-        let _ = writeln!(s, "checker_queue_capacity {queue_capacity}");
-        let _ = writeln!(s, "# HELP checker_submitted_total Checks accepted (202).");
-        let _ = writeln!(s, "# TYPE checker_submitted_total counter");
-        let _ = writeln!(
-            s,
-            "checker_submitted_total {}",
-            self.submitted.load(Relaxed)
+        registry.register("checker_verdicts", "Finished checks, by verdict", verdicts);
+        registry.register(
+            "checker_check_seconds",
+            "Seconds spent checking (parsing excluded)",
+            self.check_seconds.clone(),
         );
-        let _ = writeln!(
-            s,
-            "# HELP checker_rejected_total Submissions (or, for unauthorized, any requests) refused, by reason."
+        registry.register(
+            "checker_queue_depth",
+            "Checks waiting for a worker",
+            ConstGauge::new(queue_depth as u64),
         );
-        let _ = writeln!(s, "# TYPE checker_rejected_total counter");
+        registry.register(
+            "checker_queue_capacity",
+            "Checks that may wait for a worker (--queue)",
+            ConstGauge::new(queue_capacity as u64),
+        );
+        registry.register(
+            "checker_submitted",
+            "Checks accepted (202)",
+            ConstCounter::new(self.submitted.load(Relaxed)),
+        );
+        let rejected = Family::<Label, Counter>::default();
         for (reason, c) in [
             ("queue_full", &self.rejected_queue_full),
             ("too_large", &self.rejected_too_large),
             ("bad_request", &self.rejected_bad_request),
             ("unauthorized", &self.rejected_unauthorized),
         ] {
-            let _ = writeln!(
-                s,
-                "checker_rejected_total{{reason=\"{reason}\"}} {}",
-                c.load(Relaxed)
-            );
+            rejected
+                .get_or_create(&[("reason", reason)])
+                .inc_by(c.load(Relaxed));
         }
-        s
+        registry.register(
+            "checker_rejected",
+            "Submissions (or, for unauthorized, any requests) refused, by reason",
+            rejected,
+        );
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &registry);
+        out
     }
 }

@@ -35,7 +35,7 @@ mod metrics;
 mod pages;
 mod params;
 
-pub(crate) use params::percent_encode;
+pub(crate) use params::encode_query;
 mod store;
 mod worker;
 

@@ -2,9 +2,27 @@
 //! itself while a check is queued or running.
 
 use super::store::{Record, State};
-use checker::report::escape_html as escape;
 use checker::verdict::Validity;
-use std::fmt::Write;
+use minijinja::{Environment, context, value::Serde};
+use serde::Serialize;
+
+/// The page's template; its `.html` name makes minijinja escape every value.
+const TEMPLATE: &str = include_str!("index.html");
+
+/// One check's row.
+#[derive(Serialize)]
+struct Row<'a> {
+    id: &'a str,
+    created: &'a str,
+    model: &'a str,
+    state: &'static str,
+    /// `ok`, `bad`, `unknown` or nothing: the verdict cell's colour.
+    class: &'static str,
+    verdict: String,
+    ops: String,
+    check_s: String,
+    report: bool,
+}
 
 fn verdict_cell(r: &Record) -> (&'static str, String) {
     match (r.state, r.valid) {
@@ -20,66 +38,59 @@ fn verdict_cell(r: &Record) -> (&'static str, String) {
 }
 
 /// The page; `records` are the newest of `total` checks, newest first.
-pub fn index(records: &[Record], total: usize) -> String {
-    let pending = records.iter().any(|r| !r.state.finished());
-    let mut s = String::new();
-    s.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
-    if pending {
-        s.push_str("<meta http-equiv=\"refresh\" content=\"3\">\n");
-    }
-    s.push_str(
-        "<title>checker: recent checks</title>\n<style>\
-         body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
-         td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
-         .ok{background:#d9f2d9}.bad{background:#f7d4d4}.unknown{background:#f7eec8}\
-         code{font-size:90%}</style></head><body>\n<h1>Recent checks</h1>\n\
-         <p>Submit with <code>curl --data-binary @history.edn \
-         'http://HOST/v1/checks?model=cas-register'</code>; \
-         <a href=\"/metrics\">metrics</a>.</p>\n",
-    );
-    if records.is_empty() {
-        s.push_str("<p>No checks yet.</p>\n</body></html>\n");
-        return s;
-    }
-    let _ = writeln!(s, "<p>The newest {} of {total} checks.</p>", records.len());
-    s.push_str(
-        "<table>\n<tr><th>id</th><th>created</th><th>model</th><th>state</th>\
-         <th>verdict</th><th>ops</th><th>check s</th><th>report</th></tr>\n",
-    );
-    for r in records {
-        let id = escape(&r.id);
-        let (class, verdict) = verdict_cell(r);
-        let report = if r.state == State::Done && r.report_error.is_none() {
-            format!("<a href=\"/v1/checks/{id}/report\">report</a>")
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            s,
-            "<tr><td><a href=\"/v1/checks/{id}\"><code>{id}</code></a></td><td>{}</td>\
-             <td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td>\
-             <td>{report}</td></tr>",
-            escape(&r.created),
-            escape(&r.params.model),
-            r.state.name(),
-            escape(&verdict),
-            r.ops.map_or(String::new(), |n| n.to_string()),
-            r.check_s.map_or(String::new(), |x| format!("{x:.3}")),
-        );
-    }
-    s.push_str("</table>\n</body></html>\n");
-    s
+pub fn index(records: &[Record], total: usize) -> Result<String, minijinja::Error> {
+    let rows: Vec<Row> = records
+        .iter()
+        .map(|r| {
+            let (class, verdict) = verdict_cell(r);
+            Row {
+                id: &r.id,
+                created: &r.created,
+                model: &r.params.model,
+                state: r.state.name(),
+                class,
+                verdict,
+                ops: r.ops.map_or(String::new(), |n| n.to_string()),
+                check_s: r.check_s.map_or(String::new(), |x| format!("{x:.3}")),
+                report: r.state == State::Done && r.report_error.is_none(),
+            }
+        })
+        .collect();
+    let env = Environment::new();
+    env.template_from_named_str("index.html", TEMPLATE)?
+        .render(context! {
+            pending => records.iter().any(|r| !r.state.finished()),
+            rows => Serde(&rows),
+            total => total,
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::params::Params;
 
     #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+    fn fields_are_escaped_and_pending_checks_refresh_the_page() {
+        let record = |id: &str, state| Record {
+            state,
+            error: Some("bad <line> & 'more'".into()),
+            ..Record::queued(
+                id.into(),
+                Params::from_query(None, 60.0).unwrap(),
+                "t".into(),
+                0,
+            )
+        };
+        let page = index(&[record("a<b>", State::Error)], 1).unwrap();
+        assert!(page.contains("<code>a&lt;b&gt;</code>"), "{page}");
+        assert!(
+            page.contains("error: bad &lt;line&gt; &amp; &#x27;more&#x27;"),
+            "{page}"
         );
+        assert!(!page.contains("refresh"));
+        let page = index(&[record("q", State::Queued)], 1).unwrap();
+        assert!(page.contains("<meta http-equiv=\"refresh\" content=\"3\">"));
+        assert!(index(&[], 0).unwrap().contains("No checks yet."));
     }
 }

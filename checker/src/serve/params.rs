@@ -2,6 +2,7 @@
 //! before the body is read, so a typo costs the client a 400 and not an upload.
 
 use checker::check::{CheckOptions, ModelKind};
+use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -50,11 +51,10 @@ impl Params {
         if query.len() > MAX_QUERY_BYTES {
             return Err(format!("query longer than {MAX_QUERY_BYTES} bytes"));
         }
+        check_escapes(query)?;
         let mut seen: Vec<String> = Vec::new();
-        for pair in query.split('&').filter(|s| !s.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = percent_decode(k)?;
-            let v = percent_decode(v)?;
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let (k, v) = (k.into_owned(), v.into_owned());
             if seen.contains(&k) {
                 return Err(format!("parameter {k:?} given twice"));
             }
@@ -98,18 +98,13 @@ impl Params {
 
     /// The query that asks for these options (for the report's "command").
     pub fn query(&self) -> String {
-        let mut q = format!("model={}", self.model);
-        if let Some(i) = &self.initial {
-            q.push_str(&format!("&initial={}", percent_encode(i)));
-        }
-        if self.knossos {
-            q.push_str("&knossos=true");
-        }
-        if self.allow_empty {
-            q.push_str("&allow_empty=true");
-        }
-        q.push_str(&format!("&time_limit={}", self.time_limit_s));
-        q
+        encode_query(
+            &self.model,
+            self.initial.as_deref(),
+            self.knossos,
+            Some(self.time_limit_s),
+            self.allow_empty,
+        )
     }
 
     /// The options of the check; every key is decided, because each check gets a report.
@@ -136,46 +131,48 @@ impl Params {
     }
 }
 
-/// Escapes every byte but unreserved ones (RFC 3986) as `%XX`.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+/// The query of a submission with these options, as [`Params::from_query`] reads it
+/// (`checker submit` sends it; without a time limit the service applies its cap).
+pub fn encode_query(
+    model: &str,
+    initial: Option<&str>,
+    knossos: bool,
+    time_limit_s: Option<f64>,
+    allow_empty: bool,
+) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("model", model);
+    if let Some(i) = initial {
+        q.append_pair("initial", i);
     }
-    out
+    if knossos {
+        q.append_pair("knossos", "true");
+    }
+    if allow_empty {
+        q.append_pair("allow_empty", "true");
+    }
+    if let Some(t) = time_limit_s {
+        q.append_pair("time_limit", &t.to_string());
+    }
+    q.finish()
 }
 
-/// Decodes `%XX` escapes and `+` (a space, as HTML forms send it) into UTF-8 text.
-pub fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("bad percent escape in {s:?}"))?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
+/// Refuses a malformed escape (`%` without two hex digits after it) and escapes that
+/// do not decode to UTF-8, which `form_urlencoded` would let through (as they are, or
+/// as U+FFFD): the service checks exactly what the client asked for, or says why not.
+fn check_escapes(query: &str) -> Result<(), String> {
+    let well_formed = query.split('%').skip(1).all(|rest| {
+        rest.as_bytes()
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return Err(format!("bad percent escape in {query:?}"));
     }
-    String::from_utf8(out).map_err(|_| format!("{s:?} does not decode to UTF-8"))
+    match percent_decode_str(query).decode_utf8() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("{query:?} does not decode to UTF-8")),
+    }
 }
 
 #[cfg(test)]
@@ -236,14 +233,17 @@ mod tests {
     }
 
     #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%20b+c").unwrap(), "a b c");
-        assert_eq!(percent_decode("%E2%9C%93").unwrap(), "\u{2713}");
-        assert!(percent_decode("%2").is_err());
-        let text = "[1 \"a+b\" :c] & ✓";
-        assert_eq!(percent_decode(&percent_encode(text)).unwrap(), text);
+    fn queries_round_trip() {
         let p =
-            Params::from_query(Some("initial=%5B1%202%5D&knossos=1&model=register"), 9.0).unwrap();
+            Params::from_query(Some("initial=%5B1+2%5D&knossos=1&model=register"), 9.0).unwrap();
+        assert_eq!(p.initial.as_deref(), Some("[1 2]"));
         assert_eq!(Params::from_query(Some(&p.query()), 9.0).unwrap(), p);
+        let text = "[1 \"a+b\" :c] & ✓ %41";
+        let q = encode_query("kv", Some(text), false, None, true);
+        let p = Params::from_query(Some(&q), 9.0).unwrap();
+        assert_eq!((p.initial.as_deref(), p.allow_empty), (Some(text), true));
+        for bad in ["model=%2", "model=kv%", "model=%E2%9C"] {
+            assert!(Params::from_query(Some(bad), 9.0).is_err(), "{bad}");
+        }
     }
 }

@@ -80,6 +80,27 @@ pub struct Record {
     pub runs: u32,
 }
 
+impl Record {
+    /// A check just accepted: queued, not run yet.
+    pub fn queued(id: String, params: Params, created: String, body_bytes: u64) -> Record {
+        Record {
+            id,
+            state: State::Queued,
+            params,
+            created,
+            started: None,
+            finished: None,
+            body_bytes,
+            error: None,
+            valid: None,
+            ops: None,
+            check_s: None,
+            report_error: None,
+            runs: 0,
+        }
+    }
+}
+
 /// Every known check, by id (ids sort in creation order).
 pub struct Store {
     dir: PathBuf,
@@ -330,20 +351,10 @@ mod tests {
     use super::*;
 
     fn record(id: &str, state: State) -> Record {
+        let params = Params::from_query(None, 60.0).unwrap();
         Record {
-            id: id.to_string(),
             state,
-            params: Params::from_query(None, 60.0).unwrap(),
-            created: "2026-01-01T00:00:00Z".into(),
-            started: None,
-            finished: None,
-            body_bytes: 0,
-            error: None,
-            valid: None,
-            ops: None,
-            check_s: None,
-            report_error: None,
-            runs: 0,
+            ..Record::queued(id.to_string(), params, "2026-01-01T00:00:00Z".into(), 0)
         }
     }
 

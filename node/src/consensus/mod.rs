@@ -156,20 +156,53 @@ pub struct Mutants {
     pub paxos_ignore_accepted: bool,
 }
 
-impl Mutants {
-    /// Parses one `--unsafe` name. `no-fsync` is a storage mutant, handled by the driver.
-    pub fn parse(name: &str) -> Option<Mutants> {
-        let mut m = Mutants::default();
-        match name {
-            "commit-old-term" => m.commit_old_term = true,
-            "vote-any-log" => m.vote_any_log = true,
-            "stale-read" => m.stale_read = true,
-            "ack-before-commit" => m.ack_before_commit = true,
-            "joint-skip" => m.joint_skip = true,
-            "no-fsync" => {}
-            _ => return None,
+/// One known bug `--unsafe` switches on (docs/design.md, "Mutants").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mutant {
+    CommitOldTerm,
+    VoteAnyLog,
+    StaleRead,
+    AckBeforeCommit,
+    /// Acknowledge writes before they are durable: a storage mutant, carried out by
+    /// the driver (the node's disk, the simulator's), not by the replica.
+    NoFsync,
+    JointSkip,
+}
+
+impl Mutant {
+    pub const ALL: [Mutant; 6] = [
+        Mutant::CommitOldTerm,
+        Mutant::VoteAnyLog,
+        Mutant::StaleRead,
+        Mutant::AckBeforeCommit,
+        Mutant::NoFsync,
+        Mutant::JointSkip,
+    ];
+
+    /// The name `--unsafe` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::CommitOldTerm => "commit-old-term",
+            Mutant::VoteAnyLog => "vote-any-log",
+            Mutant::StaleRead => "stale-read",
+            Mutant::AckBeforeCommit => "ack-before-commit",
+            Mutant::JointSkip => "joint-skip",
+            Mutant::NoFsync => "no-fsync",
         }
-        Some(m)
+    }
+
+    /// The engine's and replica's switches for this mutant (none for `no-fsync`).
+    pub fn mutants(self) -> Mutants {
+        let mut m = Mutants::default();
+        match self {
+            Mutant::CommitOldTerm => m.commit_old_term = true,
+            Mutant::VoteAnyLog => m.vote_any_log = true,
+            Mutant::StaleRead => m.stale_read = true,
+            Mutant::AckBeforeCommit => m.ack_before_commit = true,
+            Mutant::JointSkip => m.joint_skip = true,
+            Mutant::NoFsync => {}
+        }
+        m
     }
 }
 

@@ -9,10 +9,12 @@ use crate::kv::{KvOp, KvResult};
 use crate::raft::types::Membership;
 use crate::replica::Response;
 use hyper::{Method, StatusCode};
+use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 /// Longest key accepted, in bytes after percent-decoding.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -152,19 +154,59 @@ impl Route {
     }
 }
 
+/// What a path names, before the method is looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resource {
+    Key,
+    Cas,
+    Status,
+    Metrics,
+    RaftMsg,
+    TransferLeader,
+    Snapshot,
+    Membership,
+}
+
+/// Every path the node serves (docs/design.md, "HTTP API"). `/kv/` names the empty
+/// key, which [`decode_key`] refuses with a 400 rather than a 404.
+const PATHS: [(&str, Resource); 9] = [
+    ("/kv/", Resource::Key),
+    ("/kv/{key}", Resource::Key),
+    ("/kv/{key}/cas", Resource::Cas),
+    ("/status", Resource::Status),
+    ("/metrics", Resource::Metrics),
+    ("/raft/msg", Resource::RaftMsg),
+    ("/admin/transfer-leader", Resource::TransferLeader),
+    ("/admin/snapshot", Resource::Snapshot),
+    ("/admin/membership", Resource::Membership),
+];
+
+/// [`PATHS`] as a matchit tree. The table is constant, and a test checks that every
+/// entry was inserted (an insert that failed would show there as a path not found).
+static ROUTER: LazyLock<matchit::Router<Resource>> = LazyLock::new(|| {
+    let mut router = matchit::Router::new();
+    for (path, resource) in PATHS {
+        let _ = router.insert(path, resource);
+    }
+    router
+});
+
 /// Maps method + path + query to a [`Route`], or the 400/404/405 that explains why not.
 pub fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
-    let segs: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-    let allow = |ok: bool, allow: &'static str, r: Route| {
-        if ok {
+    let found = ROUTER
+        .at(path)
+        .map_err(|_| ApiError::not_found(format!("no such path: {path}")))?;
+    let key = || decode_key(found.params.get("key").unwrap_or(""));
+    let only = |allowed: Method, allow: &'static str, r: Route| {
+        if *method == allowed {
             Ok(r)
         } else {
             Err(ApiError::method(allow))
         }
     };
-    match segs.as_slice() {
-        ["kv", raw] => {
-            let key = decode_key(raw)?;
+    match *found.value {
+        Resource::Key => {
+            let key = key()?;
             match *method {
                 Method::GET => Ok(Route::Get {
                     key,
@@ -175,32 +217,26 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route, 
                 _ => Err(ApiError::method("GET, PUT, DELETE")),
             }
         }
-        ["kv", raw, "cas"] => {
-            let key = decode_key(raw)?;
-            allow(*method == Method::POST, "POST", Route::Cas { key })
-        }
-        ["status"] => allow(*method == Method::GET, "GET", Route::Status),
-        ["metrics"] => allow(*method == Method::GET, "GET", Route::Metrics),
-        ["raft", "msg"] => allow(*method == Method::POST, "POST", Route::RaftMsg),
-        ["admin", "transfer-leader"] => {
-            allow(*method == Method::POST, "POST", Route::TransferLeader)
-        }
-        ["admin", "snapshot"] => allow(*method == Method::POST, "POST", Route::Snapshot),
-        ["admin", "membership"] => match *method {
+        Resource::Cas => only(Method::POST, "POST", Route::Cas { key: key()? }),
+        Resource::Status => only(Method::GET, "GET", Route::Status),
+        Resource::Metrics => only(Method::GET, "GET", Route::Metrics),
+        Resource::RaftMsg => only(Method::POST, "POST", Route::RaftMsg),
+        Resource::TransferLeader => only(Method::POST, "POST", Route::TransferLeader),
+        Resource::Snapshot => only(Method::POST, "POST", Route::Snapshot),
+        Resource::Membership => match *method {
             Method::GET => Ok(Route::MembershipGet),
             Method::POST => Ok(Route::MembershipChange),
             _ => Err(ApiError::method("GET, POST")),
         },
-        _ => Err(ApiError::not_found(format!("no such path: {path}"))),
     }
 }
 
+/// `?stale=true` (or `1`, or a bare `stale`) asks for a local read.
 fn stale_param(query: Option<&str>) -> Result<bool, ApiError> {
     let mut stale = false;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, "true"));
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if k == "stale" {
-            stale = match v {
+            stale = match &*v {
                 "true" | "1" | "" => true,
                 "false" | "0" => false,
                 other => {
@@ -214,26 +250,22 @@ fn stale_param(query: Option<&str>) -> Result<bool, ApiError> {
     Ok(stale)
 }
 
-/// Percent-decodes one path segment into a UTF-8 key.
+/// Percent-decodes one path segment into a UTF-8 key. A `%` that does not start an
+/// escape of two hex digits is refused: `percent_decode` would pass it through as
+/// it is, and `/kv/100%` and `/kv/100%25` would name the same key.
 pub fn decode_key(raw: &str) -> Result<String, ApiError> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| ApiError::bad_request("bad percent-encoding in key"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let well_formed = raw.split('%').skip(1).all(|rest| {
+        rest.as_bytes()
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return Err(ApiError::bad_request("bad percent-encoding in key"));
     }
-    let key = String::from_utf8(out).map_err(|_| ApiError::bad_request("key is not UTF-8"))?;
+    let key = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request("key is not UTF-8"))?
+        .into_owned();
     if key.is_empty() {
         return Err(ApiError::bad_request("empty key"));
     }
@@ -484,6 +516,40 @@ mod tests {
         let long = format!("/kv/{}", "k".repeat(MAX_KEY_BYTES + 1));
         assert_eq!(r(Method::GET, &long).unwrap_err().code, "bad_request");
         assert!(route(&Method::GET, "/kv/k", Some("stale=maybe")).is_err());
+        for bad in ["/kv/%", "/kv/a%2", "/kv/%2g", "/kv/%%41", "/kv/a%2F%"] {
+            assert_eq!(
+                r(Method::GET, bad).unwrap_err().code,
+                "bad_request",
+                "{bad}"
+            );
+        }
+        // A bad key is refused before the method is looked at.
+        assert_eq!(
+            r(Method::POST, "/kv/%zz/cas").unwrap_err().code,
+            "bad_request"
+        );
+        assert_eq!(r(Method::GET, "/status/").unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn keys_are_percent_decoded() {
+        let key = |p: &str| match r(Method::PUT, p) {
+            Ok(Route::Put { key }) => key,
+            other => panic!("{p}: {other:?}"),
+        };
+        assert_eq!(key("/kv/a%2Fb"), "a/b");
+        assert_eq!(key("/kv/100%25"), "100%");
+        assert_eq!(key("/kv/%E2%9C%93%e2%9c%93"), "\u{2713}\u{2713}");
+        assert_eq!(key("/kv/a+b"), "a+b");
+    }
+
+    #[test]
+    fn every_path_of_the_table_is_routed() {
+        for (path, resource) in PATHS {
+            let path = path.replace("{key}", "k");
+            let found = ROUTER.at(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(*found.value, resource, "{path}");
+        }
     }
 
     #[test]

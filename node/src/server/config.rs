@@ -5,8 +5,9 @@
 //! directory.
 
 use crate::raft::types::NodeId;
-use crate::replica::Mutants;
+use crate::replica::{Mutant, Mutants};
 use clap::Parser;
+use clap::builder::PossibleValue;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,10 +32,9 @@ pub struct Args {
     /// Shared secret required on /raft and /admin (header x-cluster-token).
     #[arg(long)]
     pub cluster_token: Option<String>,
-    /// Switch on one known bug: commit-old-term, vote-any-log, stale-read,
-    /// ack-before-commit, no-fsync, joint-skip.
-    #[arg(long = "unsafe")]
-    pub unsafe_mutant: Option<String>,
+    /// Switch on one known bug (docs/design.md, "Mutants").
+    #[arg(long = "unsafe", value_name = "MUTANT")]
+    pub unsafe_mutant: Option<Mutant>,
     /// Length of one logical clock tick.
     #[arg(long, default_value_t = 10)]
     pub tick_ms: u64,
@@ -111,6 +111,18 @@ pub struct NodeConfig {
     pub incarnation: u64,
 }
 
+/// `--unsafe` takes the mutants' names: clap checks them, lists them in `--help`
+/// and names the valid ones when one is wrong.
+impl clap::ValueEnum for Mutant {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Mutant::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
+}
+
 /// Why a command line was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -124,10 +136,6 @@ pub enum ConfigError {
     SelfMissing(NodeId),
     #[error("--listen {0} is not a loopback address; set --cluster-token to serve beyond loopback")]
     NonLoopbackWithoutToken(SocketAddr),
-    #[error(
-        "--unsafe: unknown mutant {0:?} (known: commit-old-term, vote-any-log, stale-read, ack-before-commit, no-fsync, joint-skip)"
-    )]
-    UnknownMutant(String),
     #[error("{0}")]
     Range(String),
 }
@@ -175,14 +183,10 @@ impl NodeConfig {
         if token.is_none() && !args.listen.ip().is_loopback() {
             return Err(ConfigError::NonLoopbackWithoutToken(args.listen));
         }
-        let (mutants, no_fsync) = match args.unsafe_mutant.as_deref() {
-            None => (Mutants::default(), false),
-            Some(name) => {
-                let m = Mutants::parse(name)
-                    .ok_or_else(|| ConfigError::UnknownMutant(name.to_string()))?;
-                (m, name == "no-fsync")
-            }
-        };
+        let mutants = args
+            .unsafe_mutant
+            .map_or(Mutants::default(), Mutant::mutants);
+        let no_fsync = args.unsafe_mutant == Some(Mutant::NoFsync);
         if args.wal_segment_bytes < 4096 {
             return Err(ConfigError::Range(
                 "--wal-segment-bytes must be at least 4096".into(),
@@ -323,7 +327,13 @@ mod tests {
         assert_eq!(c.mutants, Mutants::default());
         let c = args(&["--unsafe", "stale-read"]).expect("valid");
         assert!(c.mutants.stale_read && !c.no_fsync);
-        assert!(args(&["--unsafe", "bogus"]).unwrap_err().contains("bogus"));
+        let e = args(&["--unsafe", "bogus"]).unwrap_err();
+        assert!(e.contains("bogus") && e.contains("possible values"), "{e}");
+        for m in Mutant::ALL {
+            assert!(e.contains(m.name()), "{e}");
+            let c = args(&["--unsafe", m.name()]).expect("valid");
+            assert_eq!((c.mutants, c.no_fsync), (m.mutants(), m == Mutant::NoFsync));
+        }
     }
 
     #[test]

@@ -138,7 +138,7 @@ impl<D: Disk> Driver<D> {
                     let done = done?;
                     self.metrics.fsyncs.fetch_add(1, Relaxed);
                     self.metrics.persisted_batches.fetch_add(done.ops as u64, Relaxed);
-                    self.metrics.fsync_latency.observe(done.sync_time);
+                    self.metrics.observe_fsync(done.sync_time);
                     self.step(Input::Persisted { seq: done.seq });
                 }
                 msg = rx.recv() => {

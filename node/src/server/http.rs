@@ -132,7 +132,7 @@ async fn handle(app: &App, conn: &Conn, req: Request<Incoming>) -> Handled {
             let mut r = hyper::Response::new(Full::new(Bytes::from(text)));
             r.headers_mut().insert(
                 CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
+                HeaderValue::from_static(super::metrics::CONTENT_TYPE),
             );
             r
         }

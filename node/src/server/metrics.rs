@@ -1,11 +1,18 @@
-//! Counters and latency histograms, rendered as Prometheus text for `GET /metrics`.
+//! Counters and latency histograms, rendered as Prometheus text for `GET /metrics`
+//! by `prometheus-client`.
 //!
-//! Everything is an atomic so request tasks, the driver and peer tasks can record
-//! without a lock; the values are read only when `/metrics` is scraped.
+//! Counters are atomics so request tasks, the driver and peer tasks can record
+//! without a lock; they, and the replica's status, are read only when `/metrics` is
+//! scraped. The latency histograms are the crate's own.
 
 use crate::raft::validate::Rejection;
 use crate::replica::{Role, Status};
-use std::fmt::Write as _;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -13,48 +20,19 @@ use std::time::{Duration, Instant};
 /// How often a refused peer message of one kind is logged at most.
 const REFUSED_LOG_EVERY: Duration = Duration::from_secs(60);
 
+/// The `Content-Type` of [`Metrics::render`]'s text (format version 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
 /// Bucket upper bounds in seconds, spanning a loopback round trip to a slow fsync.
 const BUCKETS_S: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// A cumulative-bucket latency histogram in the Prometheus layout.
-#[derive(Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS_S.len()],
-    count: AtomicU64,
-    sum_ns: AtomicU64,
-}
+/// One label, as `op="get"` or `role="leader"`.
+type Label = [(&'static str, &'static str); 1];
 
-impl Histogram {
-    pub fn observe(&self, d: Duration) {
-        let s = d.as_secs_f64();
-        if let Some(i) = BUCKETS_S.iter().position(|b| s <= *b) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
-        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_ns.fetch_add(ns, Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (i, b) in BUCKETS_S.iter().enumerate() {
-            cumulative += self.buckets[i].load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{b}\"}} {cumulative}");
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
-        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
-        let trimmed = labels.trim_end_matches(',');
-        let braces = if trimmed.is_empty() {
-            String::new()
-        } else {
-            format!("{{{trimmed}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
-        let _ = writeln!(out, "{name}_count{braces} {count}");
-    }
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS_S)
 }
 
 /// Client operation kinds with their own latency histogram.
@@ -87,7 +65,6 @@ impl OpKind {
 }
 
 /// Every metric the node exports.
-#[derive(Default)]
 pub struct Metrics {
     pub proposals: AtomicU64,
     pub replies: AtomicU64,
@@ -97,7 +74,6 @@ pub struct Metrics {
     pub snapshots_installed: AtomicU64,
     pub fsyncs: AtomicU64,
     pub persisted_batches: AtomicU64,
-    pub fsync_latency: Histogram,
     pub peer_sent_msgs: AtomicU64,
     pub peer_dropped_msgs: AtomicU64,
     pub peer_send_errors: AtomicU64,
@@ -110,7 +86,8 @@ pub struct Metrics {
     pub connections_shed: AtomicU64,
     /// Requests whose body did not arrive in time (408).
     pub body_timeouts: AtomicU64,
-    request_latency: [Histogram; 5],
+    fsync_latency: Histogram,
+    request_latency: Family<Label, Histogram, fn() -> Histogram>,
     /// Peer messages refused, by reason.
     refused: RefusedCounts,
 }
@@ -123,6 +100,39 @@ impl Default for RefusedCounts {
     fn default() -> Self {
         let known = Rejection::ALL.iter().map(|r| (r.as_str(), 0, None));
         RefusedCounts(Mutex::new(known.collect()))
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let request_latency: Family<Label, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        // Every kind is exported from the start, with zero counts.
+        for kind in OpKind::ALL {
+            drop(request_latency.get_or_create(&[("op", kind.name())]));
+        }
+        Metrics {
+            proposals: AtomicU64::new(0),
+            replies: AtomicU64::new(0),
+            applied_entries: AtomicU64::new(0),
+            role_changes: AtomicU64::new(0),
+            snapshots_taken: AtomicU64::new(0),
+            snapshots_installed: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
+            persisted_batches: AtomicU64::new(0),
+            peer_sent_msgs: AtomicU64::new(0),
+            peer_dropped_msgs: AtomicU64::new(0),
+            peer_send_errors: AtomicU64::new(0),
+            peer_received_msgs: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
+            http_errors: AtomicU64::new(0),
+            connections_open: AtomicU64::new(0),
+            connections_shed: AtomicU64::new(0),
+            body_timeouts: AtomicU64::new(0),
+            fsync_latency: latency_histogram(),
+            request_latency,
+            refused: RefusedCounts::default(),
+        }
     }
 }
 
@@ -154,81 +164,181 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, kind: OpKind, d: Duration) {
-        let i = OpKind::ALL.iter().position(|k| *k == kind).unwrap_or(4);
-        self.request_latency[i].observe(d);
+        self.request_latency
+            .get_or_create(&[("op", kind.name())])
+            .observe(d.as_secs_f64());
+    }
+
+    pub fn observe_fsync(&self, d: Duration) {
+        self.fsync_latency.observe(d.as_secs_f64());
     }
 
     /// Prometheus text exposition of everything, plus the replica's status gauges.
     pub fn render(&self, status: &Status) -> String {
-        let mut out = String::with_capacity(8192);
-        out.push_str("# TYPE node_info gauge\n");
-        let _ = writeln!(
-            out,
-            "node_info{{consensus=\"{}\"}} 1",
-            status.consensus.as_str()
+        let mut registry = Registry::default();
+        let info = Family::<Label, Gauge<u64, AtomicU64>>::default();
+        info.get_or_create(&[("consensus", status.consensus.as_str())])
+            .set(1);
+        registry.register(
+            "node_info",
+            "1, labelled with the consensus engine this node runs",
+            info,
         );
-        out.push_str("# TYPE node_role gauge\n");
+        let roles = Family::<Label, Gauge<u64, AtomicU64>>::default();
         for r in Role::ALL {
-            let v = u8::from(r == status.role);
-            let _ = writeln!(out, "node_role{{role=\"{}\"}} {v}", r.as_str());
+            roles
+                .get_or_create(&[("role", r.as_str())])
+                .set(u64::from(r == status.role));
         }
+        registry.register(
+            "node_role",
+            "1 for this node's role, 0 for the others",
+            roles,
+        );
         let gauges = [
-            ("node_term", status.term),
-            ("node_leader_id", status.leader.unwrap_or(0)),
-            ("node_commit_index", status.commit_index),
-            ("node_applied_index", status.applied_index),
-            ("node_first_log_index", status.first_log_index),
-            ("node_last_log_index", status.last_log_index),
-            ("node_snapshot_index", status.snapshot_index),
-            ("node_connections_open", self.connections_open.load(Relaxed)),
+            ("node_term", "Current term", status.term),
+            (
+                "node_leader_id",
+                "The leader this node knows of (0: none)",
+                status.leader.unwrap_or(0),
+            ),
+            (
+                "node_commit_index",
+                "Highest committed index",
+                status.commit_index,
+            ),
+            (
+                "node_applied_index",
+                "Highest applied index",
+                status.applied_index,
+            ),
+            (
+                "node_first_log_index",
+                "First index in the log (after the snapshot)",
+                status.first_log_index,
+            ),
+            (
+                "node_last_log_index",
+                "Last index in the log",
+                status.last_log_index,
+            ),
+            (
+                "node_snapshot_index",
+                "Index the newest snapshot covers",
+                status.snapshot_index,
+            ),
+            (
+                "node_connections_open",
+                "Open HTTP connections",
+                self.connections_open.load(Relaxed),
+            ),
         ];
-        for (name, v) in gauges {
-            let _ = writeln!(out, "# TYPE {name} gauge\n{name} {v}");
+        for (name, help, v) in gauges {
+            registry.register(name, help, ConstGauge::new(v));
         }
         let counters = [
-            ("node_proposals_total", &self.proposals),
-            ("node_replies_total", &self.replies),
-            ("node_applied_entries_total", &self.applied_entries),
-            ("node_role_changes_total", &self.role_changes),
-            ("node_snapshots_taken_total", &self.snapshots_taken),
-            ("node_snapshots_installed_total", &self.snapshots_installed),
-            ("node_fsyncs_total", &self.fsyncs),
-            ("node_persist_outputs_total", &self.persisted_batches),
-            ("node_peer_sent_messages_total", &self.peer_sent_msgs),
-            ("node_peer_dropped_messages_total", &self.peer_dropped_msgs),
-            ("node_peer_send_errors_total", &self.peer_send_errors),
             (
-                "node_peer_received_messages_total",
+                "node_proposals",
+                "Commands proposed to consensus",
+                &self.proposals,
+            ),
+            (
+                "node_replies",
+                "Replies to client operations",
+                &self.replies,
+            ),
+            (
+                "node_applied_entries",
+                "Log entries applied",
+                &self.applied_entries,
+            ),
+            ("node_role_changes", "Changes of role", &self.role_changes),
+            (
+                "node_snapshots_taken",
+                "Snapshots taken",
+                &self.snapshots_taken,
+            ),
+            (
+                "node_snapshots_installed",
+                "Snapshots installed from a leader",
+                &self.snapshots_installed,
+            ),
+            ("node_fsyncs", "Write-ahead log fsyncs", &self.fsyncs),
+            (
+                "node_persist_outputs",
+                "Persist outputs made durable (many per fsync under load)",
+                &self.persisted_batches,
+            ),
+            (
+                "node_peer_sent_messages",
+                "Raft messages sent to peers",
+                &self.peer_sent_msgs,
+            ),
+            (
+                "node_peer_dropped_messages",
+                "Raft messages to peers dropped (queue full, stale, or a send error)",
+                &self.peer_dropped_msgs,
+            ),
+            (
+                "node_peer_send_errors",
+                "Failed sends of a batch to a peer",
+                &self.peer_send_errors,
+            ),
+            (
+                "node_peer_received_messages",
+                "Raft messages received from peers",
                 &self.peer_received_msgs,
             ),
-            ("node_forwarded_requests_total", &self.forwarded),
-            ("node_http_errors_total", &self.http_errors),
-            ("node_connections_shed_total", &self.connections_shed),
-            ("node_request_body_timeouts_total", &self.body_timeouts),
+            (
+                "node_forwarded_requests",
+                "Client requests forwarded to the leader",
+                &self.forwarded,
+            ),
+            (
+                "node_http_errors",
+                "HTTP answers with a 4xx or 5xx status",
+                &self.http_errors,
+            ),
+            (
+                "node_connections_shed",
+                "Client connections closed to make room",
+                &self.connections_shed,
+            ),
+            (
+                "node_request_body_timeouts",
+                "Requests whose body did not arrive in time (408)",
+                &self.body_timeouts,
+            ),
         ];
-        for (name, v) in counters {
-            let v = v.load(Relaxed);
-            let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
+        for (name, help, v) in counters {
+            registry.register(name, help, ConstCounter::new(v.load(Relaxed)));
         }
-        out.push_str("# TYPE node_peer_refused_messages_total counter\n");
+        let refused = Family::<Label, Counter>::default();
         let counts = match self.refused.0.lock() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         };
         for (reason, v, _) in counts {
-            let _ = writeln!(
-                out,
-                "node_peer_refused_messages_total{{reason=\"{reason}\"}} {v}"
-            );
+            refused.get_or_create(&[("reason", reason)]).inc_by(v);
         }
-        out.push_str("# TYPE node_fsync_seconds histogram\n");
-        self.fsync_latency
-            .render(&mut out, "node_fsync_seconds", "");
-        out.push_str("# TYPE node_request_seconds histogram\n");
-        for (i, k) in OpKind::ALL.iter().enumerate() {
-            let labels = format!("op=\"{}\",", k.name());
-            self.request_latency[i].render(&mut out, "node_request_seconds", &labels);
-        }
+        registry.register(
+            "node_peer_refused_messages",
+            "Peer messages refused at the boundary, by reason",
+            refused,
+        );
+        registry.register(
+            "node_fsync_seconds",
+            "Time of one write-ahead log fsync",
+            self.fsync_latency.clone(),
+        );
+        registry.register(
+            "node_request_seconds",
+            "Time to answer a client or admin request, by operation",
+            self.request_latency.clone(),
+        );
+        let mut out = String::with_capacity(8192);
+        // Writing into a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &registry);
         out
     }
 }
@@ -241,9 +351,9 @@ mod tests {
     fn leader_status() -> Status {
         Status {
             id: 1,
-            consensus: crate::consensus::EngineKind::Raft,
             incarnation: 5,
             cluster: 6,
+            consensus: crate::consensus::EngineKind::Raft,
             role: Role::Leader,
             term: 4,
             leader: Some(1),
@@ -259,9 +369,9 @@ mod tests {
     #[test]
     fn histogram_buckets_are_cumulative() {
         let m = Metrics::default();
-        m.fsync_latency.observe(Duration::from_micros(50));
-        m.fsync_latency.observe(Duration::from_millis(3));
-        m.fsync_latency.observe(Duration::from_secs(10));
+        m.observe_fsync(Duration::from_micros(50));
+        m.observe_fsync(Duration::from_millis(3));
+        m.observe_fsync(Duration::from_secs(10));
         let text = m.render(&leader_status());
         assert!(text.contains("node_fsync_seconds_bucket{le=\"0.0001\"} 1\n"));
         assert!(text.contains("node_fsync_seconds_bucket{le=\"0.005\"} 2\n"));
@@ -270,6 +380,8 @@ mod tests {
         assert!(text.contains("node_role{role=\"leader\"} 1\n"));
         assert!(text.contains("node_term 4\n"));
         assert!(text.contains("node_request_seconds_count{op=\"put\"} 0\n"));
+        // Counter names keep their `_total`, as scrapers know them.
+        assert!(text.contains("# TYPE node_proposals_total counter\nnode_proposals_total 0\n"));
         assert!(text.contains("node_peer_refused_messages_total{reason=\"term_too_far\"} 0\n"));
     }
 

@@ -5,7 +5,7 @@
 //! - [`Api::Node`]: this project's node HTTP API (outcomes in [`super::client::classify`]).
 //! - [`Api::Etcd`]: etcd's v3 JSON gateway ([`super::etcd`]).
 
-use super::client::{Completion, Op, Workload, classify};
+use super::client::{Completion, Op, classify};
 use super::etcd::{self, Etcd};
 use super::http::{HttpClient, Reply, request, request_with};
 use super::target::{Probe, Protocol};
@@ -105,17 +105,17 @@ fn node_request(op: &Op) -> (Method, String, Option<Value>) {
     match op {
         Op::Read { key } => (
             Method::GET,
-            format!("/kv/{}", Workload::key_name(*key)),
+            format!("/kv/{}", crate::ops::key_name(*key)),
             None,
         ),
         Op::Write { key, value } => (
             Method::PUT,
-            format!("/kv/{}", Workload::key_name(*key)),
+            format!("/kv/{}", crate::ops::key_name(*key)),
             Some(json!({ "value": value })),
         ),
         Op::Cas { key, from, to } => (
             Method::POST,
-            format!("/kv/{}/cas", Workload::key_name(*key)),
+            format!("/kv/{}/cas", crate::ops::key_name(*key)),
             Some(json!({ "from": from, "to": to })),
         ),
     }

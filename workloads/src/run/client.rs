@@ -1,9 +1,8 @@
 //! Jepsen-style clients: each is one logical process with at most one outstanding
-//! operation, talking to its assigned member. Operations are a seeded mix of read,
-//! write and cas over a few keys; every written value is unique in the run, which
-//! keeps the history cheap to check (a read names the one write it saw). The
-//! member's protocol ([`super::api`]) turns an operation into a request and its
-//! reply into an outcome.
+//! operation, talking to its assigned member. Operations come from the generator the
+//! simulator uses too ([`crate::ops::Generator`], here 40% reads, 35% writes, 25%
+//! cas). The member's protocol ([`super::api`]) turns an operation into a request
+//! and its reply into an outcome.
 //!
 //! Outcomes on our node follow docs/design.md ("HTTP API", [`classify`]): 200 ok; 409 cas_mismatch
 //! fail; 404 on read ok with null; 503 and other rejections fail; 504, timeouts and
@@ -17,11 +16,13 @@
 
 use super::api::Api;
 use super::http::{HttpClient, Reply};
-use super::recorder::{Recorder, Who};
+use super::recorder::Recorder;
+pub use crate::ops::Op;
+use crate::ops::{Generator, Mix, OpKind};
 use checker::history::EventType;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,25 +38,16 @@ pub struct Workload {
     pub api: Api,
     pub keys: usize,
     pub op_timeout: Duration,
-    next_value: AtomicU64,
+    /// Draws the operations and remembers each key's latest value.
+    generator: Generator,
     next_process: AtomicU64,
     /// `Request-Seq` of the next write (increasing for every process).
     next_seq: AtomicU64,
-    /// Last value each key was seen to hold, so cas has a fair chance to match.
-    known: Mutex<Vec<Value>>,
     pub ok_count: AtomicU64,
     pub op_count: AtomicU64,
     /// Nodes whose clients only read for now: the nemesis cut them off, and reads
     /// served by a node that lost its majority are where stale reads show.
     read_focus: Mutex<BTreeSet<u64>>,
-}
-
-/// One generated operation.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    Read { key: usize },
-    Write { key: usize, value: u64 },
-    Cas { key: usize, from: Value, to: u64 },
 }
 
 /// What the protocol made of one reply.
@@ -91,44 +83,17 @@ impl Workload {
             api,
             keys: keys.max(1),
             op_timeout,
-            next_value: AtomicU64::new(1),
+            generator: Generator::new(keys, Mix::READ_HEAVY),
             next_process: AtomicU64::new(first_process),
             next_seq: AtomicU64::new(1),
-            known: Mutex::new(vec![Value::Null; keys.max(1)]),
             ok_count: AtomicU64::new(0),
             op_count: AtomicU64::new(0),
             read_focus: Mutex::new(BTreeSet::new()),
         }
     }
 
-    pub fn key_name(key: usize) -> String {
-        format!("k{key}")
-    }
-
     pub fn fresh_process(&self) -> u64 {
         self.next_process.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn fresh_value(&self) -> u64 {
-        self.next_value.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn known(&self, key: usize) -> Value {
-        let k = match self.known.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        k.get(key).cloned().unwrap_or(Value::Null)
-    }
-
-    fn learn(&self, key: usize, v: Value) {
-        let mut k = match self.known.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if let Some(slot) = k.get_mut(key) {
-            *slot = v;
-        }
     }
 
     /// Makes the clients of `nodes` read only, until [`Workload::clear_read_focus`].
@@ -152,25 +117,9 @@ impl Workload {
         }
     }
 
-    /// A seeded choice: 40% reads, 35% writes, 25% cas (only reads when `read_only`).
-    /// The rolls are drawn either way, so the sequence of keys stays the same.
+    /// The next operation from the seeded generator; only reads when `read_only`.
     pub fn generate(&self, rng: &mut ChaCha8Rng, read_only: bool) -> Op {
-        let key = rng.random_range(0..self.keys);
-        let roll = rng.random_range(0..100u32);
-        if roll < 40 || read_only {
-            Op::Read { key }
-        } else if roll < 75 {
-            Op::Write {
-                key,
-                value: self.fresh_value(),
-            }
-        } else {
-            Op::Cas {
-                key,
-                from: self.known(key),
-                to: self.fresh_value(),
-            }
-        }
+        self.generator.next(rng, read_only.then_some(OpKind::Read))
     }
 
     /// Records the invoke, sends the request, records the completion.
@@ -181,22 +130,10 @@ impl Workload {
         process: u64,
         op: &Op,
     ) -> Ended {
-        let (f, key, input) = match op {
-            Op::Read { key } => ("read", *key, Value::Null),
-            Op::Write { key, value } => ("write", *key, json!(value)),
-            Op::Cas { key, from, to } => ("cas", *key, json!([from, to])),
-        };
-        let key_name = Self::key_name(key);
-        let who = Who::Client(process);
+        let input = op.input();
         self.op_count.fetch_add(1, Ordering::Relaxed);
-        self.recorder.record(
-            who.clone(),
-            EventType::Invoke,
-            f,
-            Some(&key_name),
-            input.clone(),
-            None,
-        );
+        self.recorder
+            .client(process, EventType::Invoke, op, input.clone(), None);
         let identity = match op {
             Op::Read { .. } => Vec::new(),
             _ => vec![
@@ -211,28 +148,23 @@ impl Workload {
             .api
             .execute(http, addr, op, &input, &identity, self.op_timeout)
             .await;
-        self.recorder.record(
-            who,
+        self.recorder.client(
+            process,
             done.kind,
-            f,
-            Some(&key_name),
+            op,
             done.value.clone(),
             done.error.as_deref(),
         );
         match done.kind {
             EventType::Ok => {
                 self.ok_count.fetch_add(1, Ordering::Relaxed);
-                let learned = match op {
-                    Op::Read { .. } => done.value,
-                    Op::Write { value, .. } => json!(value),
-                    Op::Cas { to, .. } => json!(to),
-                };
-                self.learn(key, learned);
+                let learned = op.written().unwrap_or(done.value);
+                self.generator.learn(op.key(), learned);
                 Ended::Ok
             }
             EventType::Fail => {
                 if let Some(cur) = done.current {
-                    self.learn(key, cur);
+                    self.generator.learn(op.key(), cur);
                 }
                 Ended::Fail
             }
@@ -378,6 +310,7 @@ pub async fn final_reads(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn resp(status: u16, body: Value) -> Reply {
         Reply::Response { status, body }
@@ -445,11 +378,7 @@ mod tests {
         let ops: Vec<Op> = (0..500).map(|_| w.generate(&mut rng, false)).collect();
         let mut written: Vec<u64> = ops
             .iter()
-            .filter_map(|o| match o {
-                Op::Write { value, .. } => Some(*value),
-                Op::Cas { to, .. } => Some(*to),
-                Op::Read { .. } => None,
-            })
+            .filter_map(|o| o.written().and_then(|v| v.as_u64()))
             .collect();
         let n = written.len();
         written.sort_unstable();

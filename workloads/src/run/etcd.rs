@@ -18,7 +18,7 @@
 //! Unavailable), unlike our node, whose 503 means "certainly not applied". A read
 //! changes nothing, so every read that did not get an answer is `fail`.
 
-use super::client::{Completion, Op, Workload};
+use super::client::{Completion, Op};
 use super::http::{HttpClient, Reply, request};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -94,7 +94,7 @@ fn range_value(body: &Value) -> Option<Value> {
 pub fn op_request(op: &Op, serializable: bool) -> (&'static str, Value) {
     match op {
         Op::Read { key } => {
-            let mut body = json!({ "key": b64(&Workload::key_name(*key)) });
+            let mut body = json!({ "key": b64(&crate::ops::key_name(*key)) });
             if serializable {
                 body["serializable"] = json!(true);
             }
@@ -102,10 +102,10 @@ pub fn op_request(op: &Op, serializable: bool) -> (&'static str, Value) {
         }
         Op::Write { key, value } => (
             "/v3/kv/put",
-            json!({ "key": b64(&Workload::key_name(*key)), "value": encode_value(&json!(value)) }),
+            json!({ "key": b64(&crate::ops::key_name(*key)), "value": encode_value(&json!(value)) }),
         ),
         Op::Cas { key, from, to } => {
-            let k = b64(&Workload::key_name(*key));
+            let k = b64(&crate::ops::key_name(*key));
             let compare = if from.is_null() {
                 json!({ "key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0" })
             } else {

@@ -16,10 +16,10 @@ use super::cluster::Cluster;
 use super::etcd_members::{self, Removed};
 use super::http::HttpClient;
 use super::membership;
-use super::recorder::{Recorder, Who};
+use super::recorder::Recorder;
 use super::status::ClusterView;
 use super::wipe;
-use checker::history::EventType;
+use crate::faults::Fault;
 use checker::report::FaultInterval;
 use rand::RngExt;
 use rand::seq::SliceRandom;
@@ -29,69 +29,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// A family of faults `--nemesis` can switch on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum FaultKind {
-    Partition,
-    Kill,
-    Pause,
-    Membership,
-    Wipe,
-}
-
-impl FaultKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::Partition => "partition",
-            FaultKind::Kill => "kill",
-            FaultKind::Pause => "pause",
-            FaultKind::Membership => "membership",
-            FaultKind::Wipe => "wipe",
-        }
-    }
-}
-
-/// Parses `--nemesis`: `none`, `all`, or a comma list of `partition`, `kill`, `pause`,
-/// `membership`, `wipe`.
-pub fn parse_nemesis(s: &str) -> Result<Vec<FaultKind>, String> {
-    let mut kinds = BTreeSet::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part {
-            "none" => {}
-            "all" => {
-                kinds.extend([
-                    FaultKind::Partition,
-                    FaultKind::Kill,
-                    FaultKind::Pause,
-                    FaultKind::Membership,
-                    FaultKind::Wipe,
-                ]);
-            }
-            "partition" | "partitions" => {
-                kinds.insert(FaultKind::Partition);
-            }
-            "kill" | "kills" | "crash" => {
-                kinds.insert(FaultKind::Kill);
-            }
-            "pause" | "pauses" => {
-                kinds.insert(FaultKind::Pause);
-            }
-            "membership" | "member" => {
-                kinds.insert(FaultKind::Membership);
-            }
-            "wipe" | "disk" => {
-                kinds.insert(FaultKind::Wipe);
-            }
-            other => {
-                return Err(format!(
-                    "unknown fault {other:?}: use partition, kill, pause, membership, wipe, all or none"
-                ));
-            }
-        }
-    }
-    Ok(kinds.into_iter().collect())
-}
 
 /// Ways to split the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,7 +132,7 @@ pub struct Nemesis {
     pub view: Arc<ClusterView>,
     pub recorder: Arc<Recorder>,
     pub workload: Arc<Workload>,
-    pub kinds: Vec<FaultKind>,
+    pub kinds: Vec<Fault>,
     pub interval: Duration,
     /// How long one isolation of the leader lasts: long enough for the majority to
     /// elect a new leader and for the old one to notice (the target says how long
@@ -220,7 +157,7 @@ pub struct Nemesis {
 
 /// Faults still in force, so they can be ended when the run stops mid-fault.
 struct Open {
-    kind: FaultKind,
+    kind: Fault,
     start_ns: u64,
     detail: String,
     nodes: Vec<u64>,
@@ -229,7 +166,7 @@ struct Open {
 impl Nemesis {
     fn event(&self, f: &str, value: Value) -> u64 {
         self.recorder
-            .record(Who::Nemesis, EventType::Info, f, None, value, None)
+            .nemesis(f, value)
             .unwrap_or_else(|| self.recorder.now_ns())
     }
 
@@ -251,7 +188,7 @@ impl Nemesis {
         ids[self.rng.random_range(0..ids.len())]
     }
 
-    fn start(&mut self, kind: FaultKind, detail: String, nodes: Vec<u64>, value: Value) -> Open {
+    fn start(&mut self, kind: Fault, detail: String, nodes: Vec<u64>, value: Value) -> Open {
         let start_ns = self.event(&format!("{}-start", kind.name()), value);
         Open {
             kind,
@@ -264,24 +201,25 @@ impl Nemesis {
     /// Ends a fault: heals it and records the interval.
     fn end(&mut self, open: Open) {
         match open.kind {
-            FaultKind::Partition => {
+            Fault::Partition => {
                 self.cluster.heal_links();
                 self.workload.clear_read_focus();
             }
-            FaultKind::Kill => {
+            Fault::Kill => {
                 for &id in &open.nodes {
                     let r = self.cluster.restart(id);
                     self.note(r);
                 }
             }
-            FaultKind::Pause => {
+            Fault::Pause => {
                 for &id in &open.nodes {
                     let r = self.cluster.resume(id);
                     self.note(r);
                 }
             }
-            // Ended by their own functions, which await the admin API or /status.
-            FaultKind::Membership | FaultKind::Wipe => {}
+            // Ended by their own functions, which await the admin API or /status;
+            // the simulator-only kinds never reach a real run (`faults::for_real_run`).
+            Fault::Membership | Fault::Wipe | Fault::Loss | Fault::Hostile => {}
         }
         let end_ns = self.event(
             &format!("{}-stop", open.kind.name()),
@@ -336,7 +274,7 @@ impl Nemesis {
             _ => grudge.name().to_string(),
         };
         self.start(
-            FaultKind::Partition,
+            Fault::Partition,
             detail,
             minority.clone(),
             json!({ "grudge": grudge.name(), "cut": cuts, "minority": minority }),
@@ -379,7 +317,7 @@ impl Nemesis {
         let names: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
         let detail = format!("{why} {}", names.join(","));
         self.start(
-            FaultKind::Kill,
+            Fault::Kill,
             detail,
             nodes.clone(),
             json!({ "target": why, "nodes": nodes }),
@@ -393,7 +331,7 @@ impl Nemesis {
         self.note(r);
         let why = if leader { "leader" } else { "one" };
         self.start(
-            FaultKind::Pause,
+            Fault::Pause,
             format!("{why} n{id}"),
             vec![id],
             json!({ "target": why, "nodes": [id] }),
@@ -491,7 +429,7 @@ impl Nemesis {
             }),
         );
         self.faults.push(FaultInterval {
-            kind: FaultKind::Membership.name().to_string(),
+            kind: Fault::Membership.name().to_string(),
             start_ns,
             end_ns: Some(end_ns),
             detail: format!("remove {why} n{victim} ({outcome})"),
@@ -620,7 +558,7 @@ impl Nemesis {
         }
         let end_ns = self.event("wipe-stop", json!({ "node": victim, "voting_again": back }));
         self.faults.push(FaultInterval {
-            kind: FaultKind::Wipe.name().to_string(),
+            kind: Fault::Wipe.name().to_string(),
             start_ns,
             end_ns: Some(end_ns),
             detail: format!("wipe {why} n{victim}"),
@@ -631,7 +569,7 @@ impl Nemesis {
     /// N voters, not joint, before the final reads. Does nothing when membership
     /// faults are off. Returns whether the configuration is whole.
     pub async fn heal_membership(&mut self, limit: Duration) -> bool {
-        if !self.kinds.contains(&FaultKind::Membership) {
+        if !self.kinds.contains(&Fault::Membership) {
             return true;
         }
         let readded: Vec<u64> = self
@@ -673,15 +611,16 @@ impl Nemesis {
             }
             let kind = self.kinds[self.rng.random_range(0..self.kinds.len())];
             match kind {
-                FaultKind::Partition => self.partition_fault(&mut stop).await,
-                FaultKind::Pause => {
+                Fault::Partition => self.partition_fault(&mut stop).await,
+                Fault::Pause => {
                     let open = self.pause();
                     Self::hold(self.interval, &mut stop).await;
                     self.end(open);
                 }
-                FaultKind::Kill => self.kill_fault(&mut stop).await,
-                FaultKind::Membership => self.membership_fault(&mut stop).await,
-                FaultKind::Wipe => self.wipe_fault(&mut stop).await,
+                Fault::Kill => self.kill_fault(&mut stop).await,
+                Fault::Membership => self.membership_fault(&mut stop).await,
+                Fault::Wipe => self.wipe_fault(&mut stop).await,
+                Fault::Loss | Fault::Hostile => {}
             }
         }
     }
@@ -742,22 +681,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn nemesis_option_parses() {
-        assert_eq!(parse_nemesis("none"), Ok(vec![]));
-        assert_eq!(
-            parse_nemesis("kill,partition"),
-            Ok(vec![FaultKind::Partition, FaultKind::Kill])
-        );
-        assert_eq!(parse_nemesis("all").map(|k| k.len()), Ok(5));
-        assert_eq!(parse_nemesis("wipe"), Ok(vec![FaultKind::Wipe]));
-        assert_eq!(
-            parse_nemesis("partition,kill,pause").map(|k| k.contains(&FaultKind::Membership)),
-            Ok(false)
-        );
-        assert_eq!(parse_nemesis("membership"), Ok(vec![FaultKind::Membership]));
-        assert!(parse_nemesis("flood").is_err());
     }
 }

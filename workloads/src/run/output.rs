@@ -3,86 +3,57 @@
 
 use anyhow::Context;
 use checker::history::{Function, History, Key, Outcome};
-use hdrhistogram::Histogram;
+use checker::report::latency_quantiles;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// `YYYYMMDDTHHMMSSZ` for a time, in UTC (civil-from-days, so no date crate is needed).
+/// `YYYYMMDDTHHMMSSZ` for a time, in UTC: run and suite folder names, which sort in
+/// the order the runs started.
 pub fn utc_timestamp(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    DateTime::<Utc>::from(t)
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string()
 }
 
-/// RFC 3339 in UTC (`2026-01-26T10:15:00Z`), as `run.json`'s `started`.
+/// RFC 3339 in UTC, to the second (`2026-01-26T10:15:00Z`), as `run.json`'s `started`.
 pub fn rfc3339_utc(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Creates a fresh `results/<timestamp>-<name>/` (with a suffix if two runs start in
 /// the same second) and its `nodes/` folder.
 pub fn make_run_dir(results: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(results)
-        .with_context(|| format!("creating results folder {}", results.display()))?;
-    let base = format!("{}-{name}", utc_timestamp(SystemTime::now()));
+    let dir = make_dated_dir(results, "", name)?;
+    std::fs::create_dir_all(dir.join("nodes"))
+        .with_context(|| format!("creating {}/nodes", dir.display()))?;
+    Ok(dir)
+}
+
+/// Creates `parent/<prefix><UTC timestamp><-suffix>` (`suffix` may be empty), adding
+/// `-1`, `-2`, ... when the name is taken: run folders and suite folders.
+pub fn make_dated_dir(parent: &Path, prefix: &str, suffix: &str) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("creating results folder {}", parent.display()))?;
+    let mut base = format!("{prefix}{}", utc_timestamp(SystemTime::now()));
+    if !suffix.is_empty() {
+        base = format!("{base}-{suffix}");
+    }
     for n in 0..1000 {
-        let dir_name = if n == 0 {
+        let dir = parent.join(if n == 0 {
             base.clone()
         } else {
             format!("{base}-{n}")
-        };
-        let dir = results.join(dir_name);
+        });
         match std::fs::create_dir(&dir) {
-            Ok(()) => {
-                std::fs::create_dir_all(dir.join("nodes"))
-                    .with_context(|| format!("creating {}/nodes", dir.display()))?;
-                return Ok(dir);
-            }
+            Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }
     }
-    anyhow::bail!(
-        "could not find a free run folder name under {}",
-        results.display()
-    )
+    anyhow::bail!("no free folder name {base}-N under {}", parent.display())
 }
 
 /// Points `results/latest` at the run folder (a relative symlink, replaced if present).
@@ -196,8 +167,6 @@ pub fn count_snapshots(dir: &std::path::Path) -> (usize, usize) {
 /// Counts and latency quantiles from the history's client operations.
 pub fn summarize(history: &History, workload_s: f64) -> Summary {
     let mut s = Summary::default();
-    // 1 µs to 10 min, 3 significant digits.
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).ok();
     for op in &history.ops {
         s.operations += 1;
         let outcome = match op.outcome {
@@ -219,20 +188,18 @@ pub fn summarize(history: &History, workload_s: f64) -> Summary {
             .or_default()
             .entry(outcome.to_string())
             .or_default() += 1;
-        if op.outcome == Outcome::Ok
-            && let (Some(ret), Some(h)) = (op.ret, hist.as_mut())
-        {
-            let us = (ret.saturating_sub(op.call) / 1000).clamp(1, 600_000_000);
-            let _ = h.record(us);
-        }
     }
     if workload_s > 0.0 {
         s.ok_per_s = s.ok as f64 / workload_s;
     }
-    if let Some(h) = hist.filter(|h| !h.is_empty()) {
-        s.latency_ok_p50_ms = Some(h.value_at_quantile(0.5) as f64 / 1000.0);
-        s.latency_ok_p99_ms = Some(h.value_at_quantile(0.99) as f64 / 1000.0);
-        s.latency_ok_max_ms = Some(h.max() as f64 / 1000.0);
+    let ok = latency_quantiles(history)
+        .into_iter()
+        .find_map(|(o, q)| (o == Outcome::Ok).then_some(q));
+    if let Some(q) = ok {
+        let ms = |ns: u64| ns as f64 / 1e6;
+        s.latency_ok_p50_ms = Some(ms(q.p50_ns));
+        s.latency_ok_p99_ms = Some(ms(q.p99_ns));
+        s.latency_ok_max_ms = Some(ms(q.max_ns));
     }
     s
 }
@@ -291,6 +258,36 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_210_096);
         assert_eq!(utc_timestamp(t), "20240229T123456Z");
         assert_eq!(rfc3339_utc(t), "2024-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn summary_latencies_are_those_of_ok_operations() {
+        // Two ok writes of 2 ms and 4 ms, a failed cas of 100 ms; times in ns.
+        let text = [
+            (0, 0, "invoke", "write"),
+            (2_000_000, 0, "ok", "write"),
+            (2_000_000, 1, "invoke", "cas"),
+            (102_000_000, 1, "fail", "cas"),
+            (3_000_000, 0, "invoke", "write"),
+            (7_000_000, 0, "ok", "write"),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (t, p, ty, f))| {
+            format!(
+                r#"{{"index":{i},"time":{t},"process":{p},"type":"{ty}","f":"{f}","key":"k","value":{}}}"#,
+                if *f == "cas" { "[1,2]" } else { "1" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+        let history = checker::parse::parse_str(&text, "h.jsonl").expect("history");
+        let s = summarize(&history, 2.0);
+        assert_eq!((s.operations, s.ok, s.fail, s.info), (3, 2, 1, 0));
+        assert_eq!(s.ok_per_s, 1.0);
+        let near = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() < want * 0.01);
+        assert!(near(s.latency_ok_p50_ms, 2.0), "{:?}", s.latency_ok_p50_ms);
+        assert!(near(s.latency_ok_max_ms, 4.0), "{:?}", s.latency_ok_max_ms);
     }
 
     #[test]

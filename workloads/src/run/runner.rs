@@ -5,19 +5,22 @@
 use super::api::{self, Api};
 use super::client::{self, Workload};
 use super::cluster::{Cluster, ClusterSpec};
-use super::nemesis::{self, FaultKind, Nemesis};
+use super::nemesis::Nemesis;
 use super::nodebin::find_node_binary;
 use super::output::{self, Summary};
-use super::recorder::{self, Recorder, Who};
+use super::recorder::Recorder;
 use super::status::{self, ClusterView};
 use super::target::{self, NodeOptions, Protocol, TargetSpec};
-use super::{RunArgs, TargetKind, edn, http, report};
+use super::{RunArgs, TargetKind, http, report};
+use crate::args::FaultSet;
+use crate::faults::{self, Fault};
 use anyhow::{Context, bail};
 use checker::check::{CheckOptions, ModelKind};
-use checker::history::EventType;
+use checker::parse::Format;
 use checker::report::{ClusterEvent, FaultInterval, RunInfo};
 use checker::verdict::{Validity, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
+use node::replica::Mutant;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -82,7 +85,7 @@ fn target_spec(args: &RunArgs) -> anyhow::Result<TargetSpec> {
             &find_node_binary(args.node_bin.as_deref())?,
             &NodeOptions {
                 snapshot_every: args.snapshot_every,
-                unsafe_mutant: args.unsafe_mutant.clone(),
+                unsafe_mutant: args.unsafe_mutant,
             },
         ),
     };
@@ -96,7 +99,7 @@ fn target_spec(args: &RunArgs) -> anyhow::Result<TargetSpec> {
     Ok(spec)
 }
 
-fn run_name(target: &str, kinds: &[FaultKind], mutant: Option<&str>, serializable: bool) -> String {
+fn run_name(target: &str, kinds: &[Fault], mutant: Option<&str>, serializable: bool) -> String {
     let mut name = if kinds.is_empty() {
         "no-faults".to_string()
     } else {
@@ -140,16 +143,12 @@ fn replay_command(args: &RunArgs, seed: u64) -> String {
         args.keys,
         args.time_limit,
         args.rate,
-        if args.nemesis.is_empty() {
-            "none"
-        } else {
-            &args.nemesis
-        },
+        args.nemesis,
         args.nemesis_interval,
         args.snapshot_every
     ));
-    if let Some(m) = &args.unsafe_mutant {
-        c.push_str(&format!(" --unsafe {m}"));
+    if let Some(m) = args.unsafe_mutant {
+        c.push_str(&format!(" --unsafe {}", m.name()));
     }
     c
 }
@@ -307,13 +306,13 @@ async fn wait_until_ready(
 /// Runs the whole thing; returns the exit code (0/1/2). Setup problems are errors.
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     validate(&args)?;
-    let mut kinds = nemesis::parse_nemesis(&args.nemesis).map_err(anyhow::Error::msg)?;
+    let mut kinds = faults::for_real_run(&args.nemesis).map_err(anyhow::Error::msg)?;
     let seed = args.seed.unwrap_or_else(clock_seed);
     let for_spec = args.clone();
     let spec = tokio::task::spawn_blocking(move || target_spec(&for_spec))
         .await
         .context("finding the target")??;
-    if kinds.contains(&FaultKind::Membership)
+    if kinds.contains(&Fault::Membership)
         && spec.protocol == Protocol::Etcd
         && !spec.command.iter().any(|a| a.contains("{cluster_state}"))
     {
@@ -326,9 +325,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     // A wipe restarts a member with the command line it first had, which only our
     // node's identity rule makes safe; an etcd member that lost its data has to be
     // removed and added back, which is what the membership fault does on etcd.
-    if kinds.contains(&FaultKind::Wipe) && spec.protocol == Protocol::Etcd {
-        if args.nemesis.split(',').any(|p| p.trim() == "all") {
-            kinds.retain(|k| *k != FaultKind::Wipe);
+    if kinds.contains(&Fault::Wipe) && spec.protocol == Protocol::Etcd {
+        if args.nemesis == FaultSet::all() {
+            kinds.retain(|k| *k != Fault::Wipe);
             eprintln!(
                 "workloads: --nemesis all on etcd leaves out wipe (the membership fault removes, wipes and re-adds etcd members)"
             );
@@ -343,7 +342,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let name = run_name(
         &spec.name,
         &kinds,
-        args.unsafe_mutant.as_deref(),
+        args.unsafe_mutant.map(Mutant::name),
         args.etcd_serializable_reads,
     );
     let command = replay_command(&args, seed);
@@ -359,9 +358,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         "program": spec.command[0],
         "serializable_reads": args.etcd_serializable_reads,
         "nodes": args.nodes, "clients": args.clients, "keys": args.keys,
-        "time_limit_s": args.time_limit, "rate": args.rate, "nemesis": args.nemesis,
+        "time_limit_s": args.time_limit, "rate": args.rate, "nemesis": args.nemesis.to_string(),
         "nemesis_interval_s": args.nemesis_interval, "snapshot_every": args.snapshot_every,
-        "unsafe": args.unsafe_mutant,
+        "unsafe": args.unsafe_mutant.map(Mutant::name),
         "op_timeout_s": args.op_timeout,
     });
     eprintln!(
@@ -509,13 +508,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         cluster.kill(id)?;
     }
     cluster.heal_all()?;
-    recorder.record(
-        Who::Nemesis,
-        EventType::Info,
+    recorder.nemesis(
         "heal",
-        None,
         json!({"detail": "all links healed, all nodes running"}),
-        None,
     );
     let interrupted = *interrupt_rx.borrow();
     let mut final_ok = 0;
@@ -550,10 +545,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     drop(data);
 
     // The history and its verdict.
-    let records = recorder.snapshot();
+    let recorded = recorder.take().map_err(anyhow::Error::msg)?;
     let history_path = run_dir.join("history.jsonl");
-    recorder::write_jsonl(&history_path, &records).context("writing history.jsonl")?;
-    edn::write_edn(&run_dir.join("history.edn"), &records).context("writing history.edn")?;
+    recorded
+        .save(&history_path, Format::Jsonl)
+        .context("writing history.jsonl")?;
+    recorded
+        .save(&run_dir.join("history.edn"), Format::Edn)
+        .context("writing history.edn")?;
     // The checker reads the file back, so the verdict is about exactly what was saved.
     let history = Arc::new(
         checker::parse::parse_file(&history_path)

@@ -2,8 +2,9 @@
 //! requests and replies, timeouts, and the liveness probe of the healed phase.
 
 use super::clients::{self, Outcome, Pending};
-use super::history::Kind;
 use super::world::{CLIENT_TIMEOUT_NS, Driven, Ev, LIVENESS_BOUND_NS, MS, Phase, World};
+use crate::ops::OpKind;
+use checker::history::EventType;
 use node::raft::types::NodeId;
 use node::replica::Response;
 use rand::RngExt;
@@ -11,23 +12,36 @@ use rand::RngExt;
 impl<R: Driven> World<R> {
     /// Starts the next operation of client `slot` (unless the run is winding down).
     pub(super) fn client_next(&mut self, slot: usize) {
-        if self.phase == Phase::Done || self.clients[slot].pending.is_some() {
+        if self.phase == Phase::Done || self.clients.slots[slot].pending.is_some() {
             return;
         }
-        self.next_op += 1;
-        let force_write = self.probe_from.is_some() && !self.liveness_met;
+        self.clients.next_op += 1;
+        let force_write = self.clients.probe_from.is_some() && !self.clients.liveness_met;
         let p = clients::next_op(
             &mut self.rng,
-            &mut self.clients[slot],
-            &mut self.next_value,
-            &mut self.last_written,
+            &mut self.clients.slots[slot],
+            &self.clients.generator,
             force_write,
-            self.next_op,
+            self.clients.next_op,
             self.now,
         );
-        let process = self.clients[slot].process;
-        self.history.push(clients::invoke_event(process, &p));
-        self.trace_line(|| format!("client p{process} invoke {} {} {}", p.f, p.key, p.value));
+        let process = self.clients.slots[slot].process;
+        self.history.client(
+            p.invoked_ns,
+            process,
+            EventType::Invoke,
+            &p.op,
+            p.op.input(),
+            None,
+        );
+        self.trace_line(|| {
+            format!(
+                "client p{process} invoke {} {} {}",
+                p.op.function().name(),
+                p.op.key_name(),
+                p.op.input()
+            )
+        });
         let node = self.rng.random_range(1..=self.nodes.len() as u64);
         self.send_request(slot, &p, node);
         self.queue.push(
@@ -37,7 +51,7 @@ impl<R: Driven> World<R> {
                 op_id: p.op_id,
             },
         );
-        self.clients[slot].pending = Some(p);
+        self.clients.slots[slot].pending = Some(p);
     }
 
     fn send_request(&mut self, slot: usize, p: &Pending, node: NodeId) {
@@ -60,7 +74,7 @@ impl<R: Driven> World<R> {
         op_id: u64,
         response: Response,
     ) {
-        let c = &self.clients[slot];
+        let c = &self.clients.slots[slot];
         let Some(p) = c.pending.as_ref().filter(|p| p.op_id == op_id) else {
             return;
         };
@@ -70,7 +84,7 @@ impl<R: Driven> World<R> {
                 return self.fail(e);
             }
         }
-        match clients::on_response(c.process, p, &response, self.now) {
+        match clients::on_response(p, &response) {
             Outcome::Redirect(to) => {
                 let mut p = p.clone();
                 p.hops += 1;
@@ -78,7 +92,7 @@ impl<R: Driven> World<R> {
                 if to >= 1 && to <= self.nodes.len() as u64 {
                     self.send_request(slot, &p, to);
                 }
-                self.clients[slot].pending = Some(p);
+                self.clients.slots[slot].pending = Some(p);
             }
             done => self.finish(slot, done),
         }
@@ -86,40 +100,51 @@ impl<R: Driven> World<R> {
 
     /// Records the end of client `slot`'s operation and schedules its next one.
     pub(super) fn finish(&mut self, slot: usize, outcome: Outcome) {
-        let Outcome::Done { event, retire } = outcome else {
+        let Outcome::Done {
+            kind,
+            value,
+            error,
+            retire,
+        } = outcome
+        else {
             return;
         };
-        let Some(p) = self.clients[slot].pending.take() else {
+        let Some(p) = self.clients.slots[slot].pending.take() else {
             return;
         };
-        let process = self.clients[slot].process;
+        let process = self.clients.slots[slot].process;
         self.trace_line(|| {
             format!(
                 "client p{process} {:?} {} {} {} {:?}",
-                event.kind, event.f, p.key, event.value, event.error
+                kind,
+                p.op.function().name(),
+                p.op.key_name(),
+                value,
+                error
             )
         });
-        if event.kind == Kind::Ok
-            && p.f == "write"
-            && self.probe_from.is_some_and(|t| p.invoked_ns >= t)
-            && !self.liveness_met
+        if kind == EventType::Ok
+            && p.op.kind() == OpKind::Write
+            && self.clients.probe_from.is_some_and(|t| p.invoked_ns >= t)
+            && !self.clients.liveness_met
         {
-            self.liveness_met = true;
+            self.clients.liveness_met = true;
             self.trace_line(|| "liveness met: a write committed after healing".to_string());
             self.queue.push(self.now + 50 * MS, Ev::End);
         }
-        self.history.push(event);
+        self.history
+            .client(self.now, process, kind, &p.op, value, error);
         if retire {
-            self.clients[slot].process = self.next_process;
-            self.clients[slot].seq = 0;
-            self.next_process += 1;
+            self.clients.slots[slot].process = self.clients.next_process;
+            self.clients.slots[slot].seq = 0;
+            self.clients.next_process += 1;
         }
         let think = self.rng.random_range(5 * MS..40 * MS);
         self.queue.push(self.now + think, Ev::ClientNext { slot });
     }
 
     pub(super) fn set_probe(&mut self) {
-        self.probe_from = Some(self.now);
+        self.clients.probe_from = Some(self.now);
         self.queue.push(self.now + LIVENESS_BOUND_NS, Ev::Deadline);
     }
 }

@@ -1,9 +1,10 @@
 //! Checks a seed's client history for linearizability with the project's checker
-//! (the kv model), through the same JSONL a real run writes, so the simulator and
-//! the checker agree on one format.
+//! (the kv model). The simulator records into the checker's own [`History`] (through
+//! [`crate::history::Recording`], as real runs do), so nothing is encoded and parsed
+//! back on the way.
 
-use super::history::History;
 use checker::check::{CheckOptions, ModelKind, check};
+use checker::history::History;
 use checker::verdict::Validity;
 use std::time::Duration;
 
@@ -19,15 +20,6 @@ pub enum Finding {
 
 /// Checks `history` with one thread (seeds already run in parallel) and a budget.
 pub fn check_history(history: &History, time_limit: Duration) -> Finding {
-    let mut text = Vec::new();
-    if let Err(e) = history.write_jsonl(&mut text) {
-        return Finding::Unknown(format!("cannot encode the history: {e}"));
-    }
-    let text = String::from_utf8_lossy(&text);
-    let parsed = match checker::parse::parse_str(&text, "simulated history") {
-        Ok(h) => h,
-        Err(e) => return Finding::Unknown(format!("the checker rejected the history: {e}")),
-    };
     let options = CheckOptions {
         model: ModelKind::Kv,
         time_limit: Some(time_limit),
@@ -35,7 +27,7 @@ pub fn check_history(history: &History, time_limit: Duration) -> Finding {
         threads: 1,
         ..CheckOptions::default()
     };
-    let verdict = match check(&parsed, &options) {
+    let verdict = match check(history, &options) {
         Ok(v) => v,
         Err(e) => return Finding::Unknown(format!("the checker refused the history: {e}")),
     };

@@ -6,6 +6,7 @@
 //! configuration, and a node that lost its disk voting again.
 
 use super::world::{Driven, Ev, MS, World};
+use crate::faults::Fault;
 use node::raft::types::NodeId;
 use node::replica::{Input, Response, Status};
 use rand::RngExt;
@@ -128,7 +129,7 @@ impl<R: Driven> World<R> {
                 }
             }
         }
-        if self.opts.nemesis.crash && self.rng.random_bool(0.25) {
+        if self.opts.nemesis.contains(Fault::Kill) && self.rng.random_bool(0.25) {
             let epoch = self.nodes.get(&leader).map_or(0, |n| n.epoch);
             let t = self.now + self.rng.random_range(0..25 * MS);
             self.queue.push(

@@ -7,7 +7,8 @@
 //!   (with compaction and crashes in the joint phase), lost disks, and peer messages
 //!   no correct node sends.
 //! - [`net`], [`disk`]: the simulated network and disks.
-//! - [`clients`], [`history`]: Jepsen-style client processes and their history.
+//! - [`clients`]: Jepsen-style client processes; their history is recorded into the
+//!   checker's own history ([`crate::history::Recording`]), as in real runs.
 //! - [`invariants`]: Raft's safety properties, checked incrementally.
 //!
 //! One seed decides everything (a `ChaCha8Rng`; only ordered containers), so any
@@ -27,7 +28,6 @@ pub mod clients;
 mod describe;
 pub mod disk;
 mod disk_loss;
-pub mod history;
 mod hostile;
 pub mod invariants;
 pub mod linearizable;
@@ -40,9 +40,11 @@ mod snapshots;
 pub mod twin;
 pub mod world;
 
+use crate::args::{FaultSet, SeedRange};
+use crate::faults::Fault;
 use anyhow::{Context, bail};
 use clap::Args;
-use node::replica::Mutants;
+use node::replica::Mutant;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,29 +55,25 @@ pub use world::{Options, SeedReport, Stats, Violation};
 /// Budget of the linearizability check of one seed's history.
 const CHECK_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Most seeds one invocation may run.
-const MAX_SEEDS: u64 = 10_000_000;
-
 /// `workloads sim` options.
 #[derive(Args, Clone, Debug)]
 pub struct SimArgs {
     /// Seeds to run, as `A..B` (inclusive) or one number.
     #[arg(long, default_value = "1..100")]
-    pub seeds: String,
+    pub seeds: SeedRange,
     /// Run this one seed (overrides `--seeds`); with `--trace`, print its event trace.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Cluster size (default: 3 or 5, chosen by the seed).
     #[arg(long)]
     pub nodes: Option<usize>,
-    /// Faults to inject: `all`, `none`, or a list of partition, crash, pause, loss,
-    /// membership, disk, hostile.
+    /// Faults to inject: `all`, `none`, or a comma list of partition, kill (or
+    /// crash), pause, membership, wipe (or disk), loss, hostile.
     #[arg(long, default_value = "all")]
-    pub nemesis: String,
-    /// Switch on a known bug: commit-old-term, vote-any-log, stale-read,
-    /// ack-before-commit, no-fsync, joint-skip.
-    #[arg(long = "unsafe", value_name = "MUTANT")]
-    pub mutant: Option<String>,
+    pub nemesis: FaultSet<Fault>,
+    /// Switch on a known bug (docs/design.md, "Mutants").
+    #[arg(long = "unsafe", value_name = "MUTANT", value_enum)]
+    pub mutant: Option<Mutant>,
     /// Print the event trace (deterministic: the same seed prints the same bytes).
     #[arg(long)]
     pub trace: bool,
@@ -90,40 +88,8 @@ pub struct SimArgs {
     pub no_check: bool,
 }
 
-/// Parses `A..B` (inclusive) or `N`.
-pub fn parse_seeds(s: &str) -> anyhow::Result<(u64, u64)> {
-    let (a, b) = match s.split_once("..") {
-        Some((a, b)) => (a.trim(), b.trim().trim_start_matches('=')),
-        None => (s.trim(), s.trim()),
-    };
-    let a: u64 = a
-        .parse()
-        .with_context(|| format!("--seeds {s:?}: {a:?} is not a number"))?;
-    let b: u64 = b
-        .parse()
-        .with_context(|| format!("--seeds {s:?}: {b:?} is not a number"))?;
-    if a > b {
-        bail!("--seeds {s:?}: the range is empty");
-    }
-    if b - a >= MAX_SEEDS {
-        bail!("--seeds {s:?}: more than {MAX_SEEDS} seeds");
-    }
-    Ok((a, b))
-}
-
 /// Builds the per-seed options from the command line.
 pub fn options(args: &SimArgs) -> anyhow::Result<Options> {
-    let nemesis = nemesis::Nemeses::parse(&args.nemesis).map_err(anyhow::Error::msg)?;
-    let (mutants, no_fsync) = match &args.mutant {
-        None => (Mutants::default(), false),
-        Some(m) => match Mutants::parse(m) {
-            Some(parsed) => (parsed, m == "no-fsync"),
-            None => bail!(
-                "--unsafe {m:?}: unknown mutant (expected commit-old-term, vote-any-log, \
-                 stale-read, ack-before-commit, no-fsync or joint-skip)"
-            ),
-        },
-    };
     if let Some(n) = args.nodes
         && !(1..=9).contains(&n)
     {
@@ -131,9 +97,9 @@ pub fn options(args: &SimArgs) -> anyhow::Result<Options> {
     }
     Ok(Options {
         nodes: args.nodes,
-        nemesis,
-        mutants,
-        no_fsync,
+        nemesis: args.nemesis.clone(),
+        mutants: args.mutant.map(Mutant::mutants).unwrap_or_default(),
+        no_fsync: args.mutant == Some(Mutant::NoFsync),
         trace: args.trace,
         check_linearizability: !args.no_check,
     })
@@ -152,7 +118,7 @@ pub fn run_seed_with<R: world::Driven>(seed: u64, opts: &Options) -> SeedReport 
         Ok(r) => r,
         Err(message) => SeedReport::panicked(seed, message),
     };
-    if opts.check_linearizability && r.violation.is_none() {
+    if opts.check_linearizability && r.violation.is_none() && r.unknown.is_none() {
         match linearizable::check_history(&r.history, CHECK_TIME_LIMIT) {
             linearizable::Finding::Linearizable => {}
             linearizable::Finding::NotLinearizable(message) => {
@@ -240,11 +206,11 @@ pub fn replay_command(seed: u64, args: &SimArgs) -> String {
     if let Some(n) = args.nodes {
         cmd.push_str(&format!(" --nodes {n}"));
     }
-    if args.nemesis != "all" {
+    if args.nemesis != FaultSet::all() {
         cmd.push_str(&format!(" --nemesis {}", args.nemesis));
     }
-    if let Some(m) = &args.mutant {
-        cmd.push_str(&format!(" --unsafe {m}"));
+    if let Some(m) = args.mutant {
+        cmd.push_str(&format!(" --unsafe {}", m.name()));
     }
     cmd.push_str(" --trace");
     cmd
@@ -311,7 +277,7 @@ pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
     let opts = options(&args)?;
     let (a, b) = match args.seed {
         Some(s) => (s, s),
-        None => parse_seeds(&args.seeds)?,
+        None => (args.seeds.first, args.seeds.last),
     };
     if (args.trace || args.history.is_some()) && a != b {
         bail!("--trace and --history need a single seed (--seed N)");
@@ -325,12 +291,8 @@ pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "{line}")?;
         }
         if let Some(path) = &args.history {
-            let f = std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(f);
             r.history
-                .write_jsonl(&mut w)
-                .and_then(|()| w.flush())
+                .save(path, checker::parse::Format::Jsonl)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         RangeResult {

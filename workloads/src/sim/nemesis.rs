@@ -5,100 +5,92 @@
 //! entry sits on a minority (Raft paper figure 8). Restarts come quickly, so a node with
 //! a lagging or divergent log soon runs for election again.
 
-use super::history::{Event, Kind, Who};
 use super::net::Faults;
 use super::world::{Driven, Ev, MS, Phase, TICK_NS, World};
+use crate::faults::Fault;
 use node::raft::RaftConfig;
 use node::raft::types::NodeId;
 use node::replica::{Config, Role};
 use rand::RngExt;
 use serde_json::{Value, json};
 
-/// Which kinds of fault the schedule may inject (`--nemesis`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Nemeses {
-    pub partition: bool,
-    pub crash: bool,
-    pub pause: bool,
-    pub loss: bool,
-    /// Random joint membership changes (and compaction while they run).
-    pub membership: bool,
-    /// A node's disk (or its write-ahead log) is lost, one node at a time.
-    pub disk: bool,
-    /// Well-formed but impossible peer messages.
-    pub hostile: bool,
-}
-
-impl Default for Nemeses {
-    fn default() -> Self {
-        Nemeses::ALL
-    }
-}
-
-impl Nemeses {
-    pub const ALL: Nemeses = Nemeses {
-        partition: true,
-        crash: true,
-        pause: true,
-        loss: true,
-        membership: true,
-        disk: true,
-        hostile: true,
-    };
-    pub const NONE: Nemeses = Nemeses {
-        partition: false,
-        crash: false,
-        pause: false,
-        loss: false,
-        membership: false,
-        disk: false,
-        hostile: false,
-    };
-
-    /// Parses `all`, `none`, or a comma-separated list of `partition`, `crash` (alias
-    /// `kill`), `pause`, `loss`, `membership`, `disk` (alias `wipe`), `hostile`.
-    pub fn parse(s: &str) -> Result<Nemeses, String> {
-        match s {
-            "all" => return Ok(Nemeses::ALL),
-            "none" => return Ok(Nemeses::NONE),
-            _ => {}
+impl<R: Driven> World<R> {
+    /// Arms the schedule at the start of a run: the first fault, the end of the
+    /// fault phase, and (half the time, with crashes on) a figure-8 schedule where
+    /// leadership stays unstable for most of the fault phase.
+    pub(super) fn schedule_faults(&mut self) {
+        let fault_ns = self.rng.random_range(3_000 * MS..6_000 * MS);
+        let first = self.rng.random_range(50 * MS..300 * MS);
+        self.queue.push(first, Ev::Nemesis);
+        self.queue.push(fault_ns, Ev::Heal);
+        if self.opts.nemesis.contains(Fault::Kill) && self.rng.random_bool(0.5) {
+            self.triggers.short_leaders_until = fault_ns;
         }
-        let mut n = Nemeses::NONE;
-        for part in s.split(',').map(str::trim) {
-            match part {
-                "partition" => n.partition = true,
-                "crash" | "kill" => n.crash = true,
-                "pause" => n.pause = true,
-                "loss" => n.loss = true,
-                "membership" => n.membership = true,
-                "disk" | "wipe" => n.disk = true,
-                "hostile" => n.hostile = true,
-                other => {
-                    return Err(format!(
-                        "unknown nemesis {other:?} (expected all, none, or a list of partition, \
-                         crash, pause, loss, membership, disk, hostile)"
-                    ));
-                }
+    }
+
+    /// A leader just proposed: crashes it soon if the schedule armed that, leaving
+    /// its entry on a minority (Raft paper figure 8).
+    pub(super) fn on_leader_proposed(&mut self, node: NodeId, epoch: u64) {
+        if self.triggers.crash_on_propose && self.phase == Phase::Faults {
+            self.triggers.crash_on_propose = false;
+            let t = self.now + self.rng.random_range(0..3 * MS);
+            self.queue.push(t, Ev::CrashSoon { node, epoch });
+        }
+    }
+
+    /// A leader applying an entry of an earlier term has just counted replicas for
+    /// it; crashing it now, before its own entries spread, is the step of figure 8
+    /// that turns a wrong commit into a lost one.
+    pub(super) fn on_leader_applied_old_term(&mut self, node: NodeId, epoch: u64) {
+        if self.phase == Phase::Faults
+            && self.opts.nemesis.contains(Fault::Kill)
+            && self.rng.random_bool(0.3)
+        {
+            let t = self.now + self.rng.random_range(0..MS);
+            self.queue.push(t, Ev::CrashSoon { node, epoch });
+        }
+    }
+
+    /// Fires the armed figure-8 triggers at a node that just became leader.
+    pub(super) fn on_new_leader(&mut self, node: NodeId, epoch: u64) {
+        if self.phase != Phase::Faults {
+            return;
+        }
+        if self.now < self.triggers.short_leaders_until && self.rng.random_bool(0.7) {
+            // Leaves the new leader's first entries on itself, or on a few nodes.
+            if self.rng.random_bool(0.5) || !self.opts.nemesis.contains(Fault::Partition) {
+                let t = self.now + self.rng.random_range(0..4 * MS);
+                self.queue.push(t, Ev::CrashSoon { node, epoch });
+            } else {
+                let t = self.now + self.rng.random_range(0..2 * MS);
+                self.queue.push(t, Ev::IsolateSoon { node });
             }
         }
-        Ok(n)
+        if self.triggers.crash_new_leader {
+            self.triggers.crash_new_leader = false;
+            let t = self.now + self.rng.random_range(0..15 * MS);
+            self.queue.push(t, Ev::CrashSoon { node, epoch });
+        }
+        if self.triggers.lossy_new_leader {
+            self.triggers.lossy_new_leader = false;
+            let p = self.rng.random_range(0.4..0.9);
+            self.net.set_lossy(node, p);
+            let t = self.now + self.rng.random_range(20 * MS..300 * MS);
+            self.queue.push(t, Ev::LossyEnd { node });
+            self.trace_line(|| format!("nemesis lossy n{node} {p:.2}"));
+        }
+        if self.triggers.isolate_new_leader {
+            self.triggers.isolate_new_leader = false;
+            let t = self.now + self.rng.random_range(0..15 * MS);
+            self.queue.push(t, Ev::IsolateSoon { node });
+        }
     }
-}
 
-impl<R: Driven> World<R> {
     pub(super) fn nemesis_event(&mut self, f: &'static str, value: Value) {
         if self.opts.trace {
             self.trace_line(|| format!("nemesis {f} {value}"));
         }
-        self.history.push(Event {
-            time_ns: self.now,
-            who: Who::Nemesis,
-            kind: Kind::Info,
-            f,
-            key: None,
-            value,
-            error: None,
-        });
+        self.history.nemesis(self.now, f, value);
     }
 
     /// The running node that most recently said it leads (highest term).
@@ -310,27 +302,28 @@ impl<R: Driven> World<R> {
         if self.phase != Phase::Faults {
             return;
         }
-        let kinds = self.opts.nemesis;
+        let has = |f| self.opts.nemesis.contains(f);
+        let (partition, loss) = (has(Fault::Partition), has(Fault::Loss));
         let mut menu: Vec<u32> = Vec::new();
-        if kinds.partition {
+        if partition {
             menu.extend([0, 0]);
         }
-        if kinds.crash {
+        if has(Fault::Kill) {
             menu.extend([1, 2, 2]);
         }
-        if kinds.pause {
+        if has(Fault::Pause) {
             menu.push(3);
         }
-        if kinds.loss {
+        if loss {
             menu.push(4);
         }
-        if kinds.membership {
+        if has(Fault::Membership) {
             menu.extend([5, 5]);
         }
-        if kinds.disk {
+        if has(Fault::Wipe) {
             menu.push(6);
         }
-        if kinds.hostile {
+        if has(Fault::Hostile) {
             menu.push(7);
         }
         if let Some(&pick) = menu.get(self.rng.random_range(0..menu.len().max(1))) {
@@ -343,15 +336,15 @@ impl<R: Driven> World<R> {
                 }
                 2 => match self.rng.random_range(0..5u32) {
                     4 => {
-                        self.short_leaders_until =
+                        self.triggers.short_leaders_until =
                             self.now + self.rng.random_range(200 * MS..800 * MS);
                         self.trace_line(|| "nemesis short-lived leaders".to_string());
                     }
-                    0 => self.crash_on_propose = true,
-                    1 => self.crash_new_leader = true,
-                    2 if kinds.partition => self.isolate_new_leader = true,
-                    3 if kinds.loss => self.lossy_new_leader = true,
-                    _ => self.crash_new_leader = true,
+                    0 => self.triggers.crash_on_propose = true,
+                    1 => self.triggers.crash_new_leader = true,
+                    2 if partition => self.triggers.isolate_new_leader = true,
+                    3 if loss => self.triggers.lossy_new_leader = true,
+                    _ => self.triggers.crash_new_leader = true,
                 },
                 3 => {
                     if let Some(t) = self.target() {
@@ -386,10 +379,10 @@ impl<R: Driven> World<R> {
     /// Ends the fault phase: heal everything and start the liveness clock.
     pub(super) fn heal_all(&mut self) {
         self.phase = Phase::Liveness;
-        self.crash_on_propose = false;
-        self.crash_new_leader = false;
-        self.isolate_new_leader = false;
-        self.lossy_new_leader = false;
+        self.triggers.crash_on_propose = false;
+        self.triggers.crash_new_leader = false;
+        self.triggers.isolate_new_leader = false;
+        self.triggers.lossy_new_leader = false;
         self.net.clear_lossy();
         self.heal_net();
         if self.net.faults != Faults::NONE {

@@ -14,10 +14,14 @@
 use super::clients::{self, Client};
 use super::describe::describe;
 use super::disk::Disk;
-use super::history::History;
 use super::invariants::Invariants;
 use super::net::Network;
 use super::queue::Queue;
+use crate::args::FaultSet;
+use crate::faults::Fault;
+use crate::history::Recording;
+use crate::ops::{Generator, Mix};
+use checker::history::{Actor, EventType, History};
 use node::engine::{DurableWrite, PeerMessage};
 use node::raft::RaftConfig;
 use node::raft::types::{Index, NodeId, Term};
@@ -36,17 +40,32 @@ pub const LIVENESS_BOUND_NS: u64 = 4_000 * MS;
 pub const MAX_STEPS: u64 = 3_000_000;
 
 /// What the user chose for every seed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Cluster size; `None` picks 3 or 5 from the seed.
     pub nodes: Option<usize>,
-    pub nemesis: super::nemesis::Nemeses,
+    /// The kinds of fault the schedule may inject (`--nemesis`).
+    pub nemesis: FaultSet<Fault>,
     pub mutants: Mutants,
     /// Driver mutant: report writes durable before they are.
     pub no_fsync: bool,
     pub trace: bool,
     /// Check each seed's history for linearizability (after its invariants pass).
     pub check_linearizability: bool,
+}
+
+impl Default for Options {
+    /// Every kind of fault, no mutant, no trace, no linearizability check.
+    fn default() -> Options {
+        Options {
+            nodes: None,
+            nemesis: FaultSet::all(),
+            mutants: Mutants::default(),
+            no_fsync: false,
+            trace: false,
+            check_linearizability: false,
+        }
+    }
 }
 
 /// Counts for the summary.
@@ -291,25 +310,20 @@ pub(super) enum Phase {
     Done,
 }
 
-pub struct World<R = Replica> {
-    pub(super) rng: ChaCha8Rng,
-    pub(super) now: u64,
-    pub(super) queue: Queue<Ev>,
-    pub(super) nodes: BTreeMap<NodeId, SimNode<R>>,
-    pub(super) net: Network,
-    pub(super) opts: Options,
-    base_config: Config,
-    pub(super) phase: Phase,
-    pub(super) inv: Invariants,
-    pub(super) stats: Stats,
-    pub(super) history: History,
-    trace: Vec<String>,
-    violation: Option<Violation>,
-    pub(super) clients: Vec<Client>,
+/// The simulated clients and what they share.
+pub(super) struct Clients {
+    pub(super) slots: Vec<Client>,
     pub(super) next_process: u64,
     pub(super) next_op: u64,
-    pub(super) next_value: u64,
-    pub(super) last_written: Vec<Option<u64>>,
+    pub(super) generator: Generator,
+    /// When the healed phase's liveness probe started, if it has.
+    pub(super) probe_from: Option<u64>,
+    pub(super) liveness_met: bool,
+}
+
+/// Faults the schedule armed, which fire when the world reaches the moment.
+#[derive(Debug, Default)]
+pub(super) struct Triggers {
     /// Crash the next leader that proposes a command, a moment later (figure 8).
     pub(super) crash_on_propose: bool,
     /// Crash the next node to become leader a moment later, typically after its first
@@ -323,8 +337,25 @@ pub struct World<R = Replica> {
     pub(super) short_leaders_until: u64,
     /// Make the next node to become leader lose most of what it sends for a while.
     pub(super) lossy_new_leader: bool,
-    pub(super) probe_from: Option<u64>,
-    pub(super) liveness_met: bool,
+}
+
+pub struct World<R = Replica> {
+    pub(super) rng: ChaCha8Rng,
+    pub(super) now: u64,
+    pub(super) queue: Queue<Ev>,
+    pub(super) nodes: BTreeMap<NodeId, SimNode<R>>,
+    pub(super) net: Network,
+    pub(super) opts: Options,
+    base_config: Config,
+    pub(super) phase: Phase,
+    pub(super) inv: Invariants,
+    pub(super) stats: Stats,
+    pub(super) history: Recording,
+    trace: Vec<String>,
+    violation: Option<Violation>,
+    pub(super) clients: Clients,
+    /// What the fault schedule (`nemesis.rs`) armed.
+    pub(super) triggers: Triggers,
     /// A node whose disk was lost, and the commit index the cluster had then: no
     /// other disk is lost until it has caught up again and votes again.
     pub(super) wiped: Option<(NodeId, Index)>,
@@ -370,21 +401,18 @@ impl<R: Driven> World<R> {
             phase: Phase::Faults,
             inv: Invariants::default(),
             stats: Stats::default(),
-            history: History::default(),
+            history: Recording::new(),
             trace: Vec::new(),
             violation: None,
-            clients: Vec::new(),
-            next_process: 0,
-            next_op: 0,
-            next_value: 0,
-            last_written: vec![None; clients::KEYS as usize],
-            crash_on_propose: false,
-            crash_new_leader: false,
-            isolate_new_leader: false,
-            lossy_new_leader: false,
-            short_leaders_until: 0,
-            probe_from: None,
-            liveness_met: false,
+            clients: Clients {
+                slots: Vec::new(),
+                next_process: 0,
+                next_op: 0,
+                generator: Generator::new(clients::KEYS as usize, Mix::EVEN),
+                probe_from: None,
+                liveness_met: false,
+            },
+            triggers: Triggers::default(),
             wiped: None,
             configs_seen: Default::default(),
         };
@@ -408,7 +436,7 @@ impl<R: Driven> World<R> {
         }
         let n_clients = n + 1;
         for slot in 0..n_clients {
-            w.clients.push(Client {
+            w.clients.slots.push(Client {
                 process: slot as u64,
                 seq: 0,
                 pending: None,
@@ -416,15 +444,8 @@ impl<R: Driven> World<R> {
             let t = w.rng.random_range(0..20 * MS);
             w.queue.push(t, Ev::ClientNext { slot });
         }
-        w.next_process = n_clients as u64;
-        let fault_ns = w.rng.random_range(3_000 * MS..6_000 * MS);
-        let first = w.rng.random_range(50 * MS..300 * MS);
-        w.queue.push(first, Ev::Nemesis);
-        w.queue.push(fault_ns, Ev::Heal);
-        if w.opts.nemesis.crash && w.rng.random_bool(0.5) {
-            // A figure-8 schedule: leadership stays unstable for most of the fault phase.
-            w.short_leaders_until = fault_ns;
-        }
+        w.clients.next_process = n_clients as u64;
+        w.schedule_faults();
         w
     }
 
@@ -470,19 +491,29 @@ impl<R: Driven> World<R> {
             self.step(ev);
         }
         self.stats.virtual_ns = self.now;
-        let (ok, fail, info) = self.history.outcome_counts();
-        self.stats.ops_ok = ok;
-        self.stats.ops_fail = fail;
-        self.stats.ops_info = info;
+        let (history, unknown) = match self.history.finish() {
+            Ok(h) => (h, None),
+            Err(why) => (History::default(), Some(why)),
+        };
+        for e in &history.events {
+            if let Actor::Client { .. } = e.actor {
+                match e.kind {
+                    EventType::Ok => self.stats.ops_ok += 1,
+                    EventType::Fail => self.stats.ops_fail += 1,
+                    EventType::Info => self.stats.ops_info += 1,
+                    EventType::Invoke => {}
+                }
+            }
+        }
         self.stats.seeds_with_install = u64::from(self.stats.snapshots_installed > 0);
         SeedReport {
             seed,
             nodes: self.nodes.len(),
             violation: self.violation,
             stats: self.stats,
-            history: self.history,
+            history,
             trace: self.trace,
-            unknown: None,
+            unknown,
         }
     }
 
@@ -591,11 +622,11 @@ impl<R: Driven> World<R> {
                 response,
             } => self.client_reply(node, slot, op_id, response),
             Ev::ClientTimeout { slot, op_id } => {
-                let c = &self.clients[slot];
+                let c = &self.clients.slots[slot];
                 let Some(p) = c.pending.as_ref().filter(|p| p.op_id == op_id) else {
                     return;
                 };
-                let outcome = clients::on_timeout(c.process, p, self.now);
+                let outcome = clients::on_timeout(p);
                 self.finish(slot, outcome);
             }
             Ev::ClientNext { slot } => self.client_next(slot),
@@ -626,7 +657,7 @@ impl<R: Driven> World<R> {
             Ev::LossyEnd { node } => self.net.set_lossy(node, 0.0),
             Ev::Heal => self.heal_all(),
             Ev::Deadline => {
-                if !self.liveness_met {
+                if !self.clients.liveness_met {
                     self.fail(format!(
                         "liveness: no write committed within {} ms after every fault was healed",
                         LIVENESS_BOUND_NS / MS
@@ -730,10 +761,8 @@ impl<R: Driven> World<R> {
                         .push(self.now, Ev::FakeSynced { node, epoch, seq });
                 }
                 let leader = matches!(n.role, Some((Role::Leader, _)));
-                if proposes && leader && self.crash_on_propose && self.phase == Phase::Faults {
-                    self.crash_on_propose = false;
-                    let t = self.now + self.rng.random_range(0..3 * MS);
-                    self.queue.push(t, Ev::CrashSoon { node, epoch });
+                if proposes && leader {
+                    self.on_leader_proposed(node, epoch);
                 }
             }
             Output::Persist(other) => {
@@ -819,17 +848,8 @@ impl<R: Driven> World<R> {
                         )
                     });
                 }
-                // A leader applying an entry of an earlier term has just counted
-                // replicas for it; crashing it now, before its own entries spread, is
-                // the step of figure 8 that turns a wrong commit into a lost one.
-                if leads
-                    && term < node_term
-                    && self.phase == Phase::Faults
-                    && self.opts.nemesis.crash
-                    && self.rng.random_bool(0.3)
-                {
-                    let t = self.now + self.rng.random_range(0..MS);
-                    self.queue.push(t, Ev::CrashSoon { node, epoch });
+                if leads && term < node_term {
+                    self.on_leader_applied_old_term(node, epoch);
                 }
             }
             Output::Snapshot { index, kv } => self.on_snapshot(node, index, &kv),
@@ -864,41 +884,6 @@ impl<R: Driven> World<R> {
                     self.on_new_leader(node, epoch);
                 }
             }
-        }
-    }
-
-    /// Fires the armed figure-8 triggers at a node that just became leader.
-    fn on_new_leader(&mut self, node: NodeId, epoch: u64) {
-        if self.phase != Phase::Faults {
-            return;
-        }
-        if self.now < self.short_leaders_until && self.rng.random_bool(0.7) {
-            // Leaves the new leader's first entries on itself, or on a few nodes.
-            if self.rng.random_bool(0.5) || !self.opts.nemesis.partition {
-                let t = self.now + self.rng.random_range(0..4 * MS);
-                self.queue.push(t, Ev::CrashSoon { node, epoch });
-            } else {
-                let t = self.now + self.rng.random_range(0..2 * MS);
-                self.queue.push(t, Ev::IsolateSoon { node });
-            }
-        }
-        if self.crash_new_leader {
-            self.crash_new_leader = false;
-            let t = self.now + self.rng.random_range(0..15 * MS);
-            self.queue.push(t, Ev::CrashSoon { node, epoch });
-        }
-        if self.lossy_new_leader {
-            self.lossy_new_leader = false;
-            let p = self.rng.random_range(0.4..0.9);
-            self.net.set_lossy(node, p);
-            let t = self.now + self.rng.random_range(20 * MS..300 * MS);
-            self.queue.push(t, Ev::LossyEnd { node });
-            self.trace_line(|| format!("nemesis lossy n{node} {p:.2}"));
-        }
-        if self.isolate_new_leader {
-            self.isolate_new_leader = false;
-            let t = self.now + self.rng.random_range(0..15 * MS);
-            self.queue.push(t, Ev::IsolateSoon { node });
         }
     }
 }

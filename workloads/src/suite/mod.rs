@@ -24,8 +24,10 @@ mod child;
 mod junit;
 mod page;
 
+use crate::args::SeedRange;
 use anyhow::{Context, bail};
 use clap::Args;
+use node::replica::Mutant;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -39,7 +41,7 @@ pub struct SuiteArgs {
     pub results: PathBuf,
     /// Simulator seeds for the correct configuration and for each core mutant.
     #[arg(long, default_value = "1..2000")]
-    pub sim_seeds: String,
+    pub sim_seeds: SeedRange,
     /// Length of each real run, in seconds.
     #[arg(long, default_value_t = 20)]
     pub run_seconds: u64,
@@ -59,8 +61,8 @@ pub struct SuiteArgs {
     pub only: Option<String>,
     /// Switch this mutant on in the scenarios that expect a clean run, to see the gate
     /// fail and name them (a demonstration of the gate itself, not a user setting).
-    #[arg(long, value_name = "MUTANT", hide = true)]
-    pub force_unsafe: Option<String>,
+    #[arg(long, value_name = "MUTANT", value_enum, hide = true)]
+    pub force_unsafe: Option<Mutant>,
 }
 
 /// What one scenario expects of its child's exit status.
@@ -179,11 +181,6 @@ pub fn main(args: SuiteArgs) -> anyhow::Result<ExitCode> {
     if args.name != "ci" {
         bail!("unknown suite {:?} (known: ci)", args.name);
     }
-    if let Some(m) = &args.force_unsafe
-        && node::replica::Mutants::parse(m).is_none()
-    {
-        bail!("--force-unsafe {m:?}: unknown mutant");
-    }
     let exe = std::env::current_exe().context("finding the workloads executable")?;
     let mut steps = ci_steps(&args);
     if let Some(only) = &args.only {
@@ -297,32 +294,26 @@ fn ci_steps(args: &SuiteArgs) -> Vec<Step> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     // The demonstration of a failing gate: a mutant in the scenarios that expect clean.
     let forced = |mut v: Vec<String>| {
-        if let Some(m) = &args.force_unsafe {
-            v.extend(s(&["--unsafe", m]));
+        if let Some(m) = args.force_unsafe {
+            v.extend(s(&["--unsafe", m.name()]));
         }
         v
     };
+    let seeds = args.sim_seeds.to_string();
     let mut steps = vec![Step {
         name: format!("sim {} correct", args.sim_seeds),
         kind: Kind::Sim,
         expect: Expect::Clean,
         skip: None,
-        attempts: vec![forced(s(&["sim", "--seeds", &args.sim_seeds]))],
+        attempts: vec![forced(s(&["sim", "--seeds", &seeds]))],
     }];
-    for mutant in [
-        "commit-old-term",
-        "vote-any-log",
-        "stale-read",
-        "ack-before-commit",
-        "no-fsync",
-        "joint-skip",
-    ] {
+    for mutant in Mutant::ALL.map(Mutant::name) {
         steps.push(Step {
             name: format!("sim mutant {mutant}"),
             kind: Kind::Sim,
             expect: Expect::Caught,
             skip: None,
-            attempts: vec![s(&["sim", "--seeds", &args.sim_seeds, "--unsafe", mutant])],
+            attempts: vec![s(&["sim", "--seeds", &seeds, "--unsafe", mutant])],
         });
     }
     let secs = args.run_seconds.to_string();
@@ -343,7 +334,10 @@ fn ci_steps(args: &SuiteArgs) -> Vec<Step> {
         skip: None,
         attempts: vec![forced(real(&["--nemesis", "all"], 1))],
     });
-    for (mutant, nemesis) in [("stale-read", "partition"), ("ack-before-commit", "kill")] {
+    for (mutant, nemesis) in [
+        (Mutant::StaleRead.name(), "partition"),
+        (Mutant::AckBeforeCommit.name(), "kill"),
+    ] {
         steps.push(Step {
             name: format!("real mutant {mutant} under {nemesis}"),
             kind: Kind::Real,

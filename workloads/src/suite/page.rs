@@ -7,7 +7,7 @@
 
 use super::child::Finished;
 use super::{Attempt, Expect, Kind, Outcome, Step};
-use crate::run::output::{rfc3339_utc, utc_timestamp};
+use crate::run::output::{make_dated_dir, rfc3339_utc};
 use anyhow::Context;
 use checker::check::{CheckOptions, ModelKind};
 use checker::report::{IndexPage, RunInfo, SuiteCase};
@@ -25,22 +25,7 @@ const REPLAY_CHECK_LIMIT: Duration = Duration::from_secs(60);
 
 /// Creates `results/suite-<UTC timestamp>/` (with a suffix when taken).
 pub fn make_suite_dir(results: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(results)
-        .with_context(|| format!("creating results folder {}", results.display()))?;
-    let base = format!("suite-{}", utc_timestamp(SystemTime::now()));
-    for n in 0..1000 {
-        let dir = results.join(if n == 0 {
-            base.clone()
-        } else {
-            format!("{base}-{n}")
-        });
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
-        }
-    }
-    anyhow::bail!("no free suite folder name under {}", results.display())
+    make_dated_dir(results, "suite-", "")
 }
 
 /// The child's arguments: real runs write their run folder into the suite's folder.
@@ -126,12 +111,7 @@ fn sim_folder(
     index: usize,
     attempt: &Attempt,
 ) -> anyhow::Result<PathBuf> {
-    let dir = suite_dir.join(format!(
-        "{}-{}-{index}",
-        utc_timestamp(SystemTime::now()),
-        slug(&step.name)
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = make_dated_dir(suite_dir, "", &format!("{}-{index}", slug(&step.name)))?;
     let valid = match attempt.code {
         0 => json!(true),
         1 => json!(false),

@@ -14,6 +14,7 @@
 pub mod file;
 
 use anyhow::bail;
+use node::replica::Mutant;
 use std::path::{Path, PathBuf};
 
 /// The client protocol a target's members speak.
@@ -272,7 +273,7 @@ impl TargetSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeOptions {
     pub snapshot_every: u64,
-    pub unsafe_mutant: Option<String>,
+    pub unsafe_mutant: Option<Mutant>,
 }
 
 /// Our node: one address serves clients and peers, `--peers` gives each member its
@@ -297,9 +298,9 @@ pub fn node(bin: &Path, opts: &NodeOptions) -> TargetSpec {
         opts.snapshot_every.to_string(),
     ]
     .into();
-    if let Some(m) = &opts.unsafe_mutant {
+    if let Some(m) = opts.unsafe_mutant {
         command.push("--unsafe".into());
-        command.push(m.replace('{', "{{").replace('}', "}}"));
+        command.push(m.name().into());
     }
     TargetSpec {
         name: "node".to_string(),
@@ -466,7 +467,7 @@ mod tests {
             Path::new("/bin/no{de"),
             &NodeOptions {
                 snapshot_every: 7,
-                unsafe_mutant: Some("stale-read".into()),
+                unsafe_mutant: Some(Mutant::StaleRead),
             },
         );
         n.validate().expect("escaped program path");
