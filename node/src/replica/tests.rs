@@ -546,7 +546,7 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
     // An unreadable snapshot is an error, not a panic.
     let bad = Recovered {
         snapshot: Some(Snapshot {
-            data: b"not json".to_vec(),
+            data: b"not json".to_vec().into(),
             ..Snapshot::default()
         }),
         ..Recovered::default()
