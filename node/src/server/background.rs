@@ -34,7 +34,11 @@ impl Background {
                     lower_priority(nice);
                 }
                 while let Ok(job) = rx.recv() {
-                    job();
+                    // A job that panics loses its own result (its caller sees the
+                    // channel close), not the thread: later jobs still run.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                        tracing::error!("a background (snapshot) job panicked");
+                    }
                 }
             })?;
         Ok(Background { tx, pace })
@@ -73,5 +77,32 @@ fn lower_priority(nice: i32) {
     let tid = rustix::thread::gettid();
     if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
         tracing::warn!(nice, error = %e, "cannot lower the snapshot thread's priority");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_in_order_and_a_panicking_one_spares_the_rest() {
+        let bg = Background::start(19, Pace::default()).expect("thread starts");
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let o = order.clone();
+        let first = bg.run(move || o.lock().map(|mut v| v.push(1)).is_ok());
+        let boom = bg.run(|| -> u32 { panic!("a job that fails") });
+        let o = order.clone();
+        bg.spawn(move || {
+            let _ = o.lock().map(|mut v| v.push(2));
+        });
+        let o = order.clone();
+        let last = bg.run(move || o.lock().map(|mut v| v.push(3)).is_ok());
+        assert_eq!(first.await, Ok(true));
+        assert!(
+            boom.await.is_err(),
+            "the panicked job's caller sees the channel close"
+        );
+        assert_eq!(last.await, Ok(true));
+        assert_eq!(*order.lock().expect("lock"), vec![1, 2, 3]);
     }
 }
