@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     --conns) CONNS=${2//,/ }; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --ops) OPS=${2//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 3 ;;
   esac
 done
