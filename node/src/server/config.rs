@@ -81,7 +81,8 @@ pub struct Args {
     #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
     pub snapshot_nice: i32,
     /// Most MiB per second a snapshot is serialized and written at; 0 for no limit.
-    #[arg(long, default_value_t = 0)]
+    /// Bounds how much of the disk's bandwidth a snapshot takes from the log's fsyncs.
+    #[arg(long, default_value_t = 32)]
     pub snapshot_rate_mib: u64,
     /// MiB between two data syncs of a snapshot file being written (0: one sync at
     /// the end), so the log's fsyncs never queue behind one large flush.
