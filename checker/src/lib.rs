@@ -9,7 +9,7 @@
 //! - [`history`]: events and operations, the model every other module shares.
 //! - [`build`]: making a history from raw events (pairing, validation).
 //! - [`parse`]: the JSONL and Jepsen EDN readers, streamed and parsed on every core.
-//! - [`write`]: the JSONL and Jepsen EDN writers, the one way to write a history.
+//! - [`write`](mod@write): the JSONL and Jepsen EDN writers, the one way to write a history.
 //! - [`error`]: what is wrong with a history input, and where (file, line, reason).
 //! - [`model`]: the sequential specifications (register, cas-register, kv, Knossos's
 //!   mutex, set, fifo-queue and unordered-queue), and the [`model::Model`] trait for

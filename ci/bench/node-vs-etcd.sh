@@ -7,6 +7,14 @@
 #   ci/bench/node-vs-etcd.sh                 # 10 s per run
 #   DURATION=20s CONNS="1 16 64" ci/bench/node-vs-etcd.sh
 #   SYSTEMS=ours NODE_FLAGS="--worker-threads 2" ci/bench/node-vs-etcd.sh   # tuning runs
+#   ci/bench/node-vs-etcd.sh --snapshot-every 10000,0 --conns 64 --ops write
+#
+# --snapshot-every LIST starts one cluster of ours per value (node --snapshot-every N,
+# 0 = no automatic snapshots) and runs each beside etcd, interleaved per connection
+# count, so the ratios come from the same run. Without it the node's default is used.
+# Each row of the table shows how many snapshots the three nodes took during that run
+# (from node_snapshots_taken_total in /metrics), so a reader sees whether one fell
+# inside, and the load average when the row's run started.
 #
 # Installs wrk and etcd with apt-get when they are missing. Every process it starts
 # is killed on exit.
@@ -18,6 +26,23 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-"1 16 64"}
 SYSTEMS=${SYSTEMS:-"ours etcd"}
 NODE_FLAGS=${NODE_FLAGS:-}
+OPS=${OPS:-"write read"}
+SWEEP=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --snapshot-every) SWEEP=${2//,/ }; shift 2 ;;
+    --conns) CONNS=${2//,/ }; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --ops) OPS=${2//,/ }; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 3 ;;
+  esac
+done
+for v in $SWEEP; do
+  [[ $v =~ ^[0-9]+$ ]] || { echo "--snapshot-every takes numbers, got '$v'" >&2; exit 3; }
+done
+# One variant of our cluster per sweep value; "default" keeps the node's own default.
+VARIANTS=${SWEEP:-default}
 WORK=$(mktemp -d /tmp/node-vs-etcd.XXXXXX)
 declare -a PIDS=()
 
@@ -39,6 +64,7 @@ need_pkg() { # command package...
 }
 need_pkg wrk wrk
 need_pkg etcd etcd-server etcd-client
+need_pkg etcdctl etcd-client
 
 echo "+ cargo build --release -p node" >&2
 cargo build --release -p node >&2
@@ -46,26 +72,39 @@ NODE=$(cd "$ROOT" && bash ci/target-dir.sh)/release/node
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# ---- our cluster ----
-NP=(0 18101 18102 18103)
-PEERS="1=127.0.0.1:${NP[1]},2=127.0.0.1:${NP[2]},3=127.0.0.1:${NP[3]}"
-for i in 1 2 3; do
-  RUST_LOG=warn "$NODE" --id "$i" --listen "127.0.0.1:${NP[$i]}" --peers "$PEERS" \
-    --data-dir "$WORK/n$i" $NODE_FLAGS 2>"$WORK/n$i.log" &
-  PIDS+=($!)
-done
-node_leader() {
-  local i
-  for i in 1 2 3; do
-    if curl -s -m 1 "http://127.0.0.1:${NP[$i]}/status" | grep -q '"role":"leader"'; then
-      echo "${NP[$i]}"; return 0
+# ---- our clusters: one per --snapshot-every value ----
+declare -A LEADER NPORTS
+node_leader() { # ports...
+  local p
+  for p in "$@"; do
+    if curl -s -m 1 "http://127.0.0.1:$p/status" | grep -q '"role":"leader"'; then
+      echo "$p"; return 0
     fi
   done
   return 1
 }
-NODE_PORT=""
-for _ in $(seq 1 200); do NODE_PORT=$(node_leader) && break; sleep 0.05; done
-[ -n "$NODE_PORT" ] || { echo "our cluster elected no leader" >&2; exit 1; }
+k=0
+for v in $VARIANTS; do
+  base=$((18101 + 10 * k)); k=$((k + 1))
+  NP=(0 "$base" $((base + 1)) $((base + 2)))
+  NPORTS[$v]="${NP[1]} ${NP[2]} ${NP[3]}"
+  PEERS="1=127.0.0.1:${NP[1]},2=127.0.0.1:${NP[2]},3=127.0.0.1:${NP[3]}"
+  snap_flag=()
+  [ "$v" = default ] || snap_flag=(--snapshot-every "$v")
+  for i in 1 2 3; do
+    # shellcheck disable=SC2086
+    RUST_LOG=warn "$NODE" --id "$i" --listen "127.0.0.1:${NP[$i]}" --peers "$PEERS" \
+      --data-dir "$WORK/s$v-n$i" "${snap_flag[@]}" $NODE_FLAGS 2>"$WORK/s$v-n$i.log" &
+    PIDS+=($!)
+  done
+done
+for v in $VARIANTS; do
+  L=""
+  # shellcheck disable=SC2086
+  for _ in $(seq 1 200); do L=$(node_leader ${NPORTS[$v]}) && break; sleep 0.05; done
+  [ -n "$L" ] || { echo "our cluster (snapshot-every $v) elected no leader" >&2; exit 1; }
+  LEADER[$v]=$L
+done
 
 # ---- etcd cluster ----
 ETCD_PORT=""
@@ -91,7 +130,8 @@ for _ in $(seq 1 200); do
 done
 [ -n "$ETCD_PORT" ] || { echo "etcd elected no leader" >&2; exit 1; }
 fi
-echo "leaders: ours 127.0.0.1:$NODE_PORT, etcd 127.0.0.1:$ETCD_PORT" >&2
+for v in $VARIANTS; do echo "leader of ours (snapshot-every $v): 127.0.0.1:${LEADER[$v]}" >&2; done
+echo "etcd leader: 127.0.0.1:$ETCD_PORT" >&2
 
 # run SCRIPT PORT CONNS -> "rps p50 p99 errors"
 run() {
@@ -101,31 +141,55 @@ run() {
     | sed -n 's/^RESULT rps=\([^ ]*\) p50_ms=\([^ ]*\) p99_ms=\([^ ]*\) requests=[^ ]* errors=\([^ ]*\)$/\1 \2 \3 \4/p'
 }
 
-node_term() { curl -s -m 1 "http://127.0.0.1:$NODE_PORT/status" | sed -n 's/.*"term":\([0-9]*\).*/\1/p'; }
-TERM0=$(node_term)
-declare -A R
-for op in write read; do
+node_term() { curl -s -m 1 "http://127.0.0.1:$1/status" | sed -n 's/.*"term":\([0-9]*\).*/\1/p'; }
+# Snapshots taken so far by the three nodes of variant $1.
+snapshots() {
+  local p n=0 c
+  for p in ${NPORTS[$1]}; do
+    c=$(curl -s -m 2 "http://127.0.0.1:$p/metrics" | awk '$1 == "node_snapshots_taken_total" { print $2 }')
+    n=$((n + ${c:-0}))
+  done
+  echo "$n"
+}
+load() { cut -d' ' -f1 /proc/loadavg; }
+declare -A R TERM0 SNAPS LOAD
+for v in $VARIANTS; do TERM0[$v]=$(node_term "${LEADER[$v]}"); done
+for op in $OPS; do
   for c in $CONNS; do
     if [ $op = write ]; then ns=node-put.lua; es=etcd-put.lua; else ns=node-get.lua; es=etcd-get.lua; fi
-    echo "+ $op c=$c ours" >&2; R[ours,$op,$c]=$(run $ns "$NODE_PORT" "$c")
     if [ -n "$ETCD_PORT" ]; then
-      echo "+ $op c=$c etcd" >&2; R[etcd,$op,$c]=$(run $es "$ETCD_PORT" "$c")
+      LOAD[etcd,$op,$c]=$(load)
+      echo "+ $op c=$c etcd (load ${LOAD[etcd,$op,$c]})" >&2; R[etcd,$op,$c]=$(run $es "$ETCD_PORT" "$c")
     fi
+    for v in $VARIANTS; do
+      LOAD[$v,$op,$c]=$(load)
+      before=$(snapshots "$v")
+      echo "+ $op c=$c ours snapshot-every=$v (load ${LOAD[$v,$op,$c]})" >&2
+      R[$v,$op,$c]=$(run $ns "${LEADER[$v]}" "$c")
+      SNAPS[$v,$op,$c]=$(( $(snapshots "$v") - before ))
+    done
   done
 done
 
-printf '\n%-6s %5s | %10s %8s %8s %6s | %10s %8s %8s %6s | %6s\n' \
-  op conns "ours req/s" "p50 ms" "p99 ms" errors "etcd req/s" "p50 ms" "p99 ms" errors ratio
-printf -- '-%.0s' $(seq 1 104); echo
-for op in write read; do
+printf '\n%-6s %5s %-14s | %10s %8s %8s %6s %5s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
+  op conns "ours snap-every" "ours req/s" "p50 ms" "p99 ms" errors snaps load \
+  "etcd req/s" "p50 ms" "p99 ms" errors load "rps x" "p99 x"
+printf -- '-%.0s' $(seq 1 134); echo
+for op in $OPS; do
   for c in $CONNS; do
-    read -r orps op50 op99 oerr <<<"${R[ours,$op,$c]:-0 0 0 -}"
     read -r erps ep50 ep99 eerr <<<"${R[etcd,$op,$c]:-0 0 0 -}"
-    ratio=$(awk -v a="$orps" -v b="$erps" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')
-    printf '%-6s %5s | %10s %8s %8s %6s | %10s %8s %8s %6s | %6s\n' \
-      "$op" "$c" "$orps" "$op50" "$op99" "$oerr" "$erps" "$ep50" "$ep99" "$eerr" "$ratio"
+    for v in $VARIANTS; do
+      read -r orps op50 op99 oerr <<<"${R[$v,$op,$c]:-0 0 0 -}"
+      ratio=$(awk -v a="$orps" -v b="$erps" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')
+      p99r=$(awk -v a="$op99" -v b="$ep99" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')
+      printf '%-6s %5s %-14s | %10s %8s %8s %6s %5s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
+        "$op" "$c" "$v" "$orps" "$op50" "$op99" "$oerr" "${SNAPS[$v,$op,$c]}" "${LOAD[$v,$op,$c]}" \
+        "$erps" "$ep50" "$ep99" "$eerr" "${LOAD[etcd,$op,$c]:--}" "$ratio" "$p99r"
+    done
   done
 done
-TERM1=$(node_term)
 echo
-echo "our leader's term went from ${TERM0:-?} to ${TERM1:-?} during the runs (a change means an election under load)"
+echo "rps x: our throughput over etcd's; p99 x: our p99 over etcd's (below 1 is better)"
+for v in $VARIANTS; do
+  echo "ours (snapshot-every $v): the leader's term went from ${TERM0[$v]:-?} to $(node_term "${LEADER[$v]}") during the runs (a change means an election under load)"
+done

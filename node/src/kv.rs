@@ -342,15 +342,24 @@ impl Kv {
     /// The state as snapshot bytes. An error means no snapshot (never a damaged one):
     /// the caller skips this compaction.
     pub fn to_snapshot(&self) -> Result<Vec<u8>, KvError> {
+        let mut out = Vec::new();
+        self.write_snapshot(&mut out)?;
+        Ok(out)
+    }
+
+    /// The bytes of [`Kv::to_snapshot`], streamed into `w` as the maps are walked
+    /// (no whole-state buffer here: the writer decides how to pace and where to put
+    /// them).
+    pub fn write_snapshot<W: std::io::Write>(&self, mut w: W) -> Result<(), KvError> {
         let image = (
             DataImage(&self.data),
             SessionsImage(&self.sessions),
             self.next_stamp,
         );
-        let mut out = SNAPSHOT_MAGIC.to_vec();
-        let body = postcard::to_allocvec(&image).map_err(|e| KvError::Encode(e.to_string()))?;
-        out.extend(body);
-        Ok(out)
+        w.write_all(SNAPSHOT_MAGIC)
+            .map_err(|e| KvError::Encode(e.to_string()))?;
+        postcard::to_io(&image, w).map_err(|e| KvError::Encode(e.to_string()))?;
+        Ok(())
     }
 
     pub fn from_snapshot(bytes: &[u8]) -> Result<Kv, KvError> {

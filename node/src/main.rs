@@ -45,6 +45,7 @@ async fn run(config: NodeConfig, parent: Option<nix::unistd::Pid>) -> ExitCode {
     let opts = StorageOptions {
         no_fsync: config.no_fsync,
         segment_max_bytes: config.wal_segment_bytes,
+        defer_segment_deletion: true,
         ..StorageOptions::default()
     };
     let (storage, recovered) = match Storage::open(&config.data_dir, opts) {

@@ -2,7 +2,7 @@
 //! corruption, the lock, snapshots with compaction, and segment rollover.
 
 use node::raft::types::{Entry, HardState, Index, Payload, Snapshot, SnapshotMeta, Term};
-use node::storage::{Storage, StorageError, StorageOptions};
+use node::storage::{Pace, Storage, StorageError, StorageOptions};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
             last_term,
             membership: Default::default(),
         },
-        data: vec![42; 100],
+        data: vec![42; 100].into(),
     }
 }
 
@@ -500,7 +500,8 @@ fn a_prepared_compaction_snapshot_is_put_in_place_and_recovered() {
         let mut s = synced_entries(dir.path(), 200);
         let before = s.segment_count();
         // The file is written while the log keeps taking writes.
-        let p = Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), false).unwrap();
+        let p = Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), false, Pace::default())
+            .unwrap();
         s.write(None, None, &entries(201, 210, 1), None).unwrap();
         assert!(s.install_prepared(p).unwrap());
         s.sync().unwrap();
@@ -513,11 +514,75 @@ fn a_prepared_compaction_snapshot_is_put_in_place_and_recovered() {
 }
 
 #[test]
+fn a_snapshot_file_written_in_paced_synced_pieces_reads_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = snapshot(150, 1);
+    big.data = (0..300_000u32)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    let pace = Pace {
+        chunk_bytes: 4096,
+        bytes_per_s: 0,
+        sync_every_bytes: 16 << 10,
+    };
+    {
+        let mut s = synced_entries(dir.path(), 200);
+        let p = Storage::prepare_snapshot(dir.path(), &big, false, pace).unwrap();
+        assert!(s.install_prepared(p).unwrap());
+        s.sync().unwrap();
+    }
+    let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(r.snapshot, Some(big));
+    assert_eq!(r.entries, entries(151, 200, 1));
+}
+
+#[test]
+fn deferred_segment_deletion_leaves_the_files_to_the_caller_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StorageOptions {
+        defer_segment_deletion: true,
+        ..small_segments()
+    };
+    let on_disk_before;
+    {
+        let (mut s, _) = Storage::open(dir.path(), opts.clone()).unwrap();
+        for i in 1..=200 {
+            s.write(None, None, &[entry(i, 1)], None).unwrap();
+            s.sync().unwrap();
+        }
+        on_disk_before = segments(dir.path());
+        s.write(Some(&snapshot(150, 1)), None, &[], None).unwrap();
+        s.sync().unwrap();
+        let obsolete = s.take_obsolete();
+        assert!(!obsolete.is_empty(), "the snapshot covers whole segments");
+        // Still on disk: the log let go of them, the files are the caller's.
+        assert_eq!(segments(dir.path()), on_disk_before);
+        assert_eq!(obsolete, on_disk_before[..obsolete.len()].to_vec());
+        assert!(s.take_obsolete().is_empty(), "handed out once");
+        drop(s);
+        // A crash here leaves them: recovery replays past them as before.
+        let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();
+        assert_eq!(r.snapshot, Some(snapshot(150, 1)));
+        assert_eq!(r.entries, entries(151, 200, 1));
+        node::storage::delete_segments(dir.path(), &obsolete, false).unwrap();
+        assert_eq!(
+            segments(dir.path()),
+            on_disk_before[obsolete.len()..].to_vec()
+        );
+    }
+    let (_, r) = Storage::open(dir.path(), opts).unwrap();
+    assert_eq!(r.snapshot, Some(snapshot(150, 1)));
+    assert_eq!(r.entries, entries(151, 200, 1));
+}
+
+#[test]
 fn a_prepared_snapshot_overtaken_by_a_newer_one_is_discarded() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut s = synced_entries(dir.path(), 200);
-        let old = Storage::prepare_snapshot(dir.path(), &snapshot(100, 1), false).unwrap();
+        let old = Storage::prepare_snapshot(dir.path(), &snapshot(100, 1), false, Pace::default())
+            .unwrap();
         // A newer snapshot (from a leader) lands first.
         s.write(Some(&snapshot(150, 1)), None, &[], None).unwrap();
         assert!(!s.install_prepared(old).unwrap());
@@ -539,7 +604,8 @@ fn a_crash_before_a_prepared_snapshot_is_placed_recovers_the_whole_log() {
     let dir = tempfile::tempdir().unwrap();
     {
         let _s = synced_entries(dir.path(), 200);
-        let _p = Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), false).unwrap();
+        let _p = Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), false, Pace::default())
+            .unwrap();
         // Dropped here without install_prepared: as if the process died.
     }
     let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();

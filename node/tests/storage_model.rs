@@ -239,7 +239,7 @@ impl Harness {
                         last_term: term,
                         membership: Default::default(),
                     },
-                    data: index.to_le_bytes().to_vec(),
+                    data: index.to_le_bytes().to_vec().into(),
                 };
                 self.write(Some(snap), None, vec![], None);
             }

@@ -156,7 +156,7 @@ impl Recovered {
     /// The state-machine bytes of the recovered snapshot, if there is one.
     pub fn snapshot_data(&self) -> Option<&[u8]> {
         match self {
-            Recovered::Raft(r) => r.snapshot.as_ref().map(|s| s.data.as_slice()),
+            Recovered::Raft(r) => r.snapshot.as_ref().map(|s| &s.data[..]),
             Recovered::MultiPaxos(r) => r.snapshot.as_ref().map(|s| s.data.as_slice()),
             Recovered::BasicPaxos(r) => r.snapshot.as_ref().map(|s| s.data.as_slice()),
         }
@@ -204,7 +204,7 @@ pub struct SnapshotMeta {
 pub struct Installed {
     pub meta: SnapshotMeta,
     /// The state machine's bytes, when they came inside the engine's own message.
-    pub data: Vec<u8>,
+    pub data: bytes::Bytes,
 }
 
 /// A peer message refused at the boundary: no correct node sends it.
@@ -365,7 +365,7 @@ mod tests {
                         last_index: 9,
                         ..RaftSnapshotMeta::default()
                     },
-                    data: b"state".to_vec(),
+                    data: b"state".to_vec().into(),
                 },
             },
         });

@@ -192,7 +192,7 @@ impl<E: PaxosCore> Engine for PaxosEngine<E> {
                     index: s.last_slot,
                     term: 0,
                 },
-                data: s.data,
+                data: s.data.into(),
             }),
             committed,
             reads: r.reads,

@@ -36,7 +36,7 @@ impl Raft {
                 last_term: term,
                 membership,
             },
-            data,
+            data: data.into(),
         };
         self.snapshot = Some(snapshot.clone());
         self.snapshot_to_persist = Some(snapshot);

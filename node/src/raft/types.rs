@@ -120,11 +120,13 @@ pub struct SnapshotMeta {
     pub membership: Membership,
 }
 
-/// A state-machine snapshot. `data` is opaque to the core.
+/// A state-machine snapshot. `data` is opaque to the core; it is shared, not copied,
+/// when the snapshot is cloned (kept, persisted and sent at once), and encodes like a
+/// `Vec<u8>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub meta: SnapshotMeta,
-    pub data: Vec<u8>,
+    pub data: bytes::Bytes,
 }
 
 /// A message between two nodes. `term` is the sender's current term and

@@ -561,7 +561,7 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
     // An unreadable snapshot is an error, not a panic.
     let bad = crate::raft::Recovered {
         snapshot: Some(Snapshot {
-            data: b"not json".to_vec(),
+            data: b"not json".to_vec().into(),
             ..Snapshot::default()
         }),
         ..crate::raft::Recovered::default()

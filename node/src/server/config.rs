@@ -76,6 +76,18 @@ pub struct Args {
     /// covered by a snapshot are deleted, so this also sets how finely the WAL shrinks.
     #[arg(long, default_value_t = 64 << 20)]
     pub wal_segment_bytes: u64,
+    /// Nice value of the thread that serializes and writes snapshots (0 = as the
+    /// rest of the node; 19 = lowest), so a snapshot yields the CPU to client work.
+    #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub snapshot_nice: i32,
+    /// Most MiB per second a snapshot is serialized and written at; 0 for no limit.
+    /// Bounds how much of the disk's bandwidth a snapshot takes from the log's fsyncs.
+    #[arg(long, default_value_t = 32)]
+    pub snapshot_rate_mib: u64,
+    /// MiB between two data syncs of a snapshot file being written (0: one sync at
+    /// the end), so the log's fsyncs never queue behind one large flush.
+    #[arg(long, default_value_t = 4)]
+    pub snapshot_sync_mib: u64,
     /// Shut down when the process that started this node exits (checked twice a
     /// second), so a harness that is killed outright leaves no node behind.
     #[arg(long)]
@@ -105,6 +117,10 @@ pub struct NodeConfig {
     pub max_body_bytes: usize,
     pub snapshot_every: u64,
     pub wal_segment_bytes: u64,
+    /// Nice value of the background (snapshot) thread.
+    pub snapshot_nice: i32,
+    /// How snapshots are serialized and written.
+    pub snapshot_pace: crate::storage::Pace,
     /// The incarnation this process takes if its data directory holds no identity:
     /// drawn from the operating system's randomness, never from `--seed`, so a node
     /// restarted on a wiped directory with the same command line is a new one.
@@ -242,6 +258,12 @@ impl NodeConfig {
             max_body_bytes: args.max_body_bytes,
             snapshot_every: args.snapshot_every,
             wal_segment_bytes: args.wal_segment_bytes,
+            snapshot_nice: args.snapshot_nice,
+            snapshot_pace: crate::storage::Pace {
+                bytes_per_s: args.snapshot_rate_mib.saturating_mul(1 << 20),
+                sync_every_bytes: args.snapshot_sync_mib.saturating_mul(1 << 20),
+                ..crate::storage::Pace::default()
+            },
             incarnation: rand::random::<u64>().max(1),
         })
     }

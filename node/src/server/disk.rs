@@ -12,12 +12,14 @@
 //! into place joins a batch. Nothing waits for it: until it is in place, recovery
 //! simply replays the longer log.
 
+use super::background::Background;
 use crate::raft::PersistWrite;
 use crate::raft::types::Snapshot;
 use crate::storage::PreparedSnapshot;
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// One operation of a batch.
@@ -49,6 +51,11 @@ pub trait Disk: Send + 'static {
     fn snapshot_dir(&self) -> Option<(PathBuf, bool)> {
         None
     }
+    /// Files that left the log at the last `sync` and are the caller's to delete
+    /// (oldest first), off the write path.
+    fn take_obsolete(&mut self) -> Vec<PathBuf> {
+        Vec::new()
+    }
 }
 
 /// A finished batch: the highest `seq` it covered and how long the fsync took.
@@ -56,10 +63,14 @@ pub struct Done {
     pub seq: u64,
     pub ops: usize,
     pub sync_time: Duration,
+    /// Files to delete (see [`Disk::take_obsolete`]).
+    pub obsolete: Vec<PathBuf>,
+    /// How many prepared compaction snapshots the batch put in place.
+    pub installs: usize,
 }
 
 type Job<D> = JoinHandle<(D, io::Result<Done>)>;
-type CompactionJob = JoinHandle<io::Result<PreparedSnapshot>>;
+type CompactionJob = oneshot::Receiver<io::Result<PreparedSnapshot>>;
 
 /// The disk plus the batch queued behind the one in flight.
 pub struct GroupCommit<D: Disk> {
@@ -150,17 +161,22 @@ impl<D: Disk> GroupCommit<D> {
 /// the log uncompacted, which costs space, not safety.
 pub struct Compactor {
     dir: Option<(PathBuf, bool)>,
+    background: Background,
     job: Option<CompactionJob>,
     /// The newest snapshot waiting for `job` (an older one is superseded, never written).
     next: Option<Snapshot>,
+    /// Files queued to be put in place whose batch is not durable yet.
+    placing: usize,
 }
 
 impl Compactor {
-    pub fn new(dir: Option<(PathBuf, bool)>) -> Self {
+    pub fn new(dir: Option<(PathBuf, bool)>, background: Background) -> Self {
         Compactor {
             dir,
+            background,
             job: None,
             next: None,
+            placing: 0,
         }
     }
 
@@ -178,8 +194,9 @@ impl Compactor {
             self.next = Some(snapshot);
             return;
         }
-        self.job = Some(tokio::task::spawn_blocking(move || {
-            crate::storage::Storage::prepare_snapshot(&dir, &snapshot, no_fsync)
+        let pace = self.background.pace();
+        self.job = Some(self.background.run(move || {
+            crate::storage::Storage::prepare_snapshot(&dir, &snapshot, no_fsync, pace)
                 .map_err(io::Error::other)
         }));
     }
@@ -192,14 +209,38 @@ impl Compactor {
         };
         let joined = job.await;
         self.job = None;
-        joined.map_err(|e| io::Error::other(format!("snapshot task failed: {e}")))?
+        joined.map_err(|_| io::Error::other("the snapshot thread failed"))?
+    }
+
+    /// Deletes files that left the log on the background thread (in order, after
+    /// any snapshot file being written). A failure costs space only: it is logged.
+    pub fn delete(&self, paths: Vec<PathBuf>) {
+        let Some((dir, no_fsync)) = self.dir.clone() else {
+            return;
+        };
+        self.background.spawn(move || {
+            if let Err(e) = crate::storage::delete_segments(&dir, &paths, no_fsync) {
+                tracing::warn!(error = %e, "cannot delete log segments a snapshot covers");
+            }
+        });
     }
 
     /// Queues the rename of a written file into place, and starts on the snapshot
     /// that waited for it, if any.
     pub fn place<D: Disk>(&mut self, prepared: PreparedSnapshot, disk: &mut GroupCommit<D>) {
         disk.push(PersistOp::Install(prepared));
+        self.placing += 1;
         self.start_next(disk);
+    }
+
+    /// A batch that put `installs` files in place is durable.
+    pub fn placed(&mut self, installs: usize) {
+        self.placing = self.placing.saturating_sub(installs);
+    }
+
+    /// No snapshot file is being written, waiting, or on its way into place.
+    pub fn is_idle(&self) -> bool {
+        self.job.is_none() && self.next.is_none() && self.placing == 0
     }
 
     /// After a failed write: starts on the waiting snapshot, if any.
@@ -240,10 +281,17 @@ impl Disk for crate::storage::Storage {
     fn snapshot_dir(&self) -> Option<(PathBuf, bool)> {
         Some((self.dir().to_path_buf(), self.no_fsync()))
     }
+    fn take_obsolete(&mut self) -> Vec<PathBuf> {
+        crate::storage::Storage::take_obsolete(self)
+    }
 }
 
 fn write_batch<D: Disk>(disk: &mut D, batch: Vec<PersistOp>) -> io::Result<Done> {
     let ops = batch.len();
+    let installs = batch
+        .iter()
+        .filter(|op| matches!(op, PersistOp::Install(_)))
+        .count();
     let mut seq = 0;
     for op in batch {
         seq = seq.max(op.seq());
@@ -255,6 +303,8 @@ fn write_batch<D: Disk>(disk: &mut D, batch: Vec<PersistOp>) -> io::Result<Done>
         seq,
         ops,
         sync_time: t0.elapsed(),
+        obsolete: disk.take_obsolete(),
+        installs,
     })
 }
 

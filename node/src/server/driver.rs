@@ -7,9 +7,12 @@
 //! next batch goes to disk, so concurrent proposals share one fsync.
 //!
 //! Snapshots: an `Output::Snapshot` carries an O(1) clone of the state machine; it
-//! is serialized on a blocking thread (one at a time) while the replica keeps
-//! serving, and the bytes come back as `Input::SnapshotReady`, which compacts the log.
+//! is serialized on the low-priority background thread (one at a time, paced) while
+//! the replica keeps serving, and the bytes come back as `Input::SnapshotReady`,
+//! which compacts the log. The snapshot's file and the deletion of the log segments
+//! it covers go to the same thread (see `background` and `disk`).
 
+use super::background::Background;
 use super::disk::{Compactor, Disk, GroupCommit, PersistOp};
 use super::metrics::Metrics;
 use super::transport::Transport;
@@ -17,12 +20,12 @@ use crate::engine::{DurableWrite, Index, NodeId, PeerMessage};
 use crate::kv::Kv;
 use crate::kv::KvOp;
 use crate::replica::{ClientRequest, Input, Output, Replica, RequestId, Response, Status};
+use crate::storage::Paced;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 /// Capacity of the driver's input queue; a full queue makes the HTTP layer answer 503.
@@ -67,7 +70,7 @@ struct Waiter {
 
 /// The index a serialized snapshot covers, and its bytes (or why there are none).
 type SnapshotBytes = (Index, Result<Vec<u8>, crate::kv::KvError>);
-type SnapshotJob = JoinHandle<SnapshotBytes>;
+type SnapshotJob = oneshot::Receiver<SnapshotBytes>;
 
 pub struct Driver<D: Disk> {
     id: NodeId,
@@ -89,6 +92,7 @@ pub struct Driver<D: Disk> {
     /// write path (see `disk`).
     compacting: Option<Index>,
     compactor: Compactor,
+    background: Background,
 }
 
 impl<D: Disk> Driver<D> {
@@ -99,10 +103,12 @@ impl<D: Disk> Driver<D> {
         transport: Transport,
         status_tx: watch::Sender<Status>,
         metrics: Arc<Metrics>,
+        background: Background,
     ) -> Self {
         let disk = GroupCommit::new(disk);
         Driver {
-            compactor: Compactor::new(disk.snapshot_dir()),
+            compactor: Compactor::new(disk.snapshot_dir(), background.clone()),
+            background,
             id,
             replica,
             disk,
@@ -139,6 +145,10 @@ impl<D: Disk> Driver<D> {
                     self.metrics.fsyncs.fetch_add(1, Relaxed);
                     self.metrics.persisted_batches.fetch_add(done.ops as u64, Relaxed);
                     self.metrics.observe_fsync(done.sync_time);
+                    self.compactor.placed(done.installs);
+                    if !done.obsolete.is_empty() {
+                        self.compactor.delete(done.obsolete);
+                    }
                     self.step(Input::Persisted { seq: done.seq });
                 }
                 msg = rx.recv() => {
@@ -168,8 +178,8 @@ impl<D: Disk> Driver<D> {
                             tracing::error!(index, error = %e, "snapshot serialization failed");
                             self.step(Input::SnapshotFailed { index });
                         }
-                        Err(e) => {
-                            tracing::error!(error = %e, "snapshot serialization failed");
+                        Err(_) => {
+                            tracing::error!("snapshot serialization failed: the snapshot thread is gone");
                             let index = self.serializing;
                             self.step(Input::SnapshotFailed { index });
                         }
@@ -346,16 +356,21 @@ impl<D: Disk> Driver<D> {
             return;
         }
         self.serializing = index;
-        self.snapshot_job = Some(tokio::task::spawn_blocking(move || {
-            (index, kv.to_snapshot())
+        let pace = self.background.pace();
+        self.snapshot_job = Some(self.background.run(move || {
+            let mut out = Paced::new(Vec::new(), pace, None);
+            let r = kv.write_snapshot(&mut out).map(|()| out.into_inner());
+            (index, r)
         }));
     }
 
-    /// Answers `/admin/snapshot` callers once no snapshot is in the works.
+    /// Answers `/admin/snapshot` callers once no snapshot is in the works: taken,
+    /// its file written and put in place durably (or its writing failed, logged).
     fn answer_snapshot_waiters(&mut self) {
         if self.snapshot_waiters.is_empty()
             || self.snapshot_job.is_some()
             || self.replica.snapshot_pending()
+            || !self.compactor.is_idle()
         {
             return;
         }
@@ -373,7 +388,7 @@ impl<D: Disk> Driver<D> {
 /// Completes when the running snapshot job does; never when there is none.
 async fn snapshot_done(
     job: &mut Option<SnapshotJob>,
-) -> Result<SnapshotBytes, tokio::task::JoinError> {
+) -> Result<SnapshotBytes, oneshot::error::RecvError> {
     match job {
         Some(j) => j.await,
         None => std::future::pending().await,

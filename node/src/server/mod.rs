@@ -13,6 +13,7 @@
 //! future), so tests and the binary start it the same way.
 
 pub mod api;
+pub mod background;
 pub mod client;
 pub mod config;
 pub mod conn;
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod transport;
 
 use crate::replica::{Recovered, Replica};
+use background::Background;
 use config::NodeConfig;
 use conn::{Conns, JsonLibraryErrors, Tracked};
 use disk::Disk;
@@ -98,6 +100,7 @@ pub async fn run<D: Disk>(
         transport,
         status_tx,
         metrics.clone(),
+        Background::start(config.snapshot_nice, config.snapshot_pace)?,
     );
     let mut driver_task = tokio::spawn(driver.run(driver_rx, config.tick, stop_rx.clone()));
     let max_conns = config.max_connections;

@@ -49,6 +49,7 @@
 mod error;
 mod files;
 mod log;
+mod pace;
 mod record;
 mod recover;
 mod segment;
@@ -56,6 +57,7 @@ mod stats;
 
 pub use error::{Result, StorageError};
 pub use files::MAX_SNAPSHOT_BYTES;
+pub use pace::{Crc, Pace, Paced};
 pub use record::MAX_RECORD_BYTES;
 pub use stats::{FSYNC_BUCKETS, FsyncStats};
 
@@ -82,6 +84,10 @@ pub struct StorageOptions {
     /// Buffered bytes beyond which `write` hands the buffer to the OS early (no fsync),
     /// bounding memory when many writes come between two syncs.
     pub buffer_max_bytes: usize,
+    /// Leave the deletion of segments a snapshot made unnecessary to the caller
+    /// ([`Storage::take_obsolete`]) instead of deleting them inside `sync`, so a
+    /// driver can delete them off the write path.
+    pub defer_segment_deletion: bool,
 }
 
 impl Default for StorageOptions {
@@ -90,6 +96,7 @@ impl Default for StorageOptions {
             no_fsync: false,
             segment_max_bytes: 64 << 20,
             buffer_max_bytes: 4 << 20,
+            defer_segment_deletion: false,
         }
     }
 }
@@ -123,6 +130,9 @@ pub struct Storage {
     compact_after: Option<(u64, u64)>,
     poisoned: Option<String>,
     stats: FsyncStats,
+    /// Segments no longer part of the log, oldest first, not deleted yet (with
+    /// `defer_segment_deletion`).
+    obsolete: Vec<PathBuf>,
 }
 
 impl Storage {
@@ -160,6 +170,7 @@ impl Storage {
             compact_after: rec.snapshot.as_ref().map(|_| (0, 0)),
             poisoned: None,
             stats: FsyncStats::default(),
+            obsolete: Vec::new(),
         };
         let recovered = Recovered {
             identity: rec.identity,
@@ -179,8 +190,9 @@ impl Storage {
         dir: &Path,
         snapshot: &Snapshot,
         no_fsync: bool,
+        pace: Pace,
     ) -> Result<PreparedSnapshot> {
-        let path = files::prepare_snapshot(dir, snapshot, no_fsync)?;
+        let path = files::prepare_snapshot(dir, snapshot, no_fsync, pace)?;
         Ok(PreparedSnapshot {
             path,
             last_index: snapshot.meta.last_index,
@@ -550,27 +562,31 @@ impl Storage {
     /// superseded by the one k+1 starts with. Only a prefix is deleted, so a crash
     /// midway leaves a consecutive run of segments.
     fn compact(&mut self) -> Result<()> {
-        let mut removed = 0;
+        let mut removed = Vec::new();
         while self.segments.len() > 1 && self.segments[1].first <= self.snapshot_index + 1 {
-            let path = self.segments[0].path(&self.dir);
-            let res = std::fs::remove_file(&path).map_err(io_at(&path));
-            self.poison_on_err(res)?;
-            self.segments.remove(0);
-            removed += 1;
+            removed.push(self.segments.remove(0).path(&self.dir));
         }
-        if removed > 0 && !self.opts.no_fsync {
-            let res = files::fsync_dir(&self.dir);
-            self.poison_on_err(res)?;
-        }
-        if removed > 0 {
+        if !removed.is_empty() {
             tracing::debug!(
-                removed,
+                removed = removed.len(),
                 snapshot_index = self.snapshot_index,
-                "deleted log segments covered by the snapshot"
+                "log segments covered by the snapshot leave the log"
             );
         }
         self.compact_after = None;
-        Ok(())
+        if self.opts.defer_segment_deletion {
+            self.obsolete.extend(removed);
+            return Ok(());
+        }
+        let res = delete_segments(&self.dir, &removed, self.opts.no_fsync);
+        self.poison_on_err(res)
+    }
+
+    /// Segments that left the log and must be deleted, oldest first, with
+    /// `defer_segment_deletion` (see [`delete_segments`]). Leaving them costs only
+    /// space: recovery replays a prefix of segments the snapshot covers as before.
+    pub fn take_obsolete(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.obsolete)
     }
 
     fn active_seq(&self) -> u64 {
@@ -594,6 +610,23 @@ impl Storage {
         }
         r
     }
+}
+
+/// Deletes segment files that left the log, in the order given (oldest first, so a
+/// crash midway leaves a consecutive run), then makes the deletions durable. Safe on
+/// any thread, while the log keeps writing: the files are no longer the log's.
+pub fn delete_segments(dir: &Path, paths: &[PathBuf], no_fsync: bool) -> Result<()> {
+    for path in paths {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_at(path)(e)),
+        }
+    }
+    if !paths.is_empty() && !no_fsync {
+        files::fsync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// A snapshot file written and fsynced under a temporary name by

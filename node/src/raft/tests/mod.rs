@@ -601,7 +601,7 @@ fn a_snapshot_that_replaces_the_log_drops_the_configurations_of_discarded_entrie
                 ..Membership::default()
             },
         },
-        data: Vec::new(),
+        data: Default::default(),
     };
     n.step(Message {
         from: 1,
