@@ -328,3 +328,49 @@ pub(crate) fn u64_field(v: &Value, field: &'static str) -> Result<Option<u64>, E
         }),
     }
 }
+
+/// Parses one batch (on a worker thread of [`stream`]) with its format's parser.
+fn parse_batch(batch: Batch, name: &str, interner: &mut Interner) -> Parsed {
+    let mut events = Vec::new();
+    let err = |line: usize, kind: ErrorKind| Some(HistoryError::new(name, line, kind));
+    let error = match batch {
+        Batch::Failed(e) => Some(e),
+        Batch::Lines { first, bytes } => {
+            events.reserve(bytes.len() / 100);
+            let mut error = None;
+            let mut start = 0;
+            let ends = memchr::memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len()));
+            for (i, end) in ends.enumerate() {
+                let line = first + i;
+                let raw = &bytes[start..end];
+                start = end + 1;
+                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                if raw.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match jsonl::event(raw, line, interner) {
+                    Ok(e) => events.push(e),
+                    Err(kind) => {
+                        error = err(line, kind);
+                        break;
+                    }
+                }
+            }
+            error
+        }
+        Batch::Forms(forms) => {
+            let mut error = None;
+            for (line, text) in forms {
+                match edn::form_event(&text, line, interner) {
+                    Ok(e) => events.push(e),
+                    Err(kind) => {
+                        error = err(line, kind);
+                        break;
+                    }
+                }
+            }
+            error
+        }
+    };
+    Parsed { events, error }
+}

@@ -38,52 +38,6 @@ pub(crate) struct Parsed {
     pub error: Option<HistoryError>,
 }
 
-/// Parses one batch (on a worker thread).
-fn parse_batch(batch: Batch, name: &str, interner: &mut Interner) -> Parsed {
-    let mut events = Vec::new();
-    let err = |line: usize, kind: ErrorKind| Some(HistoryError::new(name, line, kind));
-    let error = match batch {
-        Batch::Failed(e) => Some(e),
-        Batch::Lines { first, bytes } => {
-            events.reserve(bytes.len() / 100);
-            let mut error = None;
-            let mut start = 0;
-            let ends = memchr::memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len()));
-            for (i, end) in ends.enumerate() {
-                let line = first + i;
-                let raw = &bytes[start..end];
-                start = end + 1;
-                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-                if raw.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                match super::jsonl::event(raw, line, interner) {
-                    Ok(e) => events.push(e),
-                    Err(kind) => {
-                        error = err(line, kind);
-                        break;
-                    }
-                }
-            }
-            error
-        }
-        Batch::Forms(forms) => {
-            let mut error = None;
-            for (line, text) in forms {
-                match super::edn::form_event(&text, line, interner) {
-                    Ok(e) => events.push(e),
-                    Err(kind) => {
-                        error = err(line, kind);
-                        break;
-                    }
-                }
-            }
-            error
-        }
-    };
-    Parsed { events, error }
-}
-
 /// Reads blocks of whole lines.
 pub(crate) struct Blocks<R> {
     reader: R,
@@ -213,7 +167,7 @@ pub(crate) fn run<T: Send>(
                         Err(_) => return,
                     };
                     let Ok((seq, batch)) = next else { return };
-                    let parsed = parse_batch(batch, name, &mut interner);
+                    let parsed = super::parse_batch(batch, name, &mut interner);
                     if done_tx.send((seq, parsed)).is_err() {
                         return;
                     }
@@ -283,7 +237,7 @@ pub(crate) fn run_inline<T>(
     let mut interner = Interner::default();
     let mut parsed = batches
         .into_iter()
-        .map(|b| parse_batch(b, name, &mut interner));
+        .map(|b| super::parse_batch(b, name, &mut interner));
     consume(&mut parsed)
 }
 

@@ -7,7 +7,7 @@
 //! leader, a write is indeterminate: 504.
 
 use super::api::{ApiError, CLIENT_HEADER, SEQ_HEADER};
-use super::http::{App, HttpResponse, wait_for_leader};
+use super::app::{App, HttpResponse, wait_for_leader};
 use super::transport::TOKEN_HEADER;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};

@@ -3,12 +3,11 @@
 //! forwards it to the leader, or answers from the published status.
 
 use super::api::{self, ApiError, Route};
-use super::client::HttpClient;
-use super::config::NodeConfig;
+use super::app::{App, HttpResponse};
 use super::conn::Conn;
 use super::driver::DriverMsg;
 use super::forward;
-use super::metrics::{Metrics, OpKind};
+use super::metrics::OpKind;
 use super::transport::{self, MAX_RAFT_BODY, TOKEN_HEADER};
 use crate::kv::KvOp;
 use crate::replica::{ClientRequest, Response, Role, Status};
@@ -22,27 +21,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
-pub type HttpResponse = hyper::Response<Full<Bytes>>;
-
-/// Longest a request without a known leader waits for an election to finish.
-const LEADER_WAIT: Duration = Duration::from_millis(1000);
 /// Pause before retrying an operation that certainly did not happen.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
 /// No retry starts with less than this left before the deadline: a late attempt
 /// would more likely end indeterminate (504) than succeed.
 const RETRY_RESERVE: Duration = Duration::from_millis(500);
-
-/// Everything a request handler needs; shared by all connections.
-pub struct App {
-    pub config: NodeConfig,
-    pub driver: mpsc::Sender<DriverMsg>,
-    pub status: watch::Receiver<Status>,
-    pub metrics: Arc<Metrics>,
-    pub client: HttpClient,
-    pub shutdown: watch::Receiver<bool>,
-}
 
 /// Entry point for hyper: never fails, every error is a JSON answer.
 pub async fn serve(
@@ -439,21 +424,6 @@ pub fn error_response(e: &ApiError) -> HttpResponse {
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     r
-}
-
-/// Waits (bounded) until the published status names a leader.
-pub async fn wait_for_leader(app: &App, deadline: Instant) -> Option<u64> {
-    let mut rx = app.status.clone();
-    let until = deadline.min(Instant::now() + LEADER_WAIT);
-    loop {
-        if let Some(l) = rx.borrow_and_update().leader {
-            return Some(l);
-        }
-        match tokio::time::timeout_at(until.into(), rx.changed()).await {
-            Ok(Ok(())) => continue,
-            _ => return None,
-        }
-    }
 }
 
 #[cfg(test)]

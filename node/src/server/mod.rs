@@ -5,7 +5,9 @@
 //! - [`driver`]: the task that owns the [`Replica`] and carries out its outputs.
 //! - [`disk`]: group commit of `Output::Persist` on a blocking thread.
 //! - [`transport`]: per-peer queues and tasks sending `POST /raft/msg`.
-//! - [`http`], [`api`], [`forward`]: the HTTP API, its codecs, forwarding to the leader.
+//! - [`http`], [`api`], [`forward`]: the HTTP API, its codecs, forwarding to the leader;
+//!   [`app`]: the state and helpers they share.
+//! - [`background`]: the low-priority thread that writes snapshot files.
 //! - [`conn`]: the connection budget, timeouts, shedding stalled clients.
 //! - [`metrics`]: counters and histograms for `/metrics`.
 //!
@@ -13,6 +15,7 @@
 //! future), so tests and the binary start it the same way.
 
 pub mod api;
+pub mod app;
 pub mod background;
 pub mod client;
 pub mod config;
@@ -104,7 +107,7 @@ pub async fn run<D: Disk>(
     );
     let mut driver_task = tokio::spawn(driver.run(driver_rx, config.tick, stop_rx.clone()));
     let max_conns = config.max_connections;
-    let app = Arc::new(http::App {
+    let app = Arc::new(app::App {
         config,
         driver: driver_tx,
         status: status_rx,
@@ -159,7 +162,7 @@ pub async fn run<D: Disk>(
 /// Serves one connection until the client closes it, it is shed, or the node stops
 /// (then the request in progress may finish, for at most [`DRAIN_TIMEOUT`]).
 async fn serve_connection(
-    app: Arc<http::App>,
+    app: Arc<app::App>,
     stream: tokio::net::TcpStream,
     registered: conn::Registered,
     mut stop: watch::Receiver<bool>,
