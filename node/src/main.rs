@@ -10,8 +10,23 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
     init_logging();
+    // An inherited socket is taken first: its address stands for --listen.
+    let inherited = if args.listen_inherited {
+        match node::server::listen::inherited().and_then(|l| Ok((l.local_addr()?, l))) {
+            Ok((addr, l)) => {
+                args.listen = Some(addr);
+                Some(l)
+            }
+            Err(e) => {
+                eprintln!("node: --listen-inherited: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     let workers = args.worker_threads.clamp(1, 64);
     let parent = args.exit_with_parent.then(nix::unistd::getppid);
     let config = match NodeConfig::from_args(args) {
@@ -38,10 +53,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(run(config, parent))
+    runtime.block_on(run(config, inherited, parent))
 }
 
-async fn run(config: NodeConfig, parent: Option<nix::unistd::Pid>) -> ExitCode {
+async fn run(
+    config: NodeConfig,
+    inherited: Option<std::net::TcpListener>,
+    parent: Option<nix::unistd::Pid>,
+) -> ExitCode {
     let opts = StorageOptions {
         no_fsync: config.no_fsync,
         segment_max_bytes: config.wal_segment_bytes,
@@ -61,7 +80,10 @@ async fn run(config: NodeConfig, parent: Option<nix::unistd::Pid>) -> ExitCode {
         snapshot = recovered.snapshot.as_ref().map(|s| s.meta.last_index),
         "recovered"
     );
-    let listener = match node::server::bind(config.listen) {
+    let listener = match inherited.map_or_else(
+        || node::server::bind(config.listen),
+        tokio::net::TcpListener::from_std,
+    ) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {}: {e}", config.listen);

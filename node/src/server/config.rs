@@ -21,8 +21,12 @@ pub struct Args {
     #[arg(long)]
     pub id: NodeId,
     /// Address to serve clients, peers and admin on.
-    #[arg(long)]
-    pub listen: SocketAddr,
+    #[arg(long, required_unless_present = "listen_inherited")]
+    pub listen: Option<SocketAddr>,
+    /// Serve on the listening socket the parent passed at fd 3 (`LISTEN_FDS=1`, the
+    /// socket-activation protocol systemd uses) instead of binding --listen.
+    #[arg(long, conflicts_with = "listen")]
+    pub listen_inherited: bool,
     /// Every member as ID=HOST:PORT, comma separated, this node included.
     #[arg(long)]
     pub peers: String,
@@ -150,6 +154,8 @@ pub enum ConfigError {
     ZeroId,
     #[error("--peers does not list this node's id {0}")]
     SelfMissing(NodeId),
+    #[error("no address to listen on: give --listen or --listen-inherited")]
+    NoListen,
     #[error("--listen {0} is not a loopback address; set --cluster-token to serve beyond loopback")]
     NonLoopbackWithoutToken(SocketAddr),
     #[error("{0}")]
@@ -196,8 +202,9 @@ impl NodeConfig {
             return Err(ConfigError::SelfMissing(args.id));
         }
         let token = args.cluster_token.filter(|t| !t.is_empty());
-        if token.is_none() && !args.listen.ip().is_loopback() {
-            return Err(ConfigError::NonLoopbackWithoutToken(args.listen));
+        let listen = args.listen.ok_or(ConfigError::NoListen)?;
+        if token.is_none() && !listen.ip().is_loopback() {
+            return Err(ConfigError::NonLoopbackWithoutToken(listen));
         }
         let mutants = args
             .unsafe_mutant
@@ -241,7 +248,7 @@ impl NodeConfig {
             ^ args.id;
         Ok(NodeConfig {
             id: args.id,
-            listen: args.listen,
+            listen,
             peers,
             data_dir: args.data_dir,
             cluster_token: token,

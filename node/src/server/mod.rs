@@ -24,6 +24,7 @@ pub mod disk;
 pub mod driver;
 pub mod forward;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 pub mod transport;
 
@@ -52,7 +53,7 @@ const MAX_HEAD_BYTES: usize = 80 << 10;
 
 /// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`):
 /// while every slot is taken, new connections wait here instead of being refused.
-const LISTEN_BACKLOG: u32 = 4096;
+pub(crate) const LISTEN_BACKLOG: u32 = 4096;
 
 /// Binds the listen address with a backlog deep enough for connections to wait
 /// while the node frees a slot (see [`conn`]).

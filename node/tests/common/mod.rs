@@ -3,16 +3,19 @@
 //! never leaves nodes behind), a raw HTTP/1.1 client, and careful-client helpers.
 #![allow(dead_code)]
 
+use node::server::listen::ReservedPort;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A cluster of node processes and their data directories.
+/// A cluster of node processes and their data directories. Every member's port is
+/// reserved before any member starts and stays reserved across kills and restarts;
+/// each start gets a listener on it (node::server::listen).
 pub struct Cluster {
-    ports: Vec<u16>,
+    ports: Vec<ReservedPort>,
     /// Flags added to every node's command line.
     extra: Vec<String>,
     dir: tempfile::TempDir,
@@ -25,7 +28,9 @@ impl Cluster {
     }
 
     pub fn start_with(n: usize, extra: &[&str]) -> Cluster {
-        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let ports: Vec<ReservedPort> = (0..n)
+            .map(|_| ReservedPort::loopback().expect("reserve a loopback port"))
+            .collect();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut c = Cluster {
             ports,
@@ -43,7 +48,7 @@ impl Cluster {
         self.ports
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+            .map(|(i, p)| format!("{}={}", i + 1, p.addr()))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -58,17 +63,19 @@ impl Cluster {
             .append(true)
             .open(self.dir.path().join(format!("n{id}.log")))
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_node"))
-            .args(["--id", &id.to_string()])
-            .args(["--listen", &format!("127.0.0.1:{}", self.port(id))])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_node"));
+        cmd.args(["--id", &id.to_string()])
+            .arg("--listen-inherited")
             .args(["--peers", &self.peers()])
             .arg("--data-dir")
             .arg(self.data_dir(id))
             .args(&self.extra)
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start node");
+            .stderr(log);
+        self.ports[(id - 1) as usize]
+            .pass_to(&mut cmd)
+            .expect("pass the listener");
+        let child = cmd.spawn().expect("start node");
         self.procs[(id - 1) as usize] = Some(child);
     }
 
@@ -85,7 +92,7 @@ impl Cluster {
     }
 
     pub fn port(&self, id: u64) -> u16 {
-        self.ports[(id - 1) as usize]
+        self.ports[(id - 1) as usize].addr().port()
     }
 
     pub fn ids(&self) -> impl Iterator<Item = u64> + use<> {
@@ -140,11 +147,6 @@ impl Drop for Cluster {
             let _ = c.wait();
         }
     }
-}
-
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// One HTTP/1.1 request on a fresh connection; returns status and body.

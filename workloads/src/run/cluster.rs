@@ -20,6 +20,7 @@ use super::target::{self, MemberVars, Peers, TargetSpec};
 use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use node::server::listen::ReservedPort;
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -46,6 +47,9 @@ struct NodeProc {
     initial_cluster: String,
     /// `{cluster_state}`: `new`, or `existing` once the member was added back.
     cluster_state: &'static str,
+    /// The client port the runner holds for the member (targets that inherit their
+    /// listener): each start gets a fresh listener on it.
+    reserved: Option<Arc<ReservedPort>>,
     child: Option<Child>,
     state: NodeState,
 }
@@ -70,9 +74,11 @@ pub struct Cluster {
     setpriv: Option<PathBuf>,
 }
 
-/// Finds a free loopback port by binding port 0 and letting it go. Another process
-/// could take it before the node binds; the node then fails to start and the runner
-/// reports a setup error.
+/// Finds a free loopback port by binding port 0 and letting it go, for members that
+/// bind their addresses themselves. Another process could take it before the member
+/// binds; the member then fails to start and the runner reports a setup error.
+/// Members that inherit their listener ([`TargetSpec::inherits_listener`]) have no
+/// such window: the runner holds their port ([`ReservedPort`]).
 fn free_port() -> std::io::Result<SocketAddr> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     l.local_addr()
@@ -103,6 +109,7 @@ impl Cluster {
         let mut hosts = BTreeMap::new();
         let mut clients = BTreeMap::new();
         let mut peers = BTreeMap::new();
+        let mut reserved = BTreeMap::new();
         for &id in &ids {
             hosts.insert(id, Arc::new(Host::start(&format!("n{id}"), isolated)?));
             let (client, peer) = if isolated {
@@ -117,7 +124,14 @@ impl Cluster {
                     SocketAddr::new(ip, peer_port),
                 )
             } else {
-                let client = free_port().context("finding a free loopback port")?;
+                let client = if spec.target.inherits_listener {
+                    let port = ReservedPort::loopback().context("reserving a loopback port")?;
+                    let addr = port.addr();
+                    reserved.insert(id, Arc::new(port));
+                    addr
+                } else {
+                    free_port().context("finding a free loopback port")?
+                };
                 let peer = if spec.target.shared_address {
                     client
                 } else {
@@ -171,6 +185,7 @@ impl Cluster {
                 log: spec.log_dir.join(format!("n{id}.log")),
                 initial_cluster: spec.target.initial_cluster(&entries),
                 cluster_state: "new",
+                reserved: reserved.get(&id).cloned(),
                 child: None,
                 state: NodeState::Killed,
             });
@@ -302,6 +317,10 @@ impl Cluster {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
+        if let Some(port) = &n.reserved {
+            port.pass_to(&mut cmd)
+                .with_context(|| format!("handing n{id} its listener"))?;
+        }
         let child = n
             .host
             .spawn(cmd)

@@ -18,43 +18,28 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// The node binary of this profile: target/<profile>/node beside our binary, built
-/// through the workspace when missing (cargo skips the work when it is up to date).
+/// The node binary of this profile: target/<profile>/node beside our binary.
 pub fn node_binary() -> PathBuf {
-    built_binary("node", "node")
+    built_binary("node")
 }
 
-/// Binary `bin` of package `package` in this profile, built through the workspace.
-fn built_binary(package: &str, bin: &str) -> PathBuf {
+/// Binary `bin` of another package of the workspace, in this profile. Cargo gives a
+/// test the path of its own package's binaries only, and a test must not run cargo:
+/// `cargo nextest run --workspace` and `cargo test --workspace` build every binary of
+/// the workspace before any test runs; with `-p workloads`, build it first
+/// (`cargo build -p node -p checker`, with `--release` for release tests).
+fn built_binary(bin: &str) -> PathBuf {
     let workloads = Path::new(env!("CARGO_BIN_EXE_workloads"));
     let dir = workloads
         .parent()
         .expect("the workloads binary has a folder");
     let path = dir.join(bin);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace_root())
-        .args(["build", "-p", package, "--bin", bin, "--target-dir"])
-        .arg(
-            dir.parent()
-                .expect("the profile folder has a target folder"),
-        );
-    if dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("running cargo");
     assert!(
-        status.success(),
-        "cargo build -p {package} failed ({status})"
+        path.is_file(),
+        "no {bin} binary at {}: build the workspace first (cargo build --workspace, or \
+         cargo nextest run --workspace, which builds it)",
+        path.display()
     );
-    assert!(path.is_file(), "no {bin} binary at {}", path.display());
     path
 }
 
@@ -140,9 +125,9 @@ pub fn spawn_runner(args: &[&str]) -> (std::process::Child, tempfile::TempDir) {
     (child, results)
 }
 
-/// The checker binary of this profile, built through the workspace when missing.
+/// The checker binary of this profile.
 pub fn checker_binary() -> PathBuf {
-    built_binary("checker", "checker")
+    built_binary("checker")
 }
 
 /// `checker check FILE --model kv`: its exit code and output.

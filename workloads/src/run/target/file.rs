@@ -8,6 +8,7 @@
 //! peers = "advertised"         # advertised | per-link
 //! shared_address = false       # peers dial the client address
 //! exits_with_parent = false    # else started through `setpriv --pdeathsig KILL`
+//! inherit_listener = false     # takes its listener as fd 3 (LISTEN_FDS=1), per-link only
 //! leader_isolation_ms = 1500   # how long the nemesis isolates a leader at a time
 //! command = ["etcd", "--name", "n{id}", "--data-dir", "{data_dir}", "..."]
 //! cluster_entry = "n{id}=http://{peer_addr}"
@@ -42,6 +43,8 @@ struct FileSpec {
     shared_address: bool,
     #[serde(default)]
     exits_with_parent: bool,
+    #[serde(default)]
+    inherit_listener: bool,
     #[serde(default = "leader_isolation_ms")]
     leader_isolation_ms: Spanned<u64>,
     command: Spanned<Vec<Spanned<String>>>,
@@ -180,6 +183,7 @@ pub fn parse(text: &str, path: &Path) -> Result<TargetSpec, FileError> {
         peers: spec.peers,
         shared_address: spec.shared_address,
         exits_with_parent: spec.exits_with_parent,
+        inherits_listener: spec.inherit_listener,
         ready: Probe {
             method,
             path: ready.path.get_ref().clone(),

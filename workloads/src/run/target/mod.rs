@@ -79,6 +79,12 @@ pub struct TargetSpec {
     /// The member ends itself when the runner dies (`node --exit-with-parent`);
     /// other members are started through `setpriv --pdeathsig KILL` when it exists.
     pub exits_with_parent: bool,
+    /// The member takes its client listener from the runner, as fd 3 under the
+    /// socket-activation protocol (`LISTEN_FDS=1`, node `--listen-inherited`), instead
+    /// of binding `{client_addr}` itself. The runner then holds the port for the
+    /// member's whole life (node::server::listen), so no other process can take it
+    /// between a kill and the restart. Per-link targets only.
+    pub inherits_listener: bool,
     pub ready: Probe,
     /// How long the nemesis isolates a leader at a time: long enough for the rest to
     /// elect another leader and for the old one to notice.
@@ -253,6 +259,9 @@ impl TargetSpec {
             check_template(t, &PLACEHOLDERS)?;
         }
         check_template(&self.cluster_entry, &ENTRY_PLACEHOLDERS)?;
+        if self.inherits_listener && self.peers != Peers::PerLink {
+            return Err("inherit_listener needs peers = \"per-link\"".to_string());
+        }
         if !matches!(self.ready.method.as_str(), "GET" | "POST") {
             return Err(format!(
                 "ready.method must be GET or POST, not {:?}",
@@ -287,8 +296,7 @@ pub fn node(bin: &Path, opts: &NodeOptions) -> TargetSpec {
             .replace('}', "}}"),
         "--id".into(),
         "{id}".into(),
-        "--listen".into(),
-        "{client_addr}".into(),
+        "--listen-inherited".into(),
         "--peers".into(),
         "{initial_cluster}".into(),
         "--data-dir".into(),
@@ -310,6 +318,7 @@ pub fn node(bin: &Path, opts: &NodeOptions) -> TargetSpec {
         peers: Peers::PerLink,
         shared_address: true,
         exits_with_parent: true,
+        inherits_listener: true,
         ready: Probe {
             method: "GET".into(),
             path: "/status".into(),
@@ -369,6 +378,7 @@ pub fn etcd(bin: &Path) -> TargetSpec {
         peers: Peers::Advertised,
         shared_address: false,
         exits_with_parent: false,
+        inherits_listener: false,
         ready: Probe {
             method: "GET".into(),
             path: "/health".into(),
