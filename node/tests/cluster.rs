@@ -577,8 +577,19 @@ fn a_node_that_lost_its_state_costs_no_acknowledged_write() {
             assert!(put(&c, l, &format!("pre{k}"), json!(k)), "{}", c.logs());
         }
         assert_eq!(get_eventually(&c, wiped, "pre4"), Some(json!(4)));
-        let (code, body) = http(c.port(wiped), "POST", "/admin/snapshot", None).expect("snap");
-        assert_eq!(code, 200, "{body}");
+        // A follower that has applied nothing yet answers at once with index 0 and
+        // writes no file; ask again until its snapshot covers something.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (code, body) = http(c.port(wiped), "POST", "/admin/snapshot", None).expect("snap");
+            assert_eq!(code, 200, "{body}");
+            let v: Value = serde_json::from_str(&body).expect("json");
+            if v["snapshot_index"].as_u64().unwrap_or(0) > 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no snapshot taken: {body}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         signal(&c, stale, Signal::SIGSTOP);
         let key = format!("w{round}");
         assert!(put(&c, l, &key, json!(round)), "{:?}: {}", loss, c.logs());
