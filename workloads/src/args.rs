@@ -137,7 +137,7 @@ impl<K: ValueEnum + Ord + Copy> fmt::Display for FaultSet<K> {
 /// that takes it (flatten it with `#[command(flatten)]`).
 #[derive(clap::Args, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConsensusArg {
-    /// Consensus engine: raft, multi-paxos or basic-paxos.
+    /// The consensus engine the replicas run.
     #[arg(
         long = "consensus",
         value_name = "ENGINE",
