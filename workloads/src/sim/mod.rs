@@ -309,11 +309,15 @@ fn print_summary(
         s.disk_wipes, s.wal_losses, s.hostile_sent, s.hostile_rejected
     )?;
     if engine != EngineKind::Raft || s.power_losses > 0 {
-        writeln!(
+        write!(
             out,
-            "consensus: {engine}  power losses with a write in flight: {}  slots chosen: {}",
-            s.power_losses, s.slots_chosen
+            "consensus: {engine}  power losses with a write in flight: {}",
+            s.power_losses
         )?;
+        if engine != EngineKind::Raft {
+            write!(out, "  slots chosen: {}", s.slots_chosen)?;
+        }
+        writeln!(out)?;
     }
     writeln!(
         out,

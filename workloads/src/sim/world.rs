@@ -7,9 +7,10 @@
 //! faults (the nemesis schedule of `nemesis.rs`), then liveness: everything is
 //! healed and a new write must commit within [`LIVENESS_BOUND_NS`].
 //!
-//! Replicas snapshot every 20-200 applied entries (drawn per seed); the snapshot's
-//! bytes come back a few virtual milliseconds later, as from a driver's blocking
-//! thread, so compaction races with replication, crashes and InstallSnapshot.
+//! Raft replicas snapshot every 20-200 applied entries (drawn per seed; Paxos ones
+//! keep their whole log, see `paxos.rs`); the snapshot's bytes come back a few
+//! virtual milliseconds later, as from a driver's blocking thread, so compaction
+//! races with replication, crashes and InstallSnapshot.
 
 use super::clients::{self, Client};
 use super::describe::describe;
