@@ -1,9 +1,11 @@
 //! Command-line values that several commands share, parsed by clap through
 //! `FromStr`: a range of seeds (`sim --seeds`, `suite --sim-seeds`) and a set of
 //! fault kinds (`run --nemesis`, `sim --nemesis`), whose words are the names and
-//! aliases of a `clap::ValueEnum`.
+//! aliases of a `clap::ValueEnum`; and the consensus engine (`--consensus`).
 
 use clap::ValueEnum;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use node::consensus::EngineKind;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
@@ -129,6 +131,26 @@ impl<K: ValueEnum + Ord + Copy> fmt::Display for FaultSet<K> {
             .collect();
         f.write_str(&words.join(","))
     }
+}
+
+/// `--consensus`: the engine the cluster runs. One definition for every command
+/// that takes it (flatten it with `#[command(flatten)]`).
+#[derive(clap::Args, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsensusArg {
+    /// The consensus engine the replicas run.
+    #[arg(
+        long = "consensus",
+        value_name = "ENGINE",
+        default_value = "raft",
+        value_parser = engine_parser()
+    )]
+    pub engine: EngineKind,
+}
+
+/// Parses an engine name; clap lists the names in `--help` and in its error.
+fn engine_parser() -> impl TypedValueParser<Value = EngineKind> {
+    PossibleValuesParser::new(EngineKind::ALL.map(EngineKind::as_str))
+        .try_map(|s| s.parse::<EngineKind>())
 }
 
 #[cfg(test)]

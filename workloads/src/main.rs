@@ -18,7 +18,7 @@ struct Cli {
 enum Command {
     /// Start a local cluster, drive clients, inject faults, check the history, write a report.
     Run(workloads::run::RunArgs),
-    /// Run the Raft code in the deterministic simulator over many seeds.
+    /// Run the replicas (Raft, Multi-Paxos or Basic Paxos) in the deterministic simulator over many seeds.
     Sim(workloads::sim::SimArgs),
     /// Re-render a run's report from its files.
     Report(workloads::run::ReportArgs),

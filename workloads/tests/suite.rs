@@ -82,7 +82,7 @@ fn a_mutant_forced_into_the_correct_scenario_fails_the_gate_and_is_named() {
         &file,
         &[
             "--only",
-            "correct",
+            "sim 1..10 correct",
             "--sim-seeds",
             "1..10",
             "--force-unsafe",
@@ -125,4 +125,43 @@ fn a_mutant_forced_into_the_correct_scenario_fails_the_gate_and_is_named() {
     );
     let page = std::fs::read_to_string(suite_dir(&results).join("index.html")).expect("page");
     assert!(page.contains("FAIL (expected clean)"), "{page}");
+}
+
+#[test]
+fn the_paxos_mutants_are_caught_under_both_paxos_engines() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (results, file) = (tmp.path().join("results"), tmp.path().join("junit.xml"));
+    let out = suite(
+        &results,
+        &file,
+        &[
+            "--only",
+            "paxos-ignore-accepted",
+            "--paxos-sim-seeds",
+            "1..3",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let (xml, report) = junit(&file);
+    assert_eq!(
+        (report.tests, report.failures, report.errors),
+        (2, 0, 0),
+        "{xml}"
+    );
+    let names: Vec<&str> = report.test_suites[0]
+        .test_cases
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sim multi-paxos mutant paxos-ignore-accepted",
+            "sim basic-paxos mutant paxos-ignore-accepted"
+        ]
+    );
+    // Each caught seed was replayed (under its engine) into a report.
+    let page = std::fs::read_to_string(suite_dir(&results).join("index.html")).expect("page");
+    assert_eq!(page.matches("/report.html").count(), 2, "{page}");
 }

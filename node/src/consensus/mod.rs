@@ -167,16 +167,22 @@ pub enum Mutant {
     /// the driver (the node's disk, the simulator's), not by the replica.
     NoFsync,
     JointSkip,
+    /// Paxos: an acceptor answers a Prepare before its promise is durable.
+    PaxosForgetPromise,
+    /// Paxos: a proposer ignores the values the promises it gathered carried.
+    PaxosIgnoreAccepted,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 6] = [
+    pub const ALL: [Mutant; 8] = [
         Mutant::CommitOldTerm,
         Mutant::VoteAnyLog,
         Mutant::StaleRead,
         Mutant::AckBeforeCommit,
         Mutant::NoFsync,
         Mutant::JointSkip,
+        Mutant::PaxosForgetPromise,
+        Mutant::PaxosIgnoreAccepted,
     ];
 
     /// The name `--unsafe` takes.
@@ -188,7 +194,47 @@ impl Mutant {
             Mutant::AckBeforeCommit => "ack-before-commit",
             Mutant::JointSkip => "joint-skip",
             Mutant::NoFsync => "no-fsync",
+            Mutant::PaxosForgetPromise => "paxos-forget-promise",
+            Mutant::PaxosIgnoreAccepted => "paxos-ignore-accepted",
         }
+    }
+
+    /// Whether the bug exists under `engine`: Raft's own bugs under Raft, the Paxos
+    /// bugs under both Paxos engines; the replica's (`stale-read`,
+    /// `ack-before-commit`) and the storage one (`no-fsync`) under every engine.
+    pub fn applies_to(self, engine: EngineKind) -> bool {
+        match self {
+            Mutant::CommitOldTerm | Mutant::VoteAnyLog | Mutant::JointSkip => {
+                engine == EngineKind::Raft
+            }
+            Mutant::PaxosForgetPromise | Mutant::PaxosIgnoreAccepted => engine != EngineKind::Raft,
+            Mutant::StaleRead | Mutant::AckBeforeCommit | Mutant::NoFsync => true,
+        }
+    }
+
+    /// The mutants that apply to `engine`, in [`Mutant::ALL`] order.
+    pub fn for_engine(engine: EngineKind) -> Vec<Mutant> {
+        Mutant::ALL
+            .into_iter()
+            .filter(|m| m.applies_to(engine))
+            .collect()
+    }
+
+    /// `Ok` when the bug exists under `engine`; otherwise an error naming the
+    /// mutants that do (a switch that changes nothing must not look like a pass).
+    pub fn check_engine(self, engine: EngineKind) -> Result<(), String> {
+        if self.applies_to(engine) {
+            return Ok(());
+        }
+        let names: Vec<&str> = Mutant::for_engine(engine)
+            .into_iter()
+            .map(Mutant::name)
+            .collect();
+        Err(format!(
+            "--unsafe {}: no such bug under {engine}; the mutants of {engine} are {}",
+            self.name(),
+            names.join(", ")
+        ))
     }
 
     /// The engine's and replica's switches for this mutant (none for `no-fsync`).
@@ -200,6 +246,8 @@ impl Mutant {
             Mutant::StaleRead => m.stale_read = true,
             Mutant::AckBeforeCommit => m.ack_before_commit = true,
             Mutant::JointSkip => m.joint_skip = true,
+            Mutant::PaxosForgetPromise => m.paxos_forget_promise = true,
+            Mutant::PaxosIgnoreAccepted => m.paxos_ignore_accepted = true,
             Mutant::NoFsync => {}
         }
         m
@@ -218,5 +266,58 @@ mod tests {
         }
         let e = "paxos".parse::<EngineKind>().unwrap_err();
         assert!(e.contains("multi-paxos"), "{e}");
+    }
+
+    #[test]
+    fn each_mutant_applies_to_its_engines_and_the_others_are_refused_by_name() {
+        let names = |k| -> Vec<&str> {
+            Mutant::for_engine(k)
+                .into_iter()
+                .map(Mutant::name)
+                .collect()
+        };
+        assert_eq!(
+            names(EngineKind::Raft),
+            [
+                "commit-old-term",
+                "vote-any-log",
+                "stale-read",
+                "ack-before-commit",
+                "no-fsync",
+                "joint-skip"
+            ]
+        );
+        for k in [EngineKind::MultiPaxos, EngineKind::BasicPaxos] {
+            assert_eq!(
+                names(k),
+                [
+                    "stale-read",
+                    "ack-before-commit",
+                    "no-fsync",
+                    "paxos-forget-promise",
+                    "paxos-ignore-accepted"
+                ]
+            );
+        }
+        let e = Mutant::VoteAnyLog
+            .check_engine(EngineKind::BasicPaxos)
+            .unwrap_err();
+        assert!(
+            e.contains("vote-any-log")
+                && e.contains("basic-paxos")
+                && e.contains("paxos-forget-promise"),
+            "{e}"
+        );
+        let e = Mutant::PaxosForgetPromise
+            .check_engine(EngineKind::Raft)
+            .unwrap_err();
+        assert!(e.contains("under raft") && e.contains("joint-skip"), "{e}");
+        assert_eq!(
+            Mutant::PaxosIgnoreAccepted.check_engine(EngineKind::MultiPaxos),
+            Ok(())
+        );
+        let m = Mutant::PaxosIgnoreAccepted.mutants();
+        assert!(m.paxos_ignore_accepted && !m.paxos_forget_promise);
+        assert!(Mutant::PaxosForgetPromise.mutants().paxos_forget_promise);
     }
 }

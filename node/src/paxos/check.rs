@@ -31,6 +31,14 @@ pub struct Checker {
     pub violations: Vec<String>,
 }
 
+/// A value as violations show it: a command as its text (commands are JSON).
+fn show(value: &Value) -> String {
+    match value {
+        Value::Command(c) => format!("command {}", String::from_utf8_lossy(c)),
+        other => format!("{other:?}"),
+    }
+}
+
 impl Checker {
     /// A checker for a cluster of `acceptors` nodes.
     pub fn new(acceptors: usize) -> Checker {
@@ -55,8 +63,9 @@ impl Checker {
             .or_insert_with(|| (value.clone(), BTreeSet::new()));
         if entry.0 != *value {
             let what = format!(
-                "slot {slot}: two values accepted under ballot {ballot}: {:?} and {value:?} (node {node})",
-                entry.0
+                "slot {slot}: two values accepted under ballot {ballot}: {} and {} (node {node})",
+                show(&entry.0),
+                show(value)
             );
             self.violation(what);
             return;
@@ -72,7 +81,9 @@ impl Checker {
             Some(v) if v == value => {}
             Some(v) => {
                 let what = format!(
-                    "slot {slot}: a second value chosen: {v:?} then {value:?} (ballot {ballot})"
+                    "slot {slot}: a second value chosen: {} then {} (ballot {ballot})",
+                    show(v),
+                    show(value)
                 );
                 self.violation(what);
             }
@@ -85,7 +96,9 @@ impl Checker {
             Some(v) if v == value => {}
             other => {
                 let what = format!(
-                    "slot {slot}: node {node} learned {value:?} but the acceptors chose {other:?}"
+                    "slot {slot}: node {node} learned {} but the acceptors chose {}",
+                    show(value),
+                    other.map_or("nothing yet".to_string(), show)
                 );
                 self.violation(what);
             }

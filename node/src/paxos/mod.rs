@@ -52,6 +52,38 @@
     clippy::disallowed_macros
 )]
 
+/// Implements [`RecordView`] for an engine's `Record`, whose `Accepted { slot,
+/// ballot, value }` and `Chosen { slot, value }` variants have the same shape in both
+/// engines; `$promise` matches its promise records.
+macro_rules! record_view {
+    ($record:ident, $promise:pat) => {
+        impl $crate::paxos::RecordView for $record {
+            fn accepted(&self) -> Option<(Slot, Ballot, &Value)> {
+                match self {
+                    $record::Accepted {
+                        slot,
+                        ballot,
+                        value,
+                    } => Some((*slot, *ballot, value)),
+                    _ => None,
+                }
+            }
+
+            fn chosen(&self) -> Option<(Slot, &Value)> {
+                match self {
+                    $record::Chosen { slot, value } => Some((*slot, value)),
+                    _ => None,
+                }
+            }
+
+            fn is_promise(&self) -> bool {
+                matches!(self, $promise)
+            }
+        }
+    };
+}
+use record_view;
+
 pub mod basic;
 mod catchup;
 pub mod check;
@@ -64,7 +96,8 @@ mod testing;
 pub mod types;
 
 pub use self::types::{
-    Ballot, Decided, Envelope, ProposalId, Ready, Recovered, Slot, Snapshot, Value, Write,
+    Ballot, Decided, Envelope, ProposalId, Ready, RecordView, Recovered, Slot, Snapshot, Value,
+    Write,
 };
 pub use crate::consensus::{NodeId, ProposeError, ReadState};
 use serde::{Deserialize, Serialize};

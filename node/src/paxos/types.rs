@@ -105,6 +105,17 @@ pub struct Write<R> {
     pub records: Vec<R>,
 }
 
+/// What observers outside an engine (the invariant checks) read in its durable
+/// records.
+pub trait RecordView {
+    /// `(slot, ballot, value)` when the record says the acceptor accepted `value`.
+    fn accepted(&self) -> Option<(Slot, Ballot, &Value)>;
+    /// `(slot, value)` when the record says `value` is chosen in `slot`.
+    fn chosen(&self) -> Option<(Slot, &Value)>;
+    /// The record is an acceptor's promise and nothing else.
+    fn is_promise(&self) -> bool;
+}
+
 /// What storage recovered at start-up: the newest snapshot and the records after it,
 /// in write order. Empty on first boot.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -219,7 +219,7 @@ impl Nemesis {
             }
             // Ended by their own functions, which await the admin API or /status;
             // the simulator-only kinds never reach a real run (`faults::for_real_run`).
-            Fault::Membership | Fault::Wipe | Fault::Loss | Fault::Hostile => {}
+            Fault::Membership | Fault::Wipe | Fault::Loss | Fault::Hostile | Fault::PowerLoss => {}
         }
         let end_ns = self.event(
             &format!("{}-stop", open.kind.name()),
@@ -620,7 +620,7 @@ impl Nemesis {
                 Fault::Kill => self.kill_fault(&mut stop).await,
                 Fault::Membership => self.membership_fault(&mut stop).await,
                 Fault::Wipe => self.wipe_fault(&mut stop).await,
-                Fault::Loss | Fault::Hostile => {}
+                Fault::Loss | Fault::Hostile | Fault::PowerLoss => {}
             }
         }
     }

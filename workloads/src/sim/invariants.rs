@@ -201,6 +201,16 @@ impl Invariants {
         }
     }
 
+    /// A command applied at `index` by an engine whose entries this checker does not
+    /// follow (Paxos): recorded for the acknowledged-write check only.
+    pub fn on_command_applied(&mut self, index: Index, bytes: &[u8]) {
+        if let Some(c) = decode_command(bytes) {
+            self.applied_commands
+                .entry((c.client, c.seq))
+                .or_insert(index);
+        }
+    }
+
     /// No acknowledged write lost: `(client, seq)` was answered `Done` by `node`.
     pub fn on_write_acknowledged(&self, node: NodeId, client: u64, seq: u64) -> Result<(), String> {
         if self.applied_commands.contains_key(&(client, seq)) {

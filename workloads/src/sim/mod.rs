@@ -10,6 +10,8 @@
 //! - [`clients`]: Jepsen-style client processes; their history is recorded into the
 //!   checker's own history ([`crate::history::Recording`]), as in real runs.
 //! - [`invariants`]: Raft's safety properties, checked incrementally.
+//! - [`paxos`]: a Paxos node's disk, and the Paxos invariants
+//!   (`node::paxos::check::Checker`), under `--consensus multi-paxos|basic-paxos`.
 //!
 //! One seed decides everything (a `ChaCha8Rng`; only ordered containers), so any
 //! failure replays exactly with `workloads sim --seed N --trace`.
@@ -35,16 +37,18 @@ mod membership;
 pub mod nemesis;
 pub mod net;
 mod panics;
+pub mod paxos;
 pub mod queue;
 mod snapshots;
+mod stats;
 pub mod twin;
 pub mod world;
 
-use crate::args::{FaultSet, SeedRange};
-use crate::faults::Fault;
+use crate::args::{ConsensusArg, FaultSet, SeedRange};
+use crate::faults::{self, Fault};
 use anyhow::{Context, bail};
 use clap::Args;
-use node::replica::Mutant;
+use node::replica::{EngineKind, Mutant};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,11 +71,17 @@ pub struct SimArgs {
     /// Cluster size (default: 3 or 5, chosen by the seed).
     #[arg(long)]
     pub nodes: Option<usize>,
+    #[command(flatten)]
+    pub consensus: ConsensusArg,
     /// Faults to inject: `all`, `none`, or a comma list of partition, kill (or
-    /// crash), pause, membership, wipe (or disk), loss, hostile.
-    #[arg(long, default_value = "all")]
-    pub nemesis: FaultSet<Fault>,
-    /// Switch on a known bug (docs/design.md, "Mutants").
+    /// crash), pause, membership, wipe (or disk), loss, hostile, power-loss.
+    /// Default: under raft every kind but power-loss; under the Paxos engines
+    /// partition, kill, pause, loss and power-loss (membership, wipe and hostile do
+    /// not apply to them and are left out with a note).
+    #[arg(long)]
+    pub nemesis: Option<FaultSet<Fault>>,
+    /// Switch on a known bug (docs/design.md, "Mutants"); it must exist under the
+    /// chosen engine.
     #[arg(long = "unsafe", value_name = "MUTANT", value_enum)]
     pub mutant: Option<Mutant>,
     /// Print the event trace (deterministic: the same seed prints the same bytes).
@@ -88,6 +98,23 @@ pub struct SimArgs {
     pub no_check: bool,
 }
 
+/// The fault kinds asked for: `--nemesis`, or the engine's default.
+fn asked_faults(args: &SimArgs) -> FaultSet<Fault> {
+    args.nemesis
+        .clone()
+        .unwrap_or_else(|| faults::sim_default(args.consensus.engine))
+}
+
+/// The asked kinds the chosen engine cannot take, each with why (printed as notes).
+pub fn left_out(args: &SimArgs) -> Vec<(Fault, &'static str)> {
+    let engine = args.consensus.engine;
+    asked_faults(args)
+        .kinds()
+        .into_iter()
+        .filter_map(|f| f.sim_blind_spot(engine).map(|why| (f, why)))
+        .collect()
+}
+
 /// Builds the per-seed options from the command line.
 pub fn options(args: &SimArgs) -> anyhow::Result<Options> {
     if let Some(n) = args.nodes
@@ -95,9 +122,18 @@ pub fn options(args: &SimArgs) -> anyhow::Result<Options> {
     {
         bail!("--nodes {n}: expected 1 to 9");
     }
+    let engine = args.consensus.engine;
+    if let Some(m) = args.mutant {
+        m.check_engine(engine).map_err(anyhow::Error::msg)?;
+    }
+    let mut nemesis = asked_faults(args);
+    for (f, _) in left_out(args) {
+        nemesis.0.remove(&f);
+    }
     Ok(Options {
         nodes: args.nodes,
-        nemesis: args.nemesis.clone(),
+        engine,
+        nemesis,
         mutants: args.mutant.map(Mutant::mutants).unwrap_or_default(),
         no_fsync: args.mutant == Some(Mutant::NoFsync),
         trace: args.trace,
@@ -206,8 +242,14 @@ pub fn replay_command(seed: u64, args: &SimArgs) -> String {
     if let Some(n) = args.nodes {
         cmd.push_str(&format!(" --nodes {n}"));
     }
-    if args.nemesis != FaultSet::all() {
-        cmd.push_str(&format!(" --nemesis {}", args.nemesis));
+    let engine = args.consensus.engine;
+    if engine != EngineKind::Raft {
+        cmd.push_str(&format!(" --consensus {engine}"));
+    }
+    if let Some(set) = &args.nemesis
+        && *set != faults::sim_default(engine)
+    {
+        cmd.push_str(&format!(" --nemesis {set}"));
     }
     if let Some(m) = args.mutant {
         cmd.push_str(&format!(" --unsafe {}", m.name()));
@@ -216,7 +258,11 @@ pub fn replay_command(seed: u64, args: &SimArgs) -> String {
     cmd
 }
 
-fn print_summary(out: &mut impl std::io::Write, r: &RangeResult) -> std::io::Result<()> {
+fn print_summary(
+    out: &mut impl std::io::Write,
+    r: &RangeResult,
+    engine: EngineKind,
+) -> std::io::Result<()> {
     let s = &r.stats;
     let sim_s = s.virtual_ns as f64 / 1e9;
     writeln!(
@@ -262,6 +308,17 @@ fn print_summary(out: &mut impl std::io::Write, r: &RangeResult) -> std::io::Res
         "disk losses: {} whole, {} write-ahead log only  hostile peer messages: {} ({} refused)",
         s.disk_wipes, s.wal_losses, s.hostile_sent, s.hostile_rejected
     )?;
+    if engine != EngineKind::Raft || s.power_losses > 0 {
+        write!(
+            out,
+            "consensus: {engine}  power losses with a write in flight: {}",
+            s.power_losses
+        )?;
+        if engine != EngineKind::Raft {
+            write!(out, "  slots chosen: {}", s.slots_chosen)?;
+        }
+        writeln!(out)?;
+    }
     writeln!(
         out,
         "simulated: {:.1} s in {:.2} s wall ({:.0} simulated s per wall s)",
@@ -275,6 +332,12 @@ fn print_summary(out: &mut impl std::io::Write, r: &RangeResult) -> std::io::Res
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
     let opts = options(&args)?;
+    for (f, why) in left_out(&args) {
+        eprintln!(
+            "note: --consensus {}: fault {f} left out ({why})",
+            args.consensus.engine
+        );
+    }
     let (a, b) = match args.seed {
         Some(s) => (s, s),
         None => (args.seeds.first, args.seeds.last),
@@ -311,7 +374,7 @@ pub fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
     // With --trace, stdout carries only the trace (byte-identical for one seed); the
     // summary, which includes wall-clock figures, goes to stderr.
     let mut summary = Vec::new();
-    print_summary(&mut summary, &result)?;
+    print_summary(&mut summary, &result, opts.engine)?;
     for (seed, v) in &result.failures {
         writeln!(
             summary,

@@ -8,6 +8,7 @@
 use super::net::Faults;
 use super::world::{Driven, Ev, MS, Phase, TICK_NS, World};
 use crate::faults::Fault;
+use node::engine::EngineKind;
 use node::raft::RaftConfig;
 use node::raft::types::NodeId;
 use node::replica::{Config, Role};
@@ -143,10 +144,14 @@ impl<R: Driven> World<R> {
             ..base.clone()
         };
         let phase = self.rng.random_range(0..TICK_NS);
+        let engine = self.opts.engine;
         let Some(n) = self.nodes.get_mut(&id) else {
             return;
         };
-        let recovered = n.disk.durable.clone().into();
+        let recovered = match engine {
+            EngineKind::Raft => n.disk.durable.clone().into(),
+            _ => n.paxos.durable.recovered(),
+        };
         n.replica = Some(R::boot(config, recovered));
         n.started_ns = self.now;
         n.paused = false;
@@ -155,9 +160,46 @@ impl<R: Driven> World<R> {
         self.queue
             .push(self.now + phase, Ev::Tick { node: id, epoch });
         self.trace_line(|| format!("n{id} start"));
+        if engine != EngineKind::Raft {
+            self.paxos_started(id);
+        }
+    }
+
+    /// A write of `node` (life `epoch`) was just issued, its fsync to end at `done`:
+    /// while a power-loss fault is on, the node may lose power before then.
+    /// A write that only records a vote or promise (`vote`) is the likelier victim:
+    /// losing one is what the persistence rule is about.
+    pub(super) fn maybe_power_loss(&mut self, node: NodeId, epoch: u64, done: u64, vote: bool) {
+        if self.now >= self.triggers.power_loss_until || self.phase != Phase::Faults {
+            return;
+        }
+        let p = if vote {
+            0.8
+        } else {
+            self.triggers.power_loss_p
+        };
+        if self.rng.random_bool(p) {
+            let t = self.now + self.rng.random_range(0..(done - self.now).max(1));
+            self.queue.push(t, Ev::PowerLoss { node, epoch });
+        }
+    }
+
+    /// The power goes out at `node` while a write is in flight: it is lost.
+    pub(super) fn power_loss(&mut self, node: NodeId, epoch: u64) {
+        if self.phase == Phase::Faults && self.nodes.get(&node).is_some_and(|n| n.epoch == epoch) {
+            self.stats.power_losses += 1;
+            // Power comes back soon: the node is up again while the peers it
+            // answered still act on what it told them.
+            self.crash_then_restart(node, "power-loss", MS..60 * MS);
+        }
     }
 
     pub(super) fn crash(&mut self, id: NodeId, why: &'static str) {
+        self.crash_then_restart(id, why, 10 * MS..400 * MS);
+    }
+
+    /// Crashes `id` and restarts it after a delay drawn from `down`.
+    fn crash_then_restart(&mut self, id: NodeId, why: &'static str, down: std::ops::Range<u64>) {
         let Some(n) = self.nodes.get_mut(&id) else {
             return;
         };
@@ -166,6 +208,7 @@ impl<R: Driven> World<R> {
         }
         n.replica = None;
         n.disk.crash();
+        n.paxos.crash();
         n.epoch += 1;
         n.deferred.clear();
         n.paused = false;
@@ -173,7 +216,7 @@ impl<R: Driven> World<R> {
         n.clear_requests();
         self.stats.crashes += 1;
         self.nemesis_event("kill-start", json!({"node": id, "why": why}));
-        let t = self.now + self.rng.random_range(10 * MS..400 * MS);
+        let t = self.now + self.rng.random_range(down);
         self.queue.push(t, Ev::Restart { node: id });
     }
 
@@ -249,7 +292,14 @@ impl<R: Driven> World<R> {
         self.net.heal();
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         let n = ids.len();
-        let kind = self.rng.random_range(0..4u32);
+        // Schedules with power loss also draw the bridge (kind 4); the others keep
+        // the draws they always had, so their seeds replay as recorded.
+        let kinds = if self.opts.nemesis.contains(Fault::PowerLoss) && n >= 3 {
+            5
+        } else {
+            4
+        };
+        let kind = self.rng.random_range(0..kinds);
         let (grudge, value) = match kind {
             0 => {
                 // Random halves: a shuffled split with a minority side.
@@ -272,6 +322,19 @@ impl<R: Driven> World<R> {
                 let rest: Vec<NodeId> = ids.iter().copied().filter(|&i| i != victim).collect();
                 self.net.partition(&[victim], &rest);
                 ("isolate", json!({"node": victim}))
+            }
+            4 => {
+                // A bridge: two sides that hear each other only through one node,
+                // so two would-be leaders can each win it over in turn.
+                let bridge = ids[self.rng.random_range(0..n)];
+                let mut rest: Vec<NodeId> = ids.iter().copied().filter(|&i| i != bridge).collect();
+                for i in (1..rest.len()).rev() {
+                    let j = self.rng.random_range(0..=i);
+                    rest.swap(i, j);
+                }
+                let (a, b) = rest.split_at(rest.len() / 2);
+                self.net.partition(a, b);
+                ("bridge", json!({"node": bridge, "sides": [a, b]}))
             }
             _ => {
                 // One-way: the victim can hear but not be heard (or the reverse).
@@ -326,6 +389,9 @@ impl<R: Driven> World<R> {
         if has(Fault::Hostile) {
             menu.push(7);
         }
+        if has(Fault::PowerLoss) {
+            menu.extend([8, 8]);
+        }
         if let Some(&pick) = menu.get(self.rng.random_range(0..menu.len().max(1))) {
             match pick {
                 0 => self.partition(),
@@ -354,6 +420,15 @@ impl<R: Driven> World<R> {
                 5 => self.membership_change(),
                 6 => self.disk_loss(),
                 7 => self.hostile(),
+                8 => {
+                    // A spell of power cuts: writes issued in it may be lost with
+                    // their node (a Paxos promise or vote among them).
+                    let until = self.now + self.rng.random_range(100 * MS..600 * MS);
+                    let p = self.rng.random_range(0.05..0.4);
+                    self.triggers.power_loss_until = until;
+                    self.triggers.power_loss_p = p;
+                    self.trace_line(|| format!("nemesis power-loss until {until} p {p:.2}"));
+                }
                 _ => {
                     let f = if self.rng.random_bool(0.3) {
                         Faults::NONE
@@ -383,6 +458,7 @@ impl<R: Driven> World<R> {
         self.triggers.crash_new_leader = false;
         self.triggers.isolate_new_leader = false;
         self.triggers.lossy_new_leader = false;
+        self.triggers.power_loss_until = 0;
         self.net.clear_lossy();
         self.heal_net();
         if self.net.faults != Faults::NONE {

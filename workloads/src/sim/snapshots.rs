@@ -60,6 +60,9 @@ impl<R: Driven> World<R> {
     pub(super) fn on_restored(&mut self, node: NodeId, index: Index, term: Term) {
         self.stats.snapshots_installed += 1;
         self.trace_line(|| format!("n{node} restored snapshot {index}/{term}"));
+        if self.paxos.is_some() {
+            return self.paxos_restored(node, index);
+        }
         if let Err(e) = self.inv.on_restored(node, index, term) {
             self.fail(e);
         }

@@ -94,6 +94,8 @@ pub enum Record {
     Chosen { slot: Slot, value: Value },
 }
 
+super::record_view!(Record, Record::Promised { .. });
+
 pub type Message = Envelope<Body>;
 
 /// The Basic Paxos state machine of one node.

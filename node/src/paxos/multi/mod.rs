@@ -112,6 +112,8 @@ pub enum Record {
     Chosen { slot: Slot, value: Value },
 }
 
+super::record_view!(Record, Record::Promised(_));
+
 pub type Message = Envelope<Body>;
 
 /// The Multi-Paxos state machine of one node.
