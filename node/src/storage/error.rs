@@ -31,6 +31,17 @@ pub enum StorageError {
     /// The files disagree with each other (e.g. a segment is missing).
     #[error("{dir}: inconsistent data directory: {reason}")]
     Inconsistent { dir: PathBuf, reason: String },
+    /// The directory holds another engine's state.
+    #[error(
+        "data directory {dir} holds {recorded} state and cannot be opened with \
+         --consensus {requested} (start the node with --consensus {recorded}, or give it \
+         a new data directory)"
+    )]
+    WrongEngine {
+        dir: PathBuf,
+        recorded: crate::consensus::EngineKind,
+        requested: crate::consensus::EngineKind,
+    },
     /// The caller asked for something that would break the log's invariants.
     #[error("invalid write: {0}")]
     InvalidWrite(String),

@@ -46,10 +46,12 @@
 //! SIGKILL loses writes the replica already acknowledged. This is a deliberate bug for
 //! testing the test pipeline (docs/design.md, "Mutants").
 
+pub mod engine_record;
 mod error;
 mod files;
 mod log;
 mod pace;
+pub mod paxos;
 mod record;
 mod recover;
 mod segment;
@@ -138,15 +140,7 @@ pub struct Storage {
 impl Storage {
     /// Opens (creating if needed) the data directory `dir`, locks it and recovers it.
     pub fn open(dir: &Path, opts: StorageOptions) -> Result<(Storage, Recovered)> {
-        if !dir.is_dir() {
-            std::fs::create_dir_all(dir).map_err(io_at(dir))?;
-            // The new directory's own entry must be durable, or a power loss could take
-            // every file in it, acknowledged entries included.
-            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
-            if let Some(parent) = parent.filter(|_| !opts.no_fsync) {
-                files::fsync_dir(parent)?;
-            }
-        }
+        ensure_dir(dir, opts.no_fsync)?;
         let lock = DirLock::acquire(dir)?;
         let rec = recover::recover(dir, opts.no_fsync)?;
         let (snapshot_index, snapshot_term) = rec
@@ -610,6 +604,21 @@ impl Storage {
         }
         r
     }
+}
+
+/// Creates the data directory `dir` if it does not exist, durably: the new
+/// directory's own entry must survive a power loss, or every file in it could go,
+/// acknowledged writes included.
+pub(crate) fn ensure_dir(dir: &Path, no_fsync: bool) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent.filter(|_| !no_fsync) {
+        files::fsync_dir(parent)?;
+    }
+    Ok(())
 }
 
 /// Deletes segment files that left the log, in the order given (oldest first, so a

@@ -9,7 +9,7 @@
 
 use super::error::{Result, StorageError, io_at};
 use super::files::{TMP_SUFFIX, fsync_dir};
-use super::record::{self, Frame, Record};
+use super::record::{self, Frame};
 use crate::raft::types::Index;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -148,10 +148,10 @@ pub(crate) enum Ending {
 /// A broken frame followed by any valid frame is damage (an error naming the file and
 /// offset); a broken frame with nothing valid after it is reported as `Torn` and the
 /// caller decides whether a tear is acceptable there.
-pub(crate) fn scan(
+pub(crate) fn scan<T: serde::de::DeserializeOwned>(
     dir: &Path,
     id: SegmentId,
-    mut on_record: impl FnMut(u64, Record) -> Result<()>,
+    mut on_record: impl FnMut(u64, T) -> Result<()>,
 ) -> Result<Ending> {
     let path = id.path(dir);
     let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
@@ -180,7 +180,7 @@ pub(crate) fn scan(
     }
     let mut off = header;
     loop {
-        match record::decode_at(&bytes, off) {
+        match record::decode_at::<T>(&bytes, off) {
             Frame::End => return Ok(Ending::Clean),
             Frame::Record(r, n) => {
                 on_record(off as u64, r)?;
