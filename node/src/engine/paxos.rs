@@ -2,8 +2,8 @@
 //! its own beyond remembering the term each own proposal was made in.
 
 use super::{
-    Committed, Decided, DurableWrite, Engine, EngineKind, EngineReady, EngineStatus, Index,
-    Installed, NodeId, PeerMessage, ProposeError, Role, SnapshotMeta,
+    Committed, Decided, DurableWrite, Engine, EngineCounter, EngineKind, EngineReady, EngineStatus,
+    Index, Installed, NodeId, PeerMessage, ProposeError, Role, SnapshotMeta,
 };
 use crate::paxos::basic::{self, BasicPaxos};
 use crate::paxos::multi::{self, MultiPaxos};
@@ -25,6 +25,7 @@ pub(super) trait PaxosCore: Send {
     fn compact(&mut self, slot: Index, data: Vec<u8>) -> bool;
     fn ready(&mut self) -> Ready<Self::Body, Self::Record>;
     fn status(&self) -> Status;
+    fn stats(&self) -> &paxos::Stats;
     fn wrap(m: Envelope<Self::Body>) -> PeerMessage;
     fn unwrap(m: PeerMessage) -> Option<Envelope<Self::Body>>;
     fn durable(w: Write<Self::Record>) -> DurableWrite;
@@ -59,6 +60,9 @@ macro_rules! paxos_core {
             }
             fn status(&self) -> Status {
                 <$t>::status(self)
+            }
+            fn stats(&self) -> &paxos::Stats {
+                <$t>::stats(self)
             }
             fn wrap(m: Envelope<Self::Body>) -> PeerMessage {
                 PeerMessage::$kind(m)
@@ -226,5 +230,72 @@ impl<E: PaxosCore> Engine for PaxosEngine<E> {
             incarnation: 0,
             cluster: 0,
         }
+    }
+    fn metrics(&self) -> Vec<EngineCounter> {
+        let s = self.core.stats();
+        let c = |name, help, value| EngineCounter { name, help, value };
+        vec![
+            c(
+                "node_paxos_prepares",
+                "Phase 1 attempts started (Basic Paxos: per slot; Multi-Paxos: per election)",
+                s.prepares,
+            ),
+            c(
+                "node_paxos_duels",
+                "Attempts preempted by another proposer's higher ballot",
+                s.duels,
+            ),
+            c(
+                "node_paxos_retries",
+                "Attempts started again after a rejection or a timeout",
+                s.retries,
+            ),
+            c(
+                "node_paxos_timeouts",
+                "Attempts a majority did not answer in time",
+                s.timeouts,
+            ),
+            c(
+                "node_paxos_leader_elections",
+                "Multi-Paxos: times this node completed phase 1 and became leader",
+                s.leaderships,
+            ),
+            c(
+                "node_paxos_holes_filled",
+                "Slots filled with a no-op",
+                s.holes_filled,
+            ),
+            c(
+                "node_paxos_reproposed",
+                "Values proposed again because a promise carried them",
+                s.reproposed,
+            ),
+            c("node_paxos_decided", "Slots learned chosen here", s.decided),
+            c(
+                "node_paxos_catch_up_requests",
+                "Catch-up requests sent to peers ahead",
+                s.catch_up_requests,
+            ),
+            c(
+                "node_paxos_snapshots_sent",
+                "Snapshots offered to lagging peers",
+                s.snapshots_sent,
+            ),
+            c(
+                "node_paxos_snapshots_installed",
+                "Snapshots installed from peers",
+                s.snapshots_installed,
+            ),
+            c(
+                "node_paxos_rejected_messages",
+                "Peer messages dropped at the boundary",
+                s.rejected_messages,
+            ),
+            c(
+                "node_paxos_conflicts",
+                "Slots learned chosen with two different values (a safety violation; always 0)",
+                s.conflicts,
+            ),
+        ]
     }
 }
