@@ -344,12 +344,14 @@ pub fn build(cfg: RaftConfig, recovered: Recovered) -> Box<dyn Engine> {
     };
     match recovered {
         Recovered::MultiPaxos(r) => {
+            let snapshot = r.snapshot.clone();
             let core = multi::MultiPaxos::new(paxos(), r);
-            Box::new(paxos::PaxosEngine::new(core, &cfg.peers))
+            Box::new(paxos::PaxosEngine::new(core, &cfg.peers, snapshot))
         }
         Recovered::BasicPaxos(r) => {
+            let snapshot = r.snapshot.clone();
             let core = basic::BasicPaxos::new(paxos(), r);
-            Box::new(paxos::PaxosEngine::new(core, &cfg.peers))
+            Box::new(paxos::PaxosEngine::new(core, &cfg.peers, snapshot))
         }
         Recovered::Raft(r) => Box::new(crate::raft::Raft::recover(cfg, r)),
     }

@@ -23,6 +23,13 @@ pub(super) trait PaxosCore: Send {
     fn propose(&mut self, command: Vec<u8>) -> Result<ProposalId, ProposeError>;
     fn read_index(&mut self) -> Result<u64, ProposeError>;
     fn compact(&mut self, slot: Index, data: Vec<u8>) -> bool;
+    /// The message carrying `snapshot` from this node to `to`.
+    fn snapshot_message(
+        from: NodeId,
+        to: NodeId,
+        chosen_through: Index,
+        snapshot: paxos::Snapshot,
+    ) -> PeerMessage;
     fn ready(&mut self) -> Ready<Self::Body, Self::Record>;
     fn status(&self) -> Status;
     fn stats(&self) -> &paxos::Stats;
@@ -64,6 +71,19 @@ macro_rules! paxos_core {
             fn stats(&self) -> &paxos::Stats {
                 <$t>::stats(self)
             }
+            fn snapshot_message(
+                from: NodeId,
+                to: NodeId,
+                chosen_through: Index,
+                snapshot: paxos::Snapshot,
+            ) -> PeerMessage {
+                PeerMessage::$kind(Envelope {
+                    from,
+                    to,
+                    chosen_through,
+                    body: $m::Body::Snapshot { snapshot },
+                })
+            }
             fn wrap(m: Envelope<Self::Body>) -> PeerMessage {
                 PeerMessage::$kind(m)
             }
@@ -90,11 +110,15 @@ pub(super) struct PaxosEngine<E> {
     membership: Membership,
     /// Own proposals not yet decided or abandoned: the term they were made in.
     terms: BTreeMap<ProposalId, u64>,
+    /// The newest snapshot this node holds (taken here, installed from a peer, or
+    /// recovered), sent to the peers the engine names in `send_snapshot`.
+    snapshot: Option<paxos::Snapshot>,
 }
 
 impl<E: PaxosCore> PaxosEngine<E> {
-    pub(super) fn new(core: E, peers: &[NodeId]) -> Self {
+    pub(super) fn new(core: E, peers: &[NodeId], snapshot: Option<paxos::Snapshot>) -> Self {
         PaxosEngine {
+            snapshot,
             core,
             membership: Membership {
                 voters: peers.iter().copied().collect(),
@@ -151,14 +175,43 @@ impl<E: PaxosCore> Engine for PaxosEngine<E> {
     }
     fn transfer_leader(&mut self, _to: NodeId) {}
     fn compact(&mut self, index: Index, data: Vec<u8>) -> bool {
-        self.core.compact(index, data)
+        let kept = data.clone();
+        let compacted = self.core.compact(index, data);
+        if compacted {
+            self.snapshot = Some(paxos::Snapshot {
+                last_slot: index,
+                data: kept,
+            });
+        }
+        compacted
     }
     fn snapshot_received(&mut self, _from: NodeId, _meta: SnapshotMeta) -> bool {
         false
     }
     fn ready(&mut self) -> EngineReady {
         let r = self.core.ready();
-        let snapshot_index = self.core.status().snapshot_index;
+        let status = self.core.status();
+        if let Some(s) = &r.installed
+            && self
+                .snapshot
+                .as_ref()
+                .is_none_or(|k| k.last_slot < s.last_slot)
+        {
+            self.snapshot = Some(s.clone());
+        }
+        let mut messages: Vec<PeerMessage> = r.messages.into_iter().map(E::wrap).collect();
+        // The engine names the peers that asked for compacted slots; the snapshot
+        // travels as a message of its own.
+        if let Some(s) = &self.snapshot {
+            for &to in &r.send_snapshot {
+                messages.push(E::snapshot_message(
+                    status.id,
+                    to,
+                    status.chosen_index,
+                    s.clone(),
+                ));
+            }
+        }
         let mut committed = Vec::with_capacity(r.committed.len());
         for d in r.committed {
             let term = d.proposal.and_then(|p| self.terms.remove(&p)).unwrap_or(0);
@@ -179,18 +232,9 @@ impl<E: PaxosCore> Engine for PaxosEngine<E> {
         EngineReady {
             refused: Vec::new(),
             persist: r.persist.map(E::durable),
-            messages: r.messages.into_iter().map(E::wrap).collect(),
-            send_snapshot: r
-                .send_snapshot
-                .into_iter()
-                .map(|to| {
-                    let meta = SnapshotMeta {
-                        index: snapshot_index,
-                        term: 0,
-                    };
-                    (to, meta)
-                })
-                .collect(),
+            messages,
+            // Sent above, inside the engine's own message.
+            send_snapshot: Vec::new(),
             installed: r.installed.map(|s| Installed {
                 meta: SnapshotMeta {
                     index: s.last_slot,
