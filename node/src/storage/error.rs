@@ -61,3 +61,30 @@ pub(crate) fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError 
         source,
     }
 }
+
+/// The poisoned state of a log: after an I/O error nobody knows what reached the
+/// disk, so every later call fails with the first error until the log is reopened.
+#[derive(Debug, Default)]
+pub(crate) struct Poison(Option<String>);
+
+impl Poison {
+    /// Fails once poisoned.
+    pub(crate) fn check(&self) -> Result<()> {
+        match &self.0 {
+            Some(why) => Err(StorageError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Passes `r` through, poisoning on an error.
+    pub(crate) fn on_err<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.0 = Some(e.to_string());
+        }
+        r
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+}

@@ -28,7 +28,7 @@
 //! As in Raft's log: `sync` returns at once and the records stay in this process's
 //! buffer, so a SIGKILL loses writes already acknowledged.
 
-use super::error::{Result, StorageError, io_at};
+use super::error::{Poison, Result, StorageError, io_at};
 use super::files::{self, DirLock};
 use super::record;
 use super::segment::{self, Ending, SegmentId};
@@ -76,7 +76,7 @@ pub struct PaxosLog<R> {
     buf: Vec<u8>,
     /// The first slot after the saved snapshot (names new segments).
     first_slot: u64,
-    poisoned: Option<String>,
+    poison: Poison,
     /// Segments that left the log, not deleted yet (`defer_segment_deletion`).
     obsolete: Vec<PathBuf>,
     _records: PhantomData<fn(R) -> R>,
@@ -137,11 +137,7 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
             active_len = match ending {
                 Ending::Clean => std::fs::metadata(&path).map_err(io_at(&path))?.len(),
                 Ending::Torn { offset, reason } if k == last => {
-                    tracing::warn!(
-                        path = %path.display(), offset, %reason,
-                        "cutting off a torn record at the end of the log (an unacknowledged write)"
-                    );
-                    cut(&path, offset, opts.no_fsync)?;
+                    segment::cut_torn_tail(&path, offset, &reason, opts.no_fsync)?;
                     offset
                 }
                 Ending::Torn { offset, reason } => {
@@ -182,7 +178,7 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
             synced_len: active_len,
             buf: Vec::new(),
             first_slot,
-            poisoned: None,
+            poison: Poison::default(),
             obsolete: Vec::new(),
             _records: PhantomData,
         };
@@ -192,7 +188,7 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
     /// Buffers one write (a snapshot, saved at once, replaces everything before it).
     /// Durable only after the next [`PaxosLog::sync`].
     pub fn write(&mut self, w: &Write<R>) -> Result<()> {
-        self.check_usable()?;
+        self.poison.check()?;
         if let Some(s) = &w.snapshot {
             return self.save_snapshot(s, &w.records);
         }
@@ -212,14 +208,14 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
     /// Makes every earlier write durable: one write of the buffer and one fsync.
     /// Starts a new segment when the active one is full.
     pub fn sync(&mut self) -> Result<()> {
-        self.check_usable()?;
+        self.poison.check()?;
         if self.opts.no_fsync {
             return Ok(());
         }
         self.flush()?;
         if self.synced_len < self.active_len {
             let synced = self.active.sync_data().map_err(io_at(&self.active_path()));
-            self.poison_on_err(synced)?;
+            self.poison.on_err(synced)?;
             self.synced_len = self.active_len;
         }
         if self.active_len >= self.opts.segment_max_bytes {
@@ -229,7 +225,7 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
                 first: self.first_slot,
             };
             let created = segment::create(&self.dir, id, &[], self.opts.no_fsync);
-            let (file, len) = self.poison_on_err(created)?;
+            let (file, len) = self.poison.on_err(created)?;
             self.segments.push(id);
             self.active = file;
             self.active_len = len;
@@ -272,14 +268,14 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
         // Superseded by the snapshot's records, and never acknowledged.
         self.buf.clear();
         let saved = files::write_atomic(&self.dir, PAXOS_SNAPSHOT_FILE, &bytes, self.opts.no_fsync);
-        self.poison_on_err(saved)?;
+        self.poison.on_err(saved)?;
         self.first_slot = s.last_slot + 1;
         let id = SegmentId {
             seq: next,
             first: self.first_slot,
         };
         let created = segment::create(&self.dir, id, &[], self.opts.no_fsync);
-        let (file, len) = self.poison_on_err(created)?;
+        let (file, len) = self.poison.on_err(created)?;
         let old: Vec<PathBuf> = self.segments.iter().map(|id| id.path(&self.dir)).collect();
         self.segments = vec![id];
         self.active = file;
@@ -290,40 +286,18 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
             return Ok(());
         }
         let deleted = delete_segments(&self.dir, &old, self.opts.no_fsync);
-        self.poison_on_err(deleted)
+        self.poison.on_err(deleted)
     }
 
     /// Hands the buffer to the OS (no fsync).
     fn flush(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let written = self
-            .active
-            .write_all(&self.buf)
-            .map_err(io_at(&self.active_path()));
-        self.poison_on_err(written)?;
-        self.active_len += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
+        let path = self.active_path();
+        let written = segment::append(&mut self.active, &path, &mut self.buf, &mut self.active_len);
+        self.poison.on_err(written)
     }
 
     fn active_path(&self) -> PathBuf {
         self.segments[self.segments.len() - 1].path(&self.dir)
-    }
-
-    fn check_usable(&self) -> Result<()> {
-        match &self.poisoned {
-            Some(why) => Err(StorageError::Poisoned(why.clone())),
-            None => Ok(()),
-        }
-    }
-
-    fn poison_on_err<T>(&mut self, r: Result<T>) -> Result<T> {
-        if let Err(e) = &r {
-            self.poisoned = Some(e.to_string());
-        }
-        r
     }
 }
 
@@ -331,23 +305,10 @@ impl<R> Drop for PaxosLog<R> {
     /// Hands buffered records to the OS on a clean shutdown (no fsync), as Raft's
     /// log does; a killed process skips this.
     fn drop(&mut self) {
-        if self.poisoned.is_none() && !self.buf.is_empty() {
+        if !self.poison.is_set() && !self.buf.is_empty() {
             let _ = self.active.write_all(&self.buf);
         }
     }
-}
-
-/// Cuts a torn tail off `path` at `offset`.
-fn cut(path: &Path, offset: u64, no_fsync: bool) -> Result<()> {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(io_at(path))?;
-    f.set_len(offset).map_err(io_at(path))?;
-    if !no_fsync {
-        f.sync_data().map_err(io_at(path))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -135,6 +135,37 @@ pub(crate) fn create(
     Ok((f, HEADER_BYTES + initial.len() as u64))
 }
 
+/// Hands `buf` (complete frames) to the OS at the end of segment file `file`
+/// (`path`, `len` bytes long so far), with no fsync; `buf` is emptied and `len`
+/// grows by what was written. On error nothing is known about the file.
+pub(crate) fn append(file: &mut File, path: &Path, buf: &mut Vec<u8>, len: &mut u64) -> Result<()> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    file.write_all(buf).map_err(io_at(path))?;
+    *len += buf.len() as u64;
+    buf.clear();
+    Ok(())
+}
+
+/// Cuts the torn record at `offset` off the end of the last segment `path` (a write
+/// cut short by a crash: never acknowledged).
+pub(crate) fn cut_torn_tail(path: &Path, offset: u64, reason: &str, no_fsync: bool) -> Result<()> {
+    tracing::warn!(
+        path = %path.display(), offset, %reason,
+        "cutting off a torn record at the end of the log (an unacknowledged write)"
+    );
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_at(path))?;
+    f.set_len(offset).map_err(io_at(path))?;
+    if !no_fsync {
+        f.sync_data().map_err(io_at(path))?;
+    }
+    Ok(())
+}
+
 /// How a scanned segment ends.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Ending {
