@@ -823,3 +823,43 @@ pub fn rerender(dir: &Path) -> anyhow::Result<std::process::ExitCode> {
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(consensus: EngineKind, nemesis: &str) -> RunArgs {
+        RunArgs {
+            consensus,
+            nemesis: nemesis.parse().expect("fault set"),
+            ..RunArgs::default_run()
+        }
+    }
+
+    #[test]
+    fn paxos_refuses_membership_and_wipe_and_all_leaves_them_out() {
+        let kinds = |a: &RunArgs| faults::for_real_run(&a.nemesis).expect("kinds");
+        let raft = args(EngineKind::Raft, "all");
+        let mut k = kinds(&raft);
+        refuse_faults_the_engine_cannot_take(&raft, &mut k).expect("raft takes all");
+        assert!(k.contains(&Fault::Wipe) && k.contains(&Fault::Membership));
+        for engine in [EngineKind::MultiPaxos, EngineKind::BasicPaxos] {
+            for named in ["wipe", "kill,membership"] {
+                let a = args(engine, named);
+                let err = refuse_faults_the_engine_cannot_take(&a, &mut kinds(&a))
+                    .expect_err("refused")
+                    .to_string();
+                assert!(err.contains(engine.as_str()), "{err}");
+            }
+            let all = args(engine, "all");
+            let mut k = kinds(&all);
+            refuse_faults_the_engine_cannot_take(&all, &mut k).expect("all is cut down");
+            assert!(!k.contains(&Fault::Wipe) && !k.contains(&Fault::Membership));
+            assert!(k.contains(&Fault::Partition) && k.contains(&Fault::Kill));
+            let plain = args(engine, "partition,kill,pause");
+            let mut k = kinds(&plain);
+            refuse_faults_the_engine_cannot_take(&plain, &mut k).expect("takes these");
+            assert_eq!(k.len(), 3);
+        }
+    }
+}
