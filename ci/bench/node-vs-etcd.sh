@@ -8,6 +8,14 @@
 #   DURATION=20s CONNS="1 16 64" ci/bench/node-vs-etcd.sh
 #   SYSTEMS=ours NODE_FLAGS="--worker-threads 2" ci/bench/node-vs-etcd.sh   # tuning runs
 #   ci/bench/node-vs-etcd.sh --snapshot-every 10000,0 --conns 64 --ops write
+#   ci/bench/node-vs-etcd.sh --consensus raft,multi-paxos,basic-paxos --duration 8s
+#
+# --consensus LIST starts one cluster of ours per engine (node --consensus E), each
+# beside etcd in the same run. Raft and Multi-Paxos are driven through their leader,
+# as etcd is. Basic Paxos has no leader: every node proposes, and clients spread over
+# the three nodes make the proposers duel for slots, which is its real cost; so its
+# connections are split over all three nodes (one wrk each, run at once), its req/s
+# is their sum and its p50 and p99 the worst of the three.
 #
 # --snapshot-every LIST starts one cluster of ours per value (node --snapshot-every N,
 # 0 = no automatic snapshots) and runs each beside etcd, interleaved per connection
@@ -28,21 +36,30 @@ SYSTEMS=${SYSTEMS:-"ours etcd"}
 NODE_FLAGS=${NODE_FLAGS:-}
 OPS=${OPS:-"write read"}
 SWEEP=""
+ENGINES=""
 while [ $# -gt 0 ]; do
   case $1 in
     --snapshot-every) SWEEP=${2//,/ }; shift 2 ;;
+    --consensus) ENGINES=${2//,/ }; shift 2 ;;
     --conns) CONNS=${2//,/ }; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --ops) OPS=${2//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 3 ;;
   esac
 done
 for v in $SWEEP; do
   [[ $v =~ ^[0-9]+$ ]] || { echo "--snapshot-every takes numbers, got '$v'" >&2; exit 3; }
 done
-# One variant of our cluster per sweep value; "default" keeps the node's own default.
-VARIANTS=${SWEEP:-default}
+for e in $ENGINES; do
+  [[ $e =~ ^(raft|multi-paxos|basic-paxos)$ ]] || { echo "--consensus takes raft, multi-paxos, basic-paxos; got '$e'" >&2; exit 3; }
+done
+# One variant of our cluster per engine and sweep value, named ENGINE/SNAPSHOT-EVERY
+# ("default": the node's own default).
+VARIANTS=""
+for e in ${ENGINES:-raft}; do
+  for s in ${SWEEP:-default}; do VARIANTS="$VARIANTS $e/$s"; done
+done
 WORK=$(mktemp -d /tmp/node-vs-etcd.XXXXXX)
 declare -a PIDS=()
 
@@ -72,12 +89,13 @@ NODE=$(cd "$ROOT" && bash ci/target-dir.sh)/release/node
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# ---- our clusters: one per --snapshot-every value ----
+# ---- our clusters: one per engine and --snapshot-every value ----
 declare -A LEADER NPORTS
+# The leader's port (Basic Paxos: the first proposer's; it has no leader).
 node_leader() { # ports...
   local p
   for p in "$@"; do
-    if curl -s -m 1 "http://127.0.0.1:$p/status" | grep -q '"role":"leader"'; then
+    if curl -s -m 1 "http://127.0.0.1:$p/status" | grep -Eq '"role":"(leader|proposer)"'; then
       echo "$p"; return 0
     fi
   done
@@ -90,11 +108,12 @@ for v in $VARIANTS; do
   NPORTS[$v]="${NP[1]} ${NP[2]} ${NP[3]}"
   PEERS="1=127.0.0.1:${NP[1]},2=127.0.0.1:${NP[2]},3=127.0.0.1:${NP[3]}"
   snap_flag=()
-  [ "$v" = default ] || snap_flag=(--snapshot-every "$v")
+  [ "${v#*/}" = default ] || snap_flag=(--snapshot-every "${v#*/}")
+  d=${v//\//-}
   for i in 1 2 3; do
     # shellcheck disable=SC2086
     RUST_LOG=warn "$NODE" --id "$i" --listen "127.0.0.1:${NP[$i]}" --peers "$PEERS" \
-      --data-dir "$WORK/s$v-n$i" "${snap_flag[@]}" $NODE_FLAGS 2>"$WORK/s$v-n$i.log" &
+      --consensus "${v%%/*}" --data-dir "$WORK/$d-n$i" "${snap_flag[@]}" $NODE_FLAGS 2>"$WORK/$d-n$i.log" &
     PIDS+=($!)
   done
 done
@@ -102,7 +121,7 @@ for v in $VARIANTS; do
   L=""
   # shellcheck disable=SC2086
   for _ in $(seq 1 200); do L=$(node_leader ${NPORTS[$v]}) && break; sleep 0.05; done
-  [ -n "$L" ] || { echo "our cluster (snapshot-every $v) elected no leader" >&2; exit 1; }
+  [ -n "$L" ] || { echo "our cluster ($v) elected no leader" >&2; exit 1; }
   LEADER[$v]=$L
 done
 
@@ -130,7 +149,7 @@ for _ in $(seq 1 200); do
 done
 [ -n "$ETCD_PORT" ] || { echo "etcd elected no leader" >&2; exit 1; }
 fi
-for v in $VARIANTS; do echo "leader of ours (snapshot-every $v): 127.0.0.1:${LEADER[$v]}" >&2; done
+for v in $VARIANTS; do echo "leader of ours ($v): 127.0.0.1:${LEADER[$v]}" >&2; done
 echo "etcd leader: 127.0.0.1:$ETCD_PORT" >&2
 
 # run SCRIPT PORT CONNS -> "rps p50 p99 errors"
@@ -139,6 +158,22 @@ run() {
   t=$(( c < 2 ? 1 : 2 ))
   wrk -t "$t" -c "$c" -d "$DURATION" --timeout 5s -s "$BENCH_DIR/$script" "http://127.0.0.1:$port" \
     | sed -n 's/^RESULT rps=\([^ ]*\) p50_ms=\([^ ]*\) p99_ms=\([^ ]*\) requests=[^ ]* errors=\([^ ]*\)$/\1 \2 \3 \4/p'
+}
+
+# run_spread SCRIPT CONNS PORTS... -> "rps p50 p99 errors": CONNS split over the
+# ports, one wrk each at once; req/s and errors summed, p50 and p99 the worst.
+run_spread() {
+  local script=$1 c=$2; shift 2
+  local n=$# i=0 p each out
+  out=$(mktemp "$WORK/spread.XXXXXX")
+  for p in "$@"; do
+    each=$(( c / n + (i < c % n ? 1 : 0) )); i=$((i + 1))
+    [ "$each" -gt 0 ] || continue
+    run "$script" "$p" "$each" >>"$out" &
+  done
+  wait
+  awk '{ r += $1; if ($2 > p50) p50 = $2; if ($3 > p99) p99 = $3; e += $4 }
+       END { printf "%.1f %s %s %d\n", r, p50, p99, e }' "$out"
 }
 
 node_term() { curl -s -m 1 "http://127.0.0.1:$1/status" | sed -n 's/.*"term":\([0-9]*\).*/\1/p'; }
@@ -164,17 +199,22 @@ for op in $OPS; do
     for v in $VARIANTS; do
       LOAD[$v,$op,$c]=$(load)
       before=$(snapshots "$v")
-      echo "+ $op c=$c ours snapshot-every=$v (load ${LOAD[$v,$op,$c]})" >&2
-      R[$v,$op,$c]=$(run $ns "${LEADER[$v]}" "$c")
+      echo "+ $op c=$c ours $v (load ${LOAD[$v,$op,$c]})" >&2
+      if [ "${v%%/*}" = basic-paxos ]; then
+        # shellcheck disable=SC2086
+        R[$v,$op,$c]=$(run_spread $ns "$c" ${NPORTS[$v]})
+      else
+        R[$v,$op,$c]=$(run $ns "${LEADER[$v]}" "$c")
+      fi
       SNAPS[$v,$op,$c]=$(( $(snapshots "$v") - before ))
     done
   done
 done
 
-printf '\n%-6s %5s %-14s | %10s %8s %8s %6s %5s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
-  op conns "ours snap-every" "ours req/s" "p50 ms" "p99 ms" errors snaps load \
+printf '\n%-6s %5s %-22s | %10s %8s %8s %6s %5s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
+  op conns "ours engine/snap-every" "ours req/s" "p50 ms" "p99 ms" errors snaps load \
   "etcd req/s" "p50 ms" "p99 ms" errors load "rps x" "p99 x"
-printf -- '-%.0s' $(seq 1 134); echo
+printf -- '-%.0s' $(seq 1 142); echo
 for op in $OPS; do
   for c in $CONNS; do
     read -r erps ep50 ep99 eerr <<<"${R[etcd,$op,$c]:-0 0 0 -}"
@@ -182,7 +222,7 @@ for op in $OPS; do
       read -r orps op50 op99 oerr <<<"${R[$v,$op,$c]:-0 0 0 -}"
       ratio=$(awk -v a="$orps" -v b="$erps" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')
       p99r=$(awk -v a="$op99" -v b="$ep99" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')
-      printf '%-6s %5s %-14s | %10s %8s %8s %6s %5s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
+      printf '%-6s %5s %-22s | %10s %8s %8s %6s %5s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
         "$op" "$c" "$v" "$orps" "$op50" "$op99" "$oerr" "${SNAPS[$v,$op,$c]}" "${LOAD[$v,$op,$c]}" \
         "$erps" "$ep50" "$ep99" "$eerr" "${LOAD[etcd,$op,$c]:--}" "$ratio" "$p99r"
     done
@@ -191,5 +231,5 @@ done
 echo
 echo "rps x: our throughput over etcd's; p99 x: our p99 over etcd's (below 1 is better)"
 for v in $VARIANTS; do
-  echo "ours (snapshot-every $v): the leader's term went from ${TERM0[$v]:-?} to $(node_term "${LEADER[$v]}") during the runs (a change means an election under load)"
+  echo "ours ($v): the leader's term (Basic Paxos: n1's highest ballot round) went from ${TERM0[$v]:-?} to $(node_term "${LEADER[$v]}") during the runs (a change means an election under load)"
 done

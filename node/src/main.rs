@@ -3,8 +3,10 @@
 //! command line or a data directory that cannot be opened.
 
 use clap::Parser;
+use node::engine::Recovered;
 use node::server::config::{Args, NodeConfig};
-use node::storage::{Storage, StorageOptions};
+use node::server::disk::NodeDisk;
+use node::storage::StorageOptions;
 use std::process::ExitCode;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
@@ -67,19 +69,35 @@ async fn run(
         defer_segment_deletion: true,
         ..StorageOptions::default()
     };
-    let (storage, recovered) = match Storage::open(&config.data_dir, opts) {
+    let (storage, recovered) = match NodeDisk::open(&config.data_dir, config.consensus, opts) {
         Ok(x) => x,
         Err(e) => {
             tracing::error!("cannot open data directory: {e}");
+            eprintln!("node: cannot open data directory: {e}");
             return ExitCode::from(2);
         }
     };
-    tracing::info!(
-        entries = recovered.entries.len(),
-        term = recovered.hard_state.term,
-        snapshot = recovered.snapshot.as_ref().map(|s| s.meta.last_index),
-        "recovered"
-    );
+    match &recovered {
+        Recovered::Raft(r) => tracing::info!(
+            consensus = %config.consensus,
+            entries = r.entries.len(),
+            term = r.hard_state.term,
+            snapshot = r.snapshot.as_ref().map(|s| s.meta.last_index),
+            "recovered"
+        ),
+        Recovered::MultiPaxos(r) => tracing::info!(
+            consensus = %config.consensus,
+            records = r.records.len(),
+            snapshot = r.snapshot.as_ref().map(|s| s.last_slot),
+            "recovered"
+        ),
+        Recovered::BasicPaxos(r) => tracing::info!(
+            consensus = %config.consensus,
+            records = r.records.len(),
+            snapshot = r.snapshot.as_ref().map(|s| s.last_slot),
+            "recovered"
+        ),
+    }
     let listener = match inherited.map_or_else(
         || node::server::bind(config.listen),
         tokio::net::TcpListener::from_std,
@@ -94,7 +112,7 @@ async fn run(
         config,
         listener,
         storage,
-        recovered.into(),
+        recovered,
         shutdown_signal(parent),
     )
     .await

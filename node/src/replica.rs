@@ -138,7 +138,8 @@ pub enum Response {
     /// Certainly not applied, for another reason (e.g. a full proposal queue).
     Rejected { reason: String },
     /// Certainly not applied, and asking again would fail the same way: the
-    /// committed command cannot be decoded, so every replica skipped it.
+    /// committed command cannot be decoded, so every replica skipped it, or the
+    /// engine does not do this at all (membership changes under Paxos).
     Invalid { reason: String },
 }
 
@@ -289,6 +290,11 @@ impl Replica {
         }
     }
 
+    /// The engine's own counters, for `/metrics`.
+    pub fn engine_metrics(&self) -> Vec<crate::engine::EngineCounter> {
+        self.engine.metrics()
+    }
+
     /// Reads local state without consensus (`?stale=true`).
     pub fn read_local(&self, key: &str) -> Option<serde_json::Value> {
         self.kv.get(key).cloned()
@@ -428,6 +434,8 @@ impl Replica {
     fn refuse(&mut self, id: RequestId, e: ProposeError) {
         let response = match e {
             ProposeError::NotLeader { leader } => Response::NotLeader { leader },
+            // The engine never does it: asking again fails the same way.
+            ProposeError::Unsupported(reason) => Response::Invalid { reason },
             other => Response::Rejected {
                 reason: other.to_string(),
             },

@@ -85,3 +85,100 @@ fn sigkill_keeps_every_synced_entry() {
     assert_eq!(r.entries, want);
     assert_eq!(s.last_index(), r.entries.len() as Index);
 }
+
+const PAXOS_DIR_VAR: &str = "LINKV_PAXOS_KILL_DIR";
+/// The Paxos child saves a snapshot (with one record) every this many writes.
+const PAXOS_SNAPSHOT_EVERY: u64 = 64;
+
+/// What the Paxos child writes at `seq`: one chosen value per slot.
+fn paxos_record(seq: u64) -> node::paxos::multi::Record {
+    node::paxos::multi::Record::Chosen {
+        slot: seq,
+        value: node::paxos::Value::Command(format!("value-{seq}").into_bytes()),
+    }
+}
+
+/// The Paxos child: one write and one sync at a time, a snapshot (which replaces
+/// every earlier record) every `PAXOS_SNAPSHOT_EVERY` writes, printing each `seq`
+/// once `sync` returned. Run only by `sigkill_keeps_every_synced_paxos_write`.
+#[test]
+#[ignore = "helper process started by sigkill_keeps_every_synced_paxos_write"]
+fn kill_child_paxos_writer() {
+    use node::paxos::{Snapshot, Write};
+    use node::storage::paxos::PaxosLog;
+    let dir = std::env::var(PAXOS_DIR_VAR).expect("run by the parent test");
+    let (mut log, r) =
+        PaxosLog::open(std::path::Path::new(&dir), StorageOptions::default()).unwrap();
+    assert!(r.records.is_empty() && r.snapshot.is_none());
+    for seq in 1..=CHILD_MAX_ENTRIES {
+        let snapshot = seq.is_multiple_of(PAXOS_SNAPSHOT_EVERY).then(|| Snapshot {
+            last_slot: seq - 1,
+            data: format!("through-{}", seq - 1).into_bytes(),
+        });
+        log.write(&Write {
+            seq,
+            snapshot,
+            records: vec![paxos_record(seq)],
+        })
+        .unwrap();
+        log.sync().unwrap();
+        println!("synced {seq}");
+    }
+}
+
+#[test]
+fn sigkill_keeps_every_synced_paxos_write() {
+    use node::storage::paxos::PaxosLog;
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([
+            "kill_child_paxos_writer",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PAXOS_DIR_VAR, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut acknowledged = 0;
+    // Past a few snapshots, so the kill may land on any step of one.
+    let kill_after = 3 * PAXOS_SNAPSHOT_EVERY + 17;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("synced ") {
+            acknowledged = n.parse::<u64>().unwrap();
+            if acknowledged >= kill_after {
+                break;
+            }
+        }
+    }
+    assert!(acknowledged >= kill_after, "the child stopped early");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (_, r) =
+        PaxosLog::<node::paxos::multi::Record>::open(dir.path(), StorageOptions::default())
+            .unwrap();
+    // The newest snapshot and every record after it, in order, through at least
+    // the last acknowledged write.
+    let snap = r.snapshot.expect("a snapshot was saved");
+    let first = snap.last_slot + 1;
+    assert_eq!(
+        snap.data,
+        format!("through-{}", snap.last_slot).into_bytes()
+    );
+    let want: Vec<_> = (first..first + r.records.len() as u64)
+        .map(paxos_record)
+        .collect();
+    assert_eq!(r.records, want);
+    assert!(
+        snap.last_slot + r.records.len() as u64 >= acknowledged,
+        "recovered through {}, {acknowledged} were acknowledged",
+        snap.last_slot + r.records.len() as u64
+    );
+}

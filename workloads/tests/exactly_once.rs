@@ -82,7 +82,7 @@ fn a_write_retried_after_a_504_with_its_client_id_and_seq_applies_once() {
             &common::node_binary(),
             &target::NodeOptions {
                 snapshot_every: 0,
-                unsafe_mutant: None,
+                ..target::NodeOptions::default()
             },
         ),
         data_root: dir.path().join("data"),

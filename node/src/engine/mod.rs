@@ -123,6 +123,28 @@ impl DurableWrite {
     }
 }
 
+impl TryFrom<DurableWrite> for crate::paxos::Write<multi::Record> {
+    /// The engine the write was of.
+    type Error = EngineKind;
+    fn try_from(w: DurableWrite) -> Result<Self, EngineKind> {
+        match w {
+            DurableWrite::MultiPaxos(w) => Ok(w),
+            other => Err(other.kind()),
+        }
+    }
+}
+
+impl TryFrom<DurableWrite> for crate::paxos::Write<basic::Record> {
+    /// The engine the write was of.
+    type Error = EngineKind;
+    fn try_from(w: DurableWrite) -> Result<Self, EngineKind> {
+        match w {
+            DurableWrite::BasicPaxos(w) => Ok(w),
+            other => Err(other.kind()),
+        }
+    }
+}
+
 /// What storage recovered at start-up, for the engine the data directory holds.
 #[allow(clippy::large_enum_variant)] // one per node start: size does not matter
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,6 +274,15 @@ pub struct EngineStatus {
     pub cluster: u64,
 }
 
+/// One of an engine's own counters, for `/metrics` (it only grows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineCounter {
+    /// The metric name without `_total`.
+    pub name: &'static str,
+    pub help: &'static str,
+    pub value: u64,
+}
+
 /// A consensus engine, as the replica drives it.
 pub trait Engine: Send {
     fn kind(&self) -> EngineKind;
@@ -288,6 +319,10 @@ pub trait Engine: Send {
     fn leader(&self) -> Option<NodeId>;
     fn applied_index(&self) -> Index;
     fn status(&self) -> EngineStatus;
+    /// Counters only this engine keeps (the node's own metrics cover the rest).
+    fn metrics(&self) -> Vec<EngineCounter> {
+        Vec::new()
+    }
 }
 
 /// Builds the engine `recovered` belongs to. A Paxos engine takes the identity,
@@ -309,12 +344,14 @@ pub fn build(cfg: RaftConfig, recovered: Recovered) -> Box<dyn Engine> {
     };
     match recovered {
         Recovered::MultiPaxos(r) => {
+            let snapshot = r.snapshot.clone();
             let core = multi::MultiPaxos::new(paxos(), r);
-            Box::new(paxos::PaxosEngine::new(core, &cfg.peers))
+            Box::new(paxos::PaxosEngine::new(core, &cfg.peers, snapshot))
         }
         Recovered::BasicPaxos(r) => {
+            let snapshot = r.snapshot.clone();
             let core = basic::BasicPaxos::new(paxos(), r);
-            Box::new(paxos::PaxosEngine::new(core, &cfg.peers))
+            Box::new(paxos::PaxosEngine::new(core, &cfg.peers, snapshot))
         }
         Recovered::Raft(r) => Box::new(crate::raft::Raft::recover(cfg, r)),
     }

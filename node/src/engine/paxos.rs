@@ -2,8 +2,8 @@
 //! its own beyond remembering the term each own proposal was made in.
 
 use super::{
-    Committed, Decided, DurableWrite, Engine, EngineKind, EngineReady, EngineStatus, Index,
-    Installed, NodeId, PeerMessage, ProposeError, Role, SnapshotMeta,
+    Committed, Decided, DurableWrite, Engine, EngineCounter, EngineKind, EngineReady, EngineStatus,
+    Index, Installed, NodeId, PeerMessage, ProposeError, Role, SnapshotMeta,
 };
 use crate::paxos::basic::{self, BasicPaxos};
 use crate::paxos::multi::{self, MultiPaxos};
@@ -23,8 +23,16 @@ pub(super) trait PaxosCore: Send {
     fn propose(&mut self, command: Vec<u8>) -> Result<ProposalId, ProposeError>;
     fn read_index(&mut self) -> Result<u64, ProposeError>;
     fn compact(&mut self, slot: Index, data: Vec<u8>) -> bool;
+    /// The message carrying `snapshot` from this node to `to`.
+    fn snapshot_message(
+        from: NodeId,
+        to: NodeId,
+        chosen_through: Index,
+        snapshot: paxos::Snapshot,
+    ) -> PeerMessage;
     fn ready(&mut self) -> Ready<Self::Body, Self::Record>;
     fn status(&self) -> Status;
+    fn stats(&self) -> &paxos::Stats;
     fn wrap(m: Envelope<Self::Body>) -> PeerMessage;
     fn unwrap(m: PeerMessage) -> Option<Envelope<Self::Body>>;
     fn durable(w: Write<Self::Record>) -> DurableWrite;
@@ -60,6 +68,22 @@ macro_rules! paxos_core {
             fn status(&self) -> Status {
                 <$t>::status(self)
             }
+            fn stats(&self) -> &paxos::Stats {
+                <$t>::stats(self)
+            }
+            fn snapshot_message(
+                from: NodeId,
+                to: NodeId,
+                chosen_through: Index,
+                snapshot: paxos::Snapshot,
+            ) -> PeerMessage {
+                PeerMessage::$kind(Envelope {
+                    from,
+                    to,
+                    chosen_through,
+                    body: $m::Body::Snapshot { snapshot },
+                })
+            }
             fn wrap(m: Envelope<Self::Body>) -> PeerMessage {
                 PeerMessage::$kind(m)
             }
@@ -86,11 +110,15 @@ pub(super) struct PaxosEngine<E> {
     membership: Membership,
     /// Own proposals not yet decided or abandoned: the term they were made in.
     terms: BTreeMap<ProposalId, u64>,
+    /// The newest snapshot this node holds (taken here, installed from a peer, or
+    /// recovered), sent to the peers the engine names in `send_snapshot`.
+    snapshot: Option<paxos::Snapshot>,
 }
 
 impl<E: PaxosCore> PaxosEngine<E> {
-    pub(super) fn new(core: E, peers: &[NodeId]) -> Self {
+    pub(super) fn new(core: E, peers: &[NodeId], snapshot: Option<paxos::Snapshot>) -> Self {
         PaxosEngine {
+            snapshot,
             core,
             membership: Membership {
                 voters: peers.iter().copied().collect(),
@@ -147,14 +175,43 @@ impl<E: PaxosCore> Engine for PaxosEngine<E> {
     }
     fn transfer_leader(&mut self, _to: NodeId) {}
     fn compact(&mut self, index: Index, data: Vec<u8>) -> bool {
-        self.core.compact(index, data)
+        let kept = data.clone();
+        let compacted = self.core.compact(index, data);
+        if compacted {
+            self.snapshot = Some(paxos::Snapshot {
+                last_slot: index,
+                data: kept,
+            });
+        }
+        compacted
     }
     fn snapshot_received(&mut self, _from: NodeId, _meta: SnapshotMeta) -> bool {
         false
     }
     fn ready(&mut self) -> EngineReady {
         let r = self.core.ready();
-        let snapshot_index = self.core.status().snapshot_index;
+        let status = self.core.status();
+        if let Some(s) = &r.installed
+            && self
+                .snapshot
+                .as_ref()
+                .is_none_or(|k| k.last_slot < s.last_slot)
+        {
+            self.snapshot = Some(s.clone());
+        }
+        let mut messages: Vec<PeerMessage> = r.messages.into_iter().map(E::wrap).collect();
+        // The engine names the peers that asked for compacted slots; the snapshot
+        // travels as a message of its own.
+        if let Some(s) = &self.snapshot {
+            for &to in &r.send_snapshot {
+                messages.push(E::snapshot_message(
+                    status.id,
+                    to,
+                    status.chosen_index,
+                    s.clone(),
+                ));
+            }
+        }
         let mut committed = Vec::with_capacity(r.committed.len());
         for d in r.committed {
             let term = d.proposal.and_then(|p| self.terms.remove(&p)).unwrap_or(0);
@@ -175,18 +232,9 @@ impl<E: PaxosCore> Engine for PaxosEngine<E> {
         EngineReady {
             refused: Vec::new(),
             persist: r.persist.map(E::durable),
-            messages: r.messages.into_iter().map(E::wrap).collect(),
-            send_snapshot: r
-                .send_snapshot
-                .into_iter()
-                .map(|to| {
-                    let meta = SnapshotMeta {
-                        index: snapshot_index,
-                        term: 0,
-                    };
-                    (to, meta)
-                })
-                .collect(),
+            messages,
+            // Sent above, inside the engine's own message.
+            send_snapshot: Vec::new(),
             installed: r.installed.map(|s| Installed {
                 meta: SnapshotMeta {
                     index: s.last_slot,
@@ -226,5 +274,72 @@ impl<E: PaxosCore> Engine for PaxosEngine<E> {
             incarnation: 0,
             cluster: 0,
         }
+    }
+    fn metrics(&self) -> Vec<EngineCounter> {
+        let s = self.core.stats();
+        let c = |name, help, value| EngineCounter { name, help, value };
+        vec![
+            c(
+                "node_paxos_prepares",
+                "Phase 1 attempts started (Basic Paxos: per slot; Multi-Paxos: per election)",
+                s.prepares,
+            ),
+            c(
+                "node_paxos_duels",
+                "Attempts preempted by another proposer's higher ballot",
+                s.duels,
+            ),
+            c(
+                "node_paxos_retries",
+                "Attempts started again after a rejection or a timeout",
+                s.retries,
+            ),
+            c(
+                "node_paxos_timeouts",
+                "Attempts a majority did not answer in time",
+                s.timeouts,
+            ),
+            c(
+                "node_paxos_leader_elections",
+                "Multi-Paxos: times this node completed phase 1 and became leader",
+                s.leaderships,
+            ),
+            c(
+                "node_paxos_holes_filled",
+                "Slots filled with a no-op",
+                s.holes_filled,
+            ),
+            c(
+                "node_paxos_reproposed",
+                "Values proposed again because a promise carried them",
+                s.reproposed,
+            ),
+            c("node_paxos_decided", "Slots learned chosen here", s.decided),
+            c(
+                "node_paxos_catch_up_requests",
+                "Catch-up requests sent to peers ahead",
+                s.catch_up_requests,
+            ),
+            c(
+                "node_paxos_snapshots_sent",
+                "Snapshots offered to lagging peers",
+                s.snapshots_sent,
+            ),
+            c(
+                "node_paxos_snapshots_installed",
+                "Snapshots installed from peers",
+                s.snapshots_installed,
+            ),
+            c(
+                "node_paxos_rejected_messages",
+                "Peer messages dropped at the boundary",
+                s.rejected_messages,
+            ),
+            c(
+                "node_paxos_conflicts",
+                "Slots learned chosen with two different values (a safety violation; always 0)",
+                s.conflicts,
+            ),
+        ]
     }
 }

@@ -688,7 +688,7 @@ fn multi_paxos_serves_writes_and_linearizable_reads_through_the_replica() {
     );
     c.carry(l, outs);
     assert!(
-        matches!(&c.replies[&m], Response::Rejected { reason } if reason.contains("static")),
+        matches!(&c.replies[&m], Response::Invalid { reason } if reason.contains("static")),
         "{:?}",
         c.replies[&m]
     );

@@ -4,6 +4,7 @@
 //! (which flag, what was wrong) before anything binds a socket or opens the data
 //! directory.
 
+use crate::consensus::EngineKind;
 use crate::raft::types::NodeId;
 use crate::replica::{Mutant, Mutants};
 use clap::Parser;
@@ -36,6 +37,10 @@ pub struct Args {
     /// Shared secret required on /raft and /admin (header x-cluster-token).
     #[arg(long)]
     pub cluster_token: Option<String>,
+    /// The consensus engine. Recorded in the data directory on first start; a
+    /// restart with another engine is refused.
+    #[arg(long, value_name = "ENGINE", default_value_t = EngineKind::Raft)]
+    pub consensus: EngineKind,
     /// Switch on one known bug (docs/design.md, "Mutants").
     #[arg(long = "unsafe", value_name = "MUTANT")]
     pub unsafe_mutant: Option<Mutant>,
@@ -107,6 +112,7 @@ pub struct NodeConfig {
     pub peers: BTreeMap<NodeId, SocketAddr>,
     pub data_dir: PathBuf,
     pub cluster_token: Option<String>,
+    pub consensus: EngineKind,
     pub mutants: Mutants,
     /// `--unsafe no-fsync`: acknowledge writes before they are durable.
     pub no_fsync: bool,
@@ -140,6 +146,17 @@ impl clap::ValueEnum for Mutant {
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
         Some(PossibleValue::new(self.name()))
+    }
+}
+
+/// `--consensus` takes the engines' names.
+impl clap::ValueEnum for EngineKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &EngineKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()))
     }
 }
 
@@ -252,6 +269,7 @@ impl NodeConfig {
             peers,
             data_dir: args.data_dir,
             cluster_token: token,
+            consensus: args.consensus,
             mutants,
             no_fsync,
             tick: Duration::from_millis(args.tick_ms),

@@ -13,10 +13,15 @@
 //! simply replays the longer log.
 
 use super::background::Background;
+use crate::consensus::EngineKind;
+use crate::engine::{DurableWrite, Recovered};
+use crate::paxos::{basic, multi};
 use crate::raft::PersistWrite;
 use crate::raft::types::Snapshot;
-use crate::storage::PreparedSnapshot;
+use crate::storage::paxos::PaxosLog;
+use crate::storage::{PreparedSnapshot, Storage, StorageError, StorageOptions};
 use std::io;
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -26,7 +31,7 @@ use tokio::task::JoinHandle;
 #[derive(Clone, Debug)]
 pub enum PersistOp {
     /// One `Output::Persist` of the engine (boxed: it is large, an install small).
-    Write(Box<PersistWrite>),
+    Write(Box<DurableWrite>),
     /// A compaction snapshot whose file is written: put it in place.
     Install(PreparedSnapshot),
 }
@@ -35,7 +40,7 @@ impl PersistOp {
     /// The engine's write sequence number (0 for what is not the engine's write).
     fn seq(&self) -> u64 {
         match self {
-            PersistOp::Write(w) => w.seq,
+            PersistOp::Write(w) => w.seq(),
             PersistOp::Install(_) => 0,
         }
     }
@@ -184,10 +189,12 @@ impl Compactor {
     /// Without a snapshot directory the snapshot goes to `disk` like any other.
     pub fn push<D: Disk>(&mut self, snapshot: Snapshot, disk: &mut GroupCommit<D>) {
         let Some((dir, no_fsync)) = self.dir.clone() else {
-            disk.push(PersistOp::Write(Box::new(PersistWrite {
-                snapshot: Some(snapshot),
-                ..PersistWrite::default()
-            })));
+            disk.push(PersistOp::Write(Box::new(DurableWrite::Raft(
+                PersistWrite {
+                    snapshot: Some(snapshot),
+                    ..PersistWrite::default()
+                },
+            ))));
             return;
         };
         if self.job.is_some() {
@@ -261,7 +268,10 @@ impl Disk for crate::storage::Storage {
                 tracing::debug!(index, placed, "compaction snapshot put in place");
                 return Ok(());
             }
-            PersistOp::Write(w) => w,
+            PersistOp::Write(w) => match *w {
+                DurableWrite::Raft(w) => w,
+                other => return Err(wrong_engine(EngineKind::Raft, other.kind())),
+            },
         };
         if let Some(identity) = &w.identity {
             self.write_identity(identity).map_err(io::Error::other)?;
@@ -283,6 +293,106 @@ impl Disk for crate::storage::Storage {
     }
     fn take_obsolete(&mut self) -> Vec<PathBuf> {
         crate::storage::Storage::take_obsolete(self)
+    }
+}
+
+fn wrong_engine(kept: EngineKind, got: EngineKind) -> io::Error {
+    io::Error::other(format!(
+        "a {got} write reached the storage of a {kept} node"
+    ))
+}
+
+/// A Paxos engine's record log: the write of its own engine, or an error.
+impl<R> Disk for PaxosLog<R>
+where
+    R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    DurableWrite: TryInto<crate::paxos::Write<R>, Error = EngineKind>,
+{
+    fn write(&mut self, op: PersistOp) -> io::Result<()> {
+        let w = match op {
+            PersistOp::Write(w) => w,
+            PersistOp::Install(_) => {
+                return Err(io::Error::other(
+                    "a prepared Raft snapshot reached a Paxos record log",
+                ));
+            }
+        };
+        let kept = w.kind();
+        let w = (*w).try_into().map_err(|got| wrong_engine(kept, got))?;
+        PaxosLog::write(self, &w).map_err(io::Error::other)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        PaxosLog::sync(self).map_err(io::Error::other)
+    }
+    fn take_obsolete(&mut self) -> Vec<PathBuf> {
+        PaxosLog::take_obsolete(self)
+    }
+}
+
+/// The storage of whichever engine the node runs.
+// One per node, moved only to and from the disk thread: boxing Raft's would only
+// add an indirection to every write.
+#[allow(clippy::large_enum_variant)]
+pub enum NodeDisk {
+    Raft(Storage),
+    MultiPaxos(PaxosLog<multi::Record>),
+    BasicPaxos(PaxosLog<basic::Record>),
+}
+
+impl NodeDisk {
+    /// Opens the data directory for `kind`: checks (or, in a new directory, records)
+    /// the engine it belongs to, then opens that engine's storage.
+    pub fn open(
+        dir: &Path,
+        kind: EngineKind,
+        opts: StorageOptions,
+    ) -> Result<(NodeDisk, Recovered), StorageError> {
+        crate::storage::engine_record::check_or_record(dir, kind, opts.no_fsync)?;
+        Ok(match kind {
+            EngineKind::Raft => {
+                let (s, r) = Storage::open(dir, opts)?;
+                (NodeDisk::Raft(s), Recovered::Raft(r))
+            }
+            EngineKind::MultiPaxos => {
+                let (s, r) = PaxosLog::open(dir, opts)?;
+                (NodeDisk::MultiPaxos(s), Recovered::MultiPaxos(r))
+            }
+            EngineKind::BasicPaxos => {
+                let (s, r) = PaxosLog::open(dir, opts)?;
+                (NodeDisk::BasicPaxos(s), Recovered::BasicPaxos(r))
+            }
+        })
+    }
+}
+
+impl Disk for NodeDisk {
+    fn write(&mut self, op: PersistOp) -> io::Result<()> {
+        match self {
+            NodeDisk::Raft(d) => Disk::write(d, op),
+            NodeDisk::MultiPaxos(d) => Disk::write(d, op),
+            NodeDisk::BasicPaxos(d) => Disk::write(d, op),
+        }
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        match self {
+            NodeDisk::Raft(d) => Disk::sync(d),
+            NodeDisk::MultiPaxos(d) => Disk::sync(d),
+            NodeDisk::BasicPaxos(d) => Disk::sync(d),
+        }
+    }
+    fn snapshot_dir(&self) -> Option<(PathBuf, bool)> {
+        match self {
+            NodeDisk::Raft(d) => d.snapshot_dir(),
+            // A Paxos snapshot rides its write (with the records it keeps).
+            NodeDisk::MultiPaxos(_) | NodeDisk::BasicPaxos(_) => None,
+        }
+    }
+    fn take_obsolete(&mut self) -> Vec<PathBuf> {
+        match self {
+            NodeDisk::Raft(d) => Disk::take_obsolete(d),
+            NodeDisk::MultiPaxos(d) => Disk::take_obsolete(d),
+            NodeDisk::BasicPaxos(d) => Disk::take_obsolete(d),
+        }
     }
 }
 
@@ -335,10 +445,10 @@ mod tests {
     }
 
     fn op(seq: u64) -> PersistOp {
-        PersistOp::Write(Box::new(PersistWrite {
+        PersistOp::Write(Box::new(DurableWrite::Raft(PersistWrite {
             seq,
             ..PersistWrite::default()
-        }))
+        })))
     }
 
     #[tokio::test]

@@ -198,6 +198,7 @@ impl<D: Disk> Driver<D> {
                         self.pending.retain(|_, w| !w.tx.is_closed());
                     }
                     self.step(Input::Tick);
+                    self.metrics.set_engine(self.replica.engine_metrics());
                 }
                 _ = shutdown.changed() => break,
             }
@@ -294,19 +295,14 @@ impl<D: Disk> Driver<D> {
                     let compaction = w
                         .snapshot
                         .take_if(|s| Some(s.meta.last_index) == self.compacting);
-                    self.disk.push(PersistOp::Write(Box::new(w)));
+                    self.disk
+                        .push(PersistOp::Write(Box::new(DurableWrite::Raft(w))));
                     if let Some(s) = compaction {
                         self.compactor.push(s, &mut self.disk);
                     }
                 }
-                Output::Persist(other) => {
-                    // `run` admits only a Raft replica.
-                    tracing::error!(
-                        seq = other.seq(),
-                        engine = %other.kind(),
-                        "a write of an engine this storage does not keep; dropped"
-                    );
-                }
+                // A Paxos snapshot carries the records it keeps: it rides its write.
+                Output::Persist(w) => self.disk.push(PersistOp::Write(Box::new(w))),
                 Output::Send(m) => {
                     if m.to() == self.id {
                         tracing::warn!(?m, "replica addressed a message to itself; dropped");

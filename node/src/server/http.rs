@@ -162,7 +162,7 @@ async fn client_op(app: &App, route: &Route, ctx: forward::Ctx) -> Result<HttpRe
         if *app.shutdown.borrow() {
             return Err(ApiError::unavailable("shutting down"));
         }
-        let outcome = if !route.needs_leader() || am_leader(app) {
+        let outcome = if !route.needs_leader() || proposes_itself(app) {
             match on_leader(app, route, &ctx).await {
                 Ok(Local::Answered(r)) => return Ok(r),
                 Ok(Local::NotLeader(h)) => {
@@ -232,7 +232,13 @@ async fn on_leader(app: &App, route: &Route, ctx: &forward::Ctx) -> Result<Local
                     Err(ApiError::timeout("membership change indeterminate"))
                 }
                 Response::Rejected { reason } => Err(ApiError::unavailable(reason)),
-                Response::Invalid { reason } => Err(ApiError::bad_request(reason)),
+                // A membership change carries no command to skip: Invalid is the
+                // engine saying it does not change membership at all (Paxos).
+                Response::Invalid { reason } => Err(ApiError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "not_implemented",
+                    reason,
+                )),
             }
         }
         _ => {
@@ -320,8 +326,10 @@ fn raft_msg(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
     Ok(r)
 }
 
-pub fn am_leader(app: &App) -> bool {
-    app.status.borrow().role == Role::Leader
+/// This node takes client operations itself: a leader, or (Basic Paxos, which has
+/// none) any proposer.
+pub fn proposes_itself(app: &App) -> bool {
+    matches!(app.status.borrow().role, Role::Leader | Role::Proposer)
 }
 
 fn token_ok(app: &App, req: &Request<Incoming>) -> bool {

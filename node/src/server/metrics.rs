@@ -90,6 +90,8 @@ pub struct Metrics {
     request_latency: Family<Label, Histogram, fn() -> Histogram>,
     /// Peer messages refused, by reason.
     refused: RefusedCounts,
+    /// The engine's own counters as of the last tick (see [`Metrics::set_engine`]).
+    engine: Mutex<Vec<crate::engine::EngineCounter>>,
 }
 
 /// Refused peer messages by reason, with when each reason was last logged. Raft's
@@ -132,6 +134,7 @@ impl Default for Metrics {
             fsync_latency: latency_histogram(),
             request_latency,
             refused: RefusedCounts::default(),
+            engine: Mutex::new(Vec::new()),
         }
     }
 }
@@ -167,6 +170,13 @@ impl Metrics {
         self.request_latency
             .get_or_create(&[("op", kind.name())])
             .observe(d.as_secs_f64());
+    }
+
+    /// The engine's own counters (the driver copies them here every tick).
+    pub fn set_engine(&self, counters: Vec<crate::engine::EngineCounter>) {
+        if let Ok(mut e) = self.engine.lock() {
+            *e = counters;
+        }
     }
 
     pub fn observe_fsync(&self, d: Duration) {
@@ -235,6 +245,10 @@ impl Metrics {
         ];
         for (name, help, v) in gauges {
             registry.register(name, help, ConstGauge::new(v));
+        }
+        let engine = self.engine.lock().map(|e| e.clone()).unwrap_or_default();
+        for c in engine {
+            registry.register(c.name, c.help, ConstCounter::new(c.value));
         }
         let counters = [
             (
@@ -369,6 +383,11 @@ mod tests {
     #[test]
     fn histogram_buckets_are_cumulative() {
         let m = Metrics::default();
+        m.set_engine(vec![crate::engine::EngineCounter {
+            name: "node_paxos_duels",
+            help: "Duels",
+            value: 7,
+        }]);
         m.observe_fsync(Duration::from_micros(50));
         m.observe_fsync(Duration::from_millis(3));
         m.observe_fsync(Duration::from_secs(10));
@@ -383,6 +402,7 @@ mod tests {
         // Counter names keep their `_total`, as scrapers know them.
         assert!(text.contains("# TYPE node_proposals_total counter\nnode_proposals_total 0\n"));
         assert!(text.contains("node_peer_refused_messages_total{reason=\"term_too_far\"} 0\n"));
+        assert!(text.contains("# TYPE node_paxos_duels_total counter\nnode_paxos_duels_total 7\n"));
     }
 
     #[test]

@@ -79,12 +79,11 @@ pub async fn run<D: Disk>(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let client = client::new_client(config.read_timeout / 2);
-    // The segmented log keeps Raft's state only (docs/design.md, "The engine
-    // interface"): no other engine reaches the server.
     anyhow::ensure!(
-        recovered.kind() == crate::consensus::EngineKind::Raft,
-        "the node's storage keeps only raft state, not {}",
-        recovered.kind()
+        recovered.kind() == config.consensus,
+        "the data directory holds {} state but the node runs {}",
+        recovered.kind(),
+        config.consensus
     );
     let replica = Replica::try_new(config.replica_config(), recovered)?;
     let (status_tx, status_rx) = watch::channel(replica.status());

@@ -31,6 +31,17 @@ pub enum StorageError {
     /// The files disagree with each other (e.g. a segment is missing).
     #[error("{dir}: inconsistent data directory: {reason}")]
     Inconsistent { dir: PathBuf, reason: String },
+    /// The directory holds another engine's state.
+    #[error(
+        "data directory {dir} holds {recorded} state and cannot be opened with \
+         --consensus {requested} (start the node with --consensus {recorded}, or give it \
+         a new data directory)"
+    )]
+    WrongEngine {
+        dir: PathBuf,
+        recorded: crate::consensus::EngineKind,
+        requested: crate::consensus::EngineKind,
+    },
     /// The caller asked for something that would break the log's invariants.
     #[error("invalid write: {0}")]
     InvalidWrite(String),
@@ -48,5 +59,32 @@ pub(crate) fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError 
     move |source| StorageError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// The poisoned state of a log: after an I/O error nobody knows what reached the
+/// disk, so every later call fails with the first error until the log is reopened.
+#[derive(Debug, Default)]
+pub(crate) struct Poison(Option<String>);
+
+impl Poison {
+    /// Fails once poisoned.
+    pub(crate) fn check(&self) -> Result<()> {
+        match &self.0 {
+            Some(why) => Err(StorageError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Passes `r` through, poisoning on an error.
+    pub(crate) fn on_err<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.0 = Some(e.to_string());
+        }
+        r
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.is_some()
     }
 }

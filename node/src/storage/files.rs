@@ -96,9 +96,9 @@ pub(crate) fn prepare_snapshot(
 }
 
 /// Encodes a snapshot file: magic, payload length (u64 LE), CRC-32 of the payload
-/// (u32 LE), postcard payload.
-pub(crate) fn encode_snapshot(snapshot: &Snapshot) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(20 + snapshot.data.len() + 64);
+/// (u32 LE), postcard payload (Raft's [`Snapshot`], or another engine's snapshot).
+pub(crate) fn encode_snapshot<T: serde::Serialize>(snapshot: &T) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(SNAPSHOT_MAGIC);
     out.extend_from_slice(&[0u8; 12]);
     postcard::to_io(snapshot, &mut out)
@@ -118,7 +118,15 @@ pub(crate) fn encode_snapshot(snapshot: &Snapshot) -> Result<Vec<u8>> {
 /// Reads `dir/snapshot` if it exists. Any damage is an error naming the file: a
 /// snapshot is written atomically, so a bad one was not made by a crash.
 pub(crate) fn load_snapshot(dir: &Path) -> Result<Option<Snapshot>> {
-    let path = dir.join(SNAPSHOT_FILE);
+    load_snapshot_file(dir, SNAPSHOT_FILE)
+}
+
+/// Reads the snapshot file `dir/name` (written by [`encode_snapshot`]) if it exists.
+pub(crate) fn load_snapshot_file<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+) -> Result<Option<T>> {
+    let path = dir.join(name);
     let mut f = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -46,10 +46,12 @@
 //! SIGKILL loses writes the replica already acknowledged. This is a deliberate bug for
 //! testing the test pipeline (docs/design.md, "Mutants").
 
+pub mod engine_record;
 mod error;
 mod files;
 mod log;
 mod pace;
+pub mod paxos;
 mod record;
 mod recover;
 mod segment;
@@ -63,7 +65,7 @@ pub use stats::{FSYNC_BUCKETS, FsyncStats};
 
 use crate::raft::Recovered;
 use crate::raft::types::{Entry, HardState, Identity, Index, Snapshot, Term};
-use error::io_at;
+use error::{Poison, io_at};
 use files::DirLock;
 use log::Log;
 use record::RecordRef;
@@ -128,7 +130,7 @@ pub struct Storage {
     /// would replay without the record, and the deleted segments might be the ones
     /// that show whether the log after the snapshot was kept.
     compact_after: Option<(u64, u64)>,
-    poisoned: Option<String>,
+    poison: Poison,
     stats: FsyncStats,
     /// Segments no longer part of the log, oldest first, not deleted yet (with
     /// `defer_segment_deletion`).
@@ -138,15 +140,7 @@ pub struct Storage {
 impl Storage {
     /// Opens (creating if needed) the data directory `dir`, locks it and recovers it.
     pub fn open(dir: &Path, opts: StorageOptions) -> Result<(Storage, Recovered)> {
-        if !dir.is_dir() {
-            std::fs::create_dir_all(dir).map_err(io_at(dir))?;
-            // The new directory's own entry must be durable, or a power loss could take
-            // every file in it, acknowledged entries included.
-            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
-            if let Some(parent) = parent.filter(|_| !opts.no_fsync) {
-                files::fsync_dir(parent)?;
-            }
-        }
+        ensure_dir(dir, opts.no_fsync)?;
         let lock = DirLock::acquire(dir)?;
         let rec = recover::recover(dir, opts.no_fsync)?;
         let (snapshot_index, snapshot_term) = rec
@@ -168,7 +162,7 @@ impl Storage {
             hard_state: rec.hard_state,
             identity: rec.identity.clone(),
             compact_after: rec.snapshot.as_ref().map(|_| (0, 0)),
-            poisoned: None,
+            poison: Poison::default(),
             stats: FsyncStats::default(),
             obsolete: Vec::new(),
         };
@@ -212,7 +206,7 @@ impl Storage {
     /// or the log no longer continues it (a newer snapshot from the leader replaced
     /// it meanwhile): it only ever compacted, so dropping it loses nothing.
     pub fn install_prepared(&mut self, p: PreparedSnapshot) -> Result<bool> {
-        self.check_usable()?;
+        self.poison.check()?;
         let current = p.last_index <= self.snapshot_index
             || p.last_index > self.log.last()
             || !self.log.snapshot_keeps_tail(p.last_index, p.last_term);
@@ -232,16 +226,16 @@ impl Storage {
         }
         let dst = self.dir.join(files::SNAPSHOT_FILE);
         let renamed = std::fs::rename(&p.path, &dst).map_err(io_at(&dst));
-        self.poison_on_err(renamed)?;
+        self.poison.on_err(renamed)?;
         if !self.opts.no_fsync {
             let synced = files::fsync_dir(&self.dir);
-            self.poison_on_err(synced)?;
+            self.poison.on_err(synced)?;
         }
         let installed = self
             .log
             .install_snapshot(p.last_index, true)
             .map_err(StorageError::InvalidWrite);
-        self.poison_on_err(installed)?;
+        self.poison.on_err(installed)?;
         self.snapshot_index = p.last_index;
         self.snapshot_term = p.last_term;
         self.compact_after = Some((self.active_seq(), self.active_len + self.buf.len() as u64));
@@ -251,7 +245,7 @@ impl Storage {
     /// Buffers the node's identity (cluster and incarnation), to be durable with the
     /// next sync, ahead of whatever is written after it.
     pub fn write_identity(&mut self, identity: &Identity) -> Result<()> {
-        self.check_usable()?;
+        self.poison.check()?;
         record::encode(&RecordRef::Identity(identity), &mut self.buf)?;
         self.identity = Some(identity.clone());
         Ok(())
@@ -274,7 +268,7 @@ impl Storage {
         entries: &[Entry],
         hard_state: Option<&HardState>,
     ) -> Result<()> {
-        self.check_usable()?;
+        self.poison.check()?;
         let keep_tail = snapshot.map(|s| {
             self.log
                 .snapshot_keeps_tail(s.meta.last_index, s.meta.last_term)
@@ -296,14 +290,14 @@ impl Storage {
             };
             let saved =
                 files::write_atomic(&self.dir, files::SNAPSHOT_FILE, &bytes, self.opts.no_fsync);
-            self.poison_on_err(saved)?;
+            self.poison.on_err(saved)?;
             // Cannot fail (`keep` was decided on this log), but the snapshot file is
             // already replaced, so a failure must stop all further writes.
             let installed = self
                 .log
                 .install_snapshot(s.meta.last_index, keep)
                 .map_err(StorageError::InvalidWrite);
-            self.poison_on_err(installed)?;
+            self.poison.on_err(installed)?;
             self.snapshot_index = s.meta.last_index;
             self.snapshot_term = s.meta.last_term;
             self.compact_after = Some((self.active_seq(), self.active_len + self.buf.len() as u64));
@@ -342,7 +336,7 @@ impl Storage {
     /// Report `Persisted` for the writes before this call only after `finish_sync`
     /// returned `Ok` for it.
     pub fn begin_sync(&mut self) -> Result<PendingSync> {
-        self.check_usable()?;
+        self.poison.check()?;
         let path = self.active_path();
         let nothing_new = self.buf.is_empty() && self.synced_len == self.active_len;
         if self.opts.no_fsync || nothing_new {
@@ -354,7 +348,7 @@ impl Storage {
         }
         self.flush()?;
         let cloned = self.active.try_clone().map_err(io_at(&path));
-        let file = self.poison_on_err(cloned)?;
+        let file = self.poison.on_err(cloned)?;
         Ok(PendingSync {
             file: Some(file),
             path,
@@ -370,8 +364,8 @@ impl Storage {
         if done.synced {
             self.stats.record(done.took);
         }
-        self.poison_on_err(done.result)?;
-        self.check_usable()?;
+        self.poison.on_err(done.result)?;
+        self.poison.check()?;
         let (seq, len) = done.covers;
         if seq == self.active_seq() {
             self.synced_len = self.synced_len.max(len);
@@ -516,17 +510,9 @@ impl Storage {
 
     /// Hands the buffer to the OS (no fsync).
     fn flush(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let written = self
-            .active
-            .write_all(&self.buf)
-            .map_err(io_at(&self.active_path()));
-        self.poison_on_err(written)?;
-        self.active_len += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
+        let path = self.active_path();
+        let written = segment::append(&mut self.active, &path, &mut self.buf, &mut self.active_len);
+        self.poison.on_err(written)
     }
 
     /// Starts the next segment. Called only with an empty buffer and (unless
@@ -544,7 +530,7 @@ impl Storage {
             record::encode(&RecordRef::Identity(identity), &mut initial)?;
         }
         let created = segment::create(&self.dir, id, &initial, self.opts.no_fsync);
-        let (file, len) = self.poison_on_err(created)?;
+        let (file, len) = self.poison.on_err(created)?;
         tracing::debug!(segment = %id.file_name(), "started a new log segment");
         self.segments.push(id);
         self.active = file;
@@ -579,7 +565,7 @@ impl Storage {
             return Ok(());
         }
         let res = delete_segments(&self.dir, &removed, self.opts.no_fsync);
-        self.poison_on_err(res)
+        self.poison.on_err(res)
     }
 
     /// Segments that left the log and must be deleted, oldest first, with
@@ -596,20 +582,21 @@ impl Storage {
     fn active_path(&self) -> PathBuf {
         self.segments[self.segments.len() - 1].path(&self.dir)
     }
+}
 
-    fn check_usable(&self) -> Result<()> {
-        match &self.poisoned {
-            Some(why) => Err(StorageError::Poisoned(why.clone())),
-            None => Ok(()),
-        }
+/// Creates the data directory `dir` if it does not exist, durably: the new
+/// directory's own entry must survive a power loss, or every file in it could go,
+/// acknowledged writes included.
+pub(crate) fn ensure_dir(dir: &Path, no_fsync: bool) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
     }
-
-    fn poison_on_err<T>(&mut self, r: Result<T>) -> Result<T> {
-        if let Err(e) = &r {
-            self.poisoned = Some(e.to_string());
-        }
-        r
+    std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent.filter(|_| !no_fsync) {
+        files::fsync_dir(parent)?;
     }
+    Ok(())
 }
 
 /// Deletes segment files that left the log, in the order given (oldest first, so a
@@ -694,7 +681,7 @@ impl Drop for Storage {
     /// durability called `sync`). A killed process skips this, which is what makes the
     /// `no_fsync` mutant observable.
     fn drop(&mut self) {
-        if self.poisoned.is_none() && !self.buf.is_empty() {
+        if !self.poison.is_set() && !self.buf.is_empty() {
             let _ = self.active.write_all(&self.buf);
         }
     }

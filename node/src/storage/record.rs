@@ -8,6 +8,7 @@
 
 use super::error::{Result, StorageError};
 use crate::raft::types::{Entry, HardState, Identity, Index, Term};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Bytes of frame header before the payload.
@@ -56,8 +57,9 @@ pub(crate) enum RecordRef<'a> {
     Identity(&'a Identity),
 }
 
-/// Appends the frame of `record` to `buf`. On error `buf` is unchanged.
-pub(crate) fn encode(record: &RecordRef<'_>, buf: &mut Vec<u8>) -> Result<()> {
+/// Appends the frame of `record` (a [`RecordRef`], or another log's record type) to
+/// `buf`. On error `buf` is unchanged.
+pub(crate) fn encode<T: Serialize + ?Sized>(record: &T, buf: &mut Vec<u8>) -> Result<()> {
     let start = buf.len();
     buf.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
     // `to_io` writes through `&mut Vec`, so on error the buffer is still ours to trim.
@@ -88,11 +90,12 @@ fn checksum(len_bytes: &[u8; 4], payload: &[u8]) -> u32 {
     h.finalize()
 }
 
-/// What lies at one offset of a segment body.
+/// What lies at one offset of a segment body (records of type `T`: Raft's [`Record`]
+/// or another log's).
 #[derive(Debug)]
-pub(crate) enum Frame {
+pub(crate) enum Frame<T = Record> {
     /// A record and the total bytes of its frame.
-    Record(Record, usize),
+    Record(T, usize),
     /// The offset is the end of the data.
     End,
     /// The frame is incomplete or its checksum fails: a torn write if nothing valid
@@ -103,7 +106,7 @@ pub(crate) enum Frame {
 }
 
 /// Reads the frame at `off` in `buf`.
-pub(crate) fn decode_at(buf: &[u8], off: usize) -> Frame {
+pub(crate) fn decode_at<T: DeserializeOwned>(buf: &[u8], off: usize) -> Frame<T> {
     let rest = &buf[off.min(buf.len())..];
     if rest.is_empty() {
         return Frame::End;
@@ -112,7 +115,7 @@ pub(crate) fn decode_at(buf: &[u8], off: usize) -> Frame {
         Ok(p) => p,
         Err(reason) => return Frame::Broken(reason),
     };
-    match postcard::from_bytes::<Record>(payload) {
+    match postcard::from_bytes::<T>(payload) {
         Ok(r) => Frame::Record(r, FRAME_HEADER_BYTES + payload.len()),
         Err(e) => Frame::Undecodable(format!("record payload does not decode: {e}")),
     }
@@ -195,14 +198,14 @@ mod tests {
         for (r, want) in cases {
             let mut buf = Vec::new();
             encode(&r, &mut buf).unwrap();
-            match decode_at(&buf, 0) {
+            match decode_at::<Record>(&buf, 0) {
                 Frame::Record(got, n) => {
                     assert_eq!(got, want);
                     assert_eq!(n, buf.len());
                 }
                 other => panic!("unexpected {other:?}"),
             }
-            assert!(matches!(decode_at(&buf, buf.len()), Frame::End));
+            assert!(matches!(decode_at::<Record>(&buf, buf.len()), Frame::End));
         }
     }
 
@@ -214,17 +217,26 @@ mod tests {
         for i in 0..buf.len() {
             let mut bad = buf.clone();
             bad[i] ^= 0x40;
-            assert!(!matches!(decode_at(&bad, 0), Frame::Record(..)), "byte {i}");
+            assert!(
+                !matches!(decode_at::<Record>(&bad, 0), Frame::Record(..)),
+                "byte {i}"
+            );
         }
     }
 
     #[test]
     fn zeros_and_short_tails_are_broken_frames() {
-        assert!(matches!(decode_at(&[0u8; 64], 0), Frame::Broken(_)));
+        assert!(matches!(
+            decode_at::<Record>(&[0u8; 64], 0),
+            Frame::Broken(_)
+        ));
         let mut buf = Vec::new();
         encode(&RecordRef::Entry(&entry(1)), &mut buf).unwrap();
         for cut in 1..buf.len() {
-            assert!(matches!(decode_at(&buf[..cut], 0), Frame::Broken(_)));
+            assert!(matches!(
+                decode_at::<Record>(&buf[..cut], 0),
+                Frame::Broken(_)
+            ));
             assert!(!valid_frame_at(&buf[..cut], 0));
         }
     }

@@ -109,18 +109,7 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
                 active_len = std::fs::metadata(&path).map_err(io_at(&path))?.len();
             }
             Ending::Torn { offset, reason } if k == last => {
-                tracing::warn!(
-                    path = %path.display(), offset, %reason,
-                    "cutting off a torn record at the end of the log (an unacknowledged write)"
-                );
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(io_at(&path))?;
-                f.set_len(offset).map_err(io_at(&path))?;
-                if !no_fsync {
-                    f.sync_data().map_err(io_at(&path))?;
-                }
+                segment::cut_torn_tail(&path, offset, &reason, no_fsync)?;
                 active_len = offset;
             }
             Ending::Torn { offset, reason } => {

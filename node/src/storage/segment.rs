@@ -9,7 +9,7 @@
 
 use super::error::{Result, StorageError, io_at};
 use super::files::{TMP_SUFFIX, fsync_dir};
-use super::record::{self, Frame, Record};
+use super::record::{self, Frame};
 use crate::raft::types::Index;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -135,6 +135,37 @@ pub(crate) fn create(
     Ok((f, HEADER_BYTES + initial.len() as u64))
 }
 
+/// Hands `buf` (complete frames) to the OS at the end of segment file `file`
+/// (`path`, `len` bytes long so far), with no fsync; `buf` is emptied and `len`
+/// grows by what was written. On error nothing is known about the file.
+pub(crate) fn append(file: &mut File, path: &Path, buf: &mut Vec<u8>, len: &mut u64) -> Result<()> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    file.write_all(buf).map_err(io_at(path))?;
+    *len += buf.len() as u64;
+    buf.clear();
+    Ok(())
+}
+
+/// Cuts the torn record at `offset` off the end of the last segment `path` (a write
+/// cut short by a crash: never acknowledged).
+pub(crate) fn cut_torn_tail(path: &Path, offset: u64, reason: &str, no_fsync: bool) -> Result<()> {
+    tracing::warn!(
+        path = %path.display(), offset, %reason,
+        "cutting off a torn record at the end of the log (an unacknowledged write)"
+    );
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_at(path))?;
+    f.set_len(offset).map_err(io_at(path))?;
+    if !no_fsync {
+        f.sync_data().map_err(io_at(path))?;
+    }
+    Ok(())
+}
+
 /// How a scanned segment ends.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Ending {
@@ -148,10 +179,10 @@ pub(crate) enum Ending {
 /// A broken frame followed by any valid frame is damage (an error naming the file and
 /// offset); a broken frame with nothing valid after it is reported as `Torn` and the
 /// caller decides whether a tear is acceptable there.
-pub(crate) fn scan(
+pub(crate) fn scan<T: serde::de::DeserializeOwned>(
     dir: &Path,
     id: SegmentId,
-    mut on_record: impl FnMut(u64, Record) -> Result<()>,
+    mut on_record: impl FnMut(u64, T) -> Result<()>,
 ) -> Result<Ending> {
     let path = id.path(dir);
     let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
@@ -180,7 +211,7 @@ pub(crate) fn scan(
     }
     let mut off = header;
     loop {
-        match record::decode_at(&bytes, off) {
+        match record::decode_at::<T>(&bytes, off) {
             Frame::End => return Ok(Ending::Clean),
             Frame::Record(r, n) => {
                 on_record(off as u64, r)?;

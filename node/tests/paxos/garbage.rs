@@ -201,6 +201,7 @@ fn multi_absurd(b: &multi::Body) -> bool {
         Heartbeat { ballot, .. } | HeartbeatAck { ballot, .. } => absurd_ballot(ballot),
         CatchUp { from_slot } => absurd_slot(*from_slot),
         Chosen { first, values } => values.is_empty() || absurd_run(*first, values.len()),
+        Snapshot { snapshot } => absurd_slot(snapshot.last_slot),
     }
 }
 
@@ -227,6 +228,7 @@ fn basic_absurd(b: &basic::Body) -> bool {
         Prefix => false,
         CatchUp { from_slot } => absurd_slot(*from_slot),
         Chosen { first, values } => values.is_empty() || absurd_run(*first, values.len()),
+        Snapshot { snapshot } => absurd_slot(snapshot.last_slot),
     }
 }
 

@@ -33,6 +33,7 @@ pub mod wipe;
 use crate::args::FaultSet;
 use crate::faults::Fault;
 use clap::Args;
+use node::consensus::EngineKind;
 use node::replica::Mutant;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,6 +94,11 @@ pub struct RunArgs {
     /// up through InstallSnapshot during a run; 0 turns automatic snapshots off.
     #[arg(long, default_value_t = 500)]
     pub snapshot_every: u64,
+    /// The consensus engine every node runs (`node --consensus`). Paxos membership is
+    /// static and an acceptor that loses its disk forgets its promises, so the
+    /// membership and wipe faults are refused under the Paxos engines.
+    #[arg(long, value_name = "ENGINE", value_enum, default_value = "raft")]
+    pub consensus: EngineKind,
     /// A known bug to switch on in every node (`node --unsafe`).
     #[arg(long = "unsafe", value_name = "MUTANT", value_enum)]
     pub unsafe_mutant: Option<Mutant>,
@@ -127,6 +133,7 @@ impl RunArgs {
             nemesis_interval: 5.0,
             seed: None,
             snapshot_every: 500,
+            consensus: EngineKind::Raft,
             unsafe_mutant: None,
             results: PathBuf::from("results"),
             node_bin: None,

@@ -20,6 +20,7 @@ use checker::parse::Format;
 use checker::report::{ClusterEvent, FaultInterval, RunInfo};
 use checker::verdict::{Validity, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
+use node::consensus::EngineKind;
 use node::replica::Mutant;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -73,6 +74,9 @@ fn validate(args: &RunArgs) -> anyhow::Result<()> {
     if args.node_bin.is_some() && !built_in_node {
         bail!("--node-bin goes with --target node");
     }
+    if args.consensus != EngineKind::Raft && !built_in_node {
+        bail!("--consensus chooses our node's engine: it needs --target node");
+    }
     Ok(())
 }
 
@@ -85,6 +89,7 @@ fn target_spec(args: &RunArgs) -> anyhow::Result<TargetSpec> {
             &find_node_binary(args.node_bin.as_deref())?,
             &NodeOptions {
                 snapshot_every: args.snapshot_every,
+                consensus: args.consensus,
                 unsafe_mutant: args.unsafe_mutant,
             },
         ),
@@ -99,12 +104,21 @@ fn target_spec(args: &RunArgs) -> anyhow::Result<TargetSpec> {
     Ok(spec)
 }
 
-fn run_name(target: &str, kinds: &[Fault], mutant: Option<&str>, serializable: bool) -> String {
+fn run_name(
+    target: &str,
+    consensus: EngineKind,
+    kinds: &[Fault],
+    mutant: Option<&str>,
+    serializable: bool,
+) -> String {
     let mut name = if kinds.is_empty() {
         "no-faults".to_string()
     } else {
         kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join("-")
     };
+    if consensus != EngineKind::Raft {
+        name = format!("{consensus}-{name}");
+    }
     if target != "node" {
         let safe: String = target
             .chars()
@@ -132,6 +146,9 @@ fn replay_command(args: &RunArgs, seed: u64) -> String {
         (Some(f), _) => c.push_str(&format!(" --target-file {}", f.display())),
         (None, TargetKind::Etcd) => c.push_str(" --target etcd"),
         (None, TargetKind::Node) => {}
+    }
+    if args.consensus != EngineKind::Raft {
+        c.push_str(&format!(" --consensus {}", args.consensus));
     }
     if args.etcd_serializable_reads {
         c.push_str(" --etcd-serializable-reads");
@@ -303,6 +320,54 @@ async fn wait_until_ready(
     )
 }
 
+/// Under the Paxos engines membership is static (no membership fault), and an
+/// acceptor restarted on an empty disk would forget its promises (Raft's node
+/// identity rule, which makes a wipe safe, has no Paxos counterpart): `all` leaves
+/// both out with a note, naming either is refused.
+fn refuse_faults_the_engine_cannot_take(
+    args: &RunArgs,
+    kinds: &mut Vec<Fault>,
+) -> anyhow::Result<()> {
+    if args.consensus == EngineKind::Raft {
+        return Ok(());
+    }
+    let why = |k: Fault| match k {
+        Fault::Membership => Some("membership is static under the Paxos engines"),
+        Fault::Wipe => Some(
+            "a Paxos acceptor that loses its disk forgets its promises, and nothing like \
+             Raft's node identity rule keeps it out until it catches up",
+        ),
+        _ => None,
+    };
+    let cannot: Vec<Fault> = kinds
+        .iter()
+        .copied()
+        .filter(|k| why(*k).is_some())
+        .collect();
+    if cannot.is_empty() {
+        return Ok(());
+    }
+    if args.nemesis != FaultSet::all() {
+        let k = cannot[0];
+        bail!(
+            "--nemesis {} cannot run under --consensus {}: {}",
+            k.name(),
+            args.consensus,
+            why(k).unwrap_or_default()
+        );
+    }
+    for k in cannot {
+        kinds.retain(|x| *x != k);
+        eprintln!(
+            "workloads: --nemesis all under --consensus {} leaves out {}: {}",
+            args.consensus,
+            k.name(),
+            why(k).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 /// Runs the whole thing; returns the exit code (0/1/2). Setup problems are errors.
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     validate(&args)?;
@@ -339,8 +404,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             );
         }
     }
+    refuse_faults_the_engine_cannot_take(&args, &mut kinds)?;
     let name = run_name(
         &spec.name,
+        args.consensus,
         &kinds,
         args.unsafe_mutant.map(Mutant::name),
         args.etcd_serializable_reads,
@@ -361,6 +428,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         "time_limit_s": args.time_limit, "rate": args.rate, "nemesis": args.nemesis.to_string(),
         "nemesis_interval_s": args.nemesis_interval, "snapshot_every": args.snapshot_every,
         "unsafe": args.unsafe_mutant.map(Mutant::name),
+        "consensus": (spec.protocol == Protocol::Node).then(|| args.consensus.as_str()),
         "op_timeout_s": args.op_timeout,
     });
     eprintln!(
@@ -754,4 +822,44 @@ pub fn rerender(dir: &Path) -> anyhow::Result<std::process::ExitCode> {
         report::index(results);
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(consensus: EngineKind, nemesis: &str) -> RunArgs {
+        RunArgs {
+            consensus,
+            nemesis: nemesis.parse().expect("fault set"),
+            ..RunArgs::default_run()
+        }
+    }
+
+    #[test]
+    fn paxos_refuses_membership_and_wipe_and_all_leaves_them_out() {
+        let kinds = |a: &RunArgs| faults::for_real_run(&a.nemesis).expect("kinds");
+        let raft = args(EngineKind::Raft, "all");
+        let mut k = kinds(&raft);
+        refuse_faults_the_engine_cannot_take(&raft, &mut k).expect("raft takes all");
+        assert!(k.contains(&Fault::Wipe) && k.contains(&Fault::Membership));
+        for engine in [EngineKind::MultiPaxos, EngineKind::BasicPaxos] {
+            for named in ["wipe", "kill,membership"] {
+                let a = args(engine, named);
+                let err = refuse_faults_the_engine_cannot_take(&a, &mut kinds(&a))
+                    .expect_err("refused")
+                    .to_string();
+                assert!(err.contains(engine.as_str()), "{err}");
+            }
+            let all = args(engine, "all");
+            let mut k = kinds(&all);
+            refuse_faults_the_engine_cannot_take(&all, &mut k).expect("all is cut down");
+            assert!(!k.contains(&Fault::Wipe) && !k.contains(&Fault::Membership));
+            assert!(k.contains(&Fault::Partition) && k.contains(&Fault::Kill));
+            let plain = args(engine, "partition,kill,pause");
+            let mut k = kinds(&plain);
+            refuse_faults_the_engine_cannot_take(&plain, &mut k).expect("takes these");
+            assert_eq!(k.len(), 3);
+        }
+    }
 }

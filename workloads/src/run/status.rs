@@ -152,8 +152,9 @@ pub async fn poll_node(
     }
 }
 
-/// Asks every node until one says it is the leader (or one names a leader), up to
-/// `limit`. Used before the run starts and before the final reads.
+/// Asks every node until one says it is the leader, up to `limit`, or, under Basic
+/// Paxos (no leader: every node proposes), until one says it is a proposer. Used
+/// before the run starts and before the final reads.
 pub async fn wait_for_leader(
     client: &HttpClient,
     api: &Api,
@@ -164,7 +165,10 @@ pub async fn wait_for_leader(
     while tokio::time::Instant::now() < deadline {
         for (&id, &addr) in addrs {
             if let Some(body) = api.status(client, addr).await
-                && body.get("role").and_then(Value::as_str) == Some("leader")
+                && matches!(
+                    body.get("role").and_then(Value::as_str),
+                    Some("leader" | "proposer")
+                )
             {
                 return Some(id);
             }

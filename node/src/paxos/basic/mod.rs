@@ -75,6 +75,10 @@ pub enum Body {
     /// Chosen values of the slots `first .. first + values.len()` (the learn message,
     /// and the answer to a catch-up or to a phase message for a decided slot).
     Chosen { first: Slot, values: Vec<Value> },
+    /// The sender's newest snapshot, for a peer whose catch-up asked for slots the
+    /// sender compacted (named in [`Ready::send_snapshot`]; the engine adapter of
+    /// the node sends it). Installed like one given to `install_snapshot`.
+    Snapshot { snapshot: Snapshot },
 }
 
 /// A durable change, replayed in order at recovery.
@@ -311,6 +315,9 @@ impl Machine for BasicPaxos {
                     self.learn(slot, value);
                 }
             }
+            Body::Snapshot { snapshot } => {
+                self.install_snapshot(from, snapshot);
+            }
         }
     }
 }
@@ -349,6 +356,7 @@ impl BasicPaxos {
             Body::Prefix => true,
             Body::CatchUp { from_slot } => slot_ok(*from_slot),
             Body::Chosen { first, values } => !values.is_empty() && run_ok(*first, values.len()),
+            Body::Snapshot { snapshot } => slot_ok(snapshot.last_slot),
         }
     }
 

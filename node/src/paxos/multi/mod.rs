@@ -72,6 +72,10 @@ pub enum Body {
     CatchUp { from_slot: Slot },
     /// Chosen values of the slots `first .. first + values.len()`.
     Chosen { first: Slot, values: Vec<Value> },
+    /// The sender's newest snapshot, for a peer whose catch-up asked for slots the
+    /// sender compacted (named in [`Ready::send_snapshot`]; the engine adapter of
+    /// the node sends it). Installed like one given to `install_snapshot`.
+    Snapshot { snapshot: Snapshot },
 }
 
 /// One slot in a Promise.
@@ -318,6 +322,9 @@ impl Machine for MultiPaxos {
             }
             Body::CatchUp { from_slot } => self.on_catch_up(from, from_slot),
             Body::Chosen { first, values } => self.on_chosen(first, values),
+            Body::Snapshot { snapshot } => {
+                self.install_snapshot(from, snapshot);
+            }
         }
     }
 }
@@ -367,6 +374,7 @@ impl MultiPaxos {
             Body::HeartbeatAck { ballot, .. } => ballot_ok(*ballot) && ballot.node == me,
             Body::CatchUp { from_slot } => slot_ok(*from_slot),
             Body::Chosen { first, values } => !values.is_empty() && run_ok(*first, values.len()),
+            Body::Snapshot { snapshot } => slot_ok(snapshot.last_slot),
         }
     }
 

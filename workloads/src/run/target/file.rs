@@ -263,6 +263,7 @@ mod tests {
             &NodeOptions {
                 snapshot_every: 500,
                 unsafe_mutant: None,
+                ..NodeOptions::default()
             },
         );
         same_target(&node_file, &built);

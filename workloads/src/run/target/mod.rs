@@ -282,6 +282,8 @@ impl TargetSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeOptions {
     pub snapshot_every: u64,
+    /// `node --consensus`.
+    pub consensus: node::consensus::EngineKind,
     pub unsafe_mutant: Option<Mutant>,
 }
 
@@ -306,6 +308,12 @@ pub fn node(bin: &Path, opts: &NodeOptions) -> TargetSpec {
         opts.snapshot_every.to_string(),
     ]
     .into();
+    // Raft is the node's default: a Raft command line stays the one of
+    // workloads/targets/node.toml.
+    if opts.consensus != node::consensus::EngineKind::Raft {
+        command.push("--consensus".into());
+        command.push(opts.consensus.to_string());
+    }
     if let Some(m) = opts.unsafe_mutant {
         command.push("--unsafe".into());
         command.push(m.name().into());
@@ -477,6 +485,7 @@ mod tests {
             Path::new("/bin/no{de"),
             &NodeOptions {
                 snapshot_every: 7,
+                consensus: node::consensus::EngineKind::BasicPaxos,
                 unsafe_mutant: Some(Mutant::StaleRead),
             },
         );
@@ -484,6 +493,7 @@ mod tests {
         let argv = n.argv(&vars());
         assert_eq!(argv[0], "/bin/no{de");
         assert_eq!(argv[argv.len() - 2..], ["--unsafe", "stale-read"]);
+        assert!(argv.windows(2).any(|w| w == ["--consensus", "basic-paxos"]));
         assert_eq!(
             n.initial_cluster(&[(3, "127.0.0.1:9".into())]),
             "3=127.0.0.1:9"
