@@ -283,6 +283,35 @@ fn stale_read_mutant_serves_a_cut_off_leader_locally() {
     assert_eq!(c.replies[&r], Response::Done(KvResult::Value(None)));
 }
 
+/// `stale-read` is one bug on every role: a follower that missed a write answers a
+/// linearizable read from its own state instead of naming the leader.
+#[test]
+fn stale_read_mutant_serves_a_lagging_follower_locally() {
+    for stale_read in [false, true] {
+        let m = Mutants {
+            stale_read,
+            ..Mutants::default()
+        };
+        let mut c = Cluster::new(3, m);
+        c.tick_all(40);
+        let l = c.leader().expect("leader");
+        let f = (1..=3).find(|&i| i != l).unwrap_or(1);
+        c.cut.insert(f);
+        let w = c.request(l, put("x", json!(1)));
+        c.deliver_all();
+        assert_eq!(
+            c.replies[&w],
+            Response::Done(KvResult::Value(Some(json!(1))))
+        );
+        let r = c.request(f, get("x"));
+        if stale_read {
+            assert_eq!(c.replies[&r], Response::Done(KvResult::Value(None)));
+        } else {
+            assert_eq!(c.replies[&r], Response::NotLeader { leader: Some(l) });
+        }
+    }
+}
+
 #[test]
 fn membership_change_replies_after_the_final_configuration() {
     let mut c = Cluster::new(3, Mutants::default());
