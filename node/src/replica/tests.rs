@@ -157,6 +157,13 @@ impl Cluster {
         self.carry(node, outs);
         id
     }
+
+    /// Writes `key = v` through `node` and checks that the write was acknowledged.
+    fn put_acknowledged(&mut self, node: NodeId, key: &str, v: serde_json::Value) {
+        let w = self.request(node, put(key, v.clone()));
+        self.deliver_all();
+        assert_eq!(self.replies[&w], Response::Done(KvResult::Value(Some(v))));
+    }
 }
 
 fn put(key: &str, v: serde_json::Value) -> KvOp {
@@ -178,12 +185,7 @@ fn writes_and_linearizable_reads_go_through_the_leader() {
     let mut c = Cluster::new(3, Mutants::default());
     c.tick_all(40);
     let l = c.leader().expect("a leader after 40 ticks");
-    let w = c.request(l, put("k", json!(1)));
-    c.deliver_all();
-    assert_eq!(
-        c.replies[&w],
-        Response::Done(KvResult::Value(Some(json!(1))))
-    );
+    c.put_acknowledged(l, "k", json!(1));
     let r = c.request(l, get("k"));
     assert!(
         !c.replies.contains_key(&r),
@@ -285,12 +287,7 @@ fn stale_read_mutant_answers_reads_locally_on_every_role() {
         let l = c.leader().expect("leader");
         let f = (1..=3).find(|&i| i != l).unwrap_or(1);
         c.cut.insert(f);
-        let w = c.request(l, put("x", json!(1)));
-        c.deliver_all();
-        assert_eq!(
-            c.replies[&w],
-            Response::Done(KvResult::Value(Some(json!(1))))
-        );
+        c.put_acknowledged(l, "x", json!(1));
         let on_follower = c.request(f, get("x"));
         c.cut.insert(l);
         let on_leader = c.request(l, get("x"));
