@@ -343,8 +343,11 @@ impl Replica {
                 self.reply(id, Response::Done(KvResult::Value(v)));
             }
             KvOp::Get { key, stale: false } => {
-                if self.mutants.stale_read && self.engine.role() == Role::Leader {
-                    // Mutant: no ReadIndex round, so a deposed leader serves old state.
+                if self.mutants.stale_read {
+                    // Mutant `stale-read`: a linearizable read is answered from the
+                    // local state machine of the node that received it, with no
+                    // confirmation round, on leader and followers alike, so a lagging
+                    // follower or a deposed leader serves old state.
                     let v = self.read_local(&key);
                     self.reply(id, Response::Done(KvResult::Value(v)));
                     return;

@@ -9,11 +9,13 @@
 //! - [`faults`]: the one fault vocabulary of `--nemesis`, for `sim` and `run`.
 //! - [`ops`]: the client operations and their generator, for `sim` and `run`.
 //! - [`history`]: recording a history as it happens, for `sim` and `run`.
+//! - [`reply`]: how an operation on our node ended, one classifier for `sim` and `run`.
 
 pub mod args;
 pub mod faults;
 pub mod history;
 pub mod ops;
+pub mod reply;
 pub mod run;
 pub mod sim;
 pub mod suite;

@@ -435,8 +435,17 @@ pub fn request_identity(
     }
 }
 
-/// The HTTP status and JSON body for the replica's answer to `op`.
-/// `Response::NotLeader` is handled by the caller (it forwards); here it is a 503.
+/// The HTTP status and JSON body a client receives for the replica's answer to `op`,
+/// errors included: [`kv_answer`], with an error as the server sends it (its status
+/// and [`ApiError::body`]). The simulator's clients read a simulated replica's
+/// answers through it, so they see what a client of the server sees.
+pub fn kv_reply(op: &KvOp, response: Response) -> (StatusCode, Value) {
+    kv_answer(op, response).unwrap_or_else(|e| (e.status, e.body()))
+}
+
+/// The HTTP status and JSON body for the replica's answer to `op`, an error as an
+/// [`ApiError`]. `Response::NotLeader` is handled by the caller (it forwards); here
+/// it is a 503.
 pub fn kv_answer(op: &KvOp, response: Response) -> Result<(StatusCode, Value), ApiError> {
     match response {
         Response::Done(KvResult::Value(v)) => match op {

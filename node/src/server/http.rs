@@ -1,6 +1,6 @@
 //! The HTTP service: one function per request that routes, reads the body within its
-//! limit, and either hands the operation to the local driver (leader, stale read),
-//! forwards it to the leader, or answers from the published status.
+//! limit, and either hands the operation to the local driver (leader, reads), forwards
+//! it to the leader, or answers from the published status.
 
 use super::api::{self, ApiError, Route};
 use super::app::{App, HttpResponse};
@@ -55,15 +55,6 @@ async fn handle(app: &App, conn: &Conn, req: Request<Incoming>) -> Handled {
     let deadline = Instant::now() + app.config.request_timeout;
     let route =
         api::route(req.method(), req.uri().path(), req.uri().query()).map_err(|e| (e, None))?;
-    let route = match route {
-        // Mutant `stale-read`: every node answers reads from its own state, with no
-        // ReadIndex round and no forwarding, so lagging and deposed nodes serve old
-        // values.
-        Route::Get { key, stale: false } if app.config.mutants.stale_read => {
-            Route::Get { key, stale: true }
-        }
-        r => r,
-    };
     let kind = op_kind(&route);
     let fail = |e: ApiError| (e, kind);
     let token = token_ok(app, &req);
@@ -151,7 +142,9 @@ async fn handle(app: &App, conn: &Conn, req: Request<Incoming>) -> Handled {
 }
 
 /// Runs a client or admin operation here when this node leads (or the operation is
-/// local), else at the leader. Outcomes that certainly did not apply the operation
+/// local), else at the leader. A read always goes to this node's replica first: the
+/// replica decides whether it answers (as leader, after confirming it still leads)
+/// or names the leader, and only then is the read forwarded. Outcomes that certainly did not apply the operation
 /// (no leader yet, the leader just stepped down, the leader unreachable) are retried
 /// after a short pause while enough of the deadline remains, so a leader change is
 /// seen by clients as latency rather than as errors. Anything that may have applied
@@ -162,9 +155,10 @@ async fn client_op(app: &App, route: &Route, ctx: forward::Ctx) -> Result<HttpRe
         if *app.shutdown.borrow() {
             return Err(ApiError::unavailable("shutting down"));
         }
-        let outcome = if !route.needs_leader() || proposes_itself(app) {
+        let outcome = if !route.needs_leader() || ctx.is_read || proposes_itself(app) {
             match on_leader(app, route, &ctx).await {
                 Ok(Local::Answered(r)) => return Ok(r),
+                Ok(Local::NotLeader(h)) if ctx.is_read => forward::to_leader(app, &ctx, h).await,
                 Ok(Local::NotLeader(h)) => {
                     hint = h;
                     Err(ApiError::unavailable("leadership changed"))

@@ -2,13 +2,15 @@
 //! node's `/status` shape, and a readiness probe. The workload, the status poller and
 //! the runner call these and never learn which store answers.
 //!
-//! - [`Api::Node`]: this project's node HTTP API (outcomes in [`super::client::classify`]).
+//! - [`Api::Node`]: this project's node HTTP API (outcomes in [`crate::reply`], the
+//!   classifier the simulator uses too).
 //! - [`Api::Etcd`]: etcd's v3 JSON gateway ([`super::etcd`]).
 
-use super::client::{Completion, Op, classify};
 use super::etcd::{self, Etcd};
 use super::http::{HttpClient, Reply, request, request_with};
 use super::target::{Probe, Protocol};
+use crate::ops::Op;
+use crate::reply::{self, Completion};
 use hyper::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -63,19 +65,7 @@ impl Api {
                 let (method, path, body) = node_request(op);
                 let reply =
                     request_with(http, method, addr, &path, body.as_ref(), identity, timeout).await;
-                let (kind, value, error) = classify(op, input, &reply);
-                let current = match (op, &reply) {
-                    (Op::Cas { .. }, Reply::Response { status: 409, body }) => {
-                        body.get("current").cloned()
-                    }
-                    _ => None,
-                };
-                Completion {
-                    kind,
-                    value,
-                    error,
-                    current,
-                }
+                reply::classify(op, reply.answer())
             }
             Api::Etcd(e) => {
                 let (path, body) = etcd::op_request(op, e.serializable);

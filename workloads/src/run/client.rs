@@ -4,10 +4,8 @@
 //! cas). The member's protocol ([`super::api`]) turns an operation into a request
 //! and its reply into an outcome.
 //!
-//! Outcomes on our node follow docs/design.md ("HTTP API", [`classify`]): 200 ok; 409 cas_mismatch
-//! fail; 404 on read ok with null; 503 and other rejections fail; 504, timeouts and
-//! broken connections info, after which the client carries on under a fresh process
-//! id. etcd's are in [`super::etcd`].
+//! Outcomes on our node are decided by [`crate::reply`], the one classifier of node
+//! answers, which the simulator uses too; etcd's by its own protocol module.
 //!
 //! Writes to our node name themselves with `Client-Id` (the process id + 1) and
 //! `Request-Seq` (increasing), as an exactly-once client does. No request is ever
@@ -15,14 +13,12 @@
 //! (replicated, snapshotted, forwarded by followers) under every fault of the run.
 
 use super::api::Api;
-use super::http::{HttpClient, Reply};
+use super::http::HttpClient;
 use super::recorder::Recorder;
-pub use crate::ops::Op;
-use crate::ops::{Generator, Mix, OpKind};
+use crate::ops::{Generator, Mix, Op, OpKind};
 use checker::history::EventType;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,16 +44,6 @@ pub struct Workload {
     /// Nodes whose clients only read for now: the nemesis cut them off, and reads
     /// served by a node that lost its majority are where stale reads show.
     read_focus: Mutex<BTreeSet<u64>>,
-}
-
-/// What the protocol made of one reply.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Completion {
-    pub kind: EventType,
-    pub value: Value,
-    pub error: Option<String>,
-    /// For a cas that did not match: the key's current value, when the reply said.
-    pub current: Option<Value>,
 }
 
 /// How an operation ended, as recorded.
@@ -173,61 +159,6 @@ impl Workload {
     }
 }
 
-/// Maps a node API reply to the completion event: (type, value, error).
-pub fn classify(op: &Op, input: &Value, reply: &Reply) -> (EventType, Value, Option<String>) {
-    let err = |body: &Value, fallback: &str| {
-        body.get("error")
-            .and_then(Value::as_str)
-            .unwrap_or(fallback)
-            .to_string()
-    };
-    match reply {
-        Reply::Response { status: 200, body } => match (op, body.get("value")) {
-            (Op::Read { .. }, Some(v)) => (EventType::Ok, v.clone(), None),
-            // A read answer without a value says nothing we could check.
-            (Op::Read { .. }, None) => (
-                EventType::Info,
-                Value::Null,
-                Some("bad_response".to_string()),
-            ),
-            _ => (EventType::Ok, input.clone(), None),
-        },
-        Reply::Response { status: 404, .. } if matches!(op, Op::Read { .. }) => {
-            (EventType::Ok, Value::Null, None)
-        }
-        Reply::Response { status: 409, body } if matches!(op, Op::Cas { .. }) => (
-            EventType::Fail,
-            input.clone(),
-            Some(err(body, "cas_mismatch")),
-        ),
-        Reply::Response { status: 504, body } => {
-            (EventType::Info, input.clone(), Some(err(body, "timeout")))
-        }
-        // 503 and every 4xx: rejected before consensus, certainly not applied.
-        Reply::Response { status, body } if *status == 503 || (400..500).contains(status) => (
-            EventType::Fail,
-            input.clone(),
-            Some(err(body, &format!("http_{status}"))),
-        ),
-        // Anything else from the server (500, ...) promises nothing either way.
-        Reply::Response { status, body } => (
-            EventType::Info,
-            input.clone(),
-            Some(err(body, &format!("http_{status}"))),
-        ),
-        Reply::NotSent(_) => (
-            EventType::Fail,
-            input.clone(),
-            reply.transport_error().map(str::to_string),
-        ),
-        Reply::Indeterminate(_) => (
-            EventType::Info,
-            input.clone(),
-            reply.transport_error().map(str::to_string),
-        ),
-    }
-}
-
 /// Where one client sends its operations, and how often.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientSpec {
@@ -310,59 +241,6 @@ pub async fn final_reads(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn resp(status: u16, body: Value) -> Reply {
-        Reply::Response { status, body }
-    }
-
-    #[test]
-    fn outcomes_follow_the_error_contract() {
-        let read = Op::Read { key: 0 };
-        let cas = Op::Cas {
-            key: 0,
-            from: json!(1),
-            to: 2,
-        };
-        let inp = json!([1, 2]);
-        let r = classify(
-            &read,
-            &Value::Null,
-            &resp(200, json!({"key":"k0","value":7})),
-        );
-        assert_eq!(r, (EventType::Ok, json!(7), None));
-        let r = classify(
-            &read,
-            &Value::Null,
-            &resp(404, json!({"error":"not_found"})),
-        );
-        assert_eq!(r, (EventType::Ok, Value::Null, None));
-        let r = classify(
-            &cas,
-            &inp,
-            &resp(409, json!({"error":"cas_mismatch","current":3})),
-        );
-        assert_eq!(r.0, EventType::Fail);
-        assert_eq!(r.2.as_deref(), Some("cas_mismatch"));
-        assert_eq!(
-            classify(&cas, &inp, &resp(503, Value::Null)).0,
-            EventType::Fail
-        );
-        assert_eq!(
-            classify(&cas, &inp, &resp(504, Value::Null)).0,
-            EventType::Info
-        );
-        assert_eq!(
-            classify(&cas, &inp, &resp(500, Value::Null)).0,
-            EventType::Info
-        );
-        assert_eq!(
-            classify(&cas, &inp, &Reply::NotSent("x".into())).0,
-            EventType::Fail
-        );
-        let r = classify(&cas, &inp, &Reply::Indeterminate("timeout".into()));
-        assert_eq!((r.0, r.2.as_deref()), (EventType::Info, Some("timeout")));
-    }
 
     #[test]
     fn written_values_are_unique_and_the_mix_is_seeded() {

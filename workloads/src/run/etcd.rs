@@ -18,8 +18,9 @@
 //! Unavailable), unlike our node, whose 503 means "certainly not applied". A read
 //! changes nothing, so every read that did not get an answer is `fail`.
 
-use super::client::{Completion, Op};
 use super::http::{HttpClient, Reply, request};
+use crate::ops::Op;
+use crate::reply::Completion;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use checker::history::EventType;
@@ -153,12 +154,7 @@ fn error_text(status: u16, body: &Value) -> String {
 
 /// Maps a reply to the completion (see the module documentation).
 pub fn classify(op: &Op, input: &Value, reply: &Reply) -> Completion {
-    let done = |kind, value: Value, error: Option<String>| Completion {
-        kind,
-        value,
-        error,
-        current: None,
-    };
+    let done = Completion::new;
     let is_read = matches!(op, Op::Read { .. });
     match reply {
         Reply::Response { status: 200, body } => match op {

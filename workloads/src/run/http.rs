@@ -6,6 +6,7 @@
 //! host, so clients still talk straight to the member's client address.
 
 use super::host::Host;
+use crate::reply::Answer;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Uri};
@@ -116,14 +117,25 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The reply as the node classifier ([`crate::reply::classify`]) takes it.
+    pub fn answer(&self) -> Answer<'_> {
+        match self {
+            Reply::Response { status, body } => Answer::Reply {
+                status: *status,
+                body,
+            },
+            Reply::NotSent(_) => Answer::NotSent("connection_refused"),
+            Reply::Indeterminate(why) if why == "timeout" => Answer::Lost("timeout"),
+            Reply::Indeterminate(_) => Answer::Lost("connection_lost"),
+        }
+    }
+
     /// The history's error word for a request that got no answer: `connection_refused`
     /// (never sent), `timeout` or `connection_lost`; `None` for an answer.
-    pub fn transport_error(&self) -> Option<&'static str> {
-        match self {
-            Reply::Response { .. } => None,
-            Reply::NotSent(_) => Some("connection_refused"),
-            Reply::Indeterminate(why) if why == "timeout" => Some("timeout"),
-            Reply::Indeterminate(_) => Some("connection_lost"),
+    pub fn transport_error(&self) -> Option<&str> {
+        match self.answer() {
+            Answer::Reply { .. } => None,
+            Answer::NotSent(why) | Answer::Lost(why) => Some(why),
         }
     }
 }

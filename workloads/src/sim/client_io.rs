@@ -4,6 +4,7 @@
 use super::clients::{self, Outcome, Pending};
 use super::world::{CLIENT_TIMEOUT_NS, Driven, Ev, LIVENESS_BOUND_NS, MS, Phase, World};
 use crate::ops::OpKind;
+use crate::reply::Completion;
 use checker::history::EventType;
 use node::raft::types::NodeId;
 use node::replica::Response;
@@ -78,13 +79,16 @@ impl<R: Driven> World<R> {
         let Some(p) = c.pending.as_ref().filter(|p| p.op_id == op_id) else {
             return;
         };
-        if clients::is_acknowledged_write(p, &response) {
+        let outcome = clients::on_response(p, &response);
+        if let Outcome::Done(done) = &outcome
+            && clients::is_acknowledged_write(p, done)
+        {
             let r = &p.request;
             if let Err(e) = self.inv.on_write_acknowledged(node, r.client, r.seq) {
                 return self.fail(e);
             }
         }
-        match clients::on_response(p, &response) {
+        match outcome {
             Outcome::Redirect(to) => {
                 let mut p = p.clone();
                 p.hops += 1;
@@ -100,15 +104,13 @@ impl<R: Driven> World<R> {
 
     /// Records the end of client `slot`'s operation and schedules its next one.
     pub(super) fn finish(&mut self, slot: usize, outcome: Outcome) {
-        let Outcome::Done {
-            kind,
-            value,
-            error,
-            retire,
-        } = outcome
+        let Outcome::Done(Completion {
+            kind, value, error, ..
+        }) = outcome
         else {
             return;
         };
+        let retire = kind == EventType::Info;
         let Some(p) = self.clients.slots[slot].pending.take() else {
             return;
         };
@@ -133,7 +135,7 @@ impl<R: Driven> World<R> {
             self.queue.push(self.now + 50 * MS, Ev::End);
         }
         self.history
-            .client(self.now, process, kind, &p.op, value, error);
+            .client(self.now, process, kind, &p.op, value, error.as_deref());
         if retire {
             self.clients.slots[slot].process = self.clients.next_process;
             self.clients.slots[slot].seq = 0;

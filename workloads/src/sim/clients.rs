@@ -3,17 +3,18 @@
 //! A process takes the next operation from the generator real runs use too
 //! ([`crate::ops::Generator`], reads, writes and cas in equal parts), sends it to a
 //! node, follows `NotLeader` hints a few hops, and ends the operation as `ok`, `fail`
-//! (certainly not applied) or `info` (indeterminate: a timeout or `Indeterminate`).
+//! (certainly not applied) or `info` (indeterminate: a timeout or `Indeterminate`),
+//! decided by the classifier real runs use ([`crate::reply`]) on the answer the real
+//! node would give.
 //! After `info` the process is retired and a fresh process id takes its place, as
 //! Jepsen requires. This module decides; the world routes messages and keeps time.
 
 use crate::ops::{Generator, Op, OpKind};
+use crate::reply::{self, Answer, Completion};
 use checker::history::EventType;
-use node::kv::KvResult;
 use node::raft::types::NodeId;
 use node::replica::{ClientRequest, Response};
 use rand_chacha::ChaCha8Rng;
-use serde_json::Value;
 
 /// How many `NotLeader` redirects one operation follows before it fails.
 pub const MAX_HOPS: u32 = 3;
@@ -42,14 +43,8 @@ pub struct Client {
 pub enum Outcome {
     /// Resend the same request (same `(client, seq)`, so retries deduplicate) to `node`.
     Redirect(NodeId),
-    /// The operation ended as `kind` with `value` (and why, for fail and info);
-    /// `retire` when the process must not be used again.
-    Done {
-        kind: EventType,
-        value: Value,
-        error: Option<&'static str>,
-        retire: bool,
-    },
+    /// The operation ended; after `info` the process must not be used again.
+    Done(Completion),
 }
 
 /// The `ClientRequest::client` of a process: never 0, which means "no deduplication".
@@ -81,44 +76,32 @@ pub fn next_op(
     }
 }
 
-fn end(kind: EventType, value: Value, error: Option<&'static str>) -> Outcome {
-    Outcome::Done {
-        kind,
-        value,
-        error,
-        retire: kind == EventType::Info,
-    }
-}
-
-/// Interprets a node's answer to the pending operation.
+/// Interprets a node's answer to the pending operation: follows a `NotLeader` hint
+/// (the real node forwards to its leader instead), else reads the answer as a client
+/// of the real node would receive it ([`reply::replica_answer`]) and decides it with
+/// the classifier real runs use ([`reply::classify`]).
 pub fn on_response(p: &Pending, response: &Response) -> Outcome {
-    match response {
-        Response::Done(KvResult::Value(v)) => {
-            let value = if p.op.kind() == OpKind::Read {
-                v.clone().unwrap_or(Value::Null)
-            } else {
-                p.op.input()
-            };
-            end(EventType::Ok, value, None)
-        }
-        Response::Done(KvResult::CasMismatch { .. }) => {
-            end(EventType::Fail, p.op.input(), Some("cas_mismatch"))
-        }
-        Response::NotLeader { leader: Some(l) } if p.hops < MAX_HOPS => Outcome::Redirect(*l),
-        Response::NotLeader { .. } => end(EventType::Fail, p.op.input(), Some("not_leader")),
-        Response::Rejected { .. } | Response::Invalid { .. } => {
-            end(EventType::Fail, p.op.input(), Some("rejected"))
-        }
-        Response::Indeterminate => end(EventType::Info, p.op.input(), Some("indeterminate")),
+    if let Response::NotLeader { leader: Some(l) } = response
+        && p.hops < MAX_HOPS
+    {
+        return Outcome::Redirect(*l);
     }
+    let (status, body) = reply::replica_answer(&p.request.op, response);
+    Outcome::Done(reply::classify(
+        &p.op,
+        Answer::Reply {
+            status,
+            body: &body,
+        },
+    ))
 }
 
 /// The pending operation timed out: indeterminate.
 pub fn on_timeout(p: &Pending) -> Outcome {
-    end(EventType::Info, p.op.input(), Some("timeout"))
+    Outcome::Done(reply::classify(&p.op, Answer::Lost("timeout")))
 }
 
-/// Whether an `ok` answer acknowledges a write that must be in the log.
-pub fn is_acknowledged_write(p: &Pending, response: &Response) -> bool {
-    p.op.kind() != OpKind::Read && matches!(response, Response::Done(KvResult::Value(_)))
+/// Whether an ending acknowledges a write that must be in the log.
+pub fn is_acknowledged_write(p: &Pending, done: &Completion) -> bool {
+    p.op.kind() != OpKind::Read && done.kind == EventType::Ok
 }
