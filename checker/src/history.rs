@@ -4,8 +4,8 @@
 //! the [`Operation`]s built by pairing each invoke with its completion. The values and
 //! keys of client events live in their operation only, so a history of millions of
 //! events stays small: an event is its time, line and a reference to its operation.
-//! [`crate::build::Builder`] is the one way to make a [`History`], and [`crate::write`]
-//! the one way to write it out.
+//! This module only describes a history: `build::Builder` makes one and `write`
+//! writes one out, each on top of it.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;

@@ -223,6 +223,9 @@ impl NodeConfig {
         if token.is_none() && !listen.ip().is_loopback() {
             return Err(ConfigError::NonLoopbackWithoutToken(listen));
         }
+        if let Some(m) = args.unsafe_mutant {
+            m.check_engine(args.consensus).map_err(ConfigError::Range)?;
+        }
         let mutants = args
             .unsafe_mutant
             .map_or(Mutants::default(), Mutant::mutants);
@@ -374,11 +377,25 @@ mod tests {
         assert_eq!(c.mutants, Mutants::default());
         let c = args(&["--unsafe", "stale-read"]).expect("valid");
         assert!(c.mutants.stale_read && !c.no_fsync);
+        let e = args(&["--unsafe", "paxos-forget-promise"]).unwrap_err();
+        assert!(e.to_string().contains("vote-any-log"), "{e}");
+        let c = args(&[
+            "--unsafe",
+            "paxos-forget-promise",
+            "--consensus",
+            "basic-paxos",
+        ])
+        .expect("a Paxos mutant under a Paxos engine");
+        assert!(c.mutants.paxos_forget_promise);
         let e = args(&["--unsafe", "bogus"]).unwrap_err();
         assert!(e.contains("bogus") && e.contains("possible values"), "{e}");
         for m in Mutant::ALL {
             assert!(e.contains(m.name()), "{e}");
-            let c = args(&["--unsafe", m.name()]).expect("valid");
+            let engine = EngineKind::ALL
+                .into_iter()
+                .find(|&k| m.applies_to(k))
+                .expect("every mutant exists under some engine");
+            let c = args(&["--unsafe", m.name(), "--consensus", engine.as_str()]).expect("valid");
             assert_eq!((c.mutants, c.no_fsync), (m.mutants(), m == Mutant::NoFsync));
         }
     }

@@ -11,7 +11,7 @@
 //! from it plus the log after it.
 //!
 //! The same disk holds either engine family's state ([`Store`]): Raft's log
-//! ([`Stored`]) or a Paxos node's records ([`super::paxos::PaxosStore`]).
+//! ([`Stored`]) or a Paxos node's records (`PaxosStore`, in `paxos_store`).
 
 pub use node::raft::PersistWrite as Write;
 /// What storage holds: the same type a restarted node recovers.

@@ -38,6 +38,7 @@ pub mod nemesis;
 pub mod net;
 mod panics;
 pub mod paxos;
+pub mod paxos_store;
 pub mod queue;
 mod snapshots;
 mod stats;

@@ -7,17 +7,17 @@
 //! faults (the nemesis schedule of `nemesis.rs`), then liveness: everything is
 //! healed and a new write must commit within [`LIVENESS_BOUND_NS`].
 //!
-//! Raft replicas snapshot every 20-200 applied entries (drawn per seed; Paxos ones
-//! keep their whole log, see `paxos.rs`); the snapshot's bytes come back a few
-//! virtual milliseconds later, as from a driver's blocking thread, so compaction
-//! races with replication, crashes and InstallSnapshot.
+//! Replicas snapshot every 20-200 applied entries or slots (drawn per seed); the
+//! snapshot's bytes come back a few virtual milliseconds later, as from a driver's
+//! blocking thread, so compaction races with replication, crashes and snapshot
+//! transfer (Raft's InstallSnapshot, the Paxos engines' own snapshot message).
 
 use super::clients::{self, Client};
 use super::describe::describe;
 use super::disk::Disk;
 use super::invariants::Invariants;
 use super::net::Network;
-use super::paxos::{PaxosStore, PaxosWatch};
+use super::paxos_store::{PaxosStore, PaxosWatch};
 use super::queue::Queue;
 pub use super::stats::Stats;
 use crate::args::FaultSet;
@@ -332,7 +332,7 @@ impl<R: Driven> World<R> {
             .unwrap_or(if rng.random_bool(0.5) { 3 } else { 5 });
         let ids: Vec<NodeId> = (1..=n as u64).collect();
         // Field order is draw order: keep it, or every seed changes.
-        let mut base_config = Config {
+        let base_config = Config {
             raft: RaftConfig {
                 id: 0,
                 peers: ids.clone(),
@@ -352,12 +352,6 @@ impl<R: Driven> World<R> {
             snapshot_every: rng.random_range(20..200),
         };
         let engine = opts.engine;
-        if engine != EngineKind::Raft {
-            // A Paxos replica does not yet carry out its engine's requests to send a
-            // peer the stored snapshot, so a node that fell behind a compaction
-            // could never catch up: Paxos nodes keep their whole log here.
-            base_config.snapshot_every = 0;
-        }
         let mut w = World {
             rng,
             now: 0,

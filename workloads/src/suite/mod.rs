@@ -386,8 +386,24 @@ fn ci_steps(args: &SuiteArgs) -> Vec<Step> {
                 .collect(),
         });
     }
-    // Real runs of the Paxos engines (`run --consensus ...`) go here, once a node
-    // can serve them.
+    // Real runs of the Paxos engines: real processes, faults the engines take.
+    for engine in [EngineKind::MultiPaxos, EngineKind::BasicPaxos] {
+        steps.push(Step {
+            name: format!("real {engine} run under partitions, kills and pauses"),
+            kind: Kind::Real,
+            expect: Expect::Clean,
+            skip: None,
+            attempts: vec![forced(real(
+                &[
+                    "--consensus",
+                    engine.as_str(),
+                    "--nemesis",
+                    "partition,kill,pause",
+                ],
+                1,
+            ))],
+        });
+    }
     let etcd_skip = etcd_unavailable();
     steps.push(Step {
         name: "real etcd run under partitions, kills and pauses".into(),
