@@ -56,6 +56,7 @@ mod record;
 mod recover;
 mod segment;
 mod stats;
+mod writer;
 
 pub use error::{Result, StorageError};
 pub use files::MAX_SNAPSHOT_BYTES;
@@ -65,15 +66,15 @@ pub use stats::{FSYNC_BUCKETS, FsyncStats};
 
 use crate::raft::Recovered;
 use crate::raft::types::{Entry, HardState, Identity, Index, Snapshot, Term};
-use error::{Poison, io_at};
+use error::io_at;
 use files::DirLock;
 use log::Log;
 use record::RecordRef;
 use segment::SegmentId;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use writer::SegmentWriter;
 
 /// Tuning and the `no_fsync` mutant.
 #[derive(Clone, Debug)]
@@ -107,17 +108,11 @@ impl Default for StorageOptions {
 pub struct Storage {
     dir: PathBuf,
     opts: StorageOptions,
+    /// The segments, the buffer and the poison. Declared before `_lock`: dropping it
+    /// writes the buffer out, which must happen while the directory is still ours.
+    writer: SegmentWriter,
     /// Held for the life of the value; dropping it releases the directory.
     _lock: DirLock,
-    /// Oldest first; the last one is `active`.
-    segments: Vec<SegmentId>,
-    active: File,
-    /// Bytes of `active` already handed to the OS.
-    active_len: u64,
-    /// Encoded records not yet handed to the OS.
-    buf: Vec<u8>,
-    /// Bytes of `active` known to be fsynced; `< active_len` means an fsync is due.
-    synced_len: u64,
     /// Terms of the live log (after the snapshot), to validate writes.
     log: Log<Term>,
     snapshot_index: Index,
@@ -130,7 +125,6 @@ pub struct Storage {
     /// would replay without the record, and the deleted segments might be the ones
     /// that show whether the log after the snapshot was kept.
     compact_after: Option<(u64, u64)>,
-    poison: Poison,
     stats: FsyncStats,
     /// Segments no longer part of the log, oldest first, not deleted yet (with
     /// `defer_segment_deletion`).
@@ -147,22 +141,18 @@ impl Storage {
             .snapshot
             .as_ref()
             .map_or((0, 0), |s| (s.meta.last_index, s.meta.last_term));
+        let no_fsync = opts.no_fsync;
         let storage = Storage {
             dir: dir.to_path_buf(),
             opts,
+            writer: SegmentWriter::new(dir, no_fsync, rec.segments, rec.active, rec.active_len),
             _lock: lock,
-            segments: rec.segments,
-            active: rec.active,
-            active_len: rec.active_len,
-            buf: Vec::new(),
-            synced_len: rec.active_len,
             log: rec.log.map(|e| e.term),
             snapshot_index,
             snapshot_term,
             hard_state: rec.hard_state,
             identity: rec.identity.clone(),
             compact_after: rec.snapshot.as_ref().map(|_| (0, 0)),
-            poison: Poison::default(),
             stats: FsyncStats::default(),
             obsolete: Vec::new(),
         };
@@ -206,7 +196,7 @@ impl Storage {
     /// or the log no longer continues it (a newer snapshot from the leader replaced
     /// it meanwhile): it only ever compacted, so dropping it loses nothing.
     pub fn install_prepared(&mut self, p: PreparedSnapshot) -> Result<bool> {
-        self.poison.check()?;
+        self.writer.poison.check()?;
         let current = p.last_index <= self.snapshot_index
             || p.last_index > self.log.last()
             || !self.log.snapshot_keeps_tail(p.last_index, p.last_term);
@@ -219,34 +209,34 @@ impl Storage {
             last_term: p.last_term,
             keep_tail: true,
         };
-        let mark = self.buf.len();
-        if let Err(e) = record::encode(&rec, &mut self.buf) {
-            self.buf.truncate(mark);
+        let mark = self.writer.buf.len();
+        if let Err(e) = record::encode(&rec, &mut self.writer.buf) {
+            self.writer.buf.truncate(mark);
             return Err(e);
         }
         let dst = self.dir.join(files::SNAPSHOT_FILE);
         let renamed = std::fs::rename(&p.path, &dst).map_err(io_at(&dst));
-        self.poison.on_err(renamed)?;
+        self.writer.poison.on_err(renamed)?;
         if !self.opts.no_fsync {
             let synced = files::fsync_dir(&self.dir);
-            self.poison.on_err(synced)?;
+            self.writer.poison.on_err(synced)?;
         }
         let installed = self
             .log
             .install_snapshot(p.last_index, true)
             .map_err(StorageError::InvalidWrite);
-        self.poison.on_err(installed)?;
+        self.writer.poison.on_err(installed)?;
         self.snapshot_index = p.last_index;
         self.snapshot_term = p.last_term;
-        self.compact_after = Some((self.active_seq(), self.active_len + self.buf.len() as u64));
+        self.compact_after = Some(self.writer.end());
         Ok(true)
     }
 
     /// Buffers the node's identity (cluster and incarnation), to be durable with the
     /// next sync, ahead of whatever is written after it.
     pub fn write_identity(&mut self, identity: &Identity) -> Result<()> {
-        self.poison.check()?;
-        record::encode(&RecordRef::Identity(identity), &mut self.buf)?;
+        self.writer.poison.check()?;
+        record::encode(&RecordRef::Identity(identity), &mut self.writer.buf)?;
         self.identity = Some(identity.clone());
         Ok(())
     }
@@ -268,39 +258,39 @@ impl Storage {
         entries: &[Entry],
         hard_state: Option<&HardState>,
     ) -> Result<()> {
-        self.poison.check()?;
+        self.writer.poison.check()?;
         let keep_tail = snapshot.map(|s| {
             self.log
                 .snapshot_keeps_tail(s.meta.last_index, s.meta.last_term)
         });
         let (first, next) = self.validate(snapshot, keep_tail, truncate_from, entries)?;
-        let mark = self.buf.len();
+        let mark = self.writer.buf.len();
         if let Err(e) = self.encode_all(snapshot.zip(keep_tail), truncate_from, entries, hard_state)
         {
-            self.buf.truncate(mark);
+            self.writer.buf.truncate(mark);
             return Err(e);
         }
         if let (Some(s), Some(keep)) = (snapshot, keep_tail) {
             let bytes = match files::encode_snapshot(s) {
                 Ok(b) => b,
                 Err(e) => {
-                    self.buf.truncate(mark);
+                    self.writer.buf.truncate(mark);
                     return Err(e);
                 }
             };
             let saved =
                 files::write_atomic(&self.dir, files::SNAPSHOT_FILE, &bytes, self.opts.no_fsync);
-            self.poison.on_err(saved)?;
+            self.writer.poison.on_err(saved)?;
             // Cannot fail (`keep` was decided on this log), but the snapshot file is
             // already replaced, so a failure must stop all further writes.
             let installed = self
                 .log
                 .install_snapshot(s.meta.last_index, keep)
                 .map_err(StorageError::InvalidWrite);
-            self.poison.on_err(installed)?;
+            self.writer.poison.on_err(installed)?;
             self.snapshot_index = s.meta.last_index;
             self.snapshot_term = s.meta.last_term;
-            self.compact_after = Some((self.active_seq(), self.active_len + self.buf.len() as u64));
+            self.compact_after = Some(self.writer.end());
         }
         if let Some(from) = truncate_from {
             self.log.truncate_from(from);
@@ -315,10 +305,7 @@ impl Storage {
             (self.log.first(), self.log.next()),
             (first, next + entries.len() as Index)
         );
-        if self.buf.len() >= self.opts.buffer_max_bytes {
-            self.flush()?;
-        }
-        Ok(())
+        self.writer.flush_if_over(self.opts.buffer_max_bytes)
     }
 
     /// Makes every earlier `write` durable: one write of the buffer and one fsync.
@@ -336,24 +323,7 @@ impl Storage {
     /// Report `Persisted` for the writes before this call only after `finish_sync`
     /// returned `Ok` for it.
     pub fn begin_sync(&mut self) -> Result<PendingSync> {
-        self.poison.check()?;
-        let path = self.active_path();
-        let nothing_new = self.buf.is_empty() && self.synced_len == self.active_len;
-        if self.opts.no_fsync || nothing_new {
-            return Ok(PendingSync {
-                file: None,
-                path,
-                covers: (self.active_seq(), self.active_len),
-            });
-        }
-        self.flush()?;
-        let cloned = self.active.try_clone().map_err(io_at(&path));
-        let file = self.poison.on_err(cloned)?;
-        Ok(PendingSync {
-            file: Some(file),
-            path,
-            covers: (self.active_seq(), self.active_len),
-        })
+        self.writer.begin_sync()
     }
 
     /// The second half of [`Storage::sync`]: records the outcome of the fsync (an
@@ -364,23 +334,16 @@ impl Storage {
         if done.synced {
             self.stats.record(done.took);
         }
-        self.poison.on_err(done.result)?;
-        self.poison.check()?;
-        let (seq, len) = done.covers;
-        if seq == self.active_seq() {
-            self.synced_len = self.synced_len.max(len);
-        }
+        self.writer.finish_sync(done)?;
         // Only a fully synced segment may stop being the last one: recovery accepts
         // a torn record only in the last segment.
-        let settled =
-            self.buf.is_empty() && (self.opts.no_fsync || self.synced_len == self.active_len);
-        if settled && self.active_len >= self.opts.segment_max_bytes {
+        if self.writer.settled() && self.writer.active_len() >= self.opts.segment_max_bytes {
             self.roll_over()?;
         }
-        let mark_durable = |(seq, len): (u64, u64)| {
-            self.opts.no_fsync || seq < self.active_seq() || len <= self.synced_len
-        };
-        if self.compact_after.is_some_and(mark_durable) {
+        if self
+            .compact_after
+            .is_some_and(|at| self.writer.is_durable(at))
+        {
             self.compact()?;
         }
         Ok(())
@@ -422,7 +385,7 @@ impl Storage {
 
     /// Number of segment files, including the active one.
     pub fn segment_count(&self) -> usize {
-        self.segments.len()
+        self.writer.segments().len()
     }
 
     /// fsync latency of the log fsyncs issued by `sync` since open.
@@ -494,34 +457,26 @@ impl Storage {
                 last_term: s.meta.last_term,
                 keep_tail,
             };
-            record::encode(&rec, &mut self.buf)?;
+            record::encode(&rec, &mut self.writer.buf)?;
         }
         if let Some(from) = truncate_from {
-            record::encode(&RecordRef::Truncate { from }, &mut self.buf)?;
+            record::encode(&RecordRef::Truncate { from }, &mut self.writer.buf)?;
         }
         for e in entries {
-            record::encode(&RecordRef::Entry(e), &mut self.buf)?;
+            record::encode(&RecordRef::Entry(e), &mut self.writer.buf)?;
         }
         if let Some(h) = hard_state {
-            record::encode(&RecordRef::HardState(h), &mut self.buf)?;
+            record::encode(&RecordRef::HardState(h), &mut self.writer.buf)?;
         }
         Ok(())
-    }
-
-    /// Hands the buffer to the OS (no fsync).
-    fn flush(&mut self) -> Result<()> {
-        let path = self.active_path();
-        let written = segment::append(&mut self.active, &path, &mut self.buf, &mut self.active_len);
-        self.poison.on_err(written)
     }
 
     /// Starts the next segment. Called only with an empty buffer and (unless
     /// `no_fsync`) a synced active segment, so only the last segment can ever hold a
     /// torn record.
     fn roll_over(&mut self) -> Result<()> {
-        let last = self.segments[self.segments.len() - 1];
         let id = SegmentId {
-            seq: last.seq + 1,
+            seq: self.writer.next_seq(),
             first: self.log.next(),
         };
         let mut initial = Vec::new();
@@ -529,13 +484,8 @@ impl Storage {
         if let Some(identity) = &self.identity {
             record::encode(&RecordRef::Identity(identity), &mut initial)?;
         }
-        let created = segment::create(&self.dir, id, &initial, self.opts.no_fsync);
-        let (file, len) = self.poison.on_err(created)?;
+        self.writer.roll_over(id, &initial)?;
         tracing::debug!(segment = %id.file_name(), "started a new log segment");
-        self.segments.push(id);
-        self.active = file;
-        self.active_len = len;
-        self.synced_len = len;
         Ok(())
     }
 
@@ -548,10 +498,8 @@ impl Storage {
     /// superseded by the one k+1 starts with. Only a prefix is deleted, so a crash
     /// midway leaves a consecutive run of segments.
     fn compact(&mut self) -> Result<()> {
-        let mut removed = Vec::new();
-        while self.segments.len() > 1 && self.segments[1].first <= self.snapshot_index + 1 {
-            removed.push(self.segments.remove(0).path(&self.dir));
-        }
+        let first_live = self.snapshot_index + 1;
+        let removed = self.writer.retire_while(|next| next.first <= first_live);
         if !removed.is_empty() {
             tracing::debug!(
                 removed = removed.len(),
@@ -565,7 +513,7 @@ impl Storage {
             return Ok(());
         }
         let res = delete_segments(&self.dir, &removed, self.opts.no_fsync);
-        self.poison.on_err(res)
+        self.writer.poison.on_err(res)
     }
 
     /// Segments that left the log and must be deleted, oldest first, with
@@ -573,14 +521,6 @@ impl Storage {
     /// space: recovery replays a prefix of segments the snapshot covers as before.
     pub fn take_obsolete(&mut self) -> Vec<PathBuf> {
         std::mem::take(&mut self.obsolete)
-    }
-
-    fn active_seq(&self) -> u64 {
-        self.segments[self.segments.len() - 1].seq
-    }
-
-    fn active_path(&self) -> PathBuf {
-        self.segments[self.segments.len() - 1].path(&self.dir)
     }
 }
 
@@ -674,15 +614,4 @@ pub struct SyncDone {
     /// An fsync was issued (so it counts in the stats).
     synced: bool,
     covers: (u64, u64),
-}
-
-impl Drop for Storage {
-    /// Hands buffered records to the OS on a clean shutdown (no fsync: whoever needed
-    /// durability called `sync`). A killed process skips this, which is what makes the
-    /// `no_fsync` mutant observable.
-    fn drop(&mut self) {
-        if !self.poison.is_set() && !self.buf.is_empty() {
-            let _ = self.active.write_all(&self.buf);
-        }
-    }
 }

@@ -28,16 +28,16 @@
 //! As in Raft's log: `sync` returns at once and the records stay in this process's
 //! buffer, so a SIGKILL loses writes already acknowledged.
 
-use super::error::{Poison, Result, StorageError, io_at};
+use super::error::{Result, StorageError, io_at};
 use super::files::{self, DirLock};
 use super::record;
 use super::segment::{self, Ending, SegmentId};
+use super::writer::SegmentWriter;
 use super::{StorageOptions, delete_segments, ensure_dir};
 use crate::paxos::{Recovered, Snapshot, Write};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
+use std::fs::OpenOptions;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -66,17 +66,12 @@ struct SnapshotFileRef<'a, R> {
 pub struct PaxosLog<R> {
     dir: PathBuf,
     opts: StorageOptions,
+    /// The segments after the snapshot, the buffer and the poison. Declared before
+    /// `_lock`: dropping it writes the buffer out while the directory is still ours.
+    writer: SegmentWriter,
     _lock: DirLock,
-    /// The segments after the snapshot, oldest first; the last one is `active`.
-    segments: Vec<SegmentId>,
-    active: File,
-    active_len: u64,
-    synced_len: u64,
-    /// Encoded records not yet handed to the OS.
-    buf: Vec<u8>,
     /// The first slot after the saved snapshot (names new segments).
     first_slot: u64,
-    poison: Poison,
     /// Segments that left the log, not deleted yet (`defer_segment_deletion`).
     obsolete: Vec<PathBuf>,
     _records: PhantomData<fn(R) -> R>,
@@ -170,15 +165,10 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
         };
         let log = PaxosLog {
             dir: dir.to_path_buf(),
+            writer: SegmentWriter::new(dir, opts.no_fsync, live, active, active_len),
             opts,
             _lock: lock,
-            segments: live,
-            active,
-            active_len,
-            synced_len: active_len,
-            buf: Vec::new(),
             first_slot,
-            poison: Poison::default(),
             obsolete: Vec::new(),
             _records: PhantomData,
         };
@@ -188,50 +178,35 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
     /// Buffers one write (a snapshot, saved at once, replaces everything before it).
     /// Durable only after the next [`PaxosLog::sync`].
     pub fn write(&mut self, w: &Write<R>) -> Result<()> {
-        self.poison.check()?;
+        self.writer.poison.check()?;
         if let Some(s) = &w.snapshot {
             return self.save_snapshot(s, &w.records);
         }
-        let mark = self.buf.len();
+        let buf = &mut self.writer.buf;
+        let mark = buf.len();
         for r in &w.records {
-            if let Err(e) = record::encode(r, &mut self.buf) {
-                self.buf.truncate(mark);
+            if let Err(e) = record::encode(r, buf) {
+                buf.truncate(mark);
                 return Err(e);
             }
         }
-        if self.buf.len() >= self.opts.buffer_max_bytes {
-            self.flush()?;
-        }
-        Ok(())
+        self.writer.flush_if_over(self.opts.buffer_max_bytes)
     }
 
     /// Makes every earlier write durable: one write of the buffer and one fsync.
     /// Starts a new segment when the active one is full.
     pub fn sync(&mut self) -> Result<()> {
-        self.poison.check()?;
-        if self.opts.no_fsync {
+        self.writer.sync()?;
+        // The mutant keeps everything in one segment: with nothing synced, no
+        // segment may stop being the last one.
+        if self.opts.no_fsync || self.writer.active_len() < self.opts.segment_max_bytes {
             return Ok(());
         }
-        self.flush()?;
-        if self.synced_len < self.active_len {
-            let synced = self.active.sync_data().map_err(io_at(&self.active_path()));
-            self.poison.on_err(synced)?;
-            self.synced_len = self.active_len;
-        }
-        if self.active_len >= self.opts.segment_max_bytes {
-            let last = self.segments[self.segments.len() - 1];
-            let id = SegmentId {
-                seq: last.seq + 1,
-                first: self.first_slot,
-            };
-            let created = segment::create(&self.dir, id, &[], self.opts.no_fsync);
-            let (file, len) = self.poison.on_err(created)?;
-            self.segments.push(id);
-            self.active = file;
-            self.active_len = len;
-            self.synced_len = len;
-        }
-        Ok(())
+        let id = SegmentId {
+            seq: self.writer.next_seq(),
+            first: self.first_slot,
+        };
+        self.writer.roll_over(id, &[])
     }
 
     /// Segments that left the log at a snapshot and are the caller's to delete, with
@@ -242,7 +217,7 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
 
     /// Number of segment files after the snapshot, including the active one.
     pub fn segment_count(&self) -> usize {
-        self.segments.len()
+        self.writer.segments().len()
     }
 
     /// The data directory.
@@ -259,55 +234,28 @@ impl<R: Serialize + DeserializeOwned> PaxosLog<R> {
     /// number), durable at once, then starts that segment; the older segments and
     /// any buffered records leave the log.
     fn save_snapshot(&mut self, s: &Snapshot, records: &[R]) -> Result<()> {
-        let next = self.segments[self.segments.len() - 1].seq + 1;
+        let next = self.writer.next_seq();
         let bytes = files::encode_snapshot(&SnapshotFileRef {
             first_segment: next,
             snapshot: s,
             records,
         })?;
         // Superseded by the snapshot's records, and never acknowledged.
-        self.buf.clear();
+        self.writer.buf.clear();
         let saved = files::write_atomic(&self.dir, PAXOS_SNAPSHOT_FILE, &bytes, self.opts.no_fsync);
-        self.poison.on_err(saved)?;
+        self.writer.poison.on_err(saved)?;
         self.first_slot = s.last_slot + 1;
         let id = SegmentId {
             seq: next,
             first: self.first_slot,
         };
-        let created = segment::create(&self.dir, id, &[], self.opts.no_fsync);
-        let (file, len) = self.poison.on_err(created)?;
-        let old: Vec<PathBuf> = self.segments.iter().map(|id| id.path(&self.dir)).collect();
-        self.segments = vec![id];
-        self.active = file;
-        self.active_len = len;
-        self.synced_len = len;
+        let old = self.writer.restart(id)?;
         if self.opts.defer_segment_deletion {
             self.obsolete.extend(old);
             return Ok(());
         }
         let deleted = delete_segments(&self.dir, &old, self.opts.no_fsync);
-        self.poison.on_err(deleted)
-    }
-
-    /// Hands the buffer to the OS (no fsync).
-    fn flush(&mut self) -> Result<()> {
-        let path = self.active_path();
-        let written = segment::append(&mut self.active, &path, &mut self.buf, &mut self.active_len);
-        self.poison.on_err(written)
-    }
-
-    fn active_path(&self) -> PathBuf {
-        self.segments[self.segments.len() - 1].path(&self.dir)
-    }
-}
-
-impl<R> Drop for PaxosLog<R> {
-    /// Hands buffered records to the OS on a clean shutdown (no fsync), as Raft's
-    /// log does; a killed process skips this.
-    fn drop(&mut self) {
-        if !self.poison.is_set() && !self.buf.is_empty() {
-            let _ = self.active.write_all(&self.buf);
-        }
+        self.writer.poison.on_err(deleted)
     }
 }
 
@@ -368,7 +316,7 @@ mod tests {
         let (mut log, _) = open(dir.path());
         log.write(&write(1, vec![rec(1), rec(2)])).expect("write");
         log.sync().expect("sync");
-        let path = log.active_path();
+        let path = log.writer.active_path();
         drop(log);
         let full = std::fs::read(&path).expect("read");
         // Every cut inside the last record leaves the first one, and the log
@@ -432,7 +380,7 @@ mod tests {
         let (mut log, _) = open(dir.path());
         log.write(&write(1, vec![rec(1), rec(2)])).expect("write");
         log.sync().expect("sync");
-        let old = log.active_path();
+        let old = log.writer.active_path();
         let old_bytes = std::fs::read(&old).expect("read");
         let kept = vec![Record::Promised(Ballot { round: 4, node: 2 })];
         log.write(&Write {
@@ -444,7 +392,7 @@ mod tests {
             records: kept.clone(),
         })
         .expect("snapshot");
-        let new = log.active_path();
+        let new = log.writer.active_path();
         drop(log);
         // As if the crash came right after the snapshot file's rename: the old
         // segment still there, the new one not created yet.
@@ -469,7 +417,7 @@ mod tests {
             log.sync().expect("sync");
         }
         assert!(log.segment_count() >= 3);
-        let first = log.segments[0].path(dir.path());
+        let first = log.writer.segments()[0].path(dir.path());
         drop(log);
         std::fs::remove_file(first).expect("remove");
         let err = PaxosLog::<Record>::open(dir.path(), opts)
