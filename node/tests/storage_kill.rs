@@ -5,7 +5,7 @@
 use node::raft::types::{Entry, Index, Payload};
 use node::storage::{Storage, StorageError, StorageOptions};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 const DIR_VAR: &str = "LINKV_STORAGE_KILL_DIR";
 /// The child stops by itself after this many entries if nobody kills it.
@@ -19,6 +19,44 @@ fn entry(index: Index) -> Entry {
         index,
         payload: Payload::Command(format!("value-{index}").into_bytes()),
     }
+}
+
+/// Starts the ignored test `child` of this binary with `dir` in `var`, and reads its
+/// "synced N" lines until it has acknowledged `kill_after`. Returns the running
+/// child (for the caller to inspect, then kill) and the last number it acknowledged.
+fn start_child_until(
+    child: &str,
+    var: &str,
+    dir: &std::path::Path,
+    kill_after: u64,
+) -> (Child, u64) {
+    let exe = std::env::current_exe().unwrap();
+    let mut proc = Command::new(exe)
+        .args([
+            child,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(var, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = proc.stdout.take().unwrap();
+    let mut acknowledged = 0;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("synced ") {
+            acknowledged = n.parse::<u64>().unwrap();
+            if acknowledged >= kill_after {
+                break;
+            }
+        }
+    }
+    assert!(acknowledged >= kill_after, "the child stopped early");
+    (proc, acknowledged)
 }
 
 /// The child process: appends and syncs one entry at a time, printing each index
@@ -39,32 +77,8 @@ fn kill_child_writer() {
 #[test]
 fn sigkill_keeps_every_synced_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([
-            "kill_child_writer",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DIR_VAR, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut acknowledged = 0;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(n) = line.strip_prefix("synced ") {
-            acknowledged = n.parse::<Index>().unwrap();
-            if acknowledged >= KILL_AFTER {
-                break;
-            }
-        }
-    }
-    assert!(acknowledged >= KILL_AFTER, "the child stopped early");
+    let (mut child, acknowledged) =
+        start_child_until("kill_child_writer", DIR_VAR, dir.path(), KILL_AFTER);
     match Storage::open(dir.path(), StorageOptions::default()) {
         Err(StorageError::Locked { holder, .. }) => {
             assert_eq!(holder, format!(" by pid {}", child.id()));
@@ -130,34 +144,14 @@ fn kill_child_paxos_writer() {
 fn sigkill_keeps_every_synced_paxos_write() {
     use node::storage::paxos::PaxosLog;
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([
-            "kill_child_paxos_writer",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(PAXOS_DIR_VAR, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut acknowledged = 0;
     // Past a few snapshots, so the kill may land on any step of one.
     let kill_after = 3 * PAXOS_SNAPSHOT_EVERY + 17;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(n) = line.strip_prefix("synced ") {
-            acknowledged = n.parse::<u64>().unwrap();
-            if acknowledged >= kill_after {
-                break;
-            }
-        }
-    }
-    assert!(acknowledged >= kill_after, "the child stopped early");
+    let (mut child, acknowledged) = start_child_until(
+        "kill_child_paxos_writer",
+        PAXOS_DIR_VAR,
+        dir.path(),
+        kill_after,
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 
