@@ -4,6 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "+ cargo fmt --all --check"
 cargo fmt --all --check
+# The CI scripts run under pipefail, where a reader that stops early (head, grep -q)
+# can kill its writer with SIGPIPE and fail the step with exit 141 at random.
+echo "+ no early-exit reader after a pipe in the CI scripts"
+if grep -nE '\|[[:space:]]*(head|grep[[:space:]]+-[a-zA-Z]*[qm])' .ci/run ci/*.sh ci/bench/*.sh; then
+  echo "read the whole output first (out=\$(cmd); [[ \$out == *x* ]], or sed -n 1,Np): exit 141 under pipefail" >&2
+  exit 1
+fi
 # The pure modules: clippy.toml's disallowed clocks, files, sockets, tokio and
 # unseeded randomness are denied at the top of each (docs/design.md, "Purity").
 # A new engine adds its module root here and the same deny block at its top.
@@ -12,7 +19,8 @@ pure=(node/src/consensus/mod.rs node/src/engine/mod.rs node/src/raft/mod.rs node
 echo "+ purity rule present in ${pure[*]}"
 for f in "${pure[@]}"; do
   for lint in disallowed_types disallowed_methods disallowed_macros; do
-    if ! sed -n '/^#!\[deny(/,/)\]/p' "$f" | grep -q "clippy::$lint"; then
+    deny=$(sed -n '/^#!\[deny(/,/)\]/p' "$f")
+    if [[ "$deny" != *"clippy::$lint"* ]]; then
       echo "$f: missing #![deny(clippy::$lint)] (the purity rule, docs/design.md)" >&2
       exit 1
     fi

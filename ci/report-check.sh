@@ -35,7 +35,8 @@ if [ ! -x "$cli" ]; then
   echo "+ cargo build --release -p checker"
   cargo build --release -p checker
 fi
-if [ -n "$bad" ] && "$cli" check --help 2>&1 | grep -q -- '--report'; then
+check_help=$("$cli" check --help 2>&1 || true)
+if [ -n "$bad" ] && [[ "$check_help" == *--report* ]]; then
   echo "+ $cli check $bad --model kv --report $out/c10-bad"
   set +e
   timeout 120 "$cli" check "$bad" --model kv --report "$out/c10-bad"
@@ -57,7 +58,7 @@ fail=0
 for r in "${reports[@]}"; do
   [ -f "$r" ] || { echo "missing $r"; fail=1; continue; }
   if grep -qE "(src|href)=[\"']?(https?:)?//" "$r"; then
-    echo "FAIL $r: loads from the network:"; grep -oE "(src|href)=[\"']?(https?:)?//[^\"' >]*" "$r" | head -3; fail=1
+    echo "FAIL $r: loads from the network:"; grep -oE "(src|href)=[\"']?(https?:)?//[^\"' >]*" "$r" | sed -n 1,3p; fail=1
   fi
   profile=$(mktemp -d)
   log="${r%.html}.console.log"
@@ -73,7 +74,7 @@ for r in "${reports[@]}"; do
   rm -rf "$profile"
   if [ "$rc" -ne 0 ]; then echo "FAIL $r: chromium exited $rc (log: $log)"; tail -5 "$log"; fail=1; continue; fi
   if grep -E "CONSOLE|Uncaught" "$log" >/dev/null; then
-    echo "FAIL $r: console messages:"; grep -E "CONSOLE|Uncaught" "$log" | head -10; fail=1
+    echo "FAIL $r: console messages:"; grep -E "CONSOLE|Uncaught" "$log" | sed -n 1,10p; fail=1
   else
     echo "ok   $r ($(du -k "$r" | cut -f1) KiB, no console messages; screenshot $shot)"
   fi
@@ -104,6 +105,6 @@ rm -rf "$profile"
 if grep -q '"probe: hover ok"' "$probe.log" && ! grep -q "Uncaught" "$probe.log"; then
   echo "ok   counterexample hover shows the model states"
 else
-  echo "FAIL counterexample hover:"; grep -E "CONSOLE|Uncaught" "$probe.log" | head -5; fail=1
+  echo "FAIL counterexample hover:"; grep -E "CONSOLE|Uncaught" "$probe.log" | sed -n 1,5p; fail=1
 fi
 exit $fail

@@ -2,7 +2,10 @@
 # Installs what CI needs on a fresh machine (idempotent).
 set -euo pipefail
 if ! command -v cargo >/dev/null; then echo "cargo is required" >&2; exit 3; fi
-rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy || true
+# No early-exit reader (grep -q, head) after a pipe anywhere in ci/: under pipefail the
+# writer can die of SIGPIPE (exit 141) and fail the step.
+installed=$(rustup component list --installed 2>/dev/null || true)
+case "$installed" in *rustfmt*) ;; *) rustup component add rustfmt clippy || true ;; esac
 # etcd (Debian's etcd-server) for the etcd target's tests and gate steps, and iproute2
 # and util-linux's setpriv, which the etcd target uses (network namespaces need root).
 # Installed only when missing; where it cannot be, those tests and steps are SKIPPED
@@ -17,4 +20,4 @@ if ! command -v etcd >/dev/null || ! command -v ip >/dev/null; then
     echo "ci/setup.sh: etcd is missing and cannot be installed here (needs root and apt-get): the etcd tests and gate steps will be SKIPPED" >&2
   fi
 fi
-if command -v etcd >/dev/null; then etcd --version | head -1; fi
+if command -v etcd >/dev/null; then version=$(etcd --version 2>&1 || true); echo "${version%%$'\n'*}"; fi

@@ -93,9 +93,10 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 declare -A LEADER NPORTS
 # The leader's port (Basic Paxos: the first proposer's; it has no leader).
 node_leader() { # ports...
-  local p
+  local p status
   for p in "$@"; do
-    if curl -s -m 1 "http://127.0.0.1:$p/status" | grep -Eq '"role":"(leader|proposer)"'; then
+    status=$(curl -s -m 1 "http://127.0.0.1:$p/status" || true)
+    if [[ "$status" == *'"role":"leader"'* || "$status" == *'"role":"proposer"'* ]]; then
       echo "$p"; return 0
     fi
   done
@@ -140,8 +141,9 @@ for i in 1 2 3; do
 done
 for _ in $(seq 1 200); do
   for i in 1 2 3; do
-    if ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:${EC[$i]}" endpoint status -w simple 2>/dev/null \
-        | awk -F', ' '{print $5}' | grep -q true; then
+    leader=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:${EC[$i]}" endpoint status -w simple 2>/dev/null \
+        | awk -F', ' '{print $5}' || true)
+    if [[ "$leader" == *true* ]]; then
       ETCD_PORT=${EC[$i]}; break 2
     fi
   done
