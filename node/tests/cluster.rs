@@ -365,6 +365,13 @@ fn a_lone_node_refuses_linearizable_reads_unless_the_stale_read_mutant_is_on() {
         assert!(put(&c, leader, "r", json!("v")));
         let lone = leader % 3 + 1;
         assert_eq!(get_eventually(&c, lone, "r"), Some(json!("v")));
+        // A linearizable read may have been answered by the leader: wait until the
+        // lone node's own state holds the write too.
+        let end = Instant::now() + Duration::from_secs(10);
+        while http(c.port(lone), "GET", "/kv/r?stale=true", None).map_or(0, |r| r.0) != 200 {
+            assert!(Instant::now() < end, "n{lone} never applied the write");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         for id in c.ids().filter(|i| *i != lone) {
             c.kill(id);
         }
@@ -451,7 +458,15 @@ fn wal_bytes(dir: &std::path::Path) -> u64 {
 fn a_follower_behind_the_snapshot_catches_up_and_everything_survives_a_full_restart() {
     let mut c = Cluster::start_with(
         3,
-        &["--snapshot-every", "50", "--wal-segment-bytes", "4096"],
+        &[
+            "--snapshot-every",
+            "50",
+            "--wal-segment-bytes",
+            "4096",
+            // Streamed in 1 KiB chunks: the snapshot of 500 keys takes several.
+            "--snapshot-chunk-kib",
+            "1",
+        ],
     );
     let leader = c
         .wait_leader(Duration::from_secs(10), None)
@@ -501,6 +516,18 @@ fn a_follower_behind_the_snapshot_catches_up_and_everything_survives_a_full_rest
     assert!(
         metric(&c, away, "node_snapshots_installed_total").unwrap_or(0) >= 1,
         "n{away} caught up without a snapshot\n{}",
+        c.logs()
+    );
+    let chunks = metric(&c, away, "node_snapshot_chunks_received_total").unwrap_or(0);
+    let streams: u64 = c
+        .ids()
+        .filter(|&i| i != away)
+        .map(|i| metric(&c, i, "node_snapshot_streams_total").unwrap_or(0))
+        .sum();
+    assert!(
+        chunks > 1 && streams >= 1,
+        "the snapshot did not arrive as a stream of chunks ({chunks} chunks, {streams} \
+         streams)\n{}",
         c.logs()
     );
     // The nodes that took all 500 entries wrote tens of kilobytes of WAL;

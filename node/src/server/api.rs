@@ -116,6 +116,7 @@ pub enum Route {
     Status,
     Metrics,
     RaftMsg,
+    RaftSnapshot,
     TransferLeader,
     MembershipGet,
     MembershipChange,
@@ -146,6 +147,7 @@ impl Route {
         matches!(
             self,
             Route::RaftMsg
+                | Route::RaftSnapshot
                 | Route::TransferLeader
                 | Route::MembershipGet
                 | Route::MembershipChange
@@ -162,6 +164,7 @@ enum Resource {
     Status,
     Metrics,
     RaftMsg,
+    RaftSnapshot,
     TransferLeader,
     Snapshot,
     Membership,
@@ -169,13 +172,14 @@ enum Resource {
 
 /// Every path the node serves (docs/design.md, "HTTP API"). `/kv/` names the empty
 /// key, which [`decode_key`] refuses with a 400 rather than a 404.
-const PATHS: [(&str, Resource); 9] = [
+const PATHS: [(&str, Resource); 10] = [
     ("/kv/", Resource::Key),
     ("/kv/{key}", Resource::Key),
     ("/kv/{key}/cas", Resource::Cas),
     ("/status", Resource::Status),
     ("/metrics", Resource::Metrics),
     ("/raft/msg", Resource::RaftMsg),
+    ("/raft/snapshot", Resource::RaftSnapshot),
     ("/admin/transfer-leader", Resource::TransferLeader),
     ("/admin/snapshot", Resource::Snapshot),
     ("/admin/membership", Resource::Membership),
@@ -221,6 +225,7 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route, 
         Resource::Status => only(Method::GET, "GET", Route::Status),
         Resource::Metrics => only(Method::GET, "GET", Route::Metrics),
         Resource::RaftMsg => only(Method::POST, "POST", Route::RaftMsg),
+        Resource::RaftSnapshot => only(Method::POST, "POST", Route::RaftSnapshot),
         Resource::TransferLeader => only(Method::POST, "POST", Route::TransferLeader),
         Resource::Snapshot => only(Method::POST, "POST", Route::Snapshot),
         Resource::Membership => match *method {
@@ -505,6 +510,8 @@ mod tests {
         );
         assert_eq!(r(Method::GET, "/status"), Ok(Route::Status));
         assert_eq!(r(Method::POST, "/raft/msg"), Ok(Route::RaftMsg));
+        assert_eq!(r(Method::POST, "/raft/snapshot"), Ok(Route::RaftSnapshot));
+        assert!(r(Method::GET, "/raft/snapshot").is_err());
         assert_eq!(r(Method::POST, "/admin/snapshot"), Ok(Route::Snapshot));
         assert!(r(Method::GET, "/admin/snapshot").is_err());
         assert!(Route::Snapshot.needs_token() && !Route::Snapshot.needs_leader());

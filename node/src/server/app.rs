@@ -25,6 +25,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub client: HttpClient,
     pub shutdown: watch::Receiver<bool>,
+    /// The snapshot a leader is streaming to this node, if any.
+    pub snapshots: Arc<std::sync::Mutex<super::snapshot_stream::Receiver>>,
 }
 
 /// Waits (bounded) until the published status names a leader.

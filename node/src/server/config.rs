@@ -97,6 +97,10 @@ pub struct Args {
     /// the end), so the log's fsyncs never queue behind one large flush.
     #[arg(long, default_value_t = 4)]
     pub snapshot_sync_mib: u64,
+    /// KiB per chunk of a snapshot streamed to a follower (up to 16384); the
+    /// follower holds one chunk of it in memory at a time.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=16384))]
+    pub snapshot_chunk_kib: u64,
     /// Shut down when the process that started this node exits (checked twice a
     /// second), so a harness that is killed outright leaves no node behind.
     #[arg(long)]
@@ -131,6 +135,8 @@ pub struct NodeConfig {
     pub snapshot_nice: i32,
     /// How snapshots are serialized and written.
     pub snapshot_pace: crate::storage::Pace,
+    /// Bytes per chunk of a streamed snapshot.
+    pub snapshot_chunk_bytes: usize,
     /// The incarnation this process takes if its data directory holds no identity:
     /// drawn from the operating system's randomness, never from `--seed`, so a node
     /// restarted on a wiped directory with the same command line is a new one.
@@ -292,6 +298,7 @@ impl NodeConfig {
                 sync_every_bytes: args.snapshot_sync_mib.saturating_mul(1 << 20),
                 ..crate::storage::Pace::default()
             },
+            snapshot_chunk_bytes: (args.snapshot_chunk_kib as usize) << 10,
             incarnation: rand::random::<u64>().max(1),
         })
     }

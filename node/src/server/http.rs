@@ -8,6 +8,7 @@ use super::conn::Conn;
 use super::driver::DriverMsg;
 use super::forward;
 use super::metrics::OpKind;
+use super::snapshot_stream;
 use super::transport::{self, MAX_RAFT_BODY, TOKEN_HEADER};
 use crate::kv::KvOp;
 use crate::replica::{ClientRequest, Response, Role, Status};
@@ -61,10 +62,18 @@ async fn handle(app: &App, conn: &Conn, req: Request<Incoming>) -> Handled {
     if route.needs_token() && !token {
         return Err(fail(ApiError::unauthorized()));
     }
-    let limit = if route == Route::RaftMsg {
-        MAX_RAFT_BODY
-    } else {
-        app.config.max_body_bytes
+    let limit = match route {
+        Route::RaftMsg => MAX_RAFT_BODY,
+        Route::RaftSnapshot => snapshot_stream::MAX_CHUNK_BYTES,
+        _ => app.config.max_body_bytes,
+    };
+    // A snapshot chunk says what it is in its headers, read before the body.
+    let chunk = match route {
+        Route::RaftSnapshot => Some(
+            snapshot_stream::ChunkHeader::from_headers(req.headers())
+                .map_err(|e| fail(ApiError::bad_request(e)))?,
+        ),
+        _ => None,
     };
     if route.has_body() {
         let ct = req
@@ -117,6 +126,14 @@ async fn handle(app: &App, conn: &Conn, req: Request<Incoming>) -> Handled {
             conn.mark_peer();
             r
         }
+        Route::RaftSnapshot => match chunk {
+            Some(h) => {
+                let r = snapshot_chunk(app, h, body).await;
+                conn.mark_peer();
+                r
+            }
+            None => error_response(&ApiError::bad_request("no chunk header")),
+        },
         Route::Snapshot => take_snapshot(app, deadline).await.map_err(fail)?,
         Route::MembershipGet => {
             let s = status_json(&app.status.borrow());
@@ -318,6 +335,55 @@ fn raft_msg(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
     let mut r = hyper::Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     Ok(r)
+}
+
+/// `POST /raft/snapshot`: one chunk of a snapshot a leader streams to this node
+/// (see [`snapshot_stream`]). The chunk is written on a blocking thread; when it
+/// completes the file, the file is read back and stepped into the core as its
+/// `InstallSnapshot`.
+async fn snapshot_chunk(app: &App, h: snapshot_stream::ChunkHeader, body: Bytes) -> HttpResponse {
+    if h.to != app.config.id {
+        return error_response(&ApiError::bad_request(format!(
+            "chunk addressed to node {}, this is node {}",
+            h.to, app.config.id
+        )));
+    }
+    let term = app.status.borrow().term;
+    let receiver = app.snapshots.clone();
+    // Written on a blocking thread; the lock makes the chunks of a stream take turns.
+    let taken = tokio::task::spawn_blocking(move || {
+        let mut r = receiver
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        r.take(&h, term, &body)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(snapshot_stream::Refusal::Bad(format!(
+            "chunk writer failed: {e}"
+        )))
+    });
+    match &taken {
+        Ok(_) => app.metrics.snapshot_chunks_received.fetch_add(1, Relaxed),
+        Err(_) => app.metrics.snapshot_chunks_refused.fetch_add(1, Relaxed),
+    };
+    if let Ok(snapshot_stream::Taken::Complete(path)) = &taken {
+        let (driver, path) = (app.driver.clone(), path.clone());
+        // Read back and handed over after the answer: the leader need not wait.
+        tokio::spawn(async move {
+            let read =
+                tokio::task::spawn_blocking(move || snapshot_stream::received_message(&h, &path))
+                    .await;
+            match read {
+                Ok(Ok(m)) => {
+                    let _ = driver.send(DriverMsg::Peer(m)).await;
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "received snapshot not installed"),
+                Err(e) => tracing::error!(error = %e, "reading a received snapshot failed"),
+            }
+        });
+    }
+    snapshot_stream::answer(&taken, h.total)
 }
 
 /// This node takes client operations itself: a leader, or (Basic Paxos, which has

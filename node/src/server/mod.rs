@@ -26,6 +26,7 @@ pub mod forward;
 pub mod http;
 pub mod listen;
 pub mod metrics;
+pub mod snapshot_stream;
 pub mod transport;
 
 use crate::replica::{Recovered, Replica};
@@ -87,12 +88,18 @@ pub async fn run<D: Disk>(
     );
     let replica = Replica::try_new(config.replica_config(), recovered)?;
     let (status_tx, status_rx) = watch::channel(replica.status());
+    // Raft snapshots stream from the snapshot file where there is one.
+    let stream_from = disk.snapshot_dir().map(|(dir, _)| transport::StreamFrom {
+        dir,
+        chunk_bytes: config.snapshot_chunk_bytes,
+    });
     let transport = Transport::start(
         config.id,
         &config.peers,
         config.cluster_token.clone(),
         client.clone(),
         metrics.clone(),
+        stream_from,
     );
     let (driver_tx, driver_rx) = mpsc::channel::<DriverMsg>(INPUT_QUEUE);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -108,6 +115,9 @@ pub async fn run<D: Disk>(
     let mut driver_task = tokio::spawn(driver.run(driver_rx, config.tick, stop_rx.clone()));
     let max_conns = config.max_connections;
     let app = Arc::new(app::App {
+        snapshots: Arc::new(std::sync::Mutex::new(snapshot_stream::Receiver::new(
+            &config.data_dir,
+        ))),
         config,
         driver: driver_tx,
         status: status_rx,

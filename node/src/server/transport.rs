@@ -5,15 +5,22 @@
 //! fills (and then drops from) its own queue: Raft tolerates lost messages, and the
 //! driver must never wait on the network. A task sends whatever accumulated while its
 //! previous request was in flight as one batch, and backs off after a failure.
+//!
+//! A Raft `InstallSnapshot` does not take that road when the node has a data
+//! directory: it goes to the peer's snapshot [`Streamer`], which sends the snapshot
+//! file in chunks (see [`super::snapshot_stream`]).
 
 use super::client::HttpClient;
 use super::metrics::Metrics;
+use super::snapshot_stream::Streamer;
 use crate::engine::{NodeId, PeerMessage};
+use crate::raft::types::{Message, MessageBody};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -27,7 +34,8 @@ const MAX_BATCH: usize = 256;
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
-/// The largest `/raft/msg` body a node accepts (snapshots travel this way).
+/// The largest `/raft/msg` body a node accepts (a snapshot travels this way only
+/// from a node without a data directory, or under Paxos).
 pub const MAX_RAFT_BODY: usize = 256 << 20;
 /// Header carrying the cluster token on /raft and /admin.
 pub const TOKEN_HEADER: &str = "x-cluster-token";
@@ -35,20 +43,45 @@ pub const TOKEN_HEADER: &str = "x-cluster-token";
 /// The driver's handle: one queue per peer.
 pub struct Transport {
     queues: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
+    /// One snapshot stream per peer, when snapshots are streamed from files.
+    streams: BTreeMap<NodeId, mpsc::Sender<Message>>,
     metrics: Arc<Metrics>,
 }
 
+/// Where a node streams its snapshots from: its data directory, and the chunk size.
+pub struct StreamFrom {
+    pub dir: PathBuf,
+    pub chunk_bytes: usize,
+}
+
 impl Transport {
-    /// Starts one sending task per peer other than `me`.
+    /// Starts one sending task per peer other than `me`, and with `stream_from` one
+    /// snapshot streamer per peer.
     pub fn start(
         me: NodeId,
         peers: &BTreeMap<NodeId, SocketAddr>,
         token: Option<String>,
         client: HttpClient,
         metrics: Arc<Metrics>,
+        stream_from: Option<StreamFrom>,
     ) -> Transport {
         let mut queues = BTreeMap::new();
+        let mut streams = BTreeMap::new();
         for (&id, &addr) in peers.iter().filter(|(id, _)| **id != me) {
+            if let Some(from) = &stream_from {
+                let (tx, rx) = mpsc::channel(1);
+                streams.insert(id, tx);
+                let streamer = Streamer {
+                    to: id,
+                    uri: format!("http://{addr}/raft/snapshot"),
+                    token: token.clone(),
+                    client: client.clone(),
+                    metrics: metrics.clone(),
+                    dir: from.dir.clone(),
+                    chunk_bytes: from.chunk_bytes,
+                };
+                tokio::spawn(streamer.run(rx));
+            }
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
             queues.insert(id, tx);
             let peer = Peer {
@@ -60,11 +93,36 @@ impl Transport {
             };
             tokio::spawn(peer.run(rx));
         }
-        Transport { queues, metrics }
+        Transport {
+            queues,
+            streams,
+            metrics,
+        }
     }
 
     /// Queues `m` for its peer; drops it when the queue is full or the peer unknown.
+    /// An InstallSnapshot asks the peer's streamer for a stream instead (dropped
+    /// while one runs: the core resends until it is answered).
     pub fn send(&self, m: PeerMessage) {
+        if let PeerMessage::Raft(
+            msg @ Message {
+                body: MessageBody::InstallSnapshot { .. },
+                ..
+            },
+        ) = &m
+            && let Some(stream) = self.streams.get(&msg.to)
+        {
+            let request = Message {
+                body: MessageBody::InstallSnapshot {
+                    snapshot: Default::default(),
+                },
+                ..msg.clone()
+            };
+            if stream.try_send(request).is_err() {
+                self.metrics.peer_dropped_msgs.fetch_add(1, Relaxed);
+            }
+            return;
+        }
         match self.queues.get(&m.to()) {
             Some(q) => {
                 if q.try_send(m).is_err() {

@@ -3,7 +3,7 @@
 
 use super::error::{Result, StorageError, io_at};
 use super::pace::{Crc, Pace, Paced};
-use crate::raft::types::Snapshot;
+use crate::raft::types::{Snapshot, SnapshotMeta};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -18,8 +18,6 @@ pub(crate) const SNAPSHOT_FILE: &str = "snapshot";
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"LKVSNAP1";
-/// A snapshot file larger than this is refused rather than read into memory.
-pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
 
 /// Makes a create, rename or delete inside `dir` durable (the file's own fsync does not).
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
@@ -76,12 +74,6 @@ pub(crate) fn prepare_snapshot(
         StorageError::InvalidWrite(format!("cannot write snapshot {}: {e}", tmp.display()))
     })?;
     let (crc, payload_len, buf) = w.into_inner().finish();
-    if payload_len + 20 > MAX_SNAPSHOT_BYTES {
-        let _ = fs::remove_file(&tmp);
-        return Err(StorageError::InvalidWrite(format!(
-            "snapshot of {payload_len} bytes exceeds the limit of {MAX_SNAPSHOT_BYTES} bytes"
-        )));
-    }
     let mut f = buf.into_inner().map_err(|e| io_at(&tmp)(e.into_error()))?;
     let mut header = [0u8; 20];
     header[..8].copy_from_slice(SNAPSHOT_MAGIC);
@@ -104,11 +96,6 @@ pub(crate) fn encode_snapshot<T: serde::Serialize>(snapshot: &T) -> Result<Vec<u
     postcard::to_io(snapshot, &mut out)
         .map_err(|e| StorageError::InvalidWrite(format!("cannot encode snapshot: {e}")))?;
     let payload_len = (out.len() - 20) as u64;
-    if payload_len + 20 > MAX_SNAPSHOT_BYTES {
-        return Err(StorageError::InvalidWrite(format!(
-            "snapshot of {payload_len} bytes exceeds the limit of {MAX_SNAPSHOT_BYTES} bytes"
-        )));
-    }
     let crc = crc32fast::hash(&out[20..]);
     out[8..16].copy_from_slice(&payload_len.to_le_bytes());
     out[16..20].copy_from_slice(&crc.to_le_bytes());
@@ -118,7 +105,10 @@ pub(crate) fn encode_snapshot<T: serde::Serialize>(snapshot: &T) -> Result<Vec<u
 /// Reads `dir/snapshot` if it exists. Any damage is an error naming the file: a
 /// snapshot is written atomically, so a bad one was not made by a crash.
 pub(crate) fn load_snapshot(dir: &Path) -> Result<Option<Snapshot>> {
-    load_snapshot_file(dir, SNAPSHOT_FILE)
+    let Some(bytes) = read_snapshot_bytes(&dir.join(SNAPSHOT_FILE))? else {
+        return Ok(None);
+    };
+    decode_raft_snapshot(&dir.join(SNAPSHOT_FILE), bytes).map(Some)
 }
 
 /// Reads the snapshot file `dir/name` (written by [`encode_snapshot`]) if it exists.
@@ -127,46 +117,119 @@ pub(crate) fn load_snapshot_file<T: serde::de::DeserializeOwned>(
     name: &str,
 ) -> Result<Option<T>> {
     let path = dir.join(name);
-    let mut f = match File::open(&path) {
+    let Some(bytes) = read_snapshot_bytes(&path)? else {
+        return Ok(None);
+    };
+    postcard::from_bytes(&bytes[SNAPSHOT_HEADER..])
+        .map(Some)
+        .map_err(|e| StorageError::Corrupt {
+            path,
+            offset: SNAPSHOT_HEADER as u64,
+            reason: format!("snapshot does not decode: {e}"),
+        })
+}
+
+/// Reads a Raft snapshot file whole (a streamed InstallSnapshot received it at
+/// `path`). The state-machine bytes are not copied: [`Snapshot::data`] shares the
+/// buffer the file was read into, so the peak is the file's size once.
+pub(crate) fn load_raft_snapshot(path: &Path) -> Result<Snapshot> {
+    match read_snapshot_bytes(path)? {
+        Some(bytes) => decode_raft_snapshot(path, bytes),
+        None => Err(StorageError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: "no such snapshot file".into(),
+        }),
+    }
+}
+
+/// Splits a verified Raft snapshot file into its meta and its (shared) data.
+fn decode_raft_snapshot(path: &Path, bytes: Vec<u8>) -> Result<Snapshot> {
+    let corrupt = |reason: String| StorageError::Corrupt {
+        path: path.to_path_buf(),
+        offset: SNAPSHOT_HEADER as u64,
+        reason,
+    };
+    let payload = &bytes[SNAPSHOT_HEADER..];
+    let (meta, rest) = postcard::take_from_bytes::<SnapshotMeta>(payload)
+        .map_err(|e| corrupt(format!("snapshot meta does not decode: {e}")))?;
+    // `data` is encoded as a byte string: a varint length, then the bytes.
+    let (len, data) = postcard::take_from_bytes::<u64>(rest)
+        .map_err(|e| corrupt(format!("snapshot data length does not decode: {e}")))?;
+    if data.len() as u64 != len {
+        return Err(corrupt(format!(
+            "snapshot data says {len} bytes, file holds {}",
+            data.len()
+        )));
+    }
+    let start = bytes.len() - data.len();
+    let data = bytes::Bytes::from(bytes).slice(start..);
+    Ok(Snapshot { meta, data })
+}
+
+/// The whole snapshot file at `path`, checked (magic, length, checksum), or `None`
+/// when there is none.
+fn read_snapshot_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
+    let mut f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_at(&path)(e)),
+        Err(e) => return Err(io_at(path)(e)),
     };
-    let len = f.metadata().map_err(io_at(&path))?.len();
+    let len = f.metadata().map_err(io_at(path))?.len();
     let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
-        path: path.clone(),
+        path: path.to_path_buf(),
         offset,
         reason,
     };
-    if len > MAX_SNAPSHOT_BYTES {
-        return Err(corrupt(
-            0,
-            format!("file of {len} bytes exceeds the snapshot limit"),
-        ));
-    }
     let mut bytes = Vec::with_capacity(len as usize);
-    f.read_to_end(&mut bytes).map_err(io_at(&path))?;
-    if bytes.len() < 20 || &bytes[..8] != SNAPSHOT_MAGIC {
-        return Err(corrupt(0, "not a snapshot file (bad header)".into()));
-    }
-    let payload_len = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or([0xff; 8]));
-    let crc = u32::from_le_bytes(bytes[16..20].try_into().unwrap_or([0; 4]));
-    let payload = &bytes[20..];
-    if payload.len() as u64 != payload_len {
+    f.read_to_end(&mut bytes).map_err(io_at(path))?;
+    let header = parse_snapshot_header(&bytes).map_err(|r| corrupt(0, r.into()))?;
+    if (bytes.len() - SNAPSHOT_HEADER) as u64 != header.payload_len {
         return Err(corrupt(
             8,
             format!(
-                "header says {payload_len} payload bytes, file holds {}",
-                payload.len()
+                "header says {} payload bytes, file holds {}",
+                header.payload_len,
+                bytes.len() - SNAPSHOT_HEADER
             ),
         ));
     }
-    if crc32fast::hash(payload) != crc {
-        return Err(corrupt(20, "snapshot checksum mismatch".into()));
+    if crc32fast::hash(&bytes[SNAPSHOT_HEADER..]) != header.crc {
+        return Err(corrupt(
+            SNAPSHOT_HEADER as u64,
+            "snapshot checksum mismatch".into(),
+        ));
     }
-    postcard::from_bytes(payload)
-        .map(Some)
-        .map_err(|e| corrupt(20, format!("snapshot does not decode: {e}")))
+    Ok(Some(bytes))
+}
+
+/// Length of a snapshot file's header: magic, payload length, payload CRC-32.
+pub(crate) const SNAPSHOT_HEADER: usize = 20;
+
+/// A snapshot file's header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SnapshotHeader {
+    /// Bytes after the header.
+    pub payload_len: u64,
+    /// CRC-32 of those bytes.
+    pub crc: u32,
+}
+
+/// Reads the header at the start of `bytes` (at least [`SNAPSHOT_HEADER`] of them).
+pub(crate) fn parse_snapshot_header(
+    bytes: &[u8],
+) -> std::result::Result<SnapshotHeader, &'static str> {
+    if bytes.len() < SNAPSHOT_HEADER || &bytes[..8] != SNAPSHOT_MAGIC {
+        return Err("not a snapshot file (bad header)");
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[8..16]);
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&bytes[16..20]);
+    Ok(SnapshotHeader {
+        payload_len: u64::from_le_bytes(len),
+        crc: u32::from_le_bytes(crc),
+    })
 }
 
 /// An exclusive `flock` on `dir/LOCK`, held for the life of the value. flock locks

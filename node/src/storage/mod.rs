@@ -59,7 +59,11 @@ mod stats;
 mod writer;
 
 pub use error::{Result, StorageError};
-pub use files::MAX_SNAPSHOT_BYTES;
+#[cfg(test)]
+pub(crate) use files::encode_snapshot;
+pub(crate) use files::{
+    SNAPSHOT_FILE, SNAPSHOT_HEADER, TMP_SUFFIX, load_raft_snapshot, parse_snapshot_header,
+};
 pub use pace::{Crc, Pace, Paced};
 pub use record::MAX_RECORD_BYTES;
 pub use stats::{FSYNC_BUCKETS, FsyncStats};
@@ -271,15 +275,19 @@ impl Storage {
             return Err(e);
         }
         if let (Some(s), Some(keep)) = (snapshot, keep_tail) {
-            let bytes = match files::encode_snapshot(s) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.writer.buf.truncate(mark);
-                    return Err(e);
-                }
-            };
-            let saved =
-                files::write_atomic(&self.dir, files::SNAPSHOT_FILE, &bytes, self.opts.no_fsync);
+            // Streamed to its file as it is encoded: no second copy in memory.
+            let saved = files::prepare_snapshot(&self.dir, s, self.opts.no_fsync, Pace::default())
+                .and_then(|tmp| {
+                    let dst = self.dir.join(files::SNAPSHOT_FILE);
+                    std::fs::rename(&tmp, &dst).map_err(io_at(&dst))?;
+                    match self.opts.no_fsync {
+                        true => Ok(()),
+                        false => files::fsync_dir(&self.dir),
+                    }
+                });
+            if saved.is_err() {
+                self.writer.buf.truncate(mark);
+            }
             self.writer.poison.on_err(saved)?;
             // Cannot fail (`keep` was decided on this log), but the snapshot file is
             // already replaced, so a failure must stop all further writes.
