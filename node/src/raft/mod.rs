@@ -141,6 +141,10 @@ pub struct Ready {
 
 /// Limits that keep every queue bounded.
 const MAX_UNCOMMITTED_ENTRIES: u64 = 20_000;
+/// Most command bytes in one Append (beyond its first entry, which always goes):
+/// `max_entries_per_msg` large entries must not add up to a message a follower
+/// refuses to read (the node's peer body limit is 256 MiB).
+pub const MAX_APPEND_BYTES: usize = 8 << 20;
 const MAX_APPLY_PER_READY: usize = 4096;
 /// Messages held back for an fsync. Beyond this the oldest are dropped: sends are
 /// best effort anyway, and a driver that never syncs must not exhaust memory.

@@ -3,7 +3,7 @@
 use super::progress::{Progress, ProgressState};
 use super::quorum::joint_committed_index;
 use super::types::{Entry, Index, Message, MessageBody, NodeId, Payload};
-use super::{MAX_UNCOMMITTED_ENTRIES, ProposeError, Raft, Role};
+use super::{MAX_APPEND_BYTES, MAX_UNCOMMITTED_ENTRIES, ProposeError, Raft, Role};
 
 impl Raft {
     /// Appends a new entry to the leader's log. It is sent with the next
@@ -51,7 +51,19 @@ impl Raft {
             return self.send_snapshot(to);
         };
         let hi = last.min(prev_index + max_entries);
-        let entries = self.log.slice(prev_index + 1, hi).to_vec();
+        let entries = self.log.slice(prev_index + 1, hi);
+        let mut bytes = 0;
+        let fit = entries
+            .iter()
+            .take_while(|e| {
+                bytes += e.payload.size();
+                bytes <= MAX_APPEND_BYTES
+            })
+            .count()
+            .max(1)
+            .min(entries.len());
+        let entries = entries[..fit].to_vec();
+        let hi = prev_index + fit as Index;
         if entries.is_empty() && !allow_empty {
             return false;
         }

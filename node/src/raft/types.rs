@@ -37,6 +37,16 @@ pub enum Payload {
     Config(Membership),
 }
 
+impl Payload {
+    /// The command's bytes (a no-op or a configuration counts as none).
+    pub fn size(&self) -> usize {
+        match self {
+            Payload::Command(c) => c.len(),
+            Payload::Noop | Payload::Config(_) => 0,
+        }
+    }
+}
+
 /// Cluster membership. `voters_old` is `Some` while in a joint configuration
 /// (C_old,new): then decisions need a majority of `voters` AND of `voters_old`.
 /// A voter counts only as the incarnation its set names (`incarnations` for

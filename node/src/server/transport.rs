@@ -30,6 +30,8 @@ use tokio::sync::mpsc;
 const PEER_QUEUE: usize = 4096;
 /// Most messages in one request.
 const MAX_BATCH: usize = 256;
+/// Most bytes in one request, unless its one message is larger.
+const MAX_BATCH_BYTES: usize = 32 << 20;
 /// Bound on one peer request; a peer slower than this counts as failed.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -149,16 +151,26 @@ impl Peer {
     async fn run(self, mut rx: mpsc::Receiver<PeerMessage>) {
         let mut backoff = BACKOFF_MIN;
         let mut failing = false;
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(m) => batch.push(m),
-                    Err(_) => break,
+        let mut carry = None;
+        loop {
+            let first = match carry.take() {
+                Some(m) => m,
+                None => match rx.recv().await {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
+            let mut batch = Batch::default();
+            batch.push(&first);
+            while batch.count < MAX_BATCH {
+                let Ok(m) = rx.try_recv() else { break };
+                if !batch.push(&m) {
+                    carry = Some(m);
+                    break;
                 }
             }
-            let n = batch.len() as u64;
-            match self.post(&batch).await {
+            let n = batch.count as u64;
+            match self.post(batch.finish()).await {
                 Ok(()) => {
                     self.metrics.peer_sent_msgs.fetch_add(n, Relaxed);
                     if failing {
@@ -178,7 +190,7 @@ impl Peer {
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     // What queued up during the pause is stale (heartbeats, old
                     // appends); Raft resends what still matters.
-                    let mut stale = 0;
+                    let mut stale = u64::from(carry.take().is_some());
                     while rx.try_recv().is_ok() {
                         stale += 1;
                     }
@@ -188,8 +200,7 @@ impl Peer {
         }
     }
 
-    async fn post(&self, batch: &[PeerMessage]) -> Result<(), String> {
-        let body = postcard::to_allocvec(batch).map_err(|e| format!("encode: {e}"))?;
+    async fn post(&self, body: Vec<u8>) -> Result<(), String> {
         let mut req = Request::post(&self.uri).header("content-type", "application/octet-stream");
         if let Some(t) = &self.token {
             req = req.header(TOKEN_HEADER, t);
@@ -209,6 +220,54 @@ impl Peer {
         } else {
             Err(format!("peer answered {status}"))
         }
+    }
+}
+
+/// A `/raft/msg` body in the making: the messages encoded one after another, as
+/// postcard encodes a `Vec<PeerMessage>` after its length. Bounded in bytes as well
+/// as in messages, so a batch never grows past what the peer reads.
+struct Batch {
+    count: usize,
+    bytes: Vec<u8>,
+    /// The byte bound ([`MAX_BATCH_BYTES`]).
+    limit: usize,
+}
+
+impl Default for Batch {
+    fn default() -> Batch {
+        Batch {
+            count: 0,
+            bytes: Vec::new(),
+            limit: MAX_BATCH_BYTES,
+        }
+    }
+}
+
+impl Batch {
+    /// Adds `m` unless that would take the batch past its byte bound (a first
+    /// message always goes in). A message that cannot be encoded is left out.
+    fn push(&mut self, m: &PeerMessage) -> bool {
+        let mark = self.bytes.len();
+        match postcard::to_extend(m, std::mem::take(&mut self.bytes)) {
+            Ok(b) => self.bytes = b,
+            Err(e) => {
+                tracing::error!(error = %e, "peer message does not encode; dropped");
+                return true;
+            }
+        }
+        if self.count > 0 && self.bytes.len() > self.limit {
+            self.bytes.truncate(mark);
+            return false;
+        }
+        self.count += 1;
+        true
+    }
+
+    /// The body: the count, then the messages.
+    fn finish(self) -> Vec<u8> {
+        let mut body = postcard::to_allocvec(&self.count).unwrap_or_default();
+        body.extend_from_slice(&self.bytes);
+        body
     }
 }
 
@@ -249,5 +308,51 @@ mod tests {
         let bytes = postcard::to_allocvec(&batch).expect("encode");
         assert_eq!(decode_batch(&bytes).expect("decode"), batch);
         assert!(decode_batch(&bytes[..bytes.len() - 1]).is_err());
+        // Built one message at a time, the body is the same.
+        let mut b = Batch::default();
+        for m in &batch {
+            assert!(b.push(m));
+        }
+        assert_eq!(b.finish(), bytes);
+    }
+
+    #[test]
+    fn a_batch_stops_before_it_outgrows_its_byte_bound() {
+        let append = |i: u64, kib: usize| {
+            PeerMessage::Raft(Message {
+                from: 1,
+                to: 2,
+                term: 3,
+                incarnation: i,
+                body: MessageBody::Append {
+                    prev_index: 0,
+                    prev_term: 0,
+                    entries: vec![crate::raft::types::Entry {
+                        term: 1,
+                        index: 1,
+                        payload: crate::raft::types::Payload::Command(vec![7; kib << 10]),
+                    }],
+                    commit: 0,
+                    read_ctx: 0,
+                },
+            })
+        };
+        let batch = || Batch {
+            limit: 32 << 10,
+            ..Batch::default()
+        };
+        let mut b = batch();
+        assert!(b.push(&append(1, 12)) && b.push(&append(2, 12)));
+        assert!(
+            !b.push(&append(3, 12)),
+            "a third 12 KiB message passes 32 KiB"
+        );
+        assert_eq!(b.count, 2);
+        let decoded = decode_batch(&b.finish()).expect("decode");
+        assert_eq!(decoded, vec![append(1, 12), append(2, 12)]);
+        // One message larger than the bound still goes, alone.
+        let mut one = batch();
+        assert!(one.push(&append(4, 40)));
+        assert_eq!(one.count, 1);
     }
 }

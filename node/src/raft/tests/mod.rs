@@ -74,6 +74,11 @@ impl Net {
     }
 
     fn stabilize(&mut self) {
+        self.stabilize_seeing(|_| {});
+    }
+
+    /// [`Net::stabilize`], showing `seen` every message delivered.
+    fn stabilize_seeing(&mut self, mut seen: impl FnMut(&Message)) {
         for _ in 0..10_000 {
             self.persist_all();
             let Some(m) = self.msgs.pop_front() else {
@@ -86,6 +91,7 @@ impl Net {
             if self.cut.contains(&to) || self.cut.contains(&m.from) {
                 continue;
             }
+            seen(&m);
             if let Some(n) = self.nodes.get_mut(&to) {
                 n.step(m);
             }
@@ -245,6 +251,52 @@ fn leadership_transfer_hands_over_to_a_caught_up_peer() {
     assert_eq!(net.node(2).role(), Role::Leader);
     assert_eq!(net.node(1).leader(), Some(2));
     assert_eq!(net.node(1).role(), Role::Follower);
+}
+
+/// Many large entries behind a follower go in Appends bounded in bytes as well as in
+/// entries: 512 entries of 1 MiB in one message (512 MiB) would pass what a node
+/// reads from a peer (256 MiB), and the follower would never catch up.
+#[test]
+fn appends_to_a_lagging_follower_are_bounded_in_bytes() {
+    let mut net = Net::new(3, |c| {
+        c.max_entries_per_msg = 512;
+        c.max_inflight_msgs = 256;
+    });
+    net.with(1, |n| n.hup());
+    net.stabilize();
+    net.cut.push(3);
+    for i in 0..40u8 {
+        net.with(1, |n| {
+            let _ = n.propose(Payload::Command(vec![i; 1 << 20]));
+        });
+        net.stabilize();
+    }
+    net.cut.clear();
+    let mut largest = 0;
+    let mut sent = 0;
+    for _ in 0..200 {
+        if net.node(3).log().last_index() == net.node(1).log().last_index() {
+            break;
+        }
+        net.with(1, |n| n.tick());
+        net.stabilize_seeing(|m| {
+            if let (3, MessageBody::Append { entries, .. }) = (m.to, &m.body) {
+                let bytes: usize = entries.iter().map(|e| e.payload.size()).sum();
+                largest = largest.max(bytes);
+                sent += entries.len();
+            }
+        });
+    }
+    assert_eq!(
+        net.node(3).log().last_index(),
+        net.node(1).log().last_index(),
+        "node 3 did not catch up"
+    );
+    assert!(sent >= 40, "only {sent} entries went to node 3");
+    assert!(
+        largest <= MAX_APPEND_BYTES,
+        "an Append carried {largest} bytes of commands (bound {MAX_APPEND_BYTES})"
+    );
 }
 
 #[test]
