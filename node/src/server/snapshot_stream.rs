@@ -45,7 +45,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
@@ -55,6 +55,9 @@ pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
 pub const MAX_CHUNK_BYTES: usize = 16 << 20;
 /// Bound on one chunk's request, answer included.
 const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long after a complete stream the same snapshot is not sent again (plus the
+/// time the stream took): the peer is reading and installing it meanwhile.
+const RESEND_AFTER: Duration = Duration::from_secs(5);
 /// A stream gives up after this many answers in a row that moved it nowhere.
 const MAX_STALLS: u32 = 3;
 /// Name of the file a follower assembles a snapshot in.
@@ -335,6 +338,17 @@ pub fn answer(r: &Result<Taken, Refusal>, total: u64) -> HttpResponse {
     }
 }
 
+/// A snapshot streamed to the last byte: the same one is not streamed again to the
+/// same peer in the same term before `RESEND_AFTER` plus the time it took.
+struct Sent {
+    index: u64,
+    total: u64,
+    file_crc: u32,
+    term: u64,
+    took: Duration,
+    done: Instant,
+}
+
 /// The leader's side for one peer: streams the snapshot file when asked.
 pub(super) struct Streamer {
     pub to: NodeId,
@@ -351,11 +365,20 @@ impl Streamer {
     /// Streams once per request (an `InstallSnapshot` from the core). Requests that
     /// arrive during a stream are dropped: they ask for what is being sent.
     pub async fn run(self, mut rx: mpsc::Receiver<Message>) {
+        let mut last: Option<Sent> = None;
         while let Some(m) = rx.recv().await {
-            match self.stream(&m).await {
-                Ok((index, bytes)) => {
+            match self.stream(&m, &last).await {
+                Ok(None) => {}
+                Ok(Some(sent)) => {
                     self.metrics.snapshot_streams.fetch_add(1, Relaxed);
-                    tracing::info!(peer = self.to, index, bytes, "snapshot streamed");
+                    tracing::info!(
+                        peer = self.to,
+                        index = sent.index,
+                        bytes = sent.total,
+                        took = ?sent.took,
+                        "snapshot streamed"
+                    );
+                    last = Some(sent);
                 }
                 Err(e) => {
                     self.metrics.snapshot_stream_errors.fetch_add(1, Relaxed);
@@ -366,8 +389,11 @@ impl Streamer {
         }
     }
 
-    /// Sends the current snapshot file; returns its index and size.
-    async fn stream(&self, m: &Message) -> Result<(u64, u64), String> {
+    /// Sends the current snapshot file; returns what went, or `None` when it is the
+    /// one `last` sent so recently that the peer is most likely still installing it
+    /// (the core asks again every election timeout until the peer answers).
+    async fn stream(&self, m: &Message, last: &Option<Sent>) -> Result<Option<Sent>, String> {
+        let started = Instant::now();
         let path = self.dir.join(SNAPSHOT_FILE);
         let mut file = tokio::fs::File::open(&path)
             .await
@@ -396,6 +422,12 @@ impl Streamer {
             offset: 0,
             chunk_crc: 0,
         };
+        if let Some(l) = last
+            && (l.index, l.total, l.file_crc, l.term) == (h.index, h.total, h.file_crc, h.term)
+            && l.done.elapsed() < RESEND_AFTER + l.took
+        {
+            return Ok(None);
+        }
         let mut buf = vec![0u8; self.chunk_bytes.max(1)];
         let mut stalls = 0;
         while h.offset < total {
@@ -427,7 +459,14 @@ impl Streamer {
             }
             h.offset = next;
         }
-        Ok((meta.last_index, total))
+        Ok(Some(Sent {
+            index: meta.last_index,
+            total,
+            file_crc: h.file_crc,
+            term: h.term,
+            took: started.elapsed(),
+            done: Instant::now(),
+        }))
     }
 
     /// Posts one chunk; returns the offset the peer asks for next.
