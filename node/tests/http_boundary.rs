@@ -446,3 +446,80 @@ fn admin_requests_naming_nodes_outside_the_cluster_are_refused() {
     assert_eq!(code, 400, "{text}");
     assert!(put(&c, f, "still", json!(1)));
 }
+
+/// `POST /raft/snapshot` from something that is no leader streaming a snapshot: a
+/// missing header, a damaged chunk, a stale term and an offset the node does not
+/// hold each get their JSON answer, nothing is installed, and the node keeps serving.
+#[test]
+fn snapshot_chunks_that_do_not_belong_are_refused() {
+    let c = Cluster::start(3);
+    let l = c
+        .wait_leader(Duration::from_secs(10), None)
+        .expect("leader");
+    let f = c.ids().find(|&i| i != l).expect("a follower");
+    let term = c.status(f).expect("status")["term"].as_u64().expect("term");
+    let bytes = b"not a snapshot, but checksummed".as_slice();
+    let crc = crc32fast::hash(bytes).to_string();
+    let (to, total, term_s, stale) = (
+        f.to_string(),
+        (bytes.len() * 4).to_string(),
+        term.to_string(),
+        (term - 1).to_string(),
+    );
+    let chunk = |term: &str, offset: &str, chunk_crc: &str| {
+        let headers = [
+            ("x-snapshot-from", "9"),
+            ("x-snapshot-to", to.as_str()),
+            ("x-snapshot-term", term),
+            ("x-snapshot-incarnation", "1"),
+            ("x-snapshot-index", "100"),
+            ("x-snapshot-index-term", "1"),
+            ("x-snapshot-total", total.as_str()),
+            ("x-snapshot-file-crc", "0"),
+            ("x-snapshot-offset", offset),
+            ("x-snapshot-chunk-crc", chunk_crc),
+        ];
+        let (code, text) = http_with(
+            c.port(f),
+            "POST",
+            "/raft/snapshot",
+            &headers,
+            Some(("application/octet-stream", bytes)),
+        )
+        .expect("answer");
+        (
+            code,
+            serde_json::from_str::<Value>(&text).expect("a JSON answer"),
+        )
+    };
+    let (code, v) = chunk(&term_s, "0", "12345");
+    assert_eq!((code, &v["error"]), (400, &json!("bad_request")), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("checksum")),
+        "{v}"
+    );
+    let (code, v) = chunk(&stale, "0", &crc);
+    assert_eq!((code, &v["error"]), (409, &json!("stale_term")), "{v}");
+    let (code, v) = chunk(&term_s, "31", &crc);
+    assert_eq!(
+        (code, &v["error"], &v["offset"]),
+        (409, &json!("wrong_offset"), &json!(0)),
+        "{v}"
+    );
+    let (code, v) = chunk(&term_s, "0", &crc);
+    assert_eq!((code, &v["offset"]), (200, &json!(bytes.len())), "{v}");
+    let (code, text) = http_with(
+        c.port(f),
+        "POST",
+        "/raft/snapshot",
+        &[("x-snapshot-from", "9")],
+        Some(("application/octet-stream", bytes)),
+    )
+    .expect("answer");
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("missing header x-snapshot-"), "{text}");
+    assert!(put(&c, f, "still", json!(1)));
+    assert_eq!(c.status(f).expect("status")["snapshot_index"], json!(0));
+}

@@ -93,10 +93,11 @@ pub struct Args {
     /// Bounds how much of the disk's bandwidth a snapshot takes from the log's fsyncs.
     #[arg(long, default_value_t = 32)]
     pub snapshot_rate_mib: u64,
-    /// MiB between two data syncs of a snapshot file being written (0: one sync at
-    /// the end), so the log's fsyncs never queue behind one large flush.
-    #[arg(long, default_value_t = 4)]
-    pub snapshot_sync_mib: u64,
+    /// KiB of a snapshot file written between two starts of its writeback (0: one
+    /// fsync at the end only), so the log's fsyncs never queue behind a large pile of
+    /// the snapshot's dirty pages.
+    #[arg(long, default_value_t = 4096)]
+    pub snapshot_sync_kib: u64,
     /// KiB per chunk of a snapshot streamed to a follower (up to 16384); the
     /// follower holds one chunk of it in memory at a time.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=16384))]
@@ -295,7 +296,7 @@ impl NodeConfig {
             snapshot_nice: args.snapshot_nice,
             snapshot_pace: crate::storage::Pace {
                 bytes_per_s: args.snapshot_rate_mib.saturating_mul(1 << 20),
-                sync_every_bytes: args.snapshot_sync_mib.saturating_mul(1 << 20),
+                sync_every_bytes: args.snapshot_sync_kib.saturating_mul(1 << 10),
                 ..crate::storage::Pace::default()
             },
             snapshot_chunk_bytes: (args.snapshot_chunk_kib as usize) << 10,

@@ -50,7 +50,7 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8], no_fsync: bool)
 /// renames it into place. Touches no file the log uses, so it may run on any thread
 /// while the log keeps writing. The bytes are streamed to the file as they are
 /// encoded (no second copy of the snapshot in memory) and paced by `pace`: yields,
-/// an optional byte rate, and a data sync every few MiB so the log's fsyncs never
+/// an optional byte rate, and its writeback started every few MiB so the log's fsyncs never
 /// queue behind one large flush. Same format as [`encode_snapshot`].
 pub(crate) fn prepare_snapshot(
     dir: &Path,
