@@ -141,7 +141,7 @@ pub struct Ready {
 
 /// Limits that keep every queue bounded.
 const MAX_UNCOMMITTED_ENTRIES: u64 = 20_000;
-/// Most command bytes in one Append (beyond its first entry, which always goes):
+/// Most command bytes in one Append, unless its one entry alone is larger:
 /// `max_entries_per_msg` large entries must not add up to a message a follower
 /// refuses to read (the node's peer body limit is 256 MiB).
 pub const MAX_APPEND_BYTES: usize = 8 << 20;

@@ -6,10 +6,9 @@
 //! it whole. Between the two cores the server layer replaces the message:
 //! - **Leader.** [`Transport`](super::transport::Transport) hands an `InstallSnapshot`
 //!   for a peer to that peer's [`Streamer`] instead of its message queue. The streamer
-//!   opens the snapshot file as it is on disk now (the newest one written, which may
-//!   be older than the core's if a compaction is still being written; every snapshot
-//!   a leader holds covers committed entries only, so any of them is safe to install)
-//!   and posts it in chunks to `POST /raft/snapshot`. One stream per peer at a time:
+//!   opens the snapshot file once it holds the snapshot the core asked for (the
+//!   file is written in the background after the core compacts) and posts it in
+//!   chunks to `POST /raft/snapshot`. One stream per peer at a time:
 //!   the core's resends while a stream runs are dropped.
 //! - **Follower.** [`Receiver`] appends each chunk to `snapshot-incoming.tmp` in the
 //!   data directory and answers the offset it now has. It refuses a chunk whose CRC
@@ -32,8 +31,10 @@ use super::metrics::Metrics;
 use super::transport::TOKEN_HEADER;
 use crate::engine::{NodeId, PeerMessage};
 use crate::raft::types::{Message, MessageBody, SnapshotMeta};
+use crate::raft::validate::MAX_TERM_STEP;
 use crate::storage::{
-    SNAPSHOT_FILE, SNAPSHOT_HEADER, TMP_SUFFIX, load_raft_snapshot, parse_snapshot_header,
+    SNAPSHOT_FILE, SNAPSHOT_HEADER, SnapshotHeader, TMP_SUFFIX, load_raft_snapshot,
+    parse_snapshot_header,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -55,6 +56,10 @@ pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
 pub const MAX_CHUNK_BYTES: usize = 16 << 20;
 /// Bound on one chunk's request, answer included.
 const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stream waits for the snapshot file the core asked for to be written,
+/// and how often it looks.
+const FILE_WAIT: Duration = Duration::from_secs(300);
+const FILE_POLL: Duration = Duration::from_millis(200);
 /// How long after a complete stream the same snapshot is not sent again (plus the
 /// time the stream took): the peer is reading and installing it meanwhile.
 const RESEND_AFTER: Duration = Duration::from_secs(5);
@@ -192,6 +197,8 @@ pub enum Taken {
 pub struct Receiver {
     dir: PathBuf,
     partial: Option<Partial>,
+    /// Streams completed so far (names each completed file apart).
+    completed: u64,
 }
 
 #[derive(Debug)]
@@ -210,6 +217,7 @@ impl Receiver {
         Receiver {
             dir: dir.to_path_buf(),
             partial: None,
+            completed: 0,
         }
     }
 
@@ -222,16 +230,29 @@ impl Receiver {
         if crc32fast::hash(bytes) != h.chunk_crc {
             return Err(Refusal::Bad("chunk checksum mismatch".into()));
         }
-        if h.total < SNAPSHOT_HEADER as u64 || h.offset + bytes.len() as u64 > h.total {
+        let end = h.offset.checked_add(bytes.len() as u64);
+        if h.total < SNAPSHOT_HEADER as u64 || end.is_none_or(|end| end > h.total) {
             return Err(Refusal::Bad(format!(
-                "chunk [{}, {}) lies outside a file of {} bytes",
+                "chunk of {} bytes at offset {} lies outside a file of {} bytes",
+                bytes.len(),
                 h.offset,
-                h.offset + bytes.len() as u64,
                 h.total
             )));
         }
         if bytes.is_empty() && h.offset < h.total {
             return Err(Refusal::Bad("empty chunk".into()));
+        }
+        // A partial snapshot from a term this node has left is abandoned.
+        if self.partial.as_ref().is_some_and(|p| p.header.term < term) {
+            self.partial = None;
+        }
+        // As the core refuses a message from a term too far ahead, which would
+        // otherwise shut out every real leader's stream until a restart.
+        if h.term > term.saturating_add(MAX_TERM_STEP) {
+            return Err(Refusal::Bad(format!(
+                "term {} is more than {MAX_TERM_STEP} ahead of this node's {term}",
+                h.term
+            )));
         }
         let current = self.partial.as_ref().map(|p| p.header);
         if h.term < term || current.is_some_and(|c| h.term < c.term) {
@@ -292,7 +313,17 @@ impl Receiver {
                 h.file_crc
             )));
         }
-        Ok(Taken::Complete(path))
+        // A name of its own: the next stream may start in the incoming file while
+        // this one is still being read back.
+        self.completed += 1;
+        let done_path = self.dir.join(format!(
+            "{INCOMING}-{}-{}{TMP_SUFFIX}",
+            h.index, self.completed
+        ));
+        drop(done.file);
+        std::fs::rename(&path, &done_path)
+            .map_err(|e| Refusal::Bad(format!("cannot rename {}: {e}", path.display())))?;
+        Ok(Taken::Complete(done_path))
     }
 }
 
@@ -349,8 +380,30 @@ struct Sent {
     done: Instant,
 }
 
+/// Opens a snapshot file: the file, its length, its header and its meta.
+async fn open_snapshot(
+    path: &Path,
+) -> Result<(tokio::fs::File, u64, SnapshotHeader, SnapshotMeta), String> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let total = file
+        .metadata()
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    let mut probe = vec![0u8; (total as usize).min(META_PROBE)];
+    file.read_exact(&mut probe)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let header = parse_snapshot_header(&probe).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (meta, _) = postcard::take_from_bytes::<SnapshotMeta>(&probe[SNAPSHOT_HEADER..])
+        .map_err(|e| format!("{}: meta does not decode: {e}", path.display()))?;
+    Ok((file, total, header, meta))
+}
+
 /// The leader's side for one peer: streams the snapshot file when asked.
-pub(super) struct Streamer {
+pub struct Streamer {
     pub to: NodeId,
     pub uri: String,
     pub token: Option<String>,
@@ -395,21 +448,27 @@ impl Streamer {
     async fn stream(&self, m: &Message, last: &Option<Sent>) -> Result<Option<Sent>, String> {
         let started = Instant::now();
         let path = self.dir.join(SNAPSHOT_FILE);
-        let mut file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let total = file
-            .metadata()
-            .await
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .len();
-        let mut probe = vec![0u8; (total as usize).min(META_PROBE)];
-        file.read_exact(&mut probe)
-            .await
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let file_header = parse_snapshot_header(&probe).map_err(|e| e.to_string())?;
-        let (meta, _) = postcard::take_from_bytes::<SnapshotMeta>(&probe[SNAPSHOT_HEADER..])
-            .map_err(|e| format!("{}: meta does not decode: {e}", path.display()))?;
+        let wanted = match &m.body {
+            MessageBody::InstallSnapshot { snapshot } => snapshot.meta.last_index,
+            _ => 0,
+        };
+        // The core compacts as soon as a snapshot's bytes exist; its file is written
+        // in the background after. An older file would be a wasted transfer (the
+        // follower would then need entries the leader no longer has): wait for it.
+        let (mut file, total, file_header, meta) = loop {
+            let opened = open_snapshot(&path).await?;
+            if opened.3.last_index >= wanted {
+                break opened;
+            }
+            if started.elapsed() > FILE_WAIT {
+                return Err(format!(
+                    "{} holds index {}, not yet the {wanted} asked for",
+                    path.display(),
+                    opened.3.last_index
+                ));
+            }
+            tokio::time::sleep(FILE_POLL).await;
+        };
         let mut h = ChunkHeader {
             from: m.from,
             to: m.to,
@@ -543,6 +602,8 @@ mod tests {
             match r.take(&header(bytes, offset as u64, chunk), 5, chunk) {
                 Ok(Taken::More { have }) => offset = have as usize,
                 Ok(Taken::Complete(p)) => return p,
+                // Resumes where the receiver is, as the streamer does.
+                Err(Refusal::Offset { have }) if have as usize != offset => offset = have as usize,
                 Err(e) => panic!("refused at {offset}: {e:?}"),
             }
         }
@@ -703,6 +764,54 @@ mod tests {
                 Err(e) => panic!("{e:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_stream_from_a_left_term_is_dropped_and_far_terms_are_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (_, bytes) = file(10_000);
+        let mut r = Receiver::new(dir.path());
+        let c0 = &bytes[..1000];
+        assert!(r.take(&header(&bytes, 0, c0), 5, c0).is_ok());
+        // The node moved to term 6: the partial stream of term 5 is gone, and its
+        // next chunk is stale.
+        let c1 = &bytes[1000..2000];
+        assert_eq!(
+            r.take(&header(&bytes, 1000, c1), 6, c1),
+            Err(Refusal::Stale { term: 6 })
+        );
+        assert!(r.partial.is_none());
+        // A term far ahead cannot take the receiver over.
+        let mut h = header(&bytes, 0, c0);
+        h.term = 6 + MAX_TERM_STEP + 1;
+        assert!(matches!(r.take(&h, 6, c0), Err(Refusal::Bad(_))));
+        assert!(r.partial.is_none());
+    }
+
+    #[test]
+    fn a_completed_file_keeps_its_own_name_while_the_next_stream_starts() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (snapshot, bytes) = file(10_000);
+        let mut r = Receiver::new(dir.path());
+        let first = send_all(&mut r, &bytes, 3000);
+        // The same snapshot again, from offset 0, before the first file is read.
+        let c0 = &bytes[..3000];
+        assert_eq!(
+            r.take(&header(&bytes, 0, c0), 5, c0),
+            Ok(Taken::More { have: 3000 })
+        );
+        let m = received_message(&header(&bytes, 0, c0), &first).expect("first file");
+        let PeerMessage::Raft(Message {
+            body: MessageBody::InstallSnapshot { snapshot: got },
+            ..
+        }) = m
+        else {
+            panic!("not an InstallSnapshot");
+        };
+        assert_eq!(got, snapshot);
+        let second = send_all(&mut r, &bytes, 3000);
+        assert_ne!(first, second);
+        assert_eq!(std::fs::read(second).expect("second file"), bytes);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::client::HttpClient;
 use super::metrics::Metrics;
 use super::snapshot_stream::Streamer;
 use crate::engine::{NodeId, PeerMessage};
-use crate::raft::types::{Message, MessageBody};
+use crate::raft::types::{Message, MessageBody, Snapshot};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
@@ -106,19 +106,27 @@ impl Transport {
     /// An InstallSnapshot asks the peer's streamer for a stream instead (dropped
     /// while one runs: the core resends until it is answered).
     pub fn send(&self, m: PeerMessage) {
-        if let PeerMessage::Raft(
-            msg @ Message {
-                body: MessageBody::InstallSnapshot { .. },
-                ..
-            },
-        ) = &m
-            && let Some(stream) = self.streams.get(&msg.to)
+        if let PeerMessage::Raft(Message {
+            from,
+            to,
+            term,
+            incarnation,
+            body: MessageBody::InstallSnapshot { snapshot },
+        }) = &m
+            && let Some(stream) = self.streams.get(to)
         {
+            // The request names the snapshot (its meta); the bytes come from its file.
             let request = Message {
+                from: *from,
+                to: *to,
+                term: *term,
+                incarnation: *incarnation,
                 body: MessageBody::InstallSnapshot {
-                    snapshot: Default::default(),
+                    snapshot: Snapshot {
+                        meta: snapshot.meta.clone(),
+                        data: Bytes::new(),
+                    },
                 },
-                ..msg.clone()
             };
             if stream.try_send(request).is_err() {
                 self.metrics.peer_dropped_msgs.fetch_add(1, Relaxed);
@@ -247,18 +255,17 @@ impl Batch {
     /// Adds `m` unless that would take the batch past its byte bound (a first
     /// message always goes in). A message that cannot be encoded is left out.
     fn push(&mut self, m: &PeerMessage) -> bool {
-        let mark = self.bytes.len();
-        match postcard::to_extend(m, std::mem::take(&mut self.bytes)) {
-            Ok(b) => self.bytes = b,
+        let encoded = match postcard::to_allocvec(m) {
+            Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "peer message does not encode; dropped");
                 return true;
             }
-        }
-        if self.count > 0 && self.bytes.len() > self.limit {
-            self.bytes.truncate(mark);
+        };
+        if self.count > 0 && self.bytes.len() + encoded.len() > self.limit {
             return false;
         }
+        self.bytes.extend_from_slice(&encoded);
         self.count += 1;
         true
     }

@@ -62,7 +62,8 @@ pub use error::{Result, StorageError};
 #[cfg(test)]
 pub(crate) use files::encode_snapshot;
 pub(crate) use files::{
-    SNAPSHOT_FILE, SNAPSHOT_HEADER, TMP_SUFFIX, load_raft_snapshot, parse_snapshot_header,
+    SNAPSHOT_FILE, SNAPSHOT_HEADER, SnapshotHeader, TMP_SUFFIX, load_raft_snapshot,
+    parse_snapshot_header,
 };
 pub use pace::{Crc, Pace, Paced};
 pub use record::MAX_RECORD_BYTES;
