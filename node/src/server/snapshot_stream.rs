@@ -593,20 +593,32 @@ mod tests {
         }
     }
 
-    /// Sends `bytes` in chunks of `n`; returns the completed path.
-    fn send_all(r: &mut Receiver, bytes: &[u8], n: usize) -> PathBuf {
-        let mut offset = 0;
+    /// Sends `bytes` from `offset` on in chunks of `n`, each header passed through
+    /// `tweak`, following the receiver's offset as the streamer does; returns the
+    /// completed path, or the first other refusal.
+    fn stream_from(
+        r: &mut Receiver,
+        bytes: &[u8],
+        mut offset: usize,
+        n: usize,
+        tweak: impl Fn(&mut ChunkHeader),
+    ) -> Result<PathBuf, Refusal> {
         loop {
-            let end = (offset + n).min(bytes.len());
-            let chunk = &bytes[offset..end];
-            match r.take(&header(bytes, offset as u64, chunk), 5, chunk) {
+            let chunk = &bytes[offset..(offset + n).min(bytes.len())];
+            let mut h = header(bytes, offset as u64, chunk);
+            tweak(&mut h);
+            match r.take(&h, 5, chunk) {
                 Ok(Taken::More { have }) => offset = have as usize,
-                Ok(Taken::Complete(p)) => return p,
-                // Resumes where the receiver is, as the streamer does.
+                Ok(Taken::Complete(p)) => return Ok(p),
                 Err(Refusal::Offset { have }) if have as usize != offset => offset = have as usize,
-                Err(e) => panic!("refused at {offset}: {e:?}"),
+                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// [`stream_from`] of a whole file that must complete.
+    fn send_all(r: &mut Receiver, bytes: &[u8], n: usize) -> PathBuf {
+        stream_from(r, bytes, 0, n, |_| {}).expect("a complete stream")
     }
 
     #[test]
@@ -653,23 +665,8 @@ mod tests {
             r.take(&header(&bytes, 0, c0), 5, c0),
             Err(Refusal::Offset { have: 1000 })
         );
-        let mut offset = 1000;
-        while offset < bytes.len() {
-            let end = (offset + 1500).min(bytes.len());
-            match r.take(
-                &header(&bytes, offset as u64, &bytes[offset..end]),
-                5,
-                &bytes[offset..end],
-            ) {
-                Ok(Taken::More { have }) => offset = have as usize,
-                Ok(Taken::Complete(p)) => {
-                    assert_eq!(std::fs::read(p).expect("read"), bytes);
-                    return;
-                }
-                Err(e) => panic!("{e:?}"),
-            }
-        }
-        panic!("never complete");
+        let p = stream_from(&mut r, &bytes, 1000, 1500, |_| {}).expect("complete");
+        assert_eq!(std::fs::read(p).expect("read"), bytes);
     }
 
     #[test]
@@ -719,21 +716,12 @@ mod tests {
             Err(Refusal::Stale { term: 6 })
         );
         // The new stream completes.
-        let mut offset = 4000;
-        loop {
-            let end = (offset + 4000).min(other.len());
-            let mut h = header(&other, offset as u64, &other[offset..end]);
+        let p = stream_from(&mut r, &other, 4000, 4000, |h| {
             h.term = 6;
             h.from = 3;
-            match r.take(&h, 5, &other[offset..end]) {
-                Ok(Taken::More { have }) => offset = have as usize,
-                Ok(Taken::Complete(p)) => {
-                    assert_eq!(std::fs::read(p).expect("read"), other);
-                    break;
-                }
-                Err(e) => panic!("{e:?}"),
-            }
-        }
+        })
+        .expect("complete");
+        assert_eq!(std::fs::read(p).expect("read"), other);
         assert!(
             r.partial.is_none(),
             "a completed stream leaves nothing partial"
@@ -749,20 +737,10 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         let mut r = Receiver::new(dir.path());
-        let mut offset = 0;
-        loop {
-            let end = (offset + 2048).min(bytes.len());
-            let mut h = header(&bytes, offset as u64, &bytes[offset..end]);
-            h.file_crc = fh.crc;
-            match r.take(&h, 5, &bytes[offset..end]) {
-                Ok(Taken::More { have }) => offset = have as usize,
-                Ok(Taken::Complete(_)) => panic!("a damaged file completed"),
-                Err(Refusal::Bad(m)) => {
-                    assert!(m.contains("does not check"), "{m}");
-                    return;
-                }
-                Err(e) => panic!("{e:?}"),
-            }
+        match stream_from(&mut r, &bytes, 0, 2048, |h| h.file_crc = fh.crc) {
+            Ok(_) => panic!("a damaged file completed"),
+            Err(Refusal::Bad(m)) => assert!(m.contains("does not check"), "{m}"),
+            Err(e) => panic!("{e:?}"),
         }
     }
 

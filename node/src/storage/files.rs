@@ -31,14 +31,20 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 /// With `no_fsync` both fsyncs are skipped (the rename still keeps readers atomic).
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8], no_fsync: bool) -> Result<()> {
     let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
-    let dst = dir.join(name);
     let mut f = File::create(&tmp).map_err(io_at(&tmp))?;
     f.write_all(bytes).map_err(io_at(&tmp))?;
     if !no_fsync {
         f.sync_all().map_err(io_at(&tmp))?;
     }
     drop(f);
-    fs::rename(&tmp, &dst).map_err(io_at(&dst))?;
+    rename_into(dir, &tmp, name, no_fsync)
+}
+
+/// Renames the complete (and, unless `no_fsync`, synced) file `from` over `dir/name`
+/// and makes the rename durable with a directory fsync.
+pub(crate) fn rename_into(dir: &Path, from: &Path, name: &str, no_fsync: bool) -> Result<()> {
+    let dst = dir.join(name);
+    fs::rename(from, &dst).map_err(io_at(&dst))?;
     if !no_fsync {
         fsync_dir(dir)?;
     }

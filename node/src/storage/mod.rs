@@ -219,13 +219,9 @@ impl Storage {
             self.writer.buf.truncate(mark);
             return Err(e);
         }
-        let dst = self.dir.join(files::SNAPSHOT_FILE);
-        let renamed = std::fs::rename(&p.path, &dst).map_err(io_at(&dst));
+        let renamed =
+            files::rename_into(&self.dir, &p.path, files::SNAPSHOT_FILE, self.opts.no_fsync);
         self.writer.poison.on_err(renamed)?;
-        if !self.opts.no_fsync {
-            let synced = files::fsync_dir(&self.dir);
-            self.writer.poison.on_err(synced)?;
-        }
         let installed = self
             .log
             .install_snapshot(p.last_index, true)
@@ -279,12 +275,7 @@ impl Storage {
             // Streamed to its file as it is encoded: no second copy in memory.
             let saved = files::prepare_snapshot(&self.dir, s, self.opts.no_fsync, Pace::default())
                 .and_then(|tmp| {
-                    let dst = self.dir.join(files::SNAPSHOT_FILE);
-                    std::fs::rename(&tmp, &dst).map_err(io_at(&dst))?;
-                    match self.opts.no_fsync {
-                        true => Ok(()),
-                        false => files::fsync_dir(&self.dir),
-                    }
+                    files::rename_into(&self.dir, &tmp, files::SNAPSHOT_FILE, self.opts.no_fsync)
                 });
             if saved.is_err() {
                 self.writer.buf.truncate(mark);
