@@ -9,6 +9,13 @@
 //! whole state is O(1) and later writes copy only the path they touch. That is what
 //! makes snapshots copy-on-write: the replica hands a clone to the driver, which
 //! serializes it on another thread while writes go on here.
+//!
+//! Snapshots can also be incremental. While tracking is on ([`Kv::begin_changes`]),
+//! the store notes which keys and clients changed; a snapshot's bytes may then be
+//! the previous snapshot's bytes followed by a *delta section* holding only those
+//! entries (see [`SnapshotSource`]). Decoding applies the sections in order, so
+//! bytes of either shape describe one state, and no reader needs to know how they
+//! were built.
 
 // PURE (docs/design.md, "Purity"): clippy rejects clocks, files, sockets, tokio and
 // unseeded randomness here (the lists are in clippy.toml).
@@ -21,6 +28,8 @@
 use rpds::RedBlackTreeMapSync;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::Write;
 
 /// One key-value operation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,7 +170,8 @@ struct Session {
 /// Bound on the session table; the least recently active client is forgotten.
 const MAX_SESSIONS: usize = 100_000;
 
-/// The key-value store plus the deduplication table. Cloning is O(1).
+/// The key-value store plus the deduplication table. Cloning is O(1), plus the
+/// changes being tracked ([`Kv::begin_changes`] hands them over before a snapshot).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kv {
     data: RedBlackTreeMapSync<String, Value>,
@@ -169,6 +179,7 @@ pub struct Kv {
     /// `stamp -> client`, oldest first, for eviction.
     by_stamp: RedBlackTreeMapSync<u64, u64>,
     next_stamp: u64,
+    changes: Tracking,
 }
 
 impl Default for Kv {
@@ -178,13 +189,58 @@ impl Default for Kv {
             sessions: RedBlackTreeMapSync::new_sync(),
             by_stamp: RedBlackTreeMapSync::new_sync(),
             next_stamp: 0,
+            changes: Tracking(None),
         }
     }
 }
 
+/// The keys and clients whose entries changed since tracking last began: what a
+/// delta section must hold. Sorted sets, so a delta's bytes are deterministic.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    keys: BTreeSet<String>,
+    clients: BTreeSet<u64>,
+}
+
+impl Changes {
+    /// How many keys and clients changed.
+    pub fn len(&self) -> usize {
+        self.keys.len() + self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The changes being tracked (`None`: not tracking, or gave up). Bookkeeping, not
+/// state: two stores holding the same data and sessions are equal whatever they
+/// tracked.
+#[derive(Clone, Debug, Default)]
+struct Tracking(Option<Changes>);
+
+impl PartialEq for Tracking {
+    fn eq(&self, _: &Tracking) -> bool {
+        true
+    }
+}
+
+/// Tracking gives up (the next snapshot is then written whole) once more than this
+/// many keys and clients changed and more than half the keys did: a delta that
+/// large saves little, and the sets would only grow.
+const MAX_TRACKED: usize = 1 << 16;
+
+/// A snapshot's bytes are the previous snapshot's plus a delta only while the deltas
+/// after the last whole image add up to no more than that image, and there are at
+/// most this many of them: decoding reads at most twice the state, and no chain
+/// grows without end.
+pub const MAX_DELTAS: u32 = 64;
+
 /// Bytes that start every snapshot, so a foreign or older encoding is refused
 /// with a clear error instead of being misread.
 const SNAPSHOT_MAGIC: &[u8; 8] = b"linkv-s1";
+/// Bytes that start each delta section after the whole image.
+const DELTA_MAGIC: &[u8; 8] = b"linkv-d1";
 
 /// A JSON value written as its JSON text: postcard is not self-describing, so it
 /// cannot carry `serde_json::Value` directly.
@@ -228,6 +284,133 @@ struct Image {
     data: Vec<(String, String)>,
     sessions: Vec<SessionImage>,
     next_stamp: u64,
+}
+
+/// A delta section, read back: what changed since the sections before it.
+#[derive(Deserialize)]
+struct DeltaImage {
+    /// Keys that now hold these values.
+    puts: Vec<(String, String)>,
+    /// Keys that no longer exist.
+    deletes: Vec<String>,
+    /// Sessions as they now read.
+    sessions: Vec<SessionImage>,
+    /// Clients whose session was evicted.
+    ended: Vec<u64>,
+    next_stamp: u64,
+}
+
+/// How a snapshot's bytes are laid out: the length of the whole image they start
+/// with, and how many delta sections follow it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub image_len: usize,
+    pub deltas: u32,
+}
+
+/// The previous snapshot's bytes, which the next one may extend with a delta.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotBase {
+    pub data: bytes::Bytes,
+    pub layout: Layout,
+}
+
+impl SnapshotBase {
+    /// Bytes whose layout is not known here (installed or recovered): counted as one
+    /// whole image, so deltas may add up to their size before the next image.
+    pub fn opaque(data: bytes::Bytes) -> SnapshotBase {
+        let layout = Layout {
+            image_len: data.len(),
+            deltas: 0,
+        };
+        SnapshotBase { data, layout }
+    }
+}
+
+/// What the driver turns into a snapshot's bytes, off the replica's path: the state
+/// (an O(1) clone) and, when it can be written as a delta, the changes since the
+/// previous snapshot together with that snapshot's bytes.
+#[derive(Clone, Debug)]
+pub struct SnapshotSource {
+    kv: Kv,
+    changes: Option<Changes>,
+    base: Option<SnapshotBase>,
+}
+
+impl SnapshotSource {
+    /// The state, to be written whole.
+    pub fn whole(kv: Kv) -> SnapshotSource {
+        SnapshotSource {
+            kv,
+            changes: None,
+            base: None,
+        }
+    }
+
+    /// The state, which may be written as `base` plus `changes`. The caller
+    /// guarantees that `changes` is exactly what changed between the state `base`
+    /// describes and `kv` (see [`Kv::begin_changes`]).
+    pub fn after(kv: Kv, changes: Option<Changes>, base: Option<SnapshotBase>) -> SnapshotSource {
+        SnapshotSource { kv, changes, base }
+    }
+
+    /// The state these bytes describe.
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+
+    /// Writes the snapshot's bytes into `w`: the base followed by one delta section
+    /// while the chain stays within its bounds (see [`MAX_DELTAS`]), otherwise the
+    /// whole state. Returns their layout.
+    pub fn write_to<W: Write>(&self, mut w: W) -> Result<Layout, KvError> {
+        let io = |e: std::io::Error| KvError::Encode(e.to_string());
+        if let (Some(changes), Some(base)) = (&self.changes, &self.base)
+            && base.layout.deltas < MAX_DELTAS
+            && base.layout.image_len > 0
+        {
+            let mut delta = Vec::new();
+            self.kv.write_delta(changes, &mut delta)?;
+            let chained = base.data.len().saturating_sub(base.layout.image_len) + delta.len();
+            if chained <= base.layout.image_len {
+                w.write_all(&base.data).map_err(io)?;
+                w.write_all(&delta).map_err(io)?;
+                return Ok(Layout {
+                    image_len: base.layout.image_len,
+                    deltas: base.layout.deltas + 1,
+                });
+            }
+        }
+        let mut counted = Counted { inner: w, n: 0 };
+        self.kv.write_snapshot(&mut counted)?;
+        Ok(Layout {
+            image_len: counted.n,
+            deltas: 0,
+        })
+    }
+
+    /// The snapshot's bytes and their layout (see [`SnapshotSource::write_to`]).
+    pub fn to_bytes(&self) -> Result<(Vec<u8>, Layout), KvError> {
+        let mut out = Vec::new();
+        let layout = self.write_to(&mut out)?;
+        Ok((out, layout))
+    }
+}
+
+/// A writer that counts the bytes that go through it.
+struct Counted<W> {
+    inner: W,
+    n: usize,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl Kv {
@@ -281,22 +464,21 @@ impl Kv {
     }
 
     fn apply_op(&mut self, op: &KvOp) -> KvResult {
-        match op {
-            KvOp::Get { key, .. } => KvResult::Value(self.data.get(key).cloned()),
+        let result = match op {
+            KvOp::Get { key, .. } => return KvResult::Value(self.data.get(key).cloned()),
             KvOp::Put { key, value } => {
                 self.data.insert_mut(key.clone(), value.clone());
                 KvResult::Value(Some(value.clone()))
             }
             KvOp::Cas { key, from, to } => {
                 let current = self.data.get(key);
-                if current == from.as_ref() {
-                    self.data.insert_mut(key.clone(), to.clone());
-                    KvResult::Value(Some(to.clone()))
-                } else {
-                    KvResult::CasMismatch {
+                if current != from.as_ref() {
+                    return KvResult::CasMismatch {
                         current: current.cloned(),
-                    }
+                    };
                 }
+                self.data.insert_mut(key.clone(), to.clone());
+                KvResult::Value(Some(to.clone()))
             }
             KvOp::Delete { key } => {
                 self.data.remove_mut(key);
@@ -314,7 +496,9 @@ impl Kv {
                 self.data.insert_mut(key.clone(), v.clone());
                 KvResult::Value(Some(v))
             }
-        }
+        };
+        self.changed_key(op_key(op));
+        result
     }
 
     fn record(&mut self, client: u64, seq: u64, result: KvResult) {
@@ -327,12 +511,47 @@ impl Kv {
         self.sessions
             .insert_mut(client, Session { seq, result, stamp });
         self.by_stamp.insert_mut(stamp, client);
+        self.changed_client(client);
         while self.sessions.size() > MAX_SESSIONS {
             let Some((&oldest, &victim)) = self.by_stamp.first() else {
                 break;
             };
             self.by_stamp.remove_mut(&oldest);
             self.sessions.remove_mut(&victim);
+            self.changed_client(victim);
+        }
+    }
+
+    /// Starts tracking changes afresh and returns what was tracked since the last
+    /// call: the changes between the state then and now. `None` when tracking was
+    /// off, or gave up because too much changed (see [`MAX_TRACKED`]).
+    pub fn begin_changes(&mut self) -> Option<Changes> {
+        self.changes.0.replace(Changes::default())
+    }
+
+    fn changed_key(&mut self, key: &str) {
+        if let Some(c) = &mut self.changes.0
+            && !c.keys.contains(key)
+        {
+            c.keys.insert(key.to_string());
+            self.limit_tracking();
+        }
+    }
+
+    fn changed_client(&mut self, client: u64) {
+        if let Some(c) = &mut self.changes.0
+            && c.clients.insert(client)
+        {
+            self.limit_tracking();
+        }
+    }
+
+    fn limit_tracking(&mut self) {
+        if let Some(c) = &self.changes.0
+            && c.len() > MAX_TRACKED
+            && c.keys.len() > self.data.size() / 2
+        {
+            self.changes.0 = None;
         }
     }
 
@@ -350,7 +569,7 @@ impl Kv {
     /// The bytes of [`Kv::to_snapshot`], streamed into `w` as the maps are walked
     /// (no whole-state buffer here: the writer decides how to pace and where to put
     /// them).
-    pub fn write_snapshot<W: std::io::Write>(&self, mut w: W) -> Result<(), KvError> {
+    pub fn write_snapshot<W: Write>(&self, mut w: W) -> Result<(), KvError> {
         let image = (
             DataImage(&self.data),
             SessionsImage(&self.sessions),
@@ -362,33 +581,120 @@ impl Kv {
         Ok(())
     }
 
+    /// A delta section holding the entries of `changes` as they are now: values of
+    /// changed keys that exist, changed keys that do not, sessions of changed clients
+    /// that exist, and those evicted.
+    fn write_delta<W: Write>(&self, changes: &Changes, mut w: W) -> Result<(), KvError> {
+        let (mut puts, mut deletes) = (Vec::new(), Vec::new());
+        for k in &changes.keys {
+            match self.data.get(k) {
+                Some(v) => puts.push((k, JsonText(v))),
+                None => deletes.push(k),
+            }
+        }
+        let (mut sessions, mut ended) = (Vec::new(), Vec::new());
+        for &c in &changes.clients {
+            match self.sessions.get(&c) {
+                Some(x) => sessions.push((c, x.seq, x.stamp, JsonText(&x.result))),
+                None => ended.push(c),
+            }
+        }
+        let image = (puts, deletes, sessions, ended, self.next_stamp);
+        w.write_all(DELTA_MAGIC)
+            .map_err(|e| KvError::Encode(e.to_string()))?;
+        postcard::to_io(&image, w).map_err(|e| KvError::Encode(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The state that snapshot bytes describe: the whole image they start with, then
+    /// each delta section after it, in order.
     pub fn from_snapshot(bytes: &[u8]) -> Result<Kv, KvError> {
         let bad = |why: String| KvError::Decode(format!("snapshot: {why}"));
         let body = bytes
             .strip_prefix(SNAPSHOT_MAGIC)
             .ok_or_else(|| bad("not a key-value snapshot (bad magic bytes)".into()))?;
-        let image: Image = postcard::from_bytes(body).map_err(|e| bad(e.to_string()))?;
+        let (image, mut rest) =
+            postcard::take_from_bytes::<Image>(body).map_err(|e| bad(e.to_string()))?;
         let mut kv = Kv::new();
         for (k, text) in image.data {
-            let v: Value =
-                serde_json::from_str(&text).map_err(|e| bad(format!("value of {k:?}: {e}")))?;
+            let v = json_value(&text).map_err(|e| bad(format!("value of {k:?}: {e}")))?;
             kv.data.insert_mut(k, v);
         }
-        for (client, seq, stamp, text) in image.sessions {
-            let result: KvResult = serde_json::from_str(&text)
-                .map_err(|e| bad(format!("session of client {client}: {e}")))?;
-            if kv.by_stamp.contains_key(&stamp) || stamp > image.next_stamp {
-                return Err(bad(format!(
-                    "session of client {client} has a duplicate or future stamp {stamp}"
-                )));
-            }
-            kv.by_stamp.insert_mut(stamp, client);
-            kv.sessions
-                .insert_mut(client, Session { seq, result, stamp });
-        }
         kv.next_stamp = image.next_stamp;
+        for s in image.sessions {
+            kv.load_session(s).map_err(bad)?;
+        }
+        let mut n = 0;
+        while !rest.is_empty() {
+            n += 1;
+            let body = rest.strip_prefix(DELTA_MAGIC).ok_or_else(|| {
+                bad(format!(
+                    "{} bytes after section {n} are not a delta section",
+                    rest.len()
+                ))
+            })?;
+            let (delta, more) = postcard::take_from_bytes::<DeltaImage>(body)
+                .map_err(|e| bad(format!("delta section {n}: {e}")))?;
+            kv.apply_delta(delta)
+                .map_err(|why| bad(format!("delta section {n}: {why}")))?;
+            rest = more;
+        }
         Ok(kv)
     }
+
+    /// Applies a decoded delta section.
+    fn apply_delta(&mut self, d: DeltaImage) -> Result<(), String> {
+        if d.next_stamp < self.next_stamp {
+            return Err(format!(
+                "its stamp counter {} is behind the {} before it",
+                d.next_stamp, self.next_stamp
+            ));
+        }
+        self.next_stamp = d.next_stamp;
+        for (k, text) in d.puts {
+            let v = json_value(&text).map_err(|e| format!("value of {k:?}: {e}"))?;
+            self.data.insert_mut(k, v);
+        }
+        for k in d.deletes {
+            self.data.remove_mut(&k);
+        }
+        for client in d.ended {
+            self.drop_session(client);
+        }
+        for s in d.sessions {
+            self.drop_session(s.0);
+            self.load_session(s)?;
+        }
+        Ok(())
+    }
+
+    fn drop_session(&mut self, client: u64) {
+        if let Some(old) = self.sessions.get(&client) {
+            let stamp = old.stamp;
+            self.by_stamp.remove_mut(&stamp);
+            self.sessions.remove_mut(&client);
+        }
+    }
+
+    /// Adds one decoded session (whose client has none yet), checking its stamp.
+    fn load_session(&mut self, (client, seq, stamp, text): SessionImage) -> Result<(), String> {
+        let result: KvResult =
+            serde_json::from_str(&text).map_err(|e| format!("session of client {client}: {e}"))?;
+        if self.by_stamp.contains_key(&stamp) || stamp > self.next_stamp {
+            return Err(format!(
+                "session of client {client} has a duplicate or future stamp {stamp}"
+            ));
+        }
+        self.by_stamp.insert_mut(stamp, client);
+        self.sessions
+            .insert_mut(client, Session { seq, result, stamp });
+        Ok(())
+    }
+}
+
+/// A stored value from its JSON text.
+fn json_value(text: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str(text)
 }
 
 fn op_key(op: &KvOp) -> &str {
@@ -596,5 +902,142 @@ mod tests {
         // Inside a value, null is an ordinary JSON value.
         assert_eq!(put("k", json!([null, {"a": null}])).validate(), Ok(()));
         assert_eq!(KvOp::Delete { key: "k".into() }.validate(), Ok(()));
+    }
+
+    /// A deterministic mix of every kind of write over a few keys and clients.
+    fn churn(kv: &mut Kv, step: u64) {
+        let r = step
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+            >> 33;
+        let key = format!("k{}", r % 40);
+        let op = match r % 7 {
+            0 | 1 => put(&key, json!(r)),
+            2 => KvOp::Delete { key },
+            3 => KvOp::Append {
+                key,
+                value: "x".into(),
+            },
+            4 => KvOp::Cas {
+                key,
+                from: None,
+                to: json!("fresh"),
+            },
+            5 => KvOp::Get { key, stale: false },
+            _ => put(&key, json!({ "step": step })),
+        };
+        // Client 0 opts out of sessions; the rest make sessions change.
+        let client = r % 9;
+        let _ = kv.apply(&cmd(client, step, op));
+    }
+
+    #[test]
+    fn delta_snapshots_decode_to_the_state_they_were_taken_from() {
+        let mut kv = Kv::new();
+        kv.begin_changes();
+        let mut base: Option<SnapshotBase> = None;
+        let (mut deltas, mut wholes) = (0, 0);
+        for step in 1..=3000 {
+            churn(&mut kv, step);
+            if step % 23 != 0 {
+                continue;
+            }
+            let changes = kv.begin_changes();
+            let source = SnapshotSource::after(kv.clone(), changes, base.take());
+            let (data, layout) = source.to_bytes().expect("encodes");
+            assert_eq!(Kv::from_snapshot(&data).as_ref(), Ok(&kv), "at step {step}");
+            assert!(layout.deltas <= MAX_DELTAS);
+            assert!(data.len() - layout.image_len <= layout.image_len);
+            match layout.deltas {
+                0 => wholes += 1,
+                _ => deltas += 1,
+            }
+            base = Some(SnapshotBase {
+                data: data.into(),
+                layout,
+            });
+        }
+        assert!(deltas > 50 && wholes > 3, "{deltas} deltas, {wholes} whole");
+    }
+
+    #[test]
+    fn a_delta_holds_only_what_changed_and_sessions_evicted_go_with_it() {
+        let mut kv = Kv::new();
+        for i in 0..200 {
+            kv.apply(&cmd(0, 0, put(&format!("key{i}"), json!("v".repeat(50)))))
+                .expect("applies");
+        }
+        kv.begin_changes();
+        let (image, layout) = SnapshotSource::whole(kv.clone())
+            .to_bytes()
+            .expect("encodes");
+        assert_eq!(
+            layout,
+            Layout {
+                image_len: image.len(),
+                deltas: 0
+            }
+        );
+        kv.apply(&cmd(7, 1, put("key3", json!(3))))
+            .expect("applies");
+        kv.apply(&cmd(0, 0, KvOp::Delete { key: "key4".into() }))
+            .expect("applies");
+        let changes = kv.begin_changes();
+        assert_eq!(
+            changes.as_ref().map(Changes::len),
+            Some(3),
+            "two keys, one client"
+        );
+        let base = SnapshotBase::opaque(image.clone().into());
+        let (data, layout) = SnapshotSource::after(kv.clone(), changes, Some(base))
+            .to_bytes()
+            .expect("encodes");
+        assert_eq!(layout.deltas, 1);
+        assert!(data.starts_with(&image));
+        assert!(
+            data.len() - image.len() < 100,
+            "delta of {} bytes",
+            data.len() - image.len()
+        );
+        let back = Kv::from_snapshot(&data).expect("decodes");
+        assert_eq!(back, kv);
+        assert_eq!(back.get("key4"), None);
+        // The restored session still answers the retry.
+        let mut back = back;
+        assert_eq!(
+            back.apply(&cmd(7, 1, put("key3", json!(9)))),
+            Ok(KvResult::Value(Some(json!(3))))
+        );
+        // Garbage after the sections is refused, not ignored.
+        let mut bad = data.clone();
+        bad.extend_from_slice(b"junk");
+        assert!(Kv::from_snapshot(&bad).is_err());
+        let mut cut = data;
+        cut.truncate(cut.len() - 1);
+        assert!(Kv::from_snapshot(&cut).is_err());
+    }
+
+    #[test]
+    fn without_tracking_or_without_a_base_the_state_is_written_whole() {
+        let mut kv = Kv::new();
+        kv.apply(&cmd(1, 1, put("a", json!(1)))).expect("applies");
+        let image = kv.to_snapshot().expect("encodes");
+        let base = Some(SnapshotBase::opaque(image.into()));
+        // Not tracking: no changes to write a delta from.
+        let changes = kv.begin_changes();
+        assert!(changes.is_none());
+        let (_, layout) = SnapshotSource::after(kv.clone(), changes, base)
+            .to_bytes()
+            .expect("encodes");
+        assert_eq!(layout.deltas, 0);
+        // Tracking but no base.
+        kv.apply(&cmd(1, 2, put("a", json!(2)))).expect("applies");
+        let changes = kv.begin_changes();
+        assert!(changes.is_some());
+        let (data, layout) = SnapshotSource::after(kv.clone(), changes, None)
+            .to_bytes()
+            .expect("encodes");
+        assert_eq!(layout.deltas, 0);
+        assert_eq!(Kv::from_snapshot(&data), Ok(kv));
     }
 }

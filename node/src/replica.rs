@@ -31,7 +31,7 @@ use crate::engine::{
     Committed, Decided, DurableWrite, Engine, EngineReady, Index, Installed, NodeId, PeerMessage,
     ProposeError, Refused,
 };
-use crate::kv::{Command, Kv, KvError, KvOp, KvResult};
+use crate::kv::{Command, Kv, KvError, KvOp, KvResult, Layout, SnapshotBase, SnapshotSource};
 use crate::raft::RaftConfig;
 use crate::raft::types::{Incarnation, Membership};
 use serde::{Deserialize, Serialize};
@@ -87,8 +87,13 @@ pub enum Input {
     /// Take a snapshot now (admin API), unless nothing was applied since the last
     /// one or one is being serialized already.
     TakeSnapshot,
-    /// The driver serialized the state of an `Output::Snapshot` through `index`.
-    SnapshotReady { index: Index, data: Vec<u8> },
+    /// The driver serialized the state of an `Output::Snapshot` through `index`
+    /// (with `SnapshotSource::write_to`, which also gave the layout).
+    SnapshotReady {
+        index: Index,
+        data: Vec<u8>,
+        layout: Layout,
+    },
     /// The driver could not serialize the state of the `Output::Snapshot` through
     /// `index`: no compaction this time, and the next snapshot may start.
     SnapshotFailed { index: Index },
@@ -108,10 +113,14 @@ pub enum Output {
     /// For observers (metrics, simulator invariant checks): entries applied to the
     /// state machine, in index order, with their terms.
     Applied { index: Index, term: u64 },
-    /// Serialize `kv` (the state after applying `index`; an O(1) copy-on-write clone)
-    /// with `Kv::to_snapshot`, preferably off the driver's hot path, and hand the
-    /// bytes back with `Input::SnapshotReady`. Dropping it is safe (no compaction).
-    Snapshot { index: Index, kv: Kv },
+    /// Serialize `source` (the state after applying `index`: an O(1) copy-on-write
+    /// clone, and what a delta needs) with `SnapshotSource::write_to`, preferably
+    /// off the driver's hot path, and hand the bytes back with
+    /// `Input::SnapshotReady`. Dropping it is safe (no compaction).
+    Snapshot {
+        index: Index,
+        source: SnapshotSource,
+    },
     /// The state machine was replaced by a snapshot through `index` received from
     /// the leader (for metrics and the simulator).
     Restored { index: Index, term: u64 },
@@ -187,6 +196,12 @@ pub struct Replica {
     snapshot_index: Index,
     /// An `Output::Snapshot` whose bytes have not come back yet.
     snapshot_in_flight: Option<Index>,
+    /// The newest snapshot's bytes, which the next one may extend with the changes
+    /// `kv` tracked since (see `kv`'s module docs). `None`: the next is whole.
+    snapshot_base: Option<SnapshotBase>,
+    /// The state was replaced (a snapshot installed) while `snapshot_in_flight`
+    /// was being serialized: its bytes must not become the base.
+    in_flight_replaced: bool,
     /// A received snapshot's state, decoded before the core saw the message (so an
     /// undecodable one is refused), waiting for the core to install it.
     incoming: Option<(Index, Kv)>,
@@ -220,10 +235,17 @@ impl Replica {
 
     /// Like [`Replica::new`], but reports an unreadable snapshot as an error.
     pub fn try_new(config: Config, recovered: Recovered) -> Result<Replica, ReplicaError> {
-        let kv = match recovered.snapshot_data() {
-            Some(data) => kv_from(data)?,
+        let snapshot_base = recovered
+            .snapshot_bytes()
+            .filter(|d| !d.is_empty())
+            .map(SnapshotBase::opaque);
+        let mut kv = match &snapshot_base {
+            Some(b) => kv_from(&b.data)?,
             None => Kv::new(),
         };
+        if config.snapshot_every > 0 || snapshot_base.is_some() {
+            kv.begin_changes();
+        }
         let id = config.raft.id;
         let mutants = config.raft.mutants;
         let engine = crate::engine::build(config.raft, recovered);
@@ -243,6 +265,8 @@ impl Replica {
             snapshot_every: config.snapshot_every,
             snapshot_index,
             snapshot_in_flight: None,
+            snapshot_base,
+            in_flight_replaced: false,
             incoming: None,
             out: Vec::new(),
         })
@@ -309,9 +333,23 @@ impl Replica {
             Input::Tick => self.engine.tick(),
             Input::Message(m) => self.message(m),
             Input::TakeSnapshot => self.maybe_snapshot(true),
-            Input::SnapshotReady { index, data } => {
+            Input::SnapshotReady {
+                index,
+                data,
+                layout,
+            } => {
+                let data = bytes::Bytes::from(data);
                 if self.snapshot_in_flight == Some(index) {
                     self.snapshot_in_flight = None;
+                    // The changes tracked since this snapshot began are relative to
+                    // it, unless the state was replaced meanwhile.
+                    self.snapshot_base = match self.in_flight_replaced {
+                        true => self.snapshot_base.take(),
+                        false => Some(SnapshotBase {
+                            data: data.clone(),
+                            layout,
+                        }),
+                    };
                 }
                 if self.engine.compact(index, data) {
                     self.snapshot_index = index;
@@ -320,6 +358,11 @@ impl Replica {
             Input::SnapshotFailed { index } => {
                 if self.snapshot_in_flight == Some(index) {
                     self.snapshot_in_flight = None;
+                    // The changes up to it were handed over and are lost: the next
+                    // snapshot is whole (unless the state was replaced since).
+                    if !self.in_flight_replaced {
+                        self.snapshot_base = None;
+                    }
                 }
             }
             Input::Persisted { seq } => self.engine.persisted(seq),
@@ -417,9 +460,13 @@ impl Replica {
         let due = self.snapshot_every > 0 && applied - self.snapshot_index >= self.snapshot_every;
         if force || due {
             self.snapshot_in_flight = Some(applied);
+            self.in_flight_replaced = false;
+            let changes = self.kv.begin_changes();
+            let source =
+                SnapshotSource::after(self.kv.clone(), changes, self.snapshot_base.clone());
             self.out.push(Output::Snapshot {
                 index: applied,
-                kv: self.kv.clone(),
+                source,
             });
         }
     }
@@ -496,6 +543,11 @@ impl Replica {
         if let Ok(kv) = kv {
             self.kv = kv;
         }
+        // Later snapshots extend the installed one with the changes from here on.
+        self.kv.begin_changes();
+        self.snapshot_base =
+            Some(SnapshotBase::opaque(s.data.clone())).filter(|b| !b.data.is_empty());
+        self.in_flight_replaced = self.snapshot_in_flight.is_some();
         self.snapshot_index = index;
         self.out.push(Output::Restored {
             index,

@@ -175,12 +175,17 @@ impl Recovered {
         }
     }
 
-    /// The state-machine bytes of the recovered snapshot, if there is one.
-    pub fn snapshot_data(&self) -> Option<&[u8]> {
+    /// The state-machine bytes of the recovered snapshot, if there is one (shared,
+    /// not copied, where the engine keeps them shared).
+    pub fn snapshot_bytes(&self) -> Option<bytes::Bytes> {
         match self {
-            Recovered::Raft(r) => r.snapshot.as_ref().map(|s| &s.data[..]),
-            Recovered::MultiPaxos(r) => r.snapshot.as_ref().map(|s| s.data.as_slice()),
-            Recovered::BasicPaxos(r) => r.snapshot.as_ref().map(|s| s.data.as_slice()),
+            Recovered::Raft(r) => r.snapshot.as_ref().map(|s| s.data.clone()),
+            Recovered::MultiPaxos(r) => {
+                (r.snapshot.as_ref()).map(|s| bytes::Bytes::copy_from_slice(&s.data))
+            }
+            Recovered::BasicPaxos(r) => {
+                (r.snapshot.as_ref()).map(|s| bytes::Bytes::copy_from_slice(&s.data))
+            }
         }
     }
 }
@@ -307,7 +312,7 @@ pub trait Engine: Send {
     fn read(&mut self) -> Result<u64, ProposeError>;
     fn transfer_leader(&mut self, to: NodeId);
     /// The application captured its state through `index` in `data`: compact.
-    fn compact(&mut self, index: Index, data: Vec<u8>) -> bool;
+    fn compact(&mut self, index: Index, data: bytes::Bytes) -> bool;
     /// The server received a peer's snapshot file described by `meta`; true when the
     /// engine installs it (it then comes out in [`EngineReady::installed`]).
     fn snapshot_received(&mut self, from: NodeId, meta: SnapshotMeta) -> bool;

@@ -174,7 +174,8 @@ impl<E: PaxosCore> Engine for PaxosEngine<E> {
         self.core.read_index()
     }
     fn transfer_leader(&mut self, _to: NodeId) {}
-    fn compact(&mut self, index: Index, data: Vec<u8>) -> bool {
+    fn compact(&mut self, index: Index, data: bytes::Bytes) -> bool {
+        let data = Vec::from(data);
         let kept = data.clone();
         let compacted = self.core.compact(index, data);
         if compacted {

@@ -66,7 +66,7 @@ impl Engine for Raft {
     fn transfer_leader(&mut self, to: NodeId) {
         Raft::transfer_leader(self, to)
     }
-    fn compact(&mut self, index: Index, data: Vec<u8>) -> bool {
+    fn compact(&mut self, index: Index, data: bytes::Bytes) -> bool {
         Raft::compact(self, index, data)
     }
     fn snapshot_received(&mut self, _from: NodeId, _meta: SnapshotMeta) -> bool {

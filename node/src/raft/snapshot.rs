@@ -20,7 +20,7 @@ impl Raft {
     /// The application captured its state through `index` as `data`. Drops the log
     /// up to `index` and keeps the snapshot. Returns false (and changes nothing) when
     /// `index` is not applied yet or is not newer than the current snapshot.
-    pub fn compact(&mut self, index: Index, data: Vec<u8>) -> bool {
+    pub fn compact(&mut self, index: Index, data: impl Into<bytes::Bytes>) -> bool {
         let Some(term) = self.log.term(index) else {
             return false;
         };

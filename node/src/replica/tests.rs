@@ -35,6 +35,9 @@ struct Cluster {
     replies: BTreeMap<RequestId, Response>,
     cut: BTreeSet<NodeId>,
     next_id: RequestId,
+    /// Nodes whose snapshots are held back (as by a slow driver thread) into `held`.
+    hold: BTreeSet<NodeId>,
+    held: Vec<(NodeId, Index, crate::kv::SnapshotSource)>,
 }
 
 impl Cluster {
@@ -67,6 +70,8 @@ impl Cluster {
             replies: BTreeMap::new(),
             cut: BTreeSet::new(),
             next_id: 0,
+            hold: BTreeSet::new(),
+            held: Vec::new(),
         }
     }
 
@@ -77,10 +82,10 @@ impl Cluster {
         for o in outs {
             match o {
                 // Serialized at once, as a driver's blocking thread would.
-                Output::Snapshot { index, kv } => snapshots.push(Input::SnapshotReady {
-                    index,
-                    data: kv.to_snapshot().expect("encodes"),
-                }),
+                Output::Snapshot { index, source } if self.hold.contains(&id) => {
+                    self.held.push((id, index, source))
+                }
+                Output::Snapshot { index, source } => snapshots.push(serialized(index, &source)),
                 Output::Restored { .. } => {}
                 Output::Persist(w) => persisted = Some(w.seq()),
                 Output::Send(m) => self.queue.push_back(m),
@@ -554,10 +559,9 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
                         }
                         pending.push_back(Input::Persisted { seq });
                     }
-                    Output::Snapshot { index, kv } => pending.push_back(Input::SnapshotReady {
-                        index,
-                        data: kv.to_snapshot().expect("encodes"),
-                    }),
+                    Output::Snapshot { index, source } => {
+                        pending.push_back(serialized(index, &source))
+                    }
                     _ => {}
                 }
             }
@@ -594,6 +598,56 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
         ..crate::raft::Recovered::default()
     };
     assert!(Replica::try_new(config(1, 1, Mutants::default()), bad.into()).is_err());
+}
+
+/// A follower's snapshot is still being serialized when a snapshot from the leader
+/// replaces its state: those bytes must not become the base the next snapshot's
+/// delta extends (the changes tracked since describe the installed state).
+#[test]
+fn a_snapshot_overtaken_by_an_install_is_not_the_next_delta_base() {
+    let mut c = Cluster::with_snapshots(3, Mutants::default(), 5);
+    c.tick_all(40);
+    let l = c.leader().expect("leader");
+    let f = (1..=3).find(|&i| i != l).unwrap_or(1);
+    // A state large enough for the later snapshots to be deltas.
+    for i in 0..13 {
+        c.put_acknowledged(l, &format!("early{i}"), json!("x".repeat(200)));
+    }
+    c.hold.insert(f);
+    for i in 0..6 {
+        c.put_acknowledged(l, &format!("k{i}"), json!(i));
+    }
+    assert_eq!(c.held.len(), 1, "the follower started a snapshot");
+    c.cut.insert(f);
+    for i in 0..12 {
+        c.put_acknowledged(l, &format!("k{i}"), json!(100 + i));
+    }
+    c.cut.clear();
+    c.tick_all(10);
+    let installed = c.nodes[&f].snapshot_index();
+    assert!(
+        installed > c.held[0].1,
+        "the follower installed a newer snapshot"
+    );
+    c.hold.clear();
+    let (id, index, source) = c.held.remove(0);
+    let outs = c.input(id, serialized(index, &source));
+    c.carry(id, outs);
+    // The next snapshots extend the installed state; `serialized` checks each
+    // decodes to the state it was taken from.
+    for i in 0..12 {
+        c.put_acknowledged(l, &format!("late{i}"), json!(i));
+    }
+    assert!(
+        c.nodes[&f].snapshot_index() > installed,
+        "took snapshots since"
+    );
+    for i in 0..12 {
+        assert_eq!(
+            c.nodes[&f].read_local(&format!("k{i}")),
+            Some(json!(100 + i))
+        );
+    }
 }
 
 #[test]
@@ -770,4 +824,20 @@ fn a_message_of_another_engine_is_refused_at_the_door() {
             .any(|o| matches!(o, Output::Refused(x) if x.reason == "wrong_engine" && x.from == 2)),
         "{outs:?}"
     );
+}
+
+/// What a driver hands back for `Output::Snapshot`: the bytes, checked to decode to
+/// the very state they were taken from.
+fn serialized(index: Index, source: &crate::kv::SnapshotSource) -> Input {
+    let (data, layout) = source.to_bytes().expect("encodes");
+    assert_eq!(
+        Kv::from_snapshot(&data).as_ref(),
+        Ok(source.kv()),
+        "snapshot through {index} ({layout:?}) decodes to another state"
+    );
+    Input::SnapshotReady {
+        index,
+        data,
+        layout,
+    }
 }

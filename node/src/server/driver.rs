@@ -17,8 +17,8 @@ use super::disk::{Compactor, Disk, GroupCommit, PersistOp};
 use super::metrics::Metrics;
 use super::transport::Transport;
 use crate::engine::{DurableWrite, Index, NodeId, PeerMessage};
-use crate::kv::Kv;
 use crate::kv::KvOp;
+use crate::kv::{Layout, SnapshotSource};
 use crate::replica::{ClientRequest, Input, Output, Replica, RequestId, Response, Status};
 use crate::storage::Paced;
 use std::collections::HashMap;
@@ -68,8 +68,9 @@ struct Waiter {
     is_read: bool,
 }
 
-/// The index a serialized snapshot covers, and its bytes (or why there are none).
-type SnapshotBytes = (Index, Result<Vec<u8>, crate::kv::KvError>);
+/// The index a serialized snapshot covers, and its bytes and their layout (or why
+/// there are none).
+type SnapshotBytes = (Index, Result<(Vec<u8>, Layout), crate::kv::KvError>);
 type SnapshotJob = oneshot::Receiver<SnapshotBytes>;
 
 pub struct Driver<D: Disk> {
@@ -166,11 +167,16 @@ impl<D: Disk> Driver<D> {
                 job = snapshot_done(&mut self.snapshot_job) => {
                     self.snapshot_job = None;
                     match job {
-                        Ok((index, Ok(data))) => {
+                        Ok((index, Ok((data, layout)))) => {
                             self.metrics.snapshots_taken.fetch_add(1, Relaxed);
-                            tracing::info!(index, bytes = data.len(), "snapshot taken");
+                            tracing::info!(
+                                index,
+                                bytes = data.len(),
+                                deltas = layout.deltas,
+                                "snapshot taken"
+                            );
                             self.compacting = Some(index);
-                            self.step(Input::SnapshotReady { index, data });
+                            self.step(Input::SnapshotReady { index, data, layout });
                             self.compacting = None;
                         }
                         // No compaction this time; the next snapshot may start.
@@ -319,7 +325,7 @@ impl<D: Disk> Driver<D> {
                 Output::Applied { .. } => {
                     self.metrics.applied_entries.fetch_add(1, Relaxed);
                 }
-                Output::Snapshot { index, kv } => self.serialize_snapshot(index, kv),
+                Output::Snapshot { index, source } => self.serialize_snapshot(index, source),
                 Output::Restored { index, term } => {
                     self.metrics.snapshots_installed.fetch_add(1, Relaxed);
                     tracing::info!(index, term, "state restored from the leader's snapshot");
@@ -346,7 +352,7 @@ impl<D: Disk> Driver<D> {
 
     /// Serializes a state-machine clone on a blocking thread. The replica emits one
     /// snapshot at a time, so no job is running here.
-    fn serialize_snapshot(&mut self, index: Index, kv: Kv) {
+    fn serialize_snapshot(&mut self, index: Index, source: SnapshotSource) {
         if self.snapshot_job.is_some() {
             tracing::warn!(index, "snapshot requested while one is being serialized");
             return;
@@ -355,7 +361,9 @@ impl<D: Disk> Driver<D> {
         let pace = self.background.pace();
         self.snapshot_job = Some(self.background.run(move || {
             let mut out = Paced::new(Vec::new(), pace, None);
-            let r = kv.write_snapshot(&mut out).map(|()| out.into_inner());
+            let r = source
+                .write_to(&mut out)
+                .map(|layout| (out.into_inner(), layout));
             (index, r)
         }));
     }

@@ -292,8 +292,8 @@ fn print_summary(
     )?;
     writeln!(
         out,
-        "snapshots: taken {}, installed from a leader {} (in {} seeds)",
-        s.snapshots_taken, s.snapshots_installed, s.seeds_with_install
+        "snapshots: taken {} ({} encoded as a delta), installed from a leader {} (in {} seeds)",
+        s.snapshots_taken, s.snapshot_deltas, s.snapshots_installed, s.seeds_with_install
     )?;
     writeln!(
         out,

@@ -14,6 +14,9 @@ pub struct Stats {
     pub pauses: u64,
     pub messages: u64,
     pub snapshots_taken: u64,
+    /// Snapshots written as the previous one plus a delta (counted in `snapshots_taken`
+    /// once ready).
+    pub snapshot_deltas: u64,
     pub snapshots_installed: u64,
     /// Seeds in which some node installed a snapshot from its leader.
     pub seeds_with_install: u64,
@@ -49,6 +52,7 @@ impl Stats {
         self.pauses += o.pauses;
         self.messages += o.messages;
         self.snapshots_taken += o.snapshots_taken;
+        self.snapshot_deltas += o.snapshot_deltas;
         self.snapshots_installed += o.snapshots_installed;
         self.seeds_with_install += o.seeds_with_install;
         self.membership_changes += o.membership_changes;

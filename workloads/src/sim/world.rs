@@ -135,7 +135,7 @@ pub(super) enum Ev {
         node: NodeId,
         epoch: u64,
         index: Index,
-        data: Option<Vec<u8>>,
+        data: Option<(Vec<u8>, node::kv::Layout)>,
     },
     /// Driver mutant `no-fsync`: claims `seq` durable at once.
     FakeSynced {
@@ -831,7 +831,7 @@ impl<R: Driven> World<R> {
                     self.on_leader_applied_old_term(node, epoch);
                 }
             }
-            Output::Snapshot { index, kv } => self.on_snapshot(node, index, &kv),
+            Output::Snapshot { index, source } => self.on_snapshot(node, index, &source),
             Output::Refused(r) => {
                 self.stats.hostile_rejected += 1;
                 self.trace_line(|| {
