@@ -21,8 +21,9 @@
 # 0 = no automatic snapshots) and runs each beside etcd, interleaved per connection
 # count, so the ratios come from the same run. Without it the node's default is used.
 # Each row of the table shows how many snapshots the three nodes took during that run
-# (from node_snapshots_taken_total in /metrics), so a reader sees whether one fell
-# inside, and the load average when the row's run started.
+# as whole+delta (from node_snapshots_taken_total and node_snapshot_deltas_total in
+# /metrics: written whole, and as the previous snapshot plus a delta), so a reader
+# sees whether one fell inside, and the load average when the row's run started.
 #
 # Installs wrk and etcd with apt-get when they are missing. Every process it starts
 # is killed on exit.
@@ -179,14 +180,17 @@ run_spread() {
 }
 
 node_term() { curl -s -m 1 "http://127.0.0.1:$1/status" | sed -n 's/.*"term":\([0-9]*\).*/\1/p'; }
-# Snapshots taken so far by the three nodes of variant $1.
+# Snapshots taken so far by the three nodes of variant $1, and how many of them
+# were deltas (the previous snapshot plus the changes since): "taken deltas".
 snapshots() {
-  local p n=0 c
+  local p n=0 d=0 c e m
   for p in ${NPORTS[$1]}; do
-    c=$(curl -s -m 2 "http://127.0.0.1:$p/metrics" | awk '$1 == "node_snapshots_taken_total" { print $2 }')
-    n=$((n + ${c:-0}))
+    m=$(curl -s -m 2 "http://127.0.0.1:$p/metrics")
+    c=$(awk '$1 == "node_snapshots_taken_total" { print $2 }' <<<"$m")
+    e=$(awk '$1 == "node_snapshot_deltas_total" { print $2 }' <<<"$m")
+    n=$((n + ${c:-0})); d=$((d + ${e:-0}))
   done
-  echo "$n"
+  echo "$n $d"
 }
 load() { cut -d' ' -f1 /proc/loadavg; }
 declare -A R TERM0 SNAPS LOAD
@@ -200,7 +204,7 @@ for op in $OPS; do
     fi
     for v in $VARIANTS; do
       LOAD[$v,$op,$c]=$(load)
-      before=$(snapshots "$v")
+      read -r before dbefore <<<"$(snapshots "$v")"
       echo "+ $op c=$c ours $v (load ${LOAD[$v,$op,$c]})" >&2
       if [ "${v%%/*}" = basic-paxos ]; then
         # shellcheck disable=SC2086
@@ -208,15 +212,17 @@ for op in $OPS; do
       else
         R[$v,$op,$c]=$(run $ns "${LEADER[$v]}" "$c")
       fi
-      SNAPS[$v,$op,$c]=$(( $(snapshots "$v") - before ))
+      read -r after dafter <<<"$(snapshots "$v")"
+      # whole+delta: snapshots written whole, and as a delta.
+      SNAPS[$v,$op,$c]="$(( after - before - (dafter - dbefore) ))+$(( dafter - dbefore ))"
     done
   done
 done
 
-printf '\n%-6s %5s %-22s | %10s %8s %8s %6s %5s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
+printf '\n%-6s %5s %-22s | %10s %8s %8s %6s %7s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
   op conns "ours engine/snap-every" "ours req/s" "p50 ms" "p99 ms" errors snaps load \
   "etcd req/s" "p50 ms" "p99 ms" errors load "rps x" "p99 x"
-printf -- '-%.0s' $(seq 1 142); echo
+printf -- '-%.0s' $(seq 1 144); echo
 for op in $OPS; do
   for c in $CONNS; do
     read -r erps ep50 ep99 eerr <<<"${R[etcd,$op,$c]:-0 0 0 -}"
@@ -224,7 +230,7 @@ for op in $OPS; do
       read -r orps op50 op99 oerr <<<"${R[$v,$op,$c]:-0 0 0 -}"
       ratio=$(awk -v a="$orps" -v b="$erps" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')
       p99r=$(awk -v a="$op99" -v b="$ep99" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')
-      printf '%-6s %5s %-22s | %10s %8s %8s %6s %5s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
+      printf '%-6s %5s %-22s | %10s %8s %8s %6s %7s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
         "$op" "$c" "$v" "$orps" "$op50" "$op99" "$oerr" "${SNAPS[$v,$op,$c]}" "${LOAD[$v,$op,$c]}" \
         "$erps" "$ep50" "$ep99" "$eerr" "${LOAD[etcd,$op,$c]:--}" "$ratio" "$p99r"
     done

@@ -166,7 +166,7 @@ fn one_snapshot(keys: u64, value_bytes: usize) -> ExitCode {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let (snapshot, serialize_s) = snapshot_of(&kv, keys)?;
         let t0 = Instant::now();
-        Storage::prepare_snapshot(dir.path(), &snapshot, false, Pace::default())
+        Storage::prepare_snapshot(dir.path(), &snapshot, None, false, Pace::default())
             .map_err(|e| e.to_string())?;
         let write_s = t0.elapsed().as_secs_f64();
         let mib = snapshot.data.len() as f64 / (1 << 20) as f64;

@@ -500,8 +500,9 @@ fn a_prepared_compaction_snapshot_is_put_in_place_and_recovered() {
         let mut s = synced_entries(dir.path(), 200);
         let before = s.segment_count();
         // The file is written while the log keeps taking writes.
-        let p = Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), false, Pace::default())
-            .unwrap();
+        let p =
+            Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), None, false, Pace::default())
+                .unwrap();
         s.write(None, None, &entries(201, 210, 1), None).unwrap();
         assert!(s.install_prepared(p).unwrap());
         s.sync().unwrap();
@@ -528,7 +529,7 @@ fn a_snapshot_file_written_in_paced_synced_pieces_reads_back_whole() {
     };
     {
         let mut s = synced_entries(dir.path(), 200);
-        let p = Storage::prepare_snapshot(dir.path(), &big, false, pace).unwrap();
+        let p = Storage::prepare_snapshot(dir.path(), &big, None, false, pace).unwrap();
         assert!(s.install_prepared(p).unwrap());
         s.sync().unwrap();
     }
@@ -581,8 +582,9 @@ fn a_prepared_snapshot_overtaken_by_a_newer_one_is_discarded() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut s = synced_entries(dir.path(), 200);
-        let old = Storage::prepare_snapshot(dir.path(), &snapshot(100, 1), false, Pace::default())
-            .unwrap();
+        let old =
+            Storage::prepare_snapshot(dir.path(), &snapshot(100, 1), None, false, Pace::default())
+                .unwrap();
         // A newer snapshot (from a leader) lands first.
         s.write(Some(&snapshot(150, 1)), None, &[], None).unwrap();
         assert!(!s.install_prepared(old).unwrap());
@@ -604,8 +606,9 @@ fn a_crash_before_a_prepared_snapshot_is_placed_recovers_the_whole_log() {
     let dir = tempfile::tempdir().unwrap();
     {
         let _s = synced_entries(dir.path(), 200);
-        let _p = Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), false, Pace::default())
-            .unwrap();
+        let _p =
+            Storage::prepare_snapshot(dir.path(), &snapshot(150, 1), None, false, Pace::default())
+                .unwrap();
         // Dropped here without install_prepared: as if the process died.
     }
     let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();
@@ -715,4 +718,181 @@ fn a_segment_cut_back_to_its_header_is_lost_state() {
         assert_eq!(again.identity, None);
         assert!(again.entries.is_empty());
     }
+}
+
+/// A snapshot through `last_index` whose state-machine bytes are `data`.
+fn snapshot_of(last_index: Index, data: &[u8]) -> Snapshot {
+    Snapshot {
+        data: data.to_vec().into(),
+        ..snapshot(last_index, 1)
+    }
+}
+
+/// Prepares `snap` as the driver's compaction thread does (as a delta when it
+/// extends what the files hold) and puts it in place.
+fn compact(s: &mut Storage, dir: &Path, snap: &Snapshot) -> bool {
+    let saved = s.saved_snapshot().get();
+    let p = Storage::prepare_snapshot(dir, snap, saved.as_ref(), false, Pace::default()).unwrap();
+    s.install_prepared(p).unwrap()
+}
+
+/// Delta files in `dir`.
+fn deltas(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.contains("snapshot-delta-") && !name.ends_with(".tmp")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_snapshot_extending_the_saved_one_is_saved_as_a_delta_and_recovered_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = vec![7u8; 50_000];
+    let mut two = image.clone();
+    two.extend_from_slice(b"first delta");
+    let mut three = two.clone();
+    three.extend_from_slice(b"second delta");
+    {
+        let mut s = synced_entries(dir.path(), 200);
+        assert!(compact(&mut s, dir.path(), &snapshot_of(100, &image)));
+        let whole_len = fs::metadata(dir.path().join("snapshot")).unwrap().len();
+        assert!(compact(&mut s, dir.path(), &snapshot_of(150, &two)));
+        assert!(compact(&mut s, dir.path(), &snapshot_of(180, &three)));
+        s.sync().unwrap();
+        assert_eq!(s.first_index(), 181);
+        // The whole file is untouched; each delta holds about what it adds.
+        assert_eq!(
+            fs::metadata(dir.path().join("snapshot")).unwrap().len(),
+            whole_len
+        );
+        let d = deltas(dir.path());
+        assert_eq!(d.len(), 2, "{d:?}");
+        for p in &d {
+            assert!(fs::metadata(p).unwrap().len() < 200, "{}", p.display());
+        }
+    }
+    let (s, r) = Storage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(r.snapshot, Some(snapshot_of(180, &three)));
+    assert_eq!(r.entries, entries(181, 200, 1));
+    // The saved bytes go on as the base of the next delta.
+    assert_eq!(
+        s.saved_snapshot().get().map(|x| x.data),
+        Some(three.clone().into())
+    );
+    drop(s);
+
+    // A snapshot that does not extend them is written whole and ends the chain.
+    {
+        let (mut s, _) = Storage::open(dir.path(), small_segments()).unwrap();
+        s.write(None, None, &entries(201, 220, 1), None).unwrap();
+        s.sync().unwrap();
+        assert!(compact(&mut s, dir.path(), &snapshot_of(210, b"other")));
+        s.sync().unwrap();
+        assert!(deltas(dir.path()).is_empty());
+    }
+    let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(r.snapshot, Some(snapshot_of(210, b"other")));
+    assert_eq!(r.entries, entries(211, 220, 1));
+}
+
+#[test]
+fn a_lost_delta_file_stops_recovery_instead_of_losing_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = synced_entries(dir.path(), 200);
+        assert!(compact(&mut s, dir.path(), &snapshot_of(100, &[1; 1000])));
+        let mut more = vec![1; 1000];
+        more.push(2);
+        assert!(compact(&mut s, dir.path(), &snapshot_of(180, &more)));
+        s.sync().unwrap();
+        assert_eq!(
+            s.first_index(),
+            181,
+            "entries through 180 are gone from the log"
+        );
+    }
+    for p in deltas(dir.path()) {
+        fs::remove_file(p).unwrap();
+    }
+    let err = Storage::open(dir.path(), small_segments()).err();
+    assert!(
+        matches!(
+            err,
+            Some(StorageError::Inconsistent { .. } | StorageError::Corrupt { .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_damaged_delta_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = synced_entries(dir.path(), 200);
+        assert!(compact(&mut s, dir.path(), &snapshot_of(100, &[1; 1000])));
+        let mut more = vec![1; 1000];
+        more.extend_from_slice(&[3; 100]);
+        assert!(compact(&mut s, dir.path(), &snapshot_of(150, &more)));
+        s.sync().unwrap();
+    }
+    let d = deltas(dir.path());
+    let mut bytes = fs::read(&d[0]).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&d[0], bytes).unwrap();
+    match Storage::open(dir.path(), small_segments()) {
+        Err(StorageError::Corrupt { path, .. }) => assert_eq!(path, d[0]),
+        other => panic!("expected a corrupt delta, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn deltas_of_a_replaced_snapshot_are_dropped_placed_or_left_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = vec![5u8; 2000];
+    let mut extended = image.clone();
+    extended.push(6);
+    let kept;
+    {
+        let mut s = synced_entries(dir.path(), 200);
+        assert!(compact(&mut s, dir.path(), &snapshot_of(100, &image)));
+        assert!(compact(&mut s, dir.path(), &snapshot_of(120, &extended)));
+        kept = deltas(dir.path());
+        let copy: Vec<_> = kept.iter().map(|p| fs::read(p).unwrap()).collect();
+        // A delta prepared against these files...
+        let mut later = extended.clone();
+        later.push(7);
+        let saved = s.saved_snapshot().get();
+        let p = Storage::prepare_snapshot(
+            dir.path(),
+            &snapshot_of(170, &later),
+            saved.as_ref(),
+            false,
+            Pace::default(),
+        )
+        .unwrap();
+        // ...is dropped when a snapshot from the leader replaces them first.
+        s.write(Some(&snapshot_of(150, b"leader's")), None, &[], None)
+            .unwrap();
+        assert!(deltas(dir.path()).is_empty(), "the new base ends the chain");
+        assert!(!s.install_prepared(p).unwrap());
+        s.sync().unwrap();
+        // As if a crash came before the old deltas' deletion reached the disk.
+        for (p, b) in kept.iter().zip(copy) {
+            fs::write(p, b).unwrap();
+        }
+    }
+    let (_, r) = Storage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(r.snapshot, Some(snapshot_of(150, b"leader's")));
+    assert_eq!(r.entries, entries(151, 200, 1));
+    assert!(
+        deltas(dir.path()).is_empty(),
+        "left-over deltas removed at open"
+    );
 }

@@ -19,7 +19,7 @@ use crate::paxos::{basic, multi};
 use crate::raft::PersistWrite;
 use crate::raft::types::Snapshot;
 use crate::storage::paxos::PaxosLog;
-use crate::storage::{PreparedSnapshot, Storage, StorageError, StorageOptions};
+use crate::storage::{PreparedSnapshot, SavedCell, Storage, StorageError, StorageOptions};
 use std::io;
 use std::path::Path;
 use std::path::PathBuf;
@@ -51,9 +51,9 @@ impl PersistOp {
 pub trait Disk: Send + 'static {
     fn write(&mut self, op: PersistOp) -> io::Result<()>;
     fn sync(&mut self) -> io::Result<()>;
-    /// Where compaction snapshots can be written off the write path (directory, and
-    /// whether to skip fsyncs). `None`: they go through `write` like any snapshot.
-    fn snapshot_dir(&self) -> Option<(PathBuf, bool)> {
+    /// Where compaction snapshots can be written off the write path. `None`: they
+    /// go through `write` like any snapshot.
+    fn snapshot_dir(&self) -> Option<SnapshotDir> {
         None
     }
     /// Files that left the log at the last `sync` and are the caller's to delete
@@ -61,6 +61,16 @@ pub trait Disk: Send + 'static {
     fn take_obsolete(&mut self) -> Vec<PathBuf> {
         Vec::new()
     }
+}
+
+/// Where compaction snapshots are written off the write path: the directory,
+/// whether to skip fsyncs, and what the snapshot files hold (a compaction snapshot
+/// that extends it is written as a delta).
+#[derive(Clone, Debug)]
+pub struct SnapshotDir {
+    pub dir: PathBuf,
+    pub no_fsync: bool,
+    pub saved: SavedCell,
 }
 
 /// A finished batch: the highest `seq` it covered and how long the fsync took.
@@ -95,7 +105,7 @@ impl<D: Disk> GroupCommit<D> {
     }
 
     /// Where the disk lets compaction snapshots be written (see [`Compactor`]).
-    pub fn snapshot_dir(&self) -> Option<(PathBuf, bool)> {
+    pub fn snapshot_dir(&self) -> Option<SnapshotDir> {
         self.disk.as_ref().and_then(Disk::snapshot_dir)
     }
 
@@ -165,7 +175,7 @@ impl<D: Disk> GroupCommit<D> {
 /// so a large file never holds up a batch of the write-ahead log. An error leaves
 /// the log uncompacted, which costs space, not safety.
 pub struct Compactor {
-    dir: Option<(PathBuf, bool)>,
+    dir: Option<SnapshotDir>,
     background: Background,
     job: Option<CompactionJob>,
     /// The newest snapshot waiting for `job` (an older one is superseded, never written).
@@ -175,7 +185,7 @@ pub struct Compactor {
 }
 
 impl Compactor {
-    pub fn new(dir: Option<(PathBuf, bool)>, background: Background) -> Self {
+    pub fn new(dir: Option<SnapshotDir>, background: Background) -> Self {
         Compactor {
             dir,
             background,
@@ -188,7 +198,7 @@ impl Compactor {
     /// Saves a snapshot that only compacts the log, off the write path.
     /// Without a snapshot directory the snapshot goes to `disk` like any other.
     pub fn push<D: Disk>(&mut self, snapshot: Snapshot, disk: &mut GroupCommit<D>) {
-        let Some((dir, no_fsync)) = self.dir.clone() else {
+        let Some(target) = self.dir.clone() else {
             disk.push(PersistOp::Write(Box::new(DurableWrite::Raft(
                 PersistWrite {
                     snapshot: Some(snapshot),
@@ -203,8 +213,17 @@ impl Compactor {
         }
         let pace = self.background.pace();
         self.job = Some(self.background.run(move || {
-            crate::storage::Storage::prepare_snapshot(&dir, &snapshot, no_fsync, pace)
-                .map_err(io::Error::other)
+            // What the files hold as this starts: the snapshot is written as what it
+            // adds to that when it extends it (placing it checks that still holds).
+            let saved = target.saved.get();
+            crate::storage::Storage::prepare_snapshot(
+                &target.dir,
+                &snapshot,
+                saved.as_ref(),
+                target.no_fsync,
+                pace,
+            )
+            .map_err(io::Error::other)
         }));
     }
 
@@ -222,7 +241,7 @@ impl Compactor {
     /// Deletes files that left the log on the background thread (in order, after
     /// any snapshot file being written). A failure costs space only: it is logged.
     pub fn delete(&self, paths: Vec<PathBuf>) {
-        let Some((dir, no_fsync)) = self.dir.clone() else {
+        let Some(SnapshotDir { dir, no_fsync, .. }) = self.dir.clone() else {
             return;
         };
         self.background.spawn(move || {
@@ -288,8 +307,12 @@ impl Disk for crate::storage::Storage {
     fn sync(&mut self) -> io::Result<()> {
         crate::storage::Storage::sync(self).map_err(io::Error::other)
     }
-    fn snapshot_dir(&self) -> Option<(PathBuf, bool)> {
-        Some((self.dir().to_path_buf(), self.no_fsync()))
+    fn snapshot_dir(&self) -> Option<SnapshotDir> {
+        Some(SnapshotDir {
+            dir: self.dir().to_path_buf(),
+            no_fsync: self.no_fsync(),
+            saved: self.saved_snapshot(),
+        })
     }
     fn take_obsolete(&mut self) -> Vec<PathBuf> {
         crate::storage::Storage::take_obsolete(self)
@@ -380,7 +403,7 @@ impl Disk for NodeDisk {
             NodeDisk::BasicPaxos(d) => Disk::sync(d),
         }
     }
-    fn snapshot_dir(&self) -> Option<(PathBuf, bool)> {
+    fn snapshot_dir(&self) -> Option<SnapshotDir> {
         match self {
             NodeDisk::Raft(d) => d.snapshot_dir(),
             // A Paxos snapshot rides its write (with the records it keeps).

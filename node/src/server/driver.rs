@@ -169,6 +169,9 @@ impl<D: Disk> Driver<D> {
                     match job {
                         Ok((index, Ok((data, layout)))) => {
                             self.metrics.snapshots_taken.fetch_add(1, Relaxed);
+                            if layout.deltas > 0 {
+                                self.metrics.snapshot_deltas.fetch_add(1, Relaxed);
+                            }
                             tracing::info!(
                                 index,
                                 bytes = data.len(),

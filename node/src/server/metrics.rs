@@ -71,6 +71,8 @@ pub struct Metrics {
     pub applied_entries: AtomicU64,
     pub role_changes: AtomicU64,
     pub snapshots_taken: AtomicU64,
+    /// Of those, the ones written as the previous snapshot plus a delta.
+    pub snapshot_deltas: AtomicU64,
     pub snapshots_installed: AtomicU64,
     /// Streamed InstallSnapshot, leader side (see `snapshot_stream`).
     pub snapshot_streams: AtomicU64,
@@ -127,6 +129,7 @@ impl Default for Metrics {
             applied_entries: AtomicU64::new(0),
             role_changes: AtomicU64::new(0),
             snapshots_taken: AtomicU64::new(0),
+            snapshot_deltas: AtomicU64::new(0),
             snapshots_installed: AtomicU64::new(0),
             snapshot_streams: AtomicU64::new(0),
             snapshot_stream_errors: AtomicU64::new(0),
@@ -285,6 +288,11 @@ impl Metrics {
                 "node_snapshots_taken",
                 "Snapshots taken",
                 &self.snapshots_taken,
+            ),
+            (
+                "node_snapshot_deltas",
+                "Snapshots taken as the previous one plus the changes since (a delta)",
+                &self.snapshot_deltas,
             ),
             (
                 "node_snapshots_installed",

@@ -89,8 +89,8 @@ pub async fn run<D: Disk>(
     let replica = Replica::try_new(config.replica_config(), recovered)?;
     let (status_tx, status_rx) = watch::channel(replica.status());
     // Raft snapshots stream from the snapshot file where there is one.
-    let stream_from = disk.snapshot_dir().map(|(dir, _)| transport::StreamFrom {
-        dir,
+    let stream_from = disk.snapshot_dir().map(|d| transport::StreamFrom {
+        dir: d.dir,
         chunk_bytes: config.snapshot_chunk_bytes,
     });
     let transport = Transport::start(

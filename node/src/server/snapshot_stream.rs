@@ -30,11 +30,10 @@ use super::http::json_response;
 use super::metrics::Metrics;
 use super::transport::TOKEN_HEADER;
 use crate::engine::{NodeId, PeerMessage};
-use crate::raft::types::{Message, MessageBody, SnapshotMeta};
+use crate::raft::types::{Message, MessageBody};
 use crate::raft::validate::MAX_TERM_STEP;
 use crate::storage::{
-    SNAPSHOT_FILE, SNAPSHOT_HEADER, SnapshotHeader, TMP_SUFFIX, load_raft_snapshot,
-    parse_snapshot_header,
+    Outgoing, SNAPSHOT_HEADER, TMP_SUFFIX, load_raft_snapshot, parse_snapshot_header,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -47,7 +46,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
 /// Bytes per chunk unless the node is told otherwise (`--snapshot-chunk-kib`).
@@ -69,8 +67,6 @@ const MAX_STALLS: u32 = 3;
 const INCOMING: &str = "snapshot-incoming";
 /// Prefix of the chunk headers.
 const H: &str = "x-snapshot-";
-/// The most of a snapshot file read to find its meta (membership included).
-const META_PROBE: usize = 64 << 10;
 
 /// What each chunk carries besides its bytes: who sends it in which term, which
 /// snapshot it belongs to (index and term from the file, its total length and the
@@ -380,26 +376,29 @@ struct Sent {
     done: Instant,
 }
 
-/// Opens a snapshot file: the file, its length, its header and its meta.
-async fn open_snapshot(
-    path: &Path,
-) -> Result<(tokio::fs::File, u64, SnapshotHeader, SnapshotMeta), String> {
-    let mut file = tokio::fs::File::open(path)
+/// Opens the saved snapshot of `dir` for sending, off the async threads.
+async fn open_outgoing(dir: &Path) -> Result<Arc<Outgoing>, String> {
+    let d = dir.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || Outgoing::open(&d))
         .await
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let total = file
-        .metadata()
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
-    let mut probe = vec![0u8; (total as usize).min(META_PROBE)];
-    file.read_exact(&mut probe)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let header = parse_snapshot_header(&probe).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (meta, _) = postcard::take_from_bytes::<SnapshotMeta>(&probe[SNAPSHOT_HEADER..])
-        .map_err(|e| format!("{}: meta does not decode: {e}", path.display()))?;
-    Ok((file, total, header, meta))
+        .map_err(|e| format!("opening the snapshot: {e}"))?;
+    match opened {
+        Ok(Some(out)) => Ok(Arc::new(out)),
+        Ok(None) => Err(format!("no snapshot in {}", dir.display())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Reads `n` bytes of `out` at `offset`, off the async threads.
+async fn read_chunk(out: &Arc<Outgoing>, offset: u64, n: usize) -> Result<Vec<u8>, String> {
+    let out = out.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; n];
+        out.read_at(offset, &mut buf).map(|()| buf)
+    })
+    .await
+    .map_err(|e| format!("reading the snapshot: {e}"))?
+    .map_err(|e| format!("reading the snapshot at {offset}: {e}"))
 }
 
 /// The leader's side for one peer: streams the snapshot file when asked.
@@ -447,7 +446,6 @@ impl Streamer {
     /// (the core asks again every election timeout until the peer answers).
     async fn stream(&self, m: &Message, last: &Option<Sent>) -> Result<Option<Sent>, String> {
         let started = Instant::now();
-        let path = self.dir.join(SNAPSHOT_FILE);
         let wanted = match &m.body {
             MessageBody::InstallSnapshot { snapshot } => snapshot.meta.last_index,
             _ => 0,
@@ -455,20 +453,21 @@ impl Streamer {
         // The core compacts as soon as a snapshot's bytes exist; its file is written
         // in the background after. An older file would be a wasted transfer (the
         // follower would then need entries the leader no longer has): wait for it.
-        let (mut file, total, file_header, meta) = loop {
-            let opened = open_snapshot(&path).await?;
-            if opened.3.last_index >= wanted {
-                break opened;
+        let out = loop {
+            let out = open_outgoing(&self.dir).await?;
+            if out.meta.last_index >= wanted {
+                break out;
             }
             if started.elapsed() > FILE_WAIT {
                 return Err(format!(
-                    "{} holds index {}, not yet the {wanted} asked for",
-                    path.display(),
-                    opened.3.last_index
+                    "the snapshot in {} holds index {}, not yet the {wanted} asked for",
+                    self.dir.display(),
+                    out.meta.last_index
                 ));
             }
             tokio::time::sleep(FILE_POLL).await;
         };
+        let (meta, total) = (out.meta.clone(), out.total);
         let mut h = ChunkHeader {
             from: m.from,
             to: m.to,
@@ -477,7 +476,7 @@ impl Streamer {
             index: meta.last_index,
             index_term: meta.last_term,
             total,
-            file_crc: file_header.crc,
+            file_crc: out.crc,
             offset: 0,
             chunk_crc: 0,
         };
@@ -487,18 +486,12 @@ impl Streamer {
         {
             return Ok(None);
         }
-        let mut buf = vec![0u8; self.chunk_bytes.max(1)];
         let mut stalls = 0;
         while h.offset < total {
-            let n = (total - h.offset).min(buf.len() as u64) as usize;
-            file.seek(SeekFrom::Start(h.offset))
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            file.read_exact(&mut buf[..n])
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            h.chunk_crc = crc32fast::hash(&buf[..n]);
-            let next = self.post(&h, Bytes::copy_from_slice(&buf[..n])).await?;
+            let n = (total - h.offset).min(self.chunk_bytes.max(1) as u64) as usize;
+            let chunk = read_chunk(&out, h.offset, n).await?;
+            h.chunk_crc = crc32fast::hash(&chunk);
+            let next = self.post(&h, Bytes::from(chunk)).await?;
             self.metrics.snapshot_chunks_sent.fetch_add(1, Relaxed);
             if next > total {
                 return Err(format!("peer claims offset {next} of {total}"));
@@ -562,7 +555,7 @@ impl Streamer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::types::{Membership, Snapshot};
+    use crate::raft::types::{Membership, Snapshot, SnapshotMeta};
 
     fn file(data_len: usize) -> (Snapshot, Vec<u8>) {
         let snapshot = Snapshot {

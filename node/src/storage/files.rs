@@ -17,7 +17,7 @@ pub(crate) const SNAPSHOT_FILE: &str = "snapshot";
 /// on open (a crash before the rename means the old file is still the valid one).
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"LKVSNAP1";
+pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"LKVSNAP1";
 
 /// Makes a create, rename or delete inside `dir` durable (the file's own fsync does not).
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
@@ -63,34 +63,51 @@ pub(crate) fn prepare_snapshot(
     snapshot: &Snapshot,
     no_fsync: bool,
     pace: Pace,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, u32)> {
     let tmp = dir.join(format!(
         "{SNAPSHOT_FILE}-{}{TMP_SUFFIX}",
         snapshot.meta.last_index
     ));
-    let f = File::create(&tmp).map_err(io_at(&tmp))?;
+    let crc = write_checked(&tmp, SNAPSHOT_MAGIC, no_fsync, pace, |w| {
+        postcard::to_io(snapshot, w).map(|_| ()).map_err(|e| {
+            StorageError::InvalidWrite(format!("cannot write snapshot {}: {e}", tmp.display()))
+        })
+    })?;
+    Ok((tmp, crc))
+}
+
+/// Creates `path` as a checked file: `magic`, the payload's length (u64 LE) and
+/// CRC-32 (u32 LE), then the payload `body` writes, streamed and paced by `pace`
+/// (see [`prepare_snapshot`]); fsynced unless `no_fsync`. Returns the payload's CRC.
+pub(crate) fn write_checked(
+    path: &Path,
+    magic: &[u8; 8],
+    no_fsync: bool,
+    pace: Pace,
+    body: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<u32> {
+    let f = File::create(path).map_err(io_at(path))?;
     let sync = match no_fsync {
         true => None,
-        false => Some(f.try_clone().map_err(io_at(&tmp))?),
+        false => Some(f.try_clone().map_err(io_at(path))?),
     };
     let mut buf = BufWriter::with_capacity(1 << 20, f);
-    buf.write_all(&[0u8; 20]).map_err(io_at(&tmp))?;
+    buf.write_all(&[0u8; SNAPSHOT_HEADER])
+        .map_err(io_at(path))?;
     let mut w = Paced::new(Crc::new(buf), pace, sync);
-    postcard::to_io(snapshot, &mut w).map_err(|e| {
-        StorageError::InvalidWrite(format!("cannot write snapshot {}: {e}", tmp.display()))
-    })?;
+    body(&mut w)?;
     let (crc, payload_len, buf) = w.into_inner().finish();
-    let mut f = buf.into_inner().map_err(|e| io_at(&tmp)(e.into_error()))?;
-    let mut header = [0u8; 20];
-    header[..8].copy_from_slice(SNAPSHOT_MAGIC);
+    let mut f = buf.into_inner().map_err(|e| io_at(path)(e.into_error()))?;
+    let mut header = [0u8; SNAPSHOT_HEADER];
+    header[..8].copy_from_slice(magic);
     header[8..16].copy_from_slice(&payload_len.to_le_bytes());
     header[16..20].copy_from_slice(&crc.to_le_bytes());
-    f.seek(SeekFrom::Start(0)).map_err(io_at(&tmp))?;
-    f.write_all(&header).map_err(io_at(&tmp))?;
+    f.seek(SeekFrom::Start(0)).map_err(io_at(path))?;
+    f.write_all(&header).map_err(io_at(path))?;
     if !no_fsync {
-        f.sync_all().map_err(io_at(&tmp))?;
+        f.sync_all().map_err(io_at(path))?;
     }
-    Ok(tmp)
+    Ok(crc)
 }
 
 /// Encodes a snapshot file: magic, payload length (u64 LE), CRC-32 of the payload
@@ -108,13 +125,39 @@ pub(crate) fn encode_snapshot<T: serde::Serialize>(snapshot: &T) -> Result<Vec<u
     Ok(out)
 }
 
-/// Reads `dir/snapshot` if it exists. Any damage is an error naming the file: a
-/// snapshot is written atomically, so a bad one was not made by a crash.
-pub(crate) fn load_snapshot(dir: &Path) -> Result<Option<Snapshot>> {
-    let Some(bytes) = read_snapshot_bytes(&dir.join(SNAPSHOT_FILE))? else {
+/// Reads `dir/snapshot` if it exists: the whole file, checked, with its meta, the
+/// offset its state-machine bytes start at (they run to its end) and its CRC. Any
+/// damage is an error naming the file: a snapshot is written atomically, so a bad
+/// one was not made by a crash.
+pub(crate) fn read_whole_snapshot(dir: &Path) -> Result<Option<WholeSnapshot>> {
+    let path = dir.join(SNAPSHOT_FILE);
+    let Some(bytes) = read_snapshot_bytes(&path)? else {
         return Ok(None);
     };
-    decode_raft_snapshot(&dir.join(SNAPSHOT_FILE), bytes).map(Some)
+    let (meta, data_at) = split_raft_snapshot(&path, &bytes)?;
+    let crc = parse_snapshot_header(&bytes)
+        .map_err(|r| StorageError::Corrupt {
+            path: path.clone(),
+            offset: 0,
+            reason: r.into(),
+        })?
+        .crc;
+    Ok(Some(WholeSnapshot {
+        bytes,
+        meta,
+        data_at,
+        crc,
+    }))
+}
+
+/// A whole Raft snapshot file, read and checked (see [`read_whole_snapshot`]).
+pub(crate) struct WholeSnapshot {
+    pub bytes: Vec<u8>,
+    pub meta: SnapshotMeta,
+    /// Where the state-machine bytes start; they run to the end.
+    pub data_at: usize,
+    /// The payload's CRC-32, from the header.
+    pub crc: u32,
 }
 
 /// Reads the snapshot file `dir/name` (written by [`encode_snapshot`]) if it exists.
@@ -151,6 +194,14 @@ pub(crate) fn load_raft_snapshot(path: &Path) -> Result<Snapshot> {
 
 /// Splits a verified Raft snapshot file into its meta and its (shared) data.
 fn decode_raft_snapshot(path: &Path, bytes: Vec<u8>) -> Result<Snapshot> {
+    let (meta, start) = split_raft_snapshot(path, &bytes)?;
+    let data = bytes::Bytes::from(bytes).slice(start..);
+    Ok(Snapshot { meta, data })
+}
+
+/// The meta of a verified Raft snapshot file and the offset of its state-machine
+/// bytes, which run to the end of the file.
+pub(crate) fn split_raft_snapshot(path: &Path, bytes: &[u8]) -> Result<(SnapshotMeta, usize)> {
     let corrupt = |reason: String| StorageError::Corrupt {
         path: path.to_path_buf(),
         offset: SNAPSHOT_HEADER as u64,
@@ -168,14 +219,12 @@ fn decode_raft_snapshot(path: &Path, bytes: Vec<u8>) -> Result<Snapshot> {
             data.len()
         )));
     }
-    let start = bytes.len() - data.len();
-    let data = bytes::Bytes::from(bytes).slice(start..);
-    Ok(Snapshot { meta, data })
+    Ok((meta, bytes.len() - data.len()))
 }
 
 /// The whole snapshot file at `path`, checked (magic, length, checksum), or `None`
 /// when there is none.
-fn read_snapshot_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
+pub(crate) fn read_snapshot_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
     let mut f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -225,7 +274,15 @@ pub(crate) struct SnapshotHeader {
 pub(crate) fn parse_snapshot_header(
     bytes: &[u8],
 ) -> std::result::Result<SnapshotHeader, &'static str> {
-    if bytes.len() < SNAPSHOT_HEADER || &bytes[..8] != SNAPSHOT_MAGIC {
+    parse_checked_header(bytes, SNAPSHOT_MAGIC)
+}
+
+/// Reads the header of a file written by [`write_checked`] with `magic`.
+pub(crate) fn parse_checked_header(
+    bytes: &[u8],
+    magic: &[u8; 8],
+) -> std::result::Result<SnapshotHeader, &'static str> {
+    if bytes.len() < SNAPSHOT_HEADER || &bytes[..8] != magic {
         return Err("not a snapshot file (bad header)");
     }
     let mut len = [0u8; 8];

@@ -21,7 +21,8 @@
 //!
 //! # On disk
 //! `dir/LOCK` (flock, holder's pid), `dir/snapshot` (written atomically: temp file,
-//! fsync, rename, directory fsync), and segments `{seq}-{first}.wal` (see `segment`)
+//! fsync, rename, directory fsync) with the delta files that extend it (see
+//! `delta`), and segments `{seq}-{first}.wal` (see `segment`)
 //! holding framed records (see `record`): entries, truncations, hard states and
 //! snapshot marks, and the node's identity. The hard state lives in the log rather
 //! than in a file of its own so that it is ordered with the entries and rides the
@@ -46,6 +47,7 @@
 //! SIGKILL loses writes the replica already acknowledged. This is a deliberate bug for
 //! testing the test pipeline (docs/design.md, "Mutants").
 
+mod delta;
 pub mod engine_record;
 mod error;
 mod files;
@@ -58,13 +60,11 @@ mod segment;
 mod stats;
 mod writer;
 
+pub use delta::{BaseId, Outgoing, SavedSnapshot};
 pub use error::{Result, StorageError};
 #[cfg(test)]
 pub(crate) use files::encode_snapshot;
-pub(crate) use files::{
-    SNAPSHOT_FILE, SNAPSHOT_HEADER, SnapshotHeader, TMP_SUFFIX, load_raft_snapshot,
-    parse_snapshot_header,
-};
+pub(crate) use files::{SNAPSHOT_HEADER, TMP_SUFFIX, load_raft_snapshot, parse_snapshot_header};
 pub use pace::{Crc, Pace, Paced};
 pub use record::MAX_RECORD_BYTES;
 pub use stats::{FSYNC_BUCKETS, FsyncStats};
@@ -78,6 +78,7 @@ use record::RecordRef;
 use segment::SegmentId;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use writer::SegmentWriter;
 
@@ -134,6 +135,23 @@ pub struct Storage {
     /// Segments no longer part of the log, oldest first, not deleted yet (with
     /// `defer_segment_deletion`).
     obsolete: Vec<PathBuf>,
+    /// What the snapshot files hold, shared with whoever prepares compaction
+    /// snapshots on another thread (see [`Storage::saved_snapshot`]).
+    saved: SavedCell,
+}
+
+/// The saved snapshot, as the storage last updated it (see [`SavedSnapshot`]).
+#[derive(Clone, Debug, Default)]
+pub struct SavedCell(Arc<Mutex<Option<SavedSnapshot>>>);
+
+impl SavedCell {
+    pub fn get(&self) -> Option<SavedSnapshot> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, saved: Option<SavedSnapshot>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = saved;
+    }
 }
 
 impl Storage {
@@ -160,6 +178,7 @@ impl Storage {
             compact_after: rec.snapshot.as_ref().map(|_| (0, 0)),
             stats: FsyncStats::default(),
             obsolete: Vec::new(),
+            saved: SavedCell(Arc::new(Mutex::new(rec.saved))),
         };
         let recovered = Recovered {
             identity: rec.identity,
@@ -175,18 +194,44 @@ impl Storage {
     /// on another thread, then hand the result to [`Storage::install_prepared`]. A
     /// snapshot installed from a leader is not such a snapshot: it goes through
     /// [`Storage::write`].
+    ///
+    /// When the snapshot's bytes extend those of `saved` (what the files held when
+    /// this started, from [`Storage::saved_snapshot`]), only the bytes it adds are
+    /// written, as a delta file; otherwise the whole snapshot.
     pub fn prepare_snapshot(
         dir: &Path,
         snapshot: &Snapshot,
+        saved: Option<&SavedSnapshot>,
         no_fsync: bool,
         pace: Pace,
     ) -> Result<PreparedSnapshot> {
-        let path = files::prepare_snapshot(dir, snapshot, no_fsync, pace)?;
+        let (path, kind) = match saved.filter(|s| delta::extends(snapshot, s)) {
+            Some(s) => {
+                let (path, prefix_len) = delta::prepare(dir, snapshot, s, no_fsync, pace)?;
+                let kind = Prepared::Delta {
+                    base: s.base,
+                    prefix_len,
+                };
+                (path, kind)
+            }
+            None => {
+                let (path, crc) = files::prepare_snapshot(dir, snapshot, no_fsync, pace)?;
+                (path, Prepared::Whole { crc })
+            }
+        };
         Ok(PreparedSnapshot {
             path,
+            kind,
             last_index: snapshot.meta.last_index,
             last_term: snapshot.meta.last_term,
+            data: snapshot.data.clone(),
         })
+    }
+
+    /// What the snapshot files hold now, shared: read it when starting to prepare a
+    /// compaction snapshot on another thread.
+    pub fn saved_snapshot(&self) -> SavedCell {
+        self.saved.clone()
     }
 
     /// Whether fsyncs are skipped (the `no-fsync` mutant).
@@ -200,11 +245,22 @@ impl Storage {
     /// false, and deletes the file, when the snapshot is no newer than the saved one
     /// or the log no longer continues it (a newer snapshot from the leader replaced
     /// it meanwhile): it only ever compacted, so dropping it loses nothing.
+    ///
+    /// A delta is dropped the same way when the files no longer hold the bytes it
+    /// extends (a snapshot from the leader replaced them meanwhile).
     pub fn install_prepared(&mut self, p: PreparedSnapshot) -> Result<bool> {
         self.writer.poison.check()?;
+        let saved = self.saved.get();
+        let extends = match p.kind {
+            Prepared::Whole { .. } => true,
+            Prepared::Delta { base, prefix_len } => saved
+                .as_ref()
+                .is_some_and(|s| s.base == base && s.data.len() as u64 == prefix_len),
+        };
         let current = p.last_index <= self.snapshot_index
             || p.last_index > self.log.last()
-            || !self.log.snapshot_keeps_tail(p.last_index, p.last_term);
+            || !self.log.snapshot_keeps_tail(p.last_index, p.last_term)
+            || !extends;
         if current {
             std::fs::remove_file(&p.path).map_err(io_at(&p.path))?;
             return Ok(false);
@@ -219,9 +275,24 @@ impl Storage {
             self.writer.buf.truncate(mark);
             return Err(e);
         }
-        let renamed =
-            files::rename_into(&self.dir, &p.path, files::SNAPSHOT_FILE, self.opts.no_fsync);
+        let renamed = match p.kind {
+            Prepared::Whole { .. } => {
+                files::rename_into(&self.dir, &p.path, files::SNAPSHOT_FILE, self.opts.no_fsync)
+                    .and_then(|()| delta::remove_all(&self.dir))
+            }
+            Prepared::Delta { .. } => {
+                delta::place(&self.dir, &p.path, p.last_index, self.opts.no_fsync)
+            }
+        };
         self.writer.poison.on_err(renamed)?;
+        let base = match p.kind {
+            Prepared::Whole { crc } => BaseId {
+                index: p.last_index,
+                crc,
+            },
+            Prepared::Delta { base, .. } => base,
+        };
+        self.saved.set(Some(SavedSnapshot { base, data: p.data }));
         let installed = self
             .log
             .install_snapshot(p.last_index, true)
@@ -274,13 +345,24 @@ impl Storage {
         if let (Some(s), Some(keep)) = (snapshot, keep_tail) {
             // Streamed to its file as it is encoded: no second copy in memory.
             let saved = files::prepare_snapshot(&self.dir, s, self.opts.no_fsync, Pace::default())
-                .and_then(|tmp| {
-                    files::rename_into(&self.dir, &tmp, files::SNAPSHOT_FILE, self.opts.no_fsync)
+                .and_then(|(tmp, crc)| {
+                    files::rename_into(&self.dir, &tmp, files::SNAPSHOT_FILE, self.opts.no_fsync)?;
+                    // Only now: until the new base is in place, the deltas are part of
+                    // the saved snapshot the log after it relies on.
+                    delta::remove_all(&self.dir)?;
+                    Ok(crc)
                 });
             if saved.is_err() {
                 self.writer.buf.truncate(mark);
             }
-            self.writer.poison.on_err(saved)?;
+            let crc = self.writer.poison.on_err(saved)?;
+            self.saved.set(Some(SavedSnapshot {
+                base: BaseId {
+                    index: s.meta.last_index,
+                    crc,
+                },
+                data: s.data.clone(),
+            }));
             // Cannot fail (`keep` was decided on this log), but the snapshot file is
             // already replaced, so a failure must stop all further writes.
             let installed = self
@@ -561,8 +643,22 @@ pub fn delete_segments(dir: &Path, paths: &[PathBuf], no_fsync: bool) -> Result<
 #[derive(Clone, Debug)]
 pub struct PreparedSnapshot {
     path: PathBuf,
+    kind: Prepared,
     last_index: Index,
     last_term: Term,
+    /// The snapshot's state-machine bytes (shared), which the files hold once it is
+    /// in place.
+    data: bytes::Bytes,
+}
+
+/// What a prepared snapshot file holds.
+#[derive(Clone, Copy, Debug)]
+enum Prepared {
+    /// The whole snapshot, whose payload has this CRC.
+    Whole { crc: u32 },
+    /// The bytes it adds to those of `base` and the deltas after it, which are
+    /// `prefix_len` long.
+    Delta { base: BaseId, prefix_len: u64 },
 }
 
 impl PreparedSnapshot {

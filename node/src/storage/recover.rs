@@ -12,6 +12,7 @@
 //! no identity. Either way the node joins as a new incarnation (see
 //! `raft::identity`), never counting as the voter it was.
 
+use super::delta::{self, SavedSnapshot};
 use super::error::{Result, StorageError, io_at};
 use super::files;
 use super::log::Log;
@@ -31,6 +32,8 @@ pub(crate) struct Recovery {
     pub(crate) hard_state: HardState,
     pub(crate) identity: Option<Identity>,
     pub(crate) snapshot: Option<Snapshot>,
+    /// What the snapshot files hold (see `delta`).
+    pub(crate) saved: Option<SavedSnapshot>,
 }
 
 /// Reads `dir` (already locked). Creates the first segment of a fresh directory.
@@ -38,7 +41,7 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
     for p in files::remove_tmp_files(dir)? {
         tracing::info!(path = %p.display(), "removed leftover of an interrupted write");
     }
-    let snapshot = files::load_snapshot(dir)?;
+    let (snapshot, saved) = delta::load(dir)?.unzip();
     let (snap_index, snap_term) = snapshot
         .as_ref()
         .map_or((0, 0), |s| (s.meta.last_index, s.meta.last_term));
@@ -56,10 +59,10 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
                  this node will join as a new incarnation"
             );
         }
-        return fresh_log(dir, snapshot, no_fsync);
+        return fresh_log(dir, snapshot, saved, no_fsync);
     }
     if let Some(cut) = segment::first_without_records(dir, &segments)? {
-        return lost(dir, &segments, cut, snapshot, no_fsync);
+        return lost(dir, &segments, cut, snapshot, saved, no_fsync);
     }
     for pair in segments.windows(2) {
         if pair[1].seq != pair[0].seq + 1 {
@@ -170,11 +173,17 @@ pub(crate) fn recover(dir: &Path, no_fsync: bool) -> Result<Recovery> {
         hard_state,
         identity,
         snapshot,
+        saved,
     })
 }
 
 /// A new log after the snapshot (or from index 1), with no identity.
-fn fresh_log(dir: &Path, snapshot: Option<Snapshot>, no_fsync: bool) -> Result<Recovery> {
+fn fresh_log(
+    dir: &Path,
+    snapshot: Option<Snapshot>,
+    saved: Option<SavedSnapshot>,
+    no_fsync: bool,
+) -> Result<Recovery> {
     let snap_index = snapshot.as_ref().map_or(0, |s| s.meta.last_index);
     let id = SegmentId {
         seq: 0,
@@ -192,6 +201,7 @@ fn fresh_log(dir: &Path, snapshot: Option<Snapshot>, no_fsync: bool) -> Result<R
         hard_state,
         identity: None,
         snapshot,
+        saved,
     })
 }
 
@@ -203,6 +213,7 @@ fn lost(
     segments: &[SegmentId],
     cut: SegmentId,
     snapshot: Option<Snapshot>,
+    saved: Option<SavedSnapshot>,
     no_fsync: bool,
 ) -> Result<Recovery> {
     tracing::warn!(
@@ -222,7 +233,7 @@ fn lost(
     if !no_fsync {
         files::fsync_dir(dir)?;
     }
-    fresh_log(dir, snapshot, no_fsync)
+    fresh_log(dir, snapshot, saved, no_fsync)
 }
 
 /// Applies one replayed record; `Err` is the reason the record cannot be where it is.
