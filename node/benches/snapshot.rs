@@ -8,18 +8,22 @@
 //! the paced writer, into memory) and to write the snapshot file (streamed, synced,
 //! as the node writes it), and the process's peak resident memory (VmHWM) before and
 //! after, so `extra` is what taking the snapshot cost on top of holding the state.
-//! Each size runs in a child process of its own so the peaks do not mix.
+//! Each size runs in a child process of its own so the peaks do not mix. Then
+//! 10,000 of the keys are overwritten and the next snapshot is taken the way the
+//! node takes it after them: the previous bytes plus a delta (`delta s`: building
+//! those bytes, which copies the previous ones; `delta write s`: writing the delta
+//! file, which holds only what the delta adds, `delta KiB`).
 //!
 //! Recovery row: a data directory holding a snapshot of N keys and N more log
 //! entries (writes of existing keys) is opened the way the node opens it at start:
 //! `Storage::open` (reads the snapshot and replays the log) and `Replica::try_new`
 //! (decodes the snapshot into the state machine), then the N entries are applied.
 
-use node::kv::{Command, Kv, KvOp};
+use node::kv::{Command, Kv, KvOp, Layout, SnapshotBase, SnapshotSource};
 use node::raft::RaftConfig;
 use node::raft::types::{Entry, HardState, Membership, Payload, Snapshot, SnapshotMeta};
 use node::replica::{Config, Mutants, Replica};
-use node::storage::{Pace, Paced, Storage, StorageOptions};
+use node::storage::{BaseId, Pace, Paced, SavedSnapshot, Storage, StorageOptions};
 use std::process::{Command as Process, ExitCode};
 use std::time::Instant;
 
@@ -55,8 +59,17 @@ fn main() -> ExitCode {
         cores()
     );
     println!(
-        "{:>10} {:>10} {:>12} {:>10} {:>11} {:>11} {:>11}",
-        "keys", "snap MiB", "serialize s", "write s", "state MiB", "peak MiB", "extra MiB"
+        "{:>10} {:>10} {:>12} {:>10} {:>11} {:>11} {:>11} {:>9} {:>14} {:>10}",
+        "keys",
+        "snap MiB",
+        "serialize s",
+        "write s",
+        "state MiB",
+        "peak MiB",
+        "extra MiB",
+        "delta s",
+        "delta write s",
+        "delta KiB"
     );
     let mut ok = true;
     for k in keys.split(',').filter(|k| !k.is_empty()) {
@@ -145,7 +158,12 @@ fn snapshot_of(kv: &Kv, index: u64) -> Result<(Snapshot, f64), String> {
     let mut out = Paced::new(Vec::new(), Pace::default(), None);
     kv.write_snapshot(&mut out).map_err(|e| e.to_string())?;
     let took = t0.elapsed().as_secs_f64();
-    let snapshot = Snapshot {
+    Ok((raft_snapshot(out.into_inner(), index), took))
+}
+
+/// The Raft snapshot of one voter through `index` holding `data`.
+fn raft_snapshot(data: Vec<u8>, index: u64) -> Snapshot {
+    Snapshot {
         meta: SnapshotMeta {
             last_index: index,
             last_term: 1,
@@ -154,14 +172,14 @@ fn snapshot_of(kv: &Kv, index: u64) -> Result<(Snapshot, f64), String> {
                 ..Membership::default()
             },
         },
-        data: out.into_inner().into(),
-    };
-    Ok((snapshot, took))
+        data: data.into(),
+    }
 }
 
 fn one_snapshot(keys: u64, value_bytes: usize) -> ExitCode {
     let run = || -> Result<(), String> {
-        let kv = state(keys, value_bytes)?;
+        let mut kv = state(keys, value_bytes)?;
+        kv.begin_changes();
         let before = peak_mib();
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let (snapshot, serialize_s) = snapshot_of(&kv, keys)?;
@@ -170,10 +188,44 @@ fn one_snapshot(keys: u64, value_bytes: usize) -> ExitCode {
             .map_err(|e| e.to_string())?;
         let write_s = t0.elapsed().as_secs_f64();
         let mib = snapshot.data.len() as f64 / (1 << 20) as f64;
-        drop(snapshot);
         let peak = peak_mib();
+
+        // 10,000 keys change; the next snapshot is the previous bytes plus a delta.
+        let changed = "w".repeat(value_bytes);
+        for i in (0..keys)
+            .step_by((keys / 10_000).max(1) as usize)
+            .take(10_000)
+        {
+            kv.apply(&put(i, &changed)).map_err(|e| e.to_string())?;
+        }
+        let base = SnapshotBase {
+            data: snapshot.data.clone(),
+            layout: Layout {
+                image_len: snapshot.data.len(),
+                deltas: 0,
+            },
+        };
+        let source = SnapshotSource::after(kv.clone(), kv.begin_changes(), Some(base));
+        let t0 = Instant::now();
+        let (bytes, _) =
+            (source.as_delta().map_err(|e| e.to_string())?).ok_or("the delta was refused")?;
+        let delta_s = t0.elapsed().as_secs_f64();
+        let delta_kib = (bytes.len() - snapshot.data.len()) as f64 / 1024.0;
+        let saved = SavedSnapshot {
+            base: BaseId {
+                index: keys,
+                crc: 0,
+            },
+            data: snapshot.data.clone(),
+        };
+        drop(snapshot);
+        let next = raft_snapshot(bytes, keys + 10_000);
+        let t0 = Instant::now();
+        Storage::prepare_snapshot(dir.path(), &next, Some(&saved), false, Pace::default())
+            .map_err(|e| e.to_string())?;
+        let delta_write_s = t0.elapsed().as_secs_f64();
         println!(
-            "{keys:>10} {mib:>10.1} {serialize_s:>12.3} {write_s:>10.3} {before:>11.0} {peak:>11.0} {:>11.0}",
+            "{keys:>10} {mib:>10.1} {serialize_s:>12.3} {write_s:>10.3} {before:>11.0} {peak:>11.0} {:>11.0} {delta_s:>9.3} {delta_write_s:>14.3} {delta_kib:>10.0}",
             peak - before
         );
         Ok(())

@@ -359,27 +359,36 @@ impl SnapshotSource {
         &self.kv
     }
 
-    /// Writes the snapshot's bytes into `w`: the base followed by one delta section
-    /// while the chain stays within its bounds (see [`MAX_DELTAS`]), otherwise the
-    /// whole state. Returns their layout.
-    pub fn write_to<W: Write>(&self, mut w: W) -> Result<Layout, KvError> {
-        let io = |e: std::io::Error| KvError::Encode(e.to_string());
-        if let (Some(changes), Some(base)) = (&self.changes, &self.base)
-            && base.layout.deltas < MAX_DELTAS
-            && base.layout.image_len > 0
-        {
-            let mut delta = Vec::new();
-            self.kv.write_delta(changes, &mut delta)?;
-            let chained = base.data.len().saturating_sub(base.layout.image_len) + delta.len();
-            if chained <= base.layout.image_len {
-                w.write_all(&base.data).map_err(io)?;
-                w.write_all(&delta).map_err(io)?;
-                return Ok(Layout {
-                    image_len: base.layout.image_len,
-                    deltas: base.layout.deltas + 1,
-                });
-            }
+    /// The snapshot's bytes as the base followed by one delta section, while the
+    /// chain stays within its bounds (see [`MAX_DELTAS`]); `None` when they must be
+    /// the whole state ([`SnapshotSource::write_whole`]). Costs about the changes,
+    /// plus one copy of the base.
+    pub fn as_delta(&self) -> Result<Option<(Vec<u8>, Layout)>, KvError> {
+        let (Some(changes), Some(base)) = (&self.changes, &self.base) else {
+            return Ok(None);
+        };
+        if base.layout.deltas >= MAX_DELTAS || base.layout.image_len == 0 {
+            return Ok(None);
         }
+        let mut delta = Vec::new();
+        self.kv.write_delta(changes, &mut delta)?;
+        let chained = base.data.len().saturating_sub(base.layout.image_len) + delta.len();
+        if chained > base.layout.image_len {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(base.data.len() + delta.len());
+        out.extend_from_slice(&base.data);
+        out.extend_from_slice(&delta);
+        let layout = Layout {
+            image_len: base.layout.image_len,
+            deltas: base.layout.deltas + 1,
+        };
+        Ok(Some((out, layout)))
+    }
+
+    /// Writes the whole state into `w` (see [`Kv::write_snapshot`]); returns the
+    /// layout of those bytes.
+    pub fn write_whole<W: Write>(&self, w: W) -> Result<Layout, KvError> {
         let mut counted = Counted { inner: w, n: 0 };
         self.kv.write_snapshot(&mut counted)?;
         Ok(Layout {
@@ -388,10 +397,14 @@ impl SnapshotSource {
         })
     }
 
-    /// The snapshot's bytes and their layout (see [`SnapshotSource::write_to`]).
+    /// The snapshot's bytes and their layout: [`SnapshotSource::as_delta`] when it
+    /// gives them, the whole state otherwise.
     pub fn to_bytes(&self) -> Result<(Vec<u8>, Layout), KvError> {
+        if let Some(delta) = self.as_delta()? {
+            return Ok(delta);
+        }
         let mut out = Vec::new();
-        let layout = self.write_to(&mut out)?;
+        let layout = self.write_whole(&mut out)?;
         Ok((out, layout))
     }
 }

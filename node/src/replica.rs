@@ -88,7 +88,7 @@ pub enum Input {
     /// one or one is being serialized already.
     TakeSnapshot,
     /// The driver serialized the state of an `Output::Snapshot` through `index`
-    /// (with `SnapshotSource::write_to`, which also gave the layout).
+    /// (with `SnapshotSource::to_bytes` or its two halves, which also gave the layout).
     SnapshotReady {
         index: Index,
         data: Vec<u8>,
@@ -114,7 +114,7 @@ pub enum Output {
     /// state machine, in index order, with their terms.
     Applied { index: Index, term: u64 },
     /// Serialize `source` (the state after applying `index`: an O(1) copy-on-write
-    /// clone, and what a delta needs) with `SnapshotSource::write_to`, preferably
+    /// clone, and what a delta needs) with `SnapshotSource::to_bytes`, preferably
     /// off the driver's hot path, and hand the bytes back with
     /// `Input::SnapshotReady`. Dropping it is safe (no compaction).
     Snapshot {

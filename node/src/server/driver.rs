@@ -363,10 +363,12 @@ impl<D: Disk> Driver<D> {
         self.serializing = index;
         let pace = self.background.pace();
         self.snapshot_job = Some(self.background.run(move || {
-            let mut out = Paced::new(Vec::new(), pace, None);
-            let r = source
-                .write_to(&mut out)
-                .map(|layout| (out.into_inner(), layout));
+            // A delta costs about the changes (and a copy of the base in memory);
+            // only the whole state is paced.
+            let r = source.as_delta().transpose().unwrap_or_else(|| {
+                let mut out = Paced::new(Vec::new(), pace, None);
+                (source.write_whole(&mut out)).map(|layout| (out.into_inner(), layout))
+            });
             (index, r)
         }));
     }
