@@ -237,8 +237,13 @@ const MAX_TRACKED: usize = 1 << 16;
 pub const MAX_DELTAS: u32 = 64;
 
 /// Bytes that start every snapshot, so a foreign or older encoding is refused
-/// with a clear error instead of being misread.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"linkv-s1";
+/// with a clear error instead of being misread. `linkv-s2` images may be followed by
+/// delta sections; a node that only knows `linkv-s1` ignored bytes after the image,
+/// so it must not be handed those (it refuses the new magic instead).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"linkv-s2";
+/// The magic of images written before delta sections existed: read, never written,
+/// and nothing may follow them.
+const SNAPSHOT_MAGIC_V1: &[u8; 8] = b"linkv-s1";
 /// Bytes that start each delta section after the whole image.
 const DELTA_MAGIC: &[u8; 8] = b"linkv-d1";
 
@@ -316,8 +321,8 @@ pub struct SnapshotBase {
 }
 
 impl SnapshotBase {
-    /// Bytes whose layout is not known here (installed or recovered): counted as one
-    /// whole image, so deltas may add up to their size before the next image.
+    /// Bytes taken as one whole image (their layout not known), so deltas may add
+    /// up to their size before the next image.
     pub fn opaque(data: bytes::Bytes) -> SnapshotBase {
         let layout = Layout {
             image_len: data.len(),
@@ -622,12 +627,28 @@ impl Kv {
     /// The state that snapshot bytes describe: the whole image they start with, then
     /// each delta section after it, in order.
     pub fn from_snapshot(bytes: &[u8]) -> Result<Kv, KvError> {
+        Kv::decode_snapshot(bytes).map(|(kv, _)| kv)
+    }
+
+    /// [`Kv::from_snapshot`], with the layout of the bytes (so a chain read back
+    /// keeps its bounds).
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<(Kv, Layout), KvError> {
         let bad = |why: String| KvError::Decode(format!("snapshot: {why}"));
-        let body = bytes
-            .strip_prefix(SNAPSHOT_MAGIC)
-            .ok_or_else(|| bad("not a key-value snapshot (bad magic bytes)".into()))?;
+        let (body, v1) = match bytes.strip_prefix(SNAPSHOT_MAGIC) {
+            Some(body) => (body, false),
+            None => (bytes.strip_prefix(SNAPSHOT_MAGIC_V1))
+                .map(|body| (body, true))
+                .ok_or_else(|| bad("not a key-value snapshot (bad magic bytes)".into()))?,
+        };
         let (image, mut rest) =
             postcard::take_from_bytes::<Image>(body).map_err(|e| bad(e.to_string()))?;
+        if v1 && !rest.is_empty() {
+            return Err(bad(format!(
+                "{} bytes after an image that takes none",
+                rest.len()
+            )));
+        }
+        let image_len = bytes.len() - rest.len();
         let mut kv = Kv::new();
         for (k, text) in image.data {
             let v = json_value(&text).map_err(|e| bad(format!("value of {k:?}: {e}")))?;
@@ -637,9 +658,9 @@ impl Kv {
         for s in image.sessions {
             kv.load_session(s).map_err(bad)?;
         }
-        let mut n = 0;
+        let mut n: u32 = 0;
         while !rest.is_empty() {
-            n += 1;
+            n = n.saturating_add(1);
             let body = rest.strip_prefix(DELTA_MAGIC).ok_or_else(|| {
                 bad(format!(
                     "{} bytes after section {n} are not a delta section",
@@ -652,7 +673,11 @@ impl Kv {
                 .map_err(|why| bad(format!("delta section {n}: {why}")))?;
             rest = more;
         }
-        Ok(kv)
+        let layout = Layout {
+            image_len,
+            deltas: n,
+        };
+        Ok((kv, layout))
     }
 
     /// Applies a decoded delta section.
@@ -958,7 +983,11 @@ mod tests {
             let changes = kv.begin_changes();
             let source = SnapshotSource::after(kv.clone(), changes, base.take());
             let (data, layout) = source.to_bytes().expect("encodes");
-            assert_eq!(Kv::from_snapshot(&data).as_ref(), Ok(&kv), "at step {step}");
+            assert_eq!(
+                Kv::decode_snapshot(&data),
+                Ok((kv.clone(), layout)),
+                "at step {step}"
+            );
             assert!(layout.deltas <= MAX_DELTAS);
             assert!(data.len() - layout.image_len <= layout.image_len);
             match layout.deltas {
@@ -1021,6 +1050,14 @@ mod tests {
             back.apply(&cmd(7, 1, put("key3", json!(9)))),
             Ok(KvResult::Value(Some(json!(3))))
         );
+        // An image of the first encoding still reads, but nothing may follow it: a
+        // node that knows only that encoding would ignore the deltas.
+        let mut v1 = image.clone();
+        v1[..8].copy_from_slice(SNAPSHOT_MAGIC_V1);
+        assert!(Kv::from_snapshot(&v1).is_ok());
+        let mut v1_chain = data.clone();
+        v1_chain[..8].copy_from_slice(SNAPSHOT_MAGIC_V1);
+        assert!(Kv::from_snapshot(&v1_chain).is_err());
         // Garbage after the sections is refused, not ignored.
         let mut bad = data.clone();
         bad.extend_from_slice(b"junk");

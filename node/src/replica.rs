@@ -204,7 +204,7 @@ pub struct Replica {
     in_flight_replaced: bool,
     /// A received snapshot's state, decoded before the core saw the message (so an
     /// undecodable one is refused), waiting for the core to install it.
-    incoming: Option<(Index, Kv)>,
+    incoming: Option<(Index, Kv, Layout)>,
     out: Vec<Output>,
 }
 
@@ -235,13 +235,12 @@ impl Replica {
 
     /// Like [`Replica::new`], but reports an unreadable snapshot as an error.
     pub fn try_new(config: Config, recovered: Recovered) -> Result<Replica, ReplicaError> {
-        let snapshot_base = recovered
-            .snapshot_bytes()
-            .filter(|d| !d.is_empty())
-            .map(SnapshotBase::opaque);
-        let mut kv = match &snapshot_base {
-            Some(b) => kv_from(&b.data)?,
-            None => Kv::new(),
+        let (mut kv, snapshot_base) = match recovered.snapshot_bytes() {
+            Some(data) if !data.is_empty() => {
+                let (kv, layout) = Kv::decode_snapshot(&data)?;
+                (kv, Some(SnapshotBase { data, layout }))
+            }
+            _ => (Kv::new(), None),
         };
         if config.snapshot_every > 0 || snapshot_base.is_some() {
             kv.begin_changes();
@@ -443,7 +442,7 @@ impl Replica {
         }
         if let Some((index, data)) = m.snapshot_data() {
             match kv_from(data) {
-                Ok(kv) => self.incoming = Some((index, kv)),
+                Ok((kv, layout)) => self.incoming = Some((index, kv, layout)),
                 Err(_) => return,
             }
         }
@@ -534,19 +533,26 @@ impl Replica {
     /// The core installed a snapshot from the leader: the state machine becomes it.
     fn restore(&mut self, s: Installed) {
         let index = s.meta.index;
-        let kv = match self.incoming.take() {
-            Some((i, kv)) if i == index => Ok(kv),
+        let decoded = match self.incoming.take() {
+            Some((i, kv, layout)) if i == index => Ok((kv, layout)),
             _ => kv_from(&s.data),
         };
-        // Decoded in `message` before the core accepted it, so this cannot fail;
-        // keep the old state rather than stop if it somehow does.
-        if let Ok(kv) = kv {
-            self.kv = kv;
-        }
+        // Decoded in `message` before the core accepted it (Raft), so this cannot
+        // fail there; keep the old state rather than stop if it somehow does, and
+        // never extend bytes that do not decode: the next snapshot is then whole.
+        self.snapshot_base = match decoded {
+            Ok((kv, layout)) => {
+                self.kv = kv;
+                Some(SnapshotBase {
+                    data: s.data.clone(),
+                    layout,
+                })
+                .filter(|b| !b.data.is_empty())
+            }
+            Err(_) => None,
+        };
         // Later snapshots extend the installed one with the changes from here on.
         self.kv.begin_changes();
-        self.snapshot_base =
-            Some(SnapshotBase::opaque(s.data.clone())).filter(|b| !b.data.is_empty());
         self.in_flight_replaced = self.snapshot_in_flight.is_some();
         self.snapshot_index = index;
         self.out.push(Output::Restored {
@@ -674,12 +680,13 @@ impl Replica {
     }
 }
 
-/// The state machine a snapshot's data describes (empty data: the empty state).
-fn kv_from(data: &[u8]) -> Result<Kv, KvError> {
+/// The state machine a snapshot's data describes (empty data: the empty state),
+/// and the layout of those bytes.
+fn kv_from(data: &[u8]) -> Result<(Kv, Layout), KvError> {
     if data.is_empty() {
-        Ok(Kv::new())
+        Ok((Kv::new(), Layout::default()))
     } else {
-        Kv::from_snapshot(data)
+        Kv::decode_snapshot(data)
     }
 }
 

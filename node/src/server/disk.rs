@@ -182,6 +182,10 @@ pub struct Compactor {
     next: Option<Snapshot>,
     /// Files queued to be put in place whose batch is not durable yet.
     placing: usize,
+    /// What the snapshot files will hold once the last file queued is in place: the
+    /// next snapshot is prepared against it (the storage's own record of its files
+    /// lags until then), so a delta is not written against files about to change.
+    after_placing: Option<crate::storage::SavedSnapshot>,
 }
 
 impl Compactor {
@@ -192,6 +196,7 @@ impl Compactor {
             job: None,
             next: None,
             placing: 0,
+            after_placing: None,
         }
     }
 
@@ -212,10 +217,12 @@ impl Compactor {
             return;
         }
         let pace = self.background.pace();
+        let expected = self.after_placing.clone();
         self.job = Some(self.background.run(move || {
-            // What the files hold as this starts: the snapshot is written as what it
-            // adds to that when it extends it (placing it checks that still holds).
-            let saved = target.saved.get();
+            // What the files hold as this starts (or will, once the file queued is in
+            // place): the snapshot is written as what it adds to that when it extends
+            // it (placing it checks that still holds).
+            let saved = expected.or_else(|| target.saved.get());
             crate::storage::Storage::prepare_snapshot(
                 &target.dir,
                 &snapshot,
@@ -254,6 +261,7 @@ impl Compactor {
     /// Queues the rename of a written file into place, and starts on the snapshot
     /// that waited for it, if any.
     pub fn place<D: Disk>(&mut self, prepared: PreparedSnapshot, disk: &mut GroupCommit<D>) {
+        self.after_placing = Some(prepared.saved_after());
         disk.push(PersistOp::Install(prepared));
         self.placing += 1;
         self.start_next(disk);
@@ -262,6 +270,10 @@ impl Compactor {
     /// A batch that put `installs` files in place is durable.
     pub fn placed(&mut self, installs: usize) {
         self.placing = self.placing.saturating_sub(installs);
+        if self.placing == 0 {
+            // The storage's record is current again (also when it dropped the file).
+            self.after_placing = None;
+        }
     }
 
     /// No snapshot file is being written, waiting, or on its way into place.

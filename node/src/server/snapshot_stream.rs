@@ -29,11 +29,11 @@ use super::client::HttpClient;
 use super::http::json_response;
 use super::metrics::Metrics;
 use super::transport::TOKEN_HEADER;
-use crate::engine::{NodeId, PeerMessage};
+use crate::engine::{Index, NodeId, PeerMessage};
 use crate::raft::types::{Message, MessageBody};
 use crate::raft::validate::MAX_TERM_STEP;
 use crate::storage::{
-    Outgoing, SNAPSHOT_HEADER, TMP_SUFFIX, load_raft_snapshot, parse_snapshot_header,
+    Opened, Outgoing, SNAPSHOT_HEADER, TMP_SUFFIX, load_raft_snapshot, parse_snapshot_header,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -376,16 +376,17 @@ struct Sent {
     done: Instant,
 }
 
-/// Opens the saved snapshot of `dir` for sending, off the async threads.
-async fn open_outgoing(dir: &Path) -> Result<Arc<Outgoing>, String> {
+/// Opens the saved snapshot of `dir` for sending once it covers `wanted`, off the
+/// async threads: `Ok(Err(i))` when it only reaches index `i` so far.
+async fn open_outgoing(dir: &Path, wanted: Index) -> Result<Result<Arc<Outgoing>, Index>, String> {
     let d = dir.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || Outgoing::open(&d))
+    let opened = tokio::task::spawn_blocking(move || Outgoing::open(&d, wanted))
         .await
         .map_err(|e| format!("opening the snapshot: {e}"))?;
-    match opened {
-        Ok(Some(out)) => Ok(Arc::new(out)),
-        Ok(None) => Err(format!("no snapshot in {}", dir.display())),
-        Err(e) => Err(e.to_string()),
+    match opened.map_err(|e| e.to_string())? {
+        Opened::Ready(out) => Ok(Ok(Arc::new(out))),
+        Opened::Older(i) => Ok(Err(i)),
+        Opened::None => Err(format!("no snapshot in {}", dir.display())),
     }
 }
 
@@ -454,15 +455,14 @@ impl Streamer {
         // in the background after. An older file would be a wasted transfer (the
         // follower would then need entries the leader no longer has): wait for it.
         let out = loop {
-            let out = open_outgoing(&self.dir).await?;
-            if out.meta.last_index >= wanted {
-                break out;
-            }
+            let has = match open_outgoing(&self.dir, wanted).await? {
+                Ok(out) => break out,
+                Err(has) => has,
+            };
             if started.elapsed() > FILE_WAIT {
                 return Err(format!(
-                    "the snapshot in {} holds index {}, not yet the {wanted} asked for",
+                    "the snapshot in {} holds index {has}, not yet the {wanted} asked for",
                     self.dir.display(),
-                    out.meta.last_index
                 ));
             }
             tokio::time::sleep(FILE_POLL).await;

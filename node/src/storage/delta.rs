@@ -153,6 +153,11 @@ fn walk(
 ) -> Result<Vec<PathBuf>> {
     let mut stale = Vec::new();
     for (named, path) in list(dir)? {
+        // Named at or before the chain's end: of an older base, whatever it holds.
+        if named <= index {
+            stale.push(path);
+            continue;
+        }
         let mut file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
@@ -196,7 +201,7 @@ fn walk(
                 ),
             ));
         }
-        if head.base != base || head.prefix_len != len || named <= index {
+        if head.base != base || head.prefix_len != len {
             stale.push(path);
             continue;
         }
@@ -287,14 +292,26 @@ impl Piece {
 /// Most bytes of a snapshot file read to find its meta.
 const META_PROBE: usize = 64 << 10;
 
+/// What [`Outgoing::open`] found.
+pub enum Opened {
+    /// No snapshot.
+    None,
+    /// The snapshot files do not reach the index asked for yet (they reach this one
+    /// at most).
+    Older(Index),
+    Ready(Outgoing),
+}
+
 impl Outgoing {
-    /// Opens the saved snapshot of `dir` for sending (`None`: there is none). Blocking:
-    /// with deltas, it reads every piece once to checksum the whole.
-    pub fn open(dir: &Path) -> Result<Option<Outgoing>> {
+    /// Opens the saved snapshot of `dir` for sending, once it covers `wanted`.
+    /// Blocking: with deltas it reads every piece once, to check the base file's
+    /// checksum and compute the whole's; an older snapshot is told from the file
+    /// names and the base's head, without reading them.
+    pub fn open(dir: &Path, wanted: Index) -> Result<Opened> {
         let path = dir.join(SNAPSHOT_FILE);
         let file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Opened::None),
             Err(e) => return Err(io_at(&path)(e)),
         };
         let total = file.metadata().map_err(io_at(&path))?.len();
@@ -321,6 +338,10 @@ impl Outgoing {
             index: meta.last_index,
             crc: header.crc,
         };
+        let newest = (list(dir)?.last().map(|(i, _)| *i)).map_or(base.index, |i| i.max(base.index));
+        if newest < wanted {
+            return Ok(Opened::Older(newest));
+        }
         let mut links = Vec::new();
         walk(dir, base, base_len, base.index, |link, _| {
             links.push(link);
@@ -333,12 +354,13 @@ impl Outgoing {
                 from: 0,
                 len: total,
             }];
-            return Ok(Some(Outgoing {
+            let out = Outgoing {
                 meta,
                 total,
                 crc: header.crc,
                 pieces,
-            }));
+            };
+            return Ok(out.ready_for(wanted));
         };
         let meta = last.meta.clone();
         let data_len = base_len + links.iter().map(|l| l.data_len).sum::<u64>();
@@ -370,8 +392,13 @@ impl Outgoing {
             pieces,
         };
         // The CRC covers everything after the header: the meta, the length, the data.
+        // The base file's own CRC is checked on the way (over its meta and data), so
+        // damage in it is not passed on under a fresh checksum.
         let mut hasher = crc32fast::Hasher::new();
         hasher.update(&head[SNAPSHOT_HEADER..]);
+        let mut base_crc = crc32fast::Hasher::new();
+        base_crc.update(&probe[SNAPSHOT_HEADER..data_at as usize]);
+        let base_end = head.len() as u64 + base_len;
         let mut buf = vec![0u8; 1 << 20];
         let mut offset = head.len() as u64;
         while offset < out.total {
@@ -379,14 +406,27 @@ impl Outgoing {
             out.read_pieces(offset, &mut buf[..n])
                 .map_err(|e| corrupt(format!("cannot read a piece: {e}")))?;
             hasher.update(&buf[..n]);
+            if offset < base_end {
+                base_crc.update(&buf[..n.min((base_end - offset) as usize)]);
+            }
             offset += n as u64;
+        }
+        if base_crc.finalize() != header.crc {
+            return Err(corrupt("checksum mismatch".into()));
         }
         out.crc = hasher.finalize();
         head[..8].copy_from_slice(SNAPSHOT_MAGIC);
         head[8..16].copy_from_slice(&(out.total - SNAPSHOT_HEADER as u64).to_le_bytes());
         head[16..20].copy_from_slice(&out.crc.to_le_bytes());
         out.pieces.insert(0, Piece::Mem { at: 0, bytes: head });
-        Ok(Some(out))
+        Ok(out.ready_for(wanted))
+    }
+
+    fn ready_for(self, wanted: Index) -> Opened {
+        match self.meta.last_index < wanted {
+            true => Opened::Older(self.meta.last_index),
+            false => Opened::Ready(self),
+        }
     }
 
     /// Fills `buf` with the file's bytes from `offset` (blocking).
@@ -437,6 +477,15 @@ mod tests {
         }
     }
 
+    fn ready(dir: &Path, wanted: Index) -> Outgoing {
+        match Outgoing::open(dir, wanted) {
+            Ok(Opened::Ready(out)) => out,
+            Ok(Opened::Older(i)) => panic!("holds only {i}"),
+            Ok(Opened::None) => panic!("no snapshot"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     fn read_all(out: &Outgoing) -> Vec<u8> {
         let mut all = vec![0u8; out.total as usize];
         // In uneven pieces, as chunks cross piece boundaries.
@@ -457,7 +506,7 @@ mod tests {
         let base = snap(10, image.clone());
         let (tmp, crc) = files::prepare_snapshot(d, &base, true, Pace::default()).expect("base");
         files::rename_into(d, &tmp, SNAPSHOT_FILE, true).expect("place");
-        let alone = Outgoing::open(d).expect("open").expect("a snapshot");
+        let alone = ready(d, 10);
         assert_eq!(
             read_all(&alone),
             fs::read(d.join(SNAPSHOT_FILE)).expect("read")
@@ -476,7 +525,8 @@ mod tests {
             place(d, &tmp, index, true).expect("place");
             saved.data = s.data.clone();
         }
-        let out = Outgoing::open(d).expect("open").expect("a snapshot");
+        assert!(matches!(Outgoing::open(d, 31), Ok(Opened::Older(30))));
+        let out = ready(d, 30);
         let want = files::encode_snapshot(&snap(30, data.clone())).expect("encode");
         assert_eq!(out.meta.last_index, 30);
         assert_eq!(out.total, want.len() as u64);
@@ -487,5 +537,12 @@ mod tests {
         let (loaded, again) = load(d).expect("load").expect("a snapshot");
         assert_eq!(loaded, snap(30, data));
         assert_eq!(again, saved);
+        // Damage in the base is not passed on under the whole's fresh checksum.
+        let path = d.join(SNAPSHOT_FILE);
+        let mut bytes = fs::read(&path).expect("read");
+        let at = bytes.len() / 2;
+        bytes[at] ^= 1;
+        fs::write(&path, bytes).expect("write");
+        assert!(Outgoing::open(d, 30).is_err());
     }
 }

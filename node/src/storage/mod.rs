@@ -60,7 +60,7 @@ mod segment;
 mod stats;
 mod writer;
 
-pub use delta::{BaseId, Outgoing, SavedSnapshot};
+pub use delta::{BaseId, Opened, Outgoing, SavedSnapshot};
 pub use error::{Result, StorageError};
 #[cfg(test)]
 pub(crate) use files::encode_snapshot;
@@ -285,14 +285,7 @@ impl Storage {
             }
         };
         self.writer.poison.on_err(renamed)?;
-        let base = match p.kind {
-            Prepared::Whole { crc } => BaseId {
-                index: p.last_index,
-                crc,
-            },
-            Prepared::Delta { base, .. } => base,
-        };
-        self.saved.set(Some(SavedSnapshot { base, data: p.data }));
+        self.saved.set(Some(p.saved_after()));
         let installed = self
             .log
             .install_snapshot(p.last_index, true)
@@ -665,6 +658,22 @@ impl PreparedSnapshot {
     /// The last log index the snapshot covers.
     pub fn last_index(&self) -> Index {
         self.last_index
+    }
+
+    /// What the snapshot files will hold once this is put in place, for preparing
+    /// the next one before that happened.
+    pub fn saved_after(&self) -> SavedSnapshot {
+        let base = match self.kind {
+            Prepared::Whole { crc } => BaseId {
+                index: self.last_index,
+                crc,
+            },
+            Prepared::Delta { base, .. } => base,
+        };
+        SavedSnapshot {
+            base,
+            data: self.data.clone(),
+        }
     }
 }
 
