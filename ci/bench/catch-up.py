@@ -3,10 +3,14 @@
 
     python3 ci/bench/catch-up.py                  # a state of 1 GiB
     python3 ci/bench/catch-up.py --gib 0.25 --value-kib 64 --chunk-kib 4096
+    python3 ci/bench/catch-up.py --delta-share 0.4   # the last 40% after a first snapshot
 
 Starts a 3-node cluster of ours (release build, fsync on) on loopback, loads it with
 GIB of state (keys of VALUE-KIB each, through the leader), has the leader take a
-snapshot (which compacts its log, so a blank follower can only catch up from it),
+snapshot (which compacts its log, so a blank follower can only catch up from it;
+with --delta-share, the nodes snapshot once before the last share of the keys and
+again after, so the second snapshot is saved as a delta beside the first and the
+follower is sent the two as one),
 then SIGKILLs one follower, deletes its data directory and starts it again with the
 same command line, while one client keeps writing 256-byte values to the leader.
 Prints: the time until the follower holds the leader's snapshot, until it has applied
@@ -103,6 +107,8 @@ def main():
     ap.add_argument("--loaders", type=int, default=8, help="concurrent loading clients (default 8)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds the catch-up may take (default 900)")
     ap.add_argument("--work", help="folder for the data directories (default: a temporary one)")
+    ap.add_argument("--delta-share", type=float, default=0.0,
+                    help="share of the keys loaded after a first snapshot (default 0: one snapshot)")
     args = ap.parse_args()
 
     print("+ cargo build --release -p node", file=sys.stderr, flush=True)
@@ -167,12 +173,40 @@ def main():
                     c = http.client.HTTPConnection("127.0.0.1", lport, timeout=60)
             c.close()
 
+        def load_until(n):
+            nonlocal keys
+            keys = n
+            threads = [threading.Thread(target=loader) for _ in range(args.loaders)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+
+        def snapshot_all(t):
+            """Has every node snapshot through the commit index; returns it."""
+            commit = max(status(p)["commit_index"] for p in ports.values())
+            for i, p in ports.items():
+                while True:
+                    try:
+                        request(p, "POST", "/admin/snapshot", timeout=600)
+                    except (OSError, http.client.HTTPException):
+                        pass
+                    s = status(p)
+                    # The core compacts first; the files are written in the background.
+                    if s and s["snapshot_index"] >= commit and os.path.exists(
+                            os.path.join(work, f"n{i}", "snapshot")):
+                        break
+                    if time.time() - t > 900:
+                        sys.exit(f"n{i} took no snapshot in 900 s")
+                    time.sleep(0.5)
+            return commit
+
         t = time.time()
-        threads = [threading.Thread(target=loader) for _ in range(args.loaders)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        all_keys = keys
+        if args.delta_share > 0:
+            load_until(int(all_keys * (1 - args.delta_share)))
+            snapshot_all(time.time())
+        load_until(all_keys)
         load_s = time.time() - t
         if failures:
             sys.exit(f"{len(failures)} of {keys} loading writes failed: {failures[:5]}")
@@ -181,26 +215,17 @@ def main():
 
         # ---- every node's snapshot (whichever leads then has one) ----
         t = time.time()
-        commit = max(status(p)["commit_index"] for p in ports.values())
-        for i, p in ports.items():
-            while True:
-                try:
-                    request(p, "POST", "/admin/snapshot", timeout=600)
-                except (OSError, http.client.HTTPException):
-                    pass
-                s = status(p)
-                # The core compacts first; the file is written in the background.
-                if s and s["snapshot_index"] >= commit and os.path.exists(
-                        os.path.join(work, f"n{i}", "snapshot")):
-                    break
-                if time.time() - t > 900:
-                    sys.exit(f"n{i} took no snapshot in 900 s")
-                time.sleep(0.5)
+        commit = snapshot_all(t)
         leader = current_leader(ports)
         if leader is None:
             sys.exit("no leader after the snapshots")
         lport = ports[leader]
-        snap_bytes = os.path.getsize(os.path.join(work, f"n{leader}", "snapshot"))
+        # The snapshot file and the delta files beside it, which travel as one file.
+        ldir = os.path.join(work, f"n{leader}")
+        snap_files = [f for f in os.listdir(ldir)
+                      if f == "snapshot" or (f.startswith("snapshot-delta-") and not f.endswith(".tmp"))]
+        snap_bytes = sum(os.path.getsize(os.path.join(ldir, f)) for f in snap_files)
+        print(f"leader's snapshot files: {sorted(snap_files)}", file=sys.stderr, flush=True)
         print(f"snapshots through index {commit}: {snap_bytes / 2**20:.0f} MiB "
               f"in {time.time() - t:.1f} s (three nodes)", file=sys.stderr, flush=True)
 
