@@ -530,6 +530,13 @@ fn a_follower_behind_the_snapshot_catches_up_and_everything_survives_a_full_rest
          streams)\n{}",
         c.logs()
     );
+    // Snapshots every 50 entries of a growing store: most are deltas beside the
+    // snapshot file, which the stream above and the restart below read as one.
+    let deltas: u64 = c
+        .ids()
+        .map(|i| metric(&c, i, "node_snapshot_deltas_total").unwrap_or(0))
+        .sum();
+    assert!(deltas >= 3, "only {deltas} delta snapshots\n{}", c.logs());
     // The nodes that took all 500 entries wrote tens of kilobytes of WAL;
     // compaction keeps only the segments after the last snapshot (at most ~50
     // entries plus partly covered segments).

@@ -369,6 +369,8 @@ pub fn answer(r: &Result<Taken, Refusal>, total: u64) -> HttpResponse {
 /// same peer in the same term before `RESEND_AFTER` plus the time it took.
 struct Sent {
     index: u64,
+    /// Delta files sent with the snapshot file, as one file.
+    deltas: usize,
     total: u64,
     file_crc: u32,
     term: u64,
@@ -428,6 +430,7 @@ impl Streamer {
                         peer = self.to,
                         index = sent.index,
                         bytes = sent.total,
+                        deltas = sent.deltas,
                         took = ?sent.took,
                         "snapshot streamed"
                     );
@@ -513,6 +516,7 @@ impl Streamer {
         }
         Ok(Some(Sent {
             index: meta.last_index,
+            deltas: out.deltas(),
             total,
             file_crc: h.file_crc,
             term: h.term,

@@ -429,6 +429,12 @@ impl Outgoing {
         }
     }
 
+    /// How many delta files the snapshot file is sent with.
+    pub fn deltas(&self) -> usize {
+        // The head and the base's data make two pieces when there are deltas.
+        self.pieces.len().saturating_sub(2)
+    }
+
     /// Fills `buf` with the file's bytes from `offset` (blocking).
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         if offset + buf.len() as u64 > self.total {
@@ -507,6 +513,7 @@ mod tests {
         let (tmp, crc) = files::prepare_snapshot(d, &base, true, Pace::default()).expect("base");
         files::rename_into(d, &tmp, SNAPSHOT_FILE, true).expect("place");
         let alone = ready(d, 10);
+        assert_eq!(alone.deltas(), 0);
         assert_eq!(
             read_all(&alone),
             fs::read(d.join(SNAPSHOT_FILE)).expect("read")
@@ -527,6 +534,7 @@ mod tests {
         }
         assert!(matches!(Outgoing::open(d, 31), Ok(Opened::Older(30))));
         let out = ready(d, 30);
+        assert_eq!(out.deltas(), 2);
         let want = files::encode_snapshot(&snap(30, data.clone())).expect("encode");
         assert_eq!(out.meta.last_index, 30);
         assert_eq!(out.total, want.len() as u64);
