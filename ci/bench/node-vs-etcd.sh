@@ -25,6 +25,10 @@
 # /metrics: written whole, and as the previous snapshot plus a delta), so a reader
 # sees whether one fell inside, and the load average when the row's run started.
 #
+# --prefill DURATION first writes the key space at 64 connections for that long into
+# every cluster (etcd's too; not measured), so the measured runs overwrite a full
+# store instead of filling an empty one (snapshots then stay deltas most of the time).
+#
 # Installs wrk and etcd with apt-get when they are missing. Every process it starts
 # is killed on exit.
 set -euo pipefail
@@ -37,6 +41,7 @@ SYSTEMS=${SYSTEMS:-"ours etcd"}
 NODE_FLAGS=${NODE_FLAGS:-}
 OPS=${OPS:-"write read"}
 SWEEP=""
+PREFILL=""
 ENGINES=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -45,7 +50,8 @@ while [ $# -gt 0 ]; do
     --conns) CONNS=${2//,/ }; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --ops) OPS=${2//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    --prefill) PREFILL=$2; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 3 ;;
   esac
 done
@@ -194,6 +200,16 @@ snapshots() {
 }
 load() { cut -d' ' -f1 /proc/loadavg; }
 declare -A R TERM0 SNAPS LOAD
+if [ -n "$PREFILL" ]; then
+  for v in $VARIANTS; do
+    echo "+ prefill ours $v for $PREFILL (not measured)" >&2
+    DURATION=$PREFILL run node-put.lua "${LEADER[$v]}" 64 >/dev/null
+  done
+  if [ -n "$ETCD_PORT" ]; then
+    echo "+ prefill etcd for $PREFILL (not measured)" >&2
+    DURATION=$PREFILL run etcd-put.lua "$ETCD_PORT" 64 >/dev/null
+  fi
+fi
 for v in $VARIANTS; do TERM0[$v]=$(node_term "${LEADER[$v]}"); done
 for op in $OPS; do
   for c in $CONNS; do
