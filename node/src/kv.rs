@@ -228,7 +228,7 @@ impl PartialEq for Tracking {
 /// Tracking gives up (the next snapshot is then written whole) once more than this
 /// many keys and clients changed and more than half the keys did: a delta that
 /// large saves little, and the sets would only grow.
-const MAX_TRACKED: usize = 1 << 16;
+pub const MAX_TRACKED: usize = 1 << 16;
 
 /// A snapshot's bytes are the previous snapshot's plus a delta only while the deltas
 /// after the last whole image add up to no more than that image, and there are at
