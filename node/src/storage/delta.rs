@@ -120,14 +120,8 @@ pub(crate) fn place(dir: &Path, tmp: &Path, index: Index, no_fsync: bool) -> Res
 /// Deletes every delta file: a new base replaced the one they extend. Not fsynced:
 /// one that comes back after a crash no longer continues the chain.
 pub(crate) fn remove_all(dir: &Path) -> Result<()> {
-    for (_, path) in list(dir)? {
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_at(&path)(e)),
-        }
-    }
-    Ok(())
+    let paths: Vec<PathBuf> = list(dir)?.into_iter().map(|(_, p)| p).collect();
+    super::delete_segments(dir, &paths, true)
 }
 
 /// One delta file that continues the chain, open.
