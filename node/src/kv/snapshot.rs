@@ -1,0 +1,547 @@
+//! The key-value store's snapshot encoding: the whole image, the delta sections
+//! that may follow it, and [`SnapshotSource`], which turns a state into snapshot
+//! bytes (see the parent module's docs). PURE, like the store.
+
+// PURE (docs/design.md, "Purity"): clippy rejects clocks, files, sockets, tokio and
+// unseeded randomness here (the lists are in clippy.toml).
+#![deny(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::disallowed_macros
+)]
+
+use super::{Changes, Kv, KvError, KvResult, Session};
+use rpds::RedBlackTreeMapSync;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+use std::io::Write;
+
+/// A snapshot's bytes are the previous snapshot's plus a delta only while the deltas
+/// after the last whole image add up to no more than that image, and there are at
+/// most this many of them: decoding reads at most twice the state, and no chain
+/// grows without end.
+pub const MAX_DELTAS: u32 = 64;
+
+/// Bytes that start every snapshot, so a foreign or older encoding is refused
+/// with a clear error instead of being misread. `linkv-s2` images may be followed by
+/// delta sections; a node that only knows `linkv-s1` ignored bytes after the image,
+/// so it must not be handed those (it refuses the new magic instead).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"linkv-s2";
+/// The magic of images written before delta sections existed: read, never written,
+/// and nothing may follow them.
+const SNAPSHOT_MAGIC_V1: &[u8; 8] = b"linkv-s1";
+/// Bytes that start each delta section after the whole image.
+const DELTA_MAGIC: &[u8; 8] = b"linkv-d1";
+
+/// A JSON value written as its JSON text: postcard is not self-describing, so it
+/// cannot carry `serde_json::Value` directly.
+struct JsonText<'a, T>(&'a T);
+
+impl<T: Serialize> Serialize for JsonText<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(self.0).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+}
+
+/// The data map as a sequence of `(key, value as JSON)`, written without copying.
+struct DataImage<'a>(&'a RedBlackTreeMapSync<String, Value>);
+
+impl Serialize for DataImage<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(k, v)| (k, JsonText(v))))
+    }
+}
+
+/// The session table as a sequence of [`SessionImage`], written without copying.
+struct SessionsImage<'a>(&'a RedBlackTreeMapSync<u64, Session>);
+
+impl Serialize for SessionsImage<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .iter()
+                .map(|(c, x)| (c, x.seq, x.stamp, JsonText(&x.result))),
+        )
+    }
+}
+
+/// One session as stored in a snapshot: `(client, seq, stamp, result as JSON)`.
+type SessionImage = (u64, u64, u64, String);
+
+/// The snapshot encoding, read back (`by_stamp` is derived from the sessions).
+#[derive(Deserialize)]
+struct Image {
+    data: Vec<(String, String)>,
+    sessions: Vec<SessionImage>,
+    next_stamp: u64,
+}
+
+/// A delta section, read back: what changed since the sections before it.
+#[derive(Deserialize)]
+struct DeltaImage {
+    /// Keys that now hold these values.
+    puts: Vec<(String, String)>,
+    /// Keys that no longer exist.
+    deletes: Vec<String>,
+    /// Sessions as they now read.
+    sessions: Vec<SessionImage>,
+    /// Clients whose session was evicted.
+    ended: Vec<u64>,
+    next_stamp: u64,
+}
+
+/// How a snapshot's bytes are laid out: the length of the whole image they start
+/// with, and how many delta sections follow it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub image_len: usize,
+    pub deltas: u32,
+}
+
+/// The previous snapshot's bytes, which the next one may extend with a delta.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotBase {
+    pub data: bytes::Bytes,
+    pub layout: Layout,
+}
+
+impl SnapshotBase {
+    /// Bytes taken as one whole image (their layout not known), so deltas may add
+    /// up to their size before the next image.
+    pub fn opaque(data: bytes::Bytes) -> SnapshotBase {
+        let layout = Layout {
+            image_len: data.len(),
+            deltas: 0,
+        };
+        SnapshotBase { data, layout }
+    }
+}
+
+/// What the driver turns into a snapshot's bytes, off the replica's path: the state
+/// (an O(1) clone) and, when it can be written as a delta, the changes since the
+/// previous snapshot together with that snapshot's bytes.
+#[derive(Clone, Debug)]
+pub struct SnapshotSource {
+    kv: Kv,
+    changes: Option<Changes>,
+    base: Option<SnapshotBase>,
+}
+
+impl SnapshotSource {
+    /// The state, to be written whole.
+    pub fn whole(kv: Kv) -> SnapshotSource {
+        SnapshotSource {
+            kv,
+            changes: None,
+            base: None,
+        }
+    }
+
+    /// The state, which may be written as `base` plus `changes`. The caller
+    /// guarantees that `changes` is exactly what changed between the state `base`
+    /// describes and `kv` (see [`Kv::begin_changes`]).
+    pub fn after(kv: Kv, changes: Option<Changes>, base: Option<SnapshotBase>) -> SnapshotSource {
+        SnapshotSource { kv, changes, base }
+    }
+
+    /// The state these bytes describe.
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+
+    /// The snapshot's bytes as the base followed by one delta section, while the
+    /// chain stays within its bounds (see [`MAX_DELTAS`]); `None` when they must be
+    /// the whole state ([`SnapshotSource::write_whole`]). Costs about the changes,
+    /// plus one copy of the base.
+    pub fn as_delta(&self) -> Result<Option<(Vec<u8>, Layout)>, KvError> {
+        let (Some(changes), Some(base)) = (&self.changes, &self.base) else {
+            return Ok(None);
+        };
+        if base.layout.deltas >= MAX_DELTAS || base.layout.image_len == 0 {
+            return Ok(None);
+        }
+        let mut delta = Vec::new();
+        self.kv.write_delta(changes, &mut delta)?;
+        let chained = base.data.len().saturating_sub(base.layout.image_len) + delta.len();
+        if chained > base.layout.image_len {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(base.data.len() + delta.len());
+        out.extend_from_slice(&base.data);
+        out.extend_from_slice(&delta);
+        let layout = Layout {
+            image_len: base.layout.image_len,
+            deltas: base.layout.deltas + 1,
+        };
+        Ok(Some((out, layout)))
+    }
+
+    /// Writes the whole state into `w` (see [`Kv::write_snapshot`]); returns the
+    /// layout of those bytes.
+    pub fn write_whole<W: Write>(&self, w: W) -> Result<Layout, KvError> {
+        let mut counted = Counted { inner: w, n: 0 };
+        self.kv.write_snapshot(&mut counted)?;
+        Ok(Layout {
+            image_len: counted.n,
+            deltas: 0,
+        })
+    }
+
+    /// The snapshot's bytes and their layout: [`SnapshotSource::as_delta`] when it
+    /// gives them, the whole state otherwise.
+    pub fn to_bytes(&self) -> Result<(Vec<u8>, Layout), KvError> {
+        if let Some(delta) = self.as_delta()? {
+            return Ok(delta);
+        }
+        let mut out = Vec::new();
+        let layout = self.write_whole(&mut out)?;
+        Ok((out, layout))
+    }
+}
+
+/// A writer that counts the bytes that go through it.
+struct Counted<W> {
+    inner: W,
+    n: usize,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Kv {
+    /// Snapshot encoding of the whole state machine (data and sessions): a magic
+    /// prefix, then postcard, with each JSON value as its JSON text. Cost is linear
+    /// in the state; call it off the hot path on a clone (see the module docs).
+    /// The state as snapshot bytes. An error means no snapshot (never a damaged one):
+    /// the caller skips this compaction.
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, KvError> {
+        let mut out = Vec::new();
+        self.write_snapshot(&mut out)?;
+        Ok(out)
+    }
+
+    /// The bytes of [`Kv::to_snapshot`], streamed into `w` as the maps are walked
+    /// (no whole-state buffer here: the writer decides how to pace and where to put
+    /// them).
+    pub fn write_snapshot<W: Write>(&self, mut w: W) -> Result<(), KvError> {
+        let image = (
+            DataImage(&self.data),
+            SessionsImage(&self.sessions),
+            self.next_stamp,
+        );
+        w.write_all(SNAPSHOT_MAGIC)
+            .map_err(|e| KvError::Encode(e.to_string()))?;
+        postcard::to_io(&image, w).map_err(|e| KvError::Encode(e.to_string()))?;
+        Ok(())
+    }
+
+    /// A delta section holding the entries of `changes` as they are now: values of
+    /// changed keys that exist, changed keys that do not, sessions of changed clients
+    /// that exist, and those evicted.
+    fn write_delta<W: Write>(&self, changes: &Changes, mut w: W) -> Result<(), KvError> {
+        let (mut puts, mut deletes) = (Vec::new(), Vec::new());
+        for k in &changes.keys {
+            match self.data.get(k) {
+                Some(v) => puts.push((k, JsonText(v))),
+                None => deletes.push(k),
+            }
+        }
+        let (mut sessions, mut ended) = (Vec::new(), Vec::new());
+        for &c in &changes.clients {
+            match self.sessions.get(&c) {
+                Some(x) => sessions.push((c, x.seq, x.stamp, JsonText(&x.result))),
+                None => ended.push(c),
+            }
+        }
+        let image = (puts, deletes, sessions, ended, self.next_stamp);
+        w.write_all(DELTA_MAGIC)
+            .map_err(|e| KvError::Encode(e.to_string()))?;
+        postcard::to_io(&image, w).map_err(|e| KvError::Encode(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The state that snapshot bytes describe: the whole image they start with, then
+    /// each delta section after it, in order.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Kv, KvError> {
+        Kv::decode_snapshot(bytes).map(|(kv, _)| kv)
+    }
+
+    /// [`Kv::from_snapshot`], with the layout of the bytes (so a chain read back
+    /// keeps its bounds).
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<(Kv, Layout), KvError> {
+        let bad = |why: String| KvError::Decode(format!("snapshot: {why}"));
+        let (body, v1) = match bytes.strip_prefix(SNAPSHOT_MAGIC) {
+            Some(body) => (body, false),
+            None => (bytes.strip_prefix(SNAPSHOT_MAGIC_V1))
+                .map(|body| (body, true))
+                .ok_or_else(|| bad("not a key-value snapshot (bad magic bytes)".into()))?,
+        };
+        let (image, mut rest) =
+            postcard::take_from_bytes::<Image>(body).map_err(|e| bad(e.to_string()))?;
+        if v1 && !rest.is_empty() {
+            return Err(bad(format!(
+                "{} bytes after an image that takes none",
+                rest.len()
+            )));
+        }
+        let image_len = bytes.len() - rest.len();
+        let mut kv = Kv::new();
+        for (k, text) in image.data {
+            let v = json_value(&text).map_err(|e| bad(format!("value of {k:?}: {e}")))?;
+            kv.data.insert_mut(k, v);
+        }
+        kv.next_stamp = image.next_stamp;
+        for s in image.sessions {
+            kv.load_session(s).map_err(bad)?;
+        }
+        let mut n: u32 = 0;
+        while !rest.is_empty() {
+            n = n.saturating_add(1);
+            let body = rest.strip_prefix(DELTA_MAGIC).ok_or_else(|| {
+                bad(format!(
+                    "{} bytes after section {n} are not a delta section",
+                    rest.len()
+                ))
+            })?;
+            let (delta, more) = postcard::take_from_bytes::<DeltaImage>(body)
+                .map_err(|e| bad(format!("delta section {n}: {e}")))?;
+            kv.apply_delta(delta)
+                .map_err(|why| bad(format!("delta section {n}: {why}")))?;
+            rest = more;
+        }
+        let layout = Layout {
+            image_len,
+            deltas: n,
+        };
+        Ok((kv, layout))
+    }
+
+    /// Applies a decoded delta section.
+    fn apply_delta(&mut self, d: DeltaImage) -> Result<(), String> {
+        if d.next_stamp < self.next_stamp {
+            return Err(format!(
+                "its stamp counter {} is behind the {} before it",
+                d.next_stamp, self.next_stamp
+            ));
+        }
+        self.next_stamp = d.next_stamp;
+        for (k, text) in d.puts {
+            let v = json_value(&text).map_err(|e| format!("value of {k:?}: {e}"))?;
+            self.data.insert_mut(k, v);
+        }
+        for k in d.deletes {
+            self.data.remove_mut(&k);
+        }
+        for client in d.ended {
+            self.drop_session(client);
+        }
+        for s in d.sessions {
+            self.drop_session(s.0);
+            self.load_session(s)?;
+        }
+        Ok(())
+    }
+
+    fn drop_session(&mut self, client: u64) {
+        if let Some(old) = self.sessions.get(&client) {
+            let stamp = old.stamp;
+            self.by_stamp.remove_mut(&stamp);
+            self.sessions.remove_mut(&client);
+        }
+    }
+
+    /// Adds one decoded session (whose client has none yet), checking its stamp.
+    fn load_session(&mut self, (client, seq, stamp, text): SessionImage) -> Result<(), String> {
+        let result: KvResult =
+            serde_json::from_str(&text).map_err(|e| format!("session of client {client}: {e}"))?;
+        if self.by_stamp.contains_key(&stamp) || stamp > self.next_stamp {
+            return Err(format!(
+                "session of client {client} has a duplicate or future stamp {stamp}"
+            ));
+        }
+        self.by_stamp.insert_mut(stamp, client);
+        self.sessions
+            .insert_mut(client, Session { seq, result, stamp });
+        Ok(())
+    }
+}
+
+/// A stored value from its JSON text.
+fn json_value(text: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::{Command, KvOp};
+    use serde_json::json;
+
+    fn cmd(client: u64, seq: u64, op: KvOp) -> Command {
+        Command { client, seq, op }
+    }
+    fn put(k: &str, v: Value) -> KvOp {
+        KvOp::Put {
+            key: k.into(),
+            value: v,
+        }
+    }
+
+    /// A deterministic mix of every kind of write over a few keys and clients.
+    fn churn(kv: &mut Kv, step: u64) {
+        let r = step
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+            >> 33;
+        let key = format!("k{}", r % 40);
+        let op = match r % 7 {
+            0 | 1 => put(&key, json!(r)),
+            2 => KvOp::Delete { key },
+            3 => KvOp::Append {
+                key,
+                value: "x".into(),
+            },
+            4 => KvOp::Cas {
+                key,
+                from: None,
+                to: json!("fresh"),
+            },
+            5 => KvOp::Get { key, stale: false },
+            _ => put(&key, json!({ "step": step })),
+        };
+        // Client 0 opts out of sessions; the rest make sessions change.
+        let client = r % 9;
+        let _ = kv.apply(&cmd(client, step, op));
+    }
+
+    #[test]
+    fn delta_snapshots_decode_to_the_state_they_were_taken_from() {
+        let mut kv = Kv::new();
+        kv.begin_changes();
+        let mut base: Option<SnapshotBase> = None;
+        let (mut deltas, mut wholes) = (0, 0);
+        for step in 1..=3000 {
+            churn(&mut kv, step);
+            if step % 23 != 0 {
+                continue;
+            }
+            let changes = kv.begin_changes();
+            let source = SnapshotSource::after(kv.clone(), changes, base.take());
+            let (data, layout) = source.to_bytes().expect("encodes");
+            assert_eq!(
+                Kv::decode_snapshot(&data),
+                Ok((kv.clone(), layout)),
+                "at step {step}"
+            );
+            assert!(layout.deltas <= MAX_DELTAS);
+            assert!(data.len() - layout.image_len <= layout.image_len);
+            match layout.deltas {
+                0 => wholes += 1,
+                _ => deltas += 1,
+            }
+            base = Some(SnapshotBase {
+                data: data.into(),
+                layout,
+            });
+        }
+        assert!(deltas > 50 && wholes > 3, "{deltas} deltas, {wholes} whole");
+    }
+
+    #[test]
+    fn a_delta_holds_only_what_changed_and_sessions_evicted_go_with_it() {
+        let mut kv = Kv::new();
+        for i in 0..200 {
+            kv.apply(&cmd(0, 0, put(&format!("key{i}"), json!("v".repeat(50)))))
+                .expect("applies");
+        }
+        kv.begin_changes();
+        let (image, layout) = SnapshotSource::whole(kv.clone())
+            .to_bytes()
+            .expect("encodes");
+        assert_eq!(
+            layout,
+            Layout {
+                image_len: image.len(),
+                deltas: 0
+            }
+        );
+        kv.apply(&cmd(7, 1, put("key3", json!(3))))
+            .expect("applies");
+        kv.apply(&cmd(0, 0, KvOp::Delete { key: "key4".into() }))
+            .expect("applies");
+        let changes = kv.begin_changes();
+        assert_eq!(
+            changes.as_ref().map(Changes::len),
+            Some(3),
+            "two keys, one client"
+        );
+        let base = SnapshotBase::opaque(image.clone().into());
+        let (data, layout) = SnapshotSource::after(kv.clone(), changes, Some(base))
+            .to_bytes()
+            .expect("encodes");
+        assert_eq!(layout.deltas, 1);
+        assert!(data.starts_with(&image));
+        assert!(
+            data.len() - image.len() < 100,
+            "delta of {} bytes",
+            data.len() - image.len()
+        );
+        let back = Kv::from_snapshot(&data).expect("decodes");
+        assert_eq!(back, kv);
+        assert_eq!(back.get("key4"), None);
+        // The restored session still answers the retry.
+        let mut back = back;
+        assert_eq!(
+            back.apply(&cmd(7, 1, put("key3", json!(9)))),
+            Ok(KvResult::Value(Some(json!(3))))
+        );
+        // An image of the first encoding still reads, but nothing may follow it: a
+        // node that knows only that encoding would ignore the deltas.
+        let mut v1 = image.clone();
+        v1[..8].copy_from_slice(SNAPSHOT_MAGIC_V1);
+        assert!(Kv::from_snapshot(&v1).is_ok());
+        let mut v1_chain = data.clone();
+        v1_chain[..8].copy_from_slice(SNAPSHOT_MAGIC_V1);
+        assert!(Kv::from_snapshot(&v1_chain).is_err());
+        // Garbage after the sections is refused, not ignored.
+        let mut bad = data.clone();
+        bad.extend_from_slice(b"junk");
+        assert!(Kv::from_snapshot(&bad).is_err());
+        let mut cut = data;
+        cut.truncate(cut.len() - 1);
+        assert!(Kv::from_snapshot(&cut).is_err());
+    }
+
+    #[test]
+    fn without_tracking_or_without_a_base_the_state_is_written_whole() {
+        let mut kv = Kv::new();
+        kv.apply(&cmd(1, 1, put("a", json!(1)))).expect("applies");
+        let image = kv.to_snapshot().expect("encodes");
+        let base = Some(SnapshotBase::opaque(image.into()));
+        // Not tracking: no changes to write a delta from.
+        let changes = kv.begin_changes();
+        assert!(changes.is_none());
+        let (_, layout) = SnapshotSource::after(kv.clone(), changes, base)
+            .to_bytes()
+            .expect("encodes");
+        assert_eq!(layout.deltas, 0);
+        // Tracking but no base.
+        kv.apply(&cmd(1, 2, put("a", json!(2)))).expect("applies");
+        let changes = kv.begin_changes();
+        assert!(changes.is_some());
+        let (data, layout) = SnapshotSource::after(kv.clone(), changes, None)
+            .to_bytes()
+            .expect("encodes");
+        assert_eq!(layout.deltas, 0);
+        assert_eq!(Kv::from_snapshot(&data), Ok(kv));
+    }
+}
