@@ -29,6 +29,9 @@
 # every cluster (etcd's too; not measured), so the measured runs overwrite a full
 # store instead of filling an empty one (snapshots then stay deltas most of the time).
 #
+# KEEP_LOGS=DIR copies every node's and etcd member's log into DIR before the work
+# folder is deleted (the nodes log warnings and errors).
+#
 # Installs wrk and etcd with apt-get when they are missing. Every process it starts
 # is killed on exit.
 set -euo pipefail
@@ -51,7 +54,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift 2 ;;
     --ops) OPS=${2//,/ }; shift 2 ;;
     --prefill) PREFILL=$2; shift 2 ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 3 ;;
   esac
 done
@@ -73,7 +76,7 @@ declare -a PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$WORK"
+  [ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.log "$KEEP_LOGS"/ 2>/dev/null; rm -rf "$WORK"
 }
 trap cleanup EXIT
 

@@ -584,8 +584,17 @@ fn a_replica_restarts_from_its_snapshot_and_the_log_after_it() {
         }
         .into(),
     );
+    // What the log holds after the snapshot applies once the node, alone, is leader
+    // again and commits it.
     let mut r2 = r2;
-    r2.handle(Input::Tick);
+    let mut pending: VecDeque<Input> = (0..30).map(|_| Input::Tick).collect();
+    while let Some(input) = pending.pop_front() {
+        for o in r2.handle(input) {
+            if let Output::Persist(w) = o {
+                pending.push_front(Input::Persisted { seq: w.seq() });
+            }
+        }
+    }
     for step in 30..38u64 {
         assert_eq!(r2.read_local(&format!("p{step}")), Some(json!(step)));
     }
@@ -840,4 +849,67 @@ fn serialized(index: Index, source: &crate::kv::SnapshotSource) -> Input {
         data,
         layout,
     }
+}
+
+/// Each node snapshots once per period, at a phase of its own: the nodes of a
+/// cluster of up to five do not snapshot at the same index, and after a snapshot off
+/// the schedule the next comes no sooner than half a period later.
+#[test]
+fn automatic_snapshots_fall_at_a_phase_of_each_node() {
+    let every = 10_000;
+    // The indexes at which node `id` snapshots while applying one entry at a time.
+    let taken = |id: NodeId, from: Index, to: Index| {
+        let mut last = from;
+        let mut at = Vec::new();
+        for applied in from + 1..=to {
+            if snapshot_due(id, every, last, applied) {
+                at.push(applied);
+                last = applied;
+            }
+        }
+        at
+    };
+    let mut phases: Vec<u64> = (1..=5).map(|id| snapshot_phase(id, every)).collect();
+    phases.sort_unstable();
+    let gaps = phases.windows(2).map(|w| w[1] - w[0]);
+    let wrap = phases[0] + every - phases[4];
+    assert!(
+        gaps.chain([wrap]).all(|g| g >= every / 8),
+        "phases of ids 1..=5 too close: {phases:?}"
+    );
+    for id in 1..=5 {
+        let at = taken(id, 0, 100_000);
+        assert!(at.len() >= 9, "node {id} snapshotted at {at:?}");
+        // After the first, exactly one period apart, at the node's phase.
+        assert!(
+            at.windows(2).skip(1).all(|w| w[1] - w[0] == every),
+            "{at:?}"
+        );
+        assert!(
+            at[1..]
+                .iter()
+                .all(|i| (i + snapshot_phase(id, every)).is_multiple_of(every))
+        );
+    }
+    // Nodes 1, 2 and 3 never snapshot at the same index after their first.
+    let sets: Vec<BTreeSet<Index>> = (1..=3)
+        .map(|id| taken(id, 0, 100_000).into_iter().skip(1).collect())
+        .collect();
+    assert!(sets[0].is_disjoint(&sets[1]) && sets[1].is_disjoint(&sets[2]));
+    assert!(sets[0].is_disjoint(&sets[2]));
+    // A snapshot installed just before the node's next boundary: the next one waits
+    // half a period, then the node is back on its phase.
+    let id = 2;
+    let boundary = every - snapshot_phase(id, every) + 3 * every;
+    let after = taken(id, boundary - 1, boundary + 3 * every);
+    assert_eq!(after[0], boundary - 1 + every / 2, "{after:?}");
+    assert!(
+        after[1..]
+            .iter()
+            .all(|i| (i + snapshot_phase(id, every)).is_multiple_of(every))
+    );
+    // Off means off; a period of 1 snapshots every entry.
+    assert!(!snapshot_due(id, 0, 0, 1_000_000));
+    assert_eq!(taken(id, 0, 5).len(), 0);
+    assert!((1..50).all(|i| snapshot_due(id, 1, i - 1, i)));
 }

@@ -76,9 +76,10 @@ pub struct Args {
     /// Tokio worker threads (fsyncs run on a separate blocking thread).
     #[arg(long, default_value_t = 2)]
     pub worker_threads: usize,
-    /// Take a snapshot (and compact the log) after this many entries applied since
-    /// the last one; 0 disables automatic snapshots (POST /admin/snapshot still works).
-    /// The default is etcd's `--snapshot-count` default.
+    /// Take a snapshot (and compact the log) once per this many entries applied; 0
+    /// disables automatic snapshots (POST /admin/snapshot still works). Each node
+    /// snapshots at a phase of the period set by its id, so the nodes of a cluster
+    /// do not all snapshot at once. The default is etcd's `--snapshot-count` default.
     #[arg(long, default_value_t = 100_000)]
     pub snapshot_every: u64,
     /// Size at which a WAL segment is closed and a new one started; segments wholly

@@ -110,10 +110,13 @@ pub fn run_any<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> FinishedRun {
 }
 
 /// Starts `workloads run ARGS` in the background (its output dropped), with a
-/// temporary results folder that lives as long as the returned guard.
+/// temporary results folder that lives as long as the returned guard. The runner's
+/// own temporary folders (its nodes' data) go inside it too: a test that kills the
+/// runner leaves nothing behind in the system's temporary directory.
 pub fn spawn_runner(args: &[&str]) -> (std::process::Child, tempfile::TempDir) {
     let results = tempfile::tempdir().expect("temp dir");
     let child = Command::new(env!("CARGO_BIN_EXE_workloads"))
+        .env("TMPDIR", results.path())
         .arg("run")
         .args(args)
         .arg("--results")
