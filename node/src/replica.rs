@@ -701,9 +701,9 @@ fn kv_from(data: &[u8]) -> Result<(Kv, Layout), KvError> {
 /// phases spread over the period, no two nodes of a small cluster snapshot together.
 /// A snapshot taken or installed off the schedule (forced, or from the leader) is
 /// followed by the next at least `every / 2` entries later, after which the node is
-/// back on its phase.
+/// back on its phase (`last == 0` is no snapshot: the first falls on the phase).
 pub fn snapshot_due(id: NodeId, every: u64, last: Index, applied: Index) -> bool {
-    if every == 0 || applied <= last || applied - last < every.div_ceil(2) {
+    if every == 0 || applied <= last || (last > 0 && applied - last < every.div_ceil(2)) {
         return false;
     }
     let phase = snapshot_phase(id, every);

@@ -82,8 +82,8 @@ fn each_paxos_mutant_is_caught_on_a_known_seed() {
 }
 
 const CAUGHT: [(EngineKind, Mutant, u64); 4] = [
-    (EngineKind::MultiPaxos, Mutant::PaxosForgetPromise, 172),
-    (EngineKind::BasicPaxos, Mutant::PaxosForgetPromise, 273),
+    (EngineKind::MultiPaxos, Mutant::PaxosForgetPromise, 1097),
+    (EngineKind::BasicPaxos, Mutant::PaxosForgetPromise, 7),
     (EngineKind::MultiPaxos, Mutant::PaxosIgnoreAccepted, 1),
     (EngineKind::BasicPaxos, Mutant::PaxosIgnoreAccepted, 1),
 ];

@@ -137,7 +137,7 @@ fn the_paxos_mutants_are_caught_under_both_paxos_engines() {
         &[
             "--only",
             "paxos-ignore-accepted",
-            "--paxos-sim-seeds",
+            "--paxos-mutant-seeds",
             "1..3",
         ],
     );
