@@ -2,6 +2,7 @@
 //! hand (persist at once, deliver messages in order), so each test is exact.
 
 use super::*;
+use crate::kv::MAX_DELTAS;
 use crate::raft::PersistWrite;
 use crate::raft::types::{Entry, HardState, Snapshot};
 use serde_json::json;
@@ -908,4 +909,129 @@ fn automatic_snapshots_fall_at_a_phase_of_each_node() {
     assert!(!snapshot_due(id, 0, 0, 1_000_000));
     assert_eq!(taken(id, 0, 5).len(), 0);
     assert!((1..50).all(|i| snapshot_due(id, 1, i - 1, i)));
+}
+
+/// One single-node replica's durable state as its Persist outputs leave it, and the
+/// layouts of the snapshots it took, in order.
+#[derive(Default)]
+struct Durable {
+    snapshot: Option<Snapshot>,
+    entries: Vec<Entry>,
+    hard_state: HardState,
+    layouts: Vec<crate::kv::Layout>,
+}
+
+/// Drives `r` through `puts` (one client request per tick), handing back every
+/// snapshot serialized and every write persisted, and records what is durable.
+fn drive(r: &mut Replica, puts: &[(String, serde_json::Value)], d: &mut Durable) {
+    let mut pending: VecDeque<Input> = (0..30).map(|_| Input::Tick).collect();
+    for (i, (key, v)) in puts.iter().enumerate() {
+        pending.push_back(Input::Client {
+            id: i as u64,
+            request: ClientRequest {
+                client: 0,
+                seq: 0,
+                op: put(key, v.clone()),
+            },
+        });
+        pending.push_back(Input::Tick);
+    }
+    while let Some(input) = pending.pop_front() {
+        for o in r.handle(input) {
+            match o {
+                Output::Persist(DurableWrite::Raft(w)) => {
+                    if let Some(s) = w.snapshot {
+                        d.entries.retain(|x| x.index > s.meta.last_index);
+                        d.snapshot = Some(s);
+                    }
+                    if let Some(t) = w.truncate_from {
+                        d.entries.retain(|x| x.index < t);
+                    }
+                    d.entries.extend(w.entries);
+                    if let Some(h) = w.hard_state {
+                        d.hard_state = h;
+                    }
+                    pending.push_front(Input::Persisted { seq: w.seq });
+                }
+                Output::Snapshot { index, source } => {
+                    let ready = serialized(index, &source);
+                    if let Input::SnapshotReady { layout, .. } = &ready {
+                        d.layouts.push(*layout);
+                    }
+                    pending.push_front(ready);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The bounds on a chain of deltas hold across a restart: a replica recovered from
+/// an image plus deltas counts them, so its next snapshot extends the chain by one
+/// (not a fresh count that could let the chain grow past `MAX_DELTAS` and twice
+/// the state), and the chain is written whole again once at the bound.
+#[test]
+fn a_recovered_chain_of_deltas_keeps_its_bounds() {
+    let cfg = || Config {
+        snapshot_every: 3,
+        ..config(1, 1, Mutants::default())
+    };
+    let mut r = Replica::new(cfg(), Recovered::default());
+    let mut d = Durable::default();
+    // A store of 60 keys of 1 KiB, then small overwrites of three of them: deltas
+    // far smaller than the image, so the count bound is the one reached.
+    let fill: Vec<(String, serde_json::Value)> = (0..60)
+        .map(|i| (format!("k{i}"), json!("v".repeat(1024))))
+        .collect();
+    let overwrite: Vec<(String, serde_json::Value)> =
+        (0..30).map(|i| (format!("k{}", i % 3), json!(i))).collect();
+    drive(&mut r, &fill, &mut d);
+    drive(&mut r, &overwrite, &mut d);
+    let before = d.layouts.last().copied().expect("snapshots taken");
+    assert!(before.deltas >= 2, "the chain grew: {:?}", d.layouts);
+    let snap = d.snapshot.clone().expect("a snapshot persisted");
+    let (_, recovered) = Kv::decode_snapshot(&snap.data).expect("decodes");
+    assert_eq!(
+        recovered, before,
+        "the persisted snapshot is the last taken"
+    );
+    let restarted = |d: &Durable| {
+        Replica::new(
+            cfg(),
+            crate::raft::Recovered {
+                identity: None,
+                hard_state: d.hard_state,
+                snapshot: d.snapshot.clone(),
+                entries: d.entries.clone(),
+            }
+            .into(),
+        )
+    };
+    let mut r2 = restarted(&d);
+    let taken = d.layouts.len();
+    drive(&mut r2, &overwrite[..6], &mut d);
+    let after = &d.layouts[taken..];
+    assert!(!after.is_empty(), "snapshots after the restart");
+    assert_eq!(after[0].deltas, before.deltas + 1, "{after:?}");
+    assert_eq!(after[0].image_len, before.image_len);
+    // Keep going (restarting each round) until the chain reaches the bound: the
+    // snapshot after it is whole, and none ever went past it.
+    let mut r3 = restarted(&d);
+    for _ in 0..MAX_DELTAS {
+        if d.layouts.iter().any(|l| l.deltas == MAX_DELTAS) {
+            break;
+        }
+        drive(&mut r3, &overwrite[..9], &mut d);
+        r3 = restarted(&d);
+    }
+    assert!(d.layouts.iter().all(|l| l.deltas <= MAX_DELTAS));
+    let at = d.layouts.iter().position(|l| l.deltas == MAX_DELTAS);
+    let at = at.unwrap_or_else(|| panic!("the chain reached the bound: {:?}", d.layouts));
+    drive(&mut r3, &overwrite[..9], &mut d);
+    assert_eq!(
+        d.layouts.get(at + 1).map(|l| l.deltas),
+        Some(0),
+        "{:?}",
+        &d.layouts[at..]
+    );
 }
