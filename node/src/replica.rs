@@ -47,7 +47,8 @@ pub type RequestId = u64;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub raft: RaftConfig,
-    /// Take a snapshot after this many entries applied since the last one; 0 never.
+    /// Take a snapshot once per this many applied entries, at the node's own phase
+    /// (see [`snapshot_due`]); 0 never.
     pub snapshot_every: u64,
 }
 
@@ -710,10 +711,11 @@ pub fn snapshot_due(id: NodeId, every: u64, last: Index, applied: Index) -> bool
     (applied + phase) / every > (last + phase) / every
 }
 
-/// Where in each period of `every` entries node `id` snapshots, in `0..every`: the
-/// fractional part of `id` times the golden ratio, scaled to the period. Those
-/// fractions spread any few consecutive ids evenly (ids 1, 2, 3 at 0.62, 0.24 and
-/// 0.85 of the period; no two within 0.14 of it for ids 1 to 5).
+/// Node `id`'s shift of the period of `every` entries, in `0..every` (it snapshots
+/// where `applied + phase` is a multiple of `every`): the fractional part of `id`
+/// times the golden ratio, scaled to the period. Those fractions spread any few
+/// consecutive ids evenly (ids 1, 2, 3 at 0.62, 0.24 and 0.85 of the period; no two
+/// within 0.14 of it for ids 1 to 5).
 pub fn snapshot_phase(id: NodeId, every: u64) -> u64 {
     // 2^64 divided by the golden ratio, odd (Fibonacci hashing).
     const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;

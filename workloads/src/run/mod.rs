@@ -89,7 +89,7 @@ pub struct RunArgs {
     /// Seed of the operation mix and the fault schedule (default: from the clock).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Every node snapshots and compacts its log after this many applied entries
+    /// Every node snapshots and compacts its log once per this many applied entries
     /// (`node --snapshot-every`), kept low so that restarted and lagging nodes catch
     /// up through InstallSnapshot during a run; 0 turns automatic snapshots off.
     #[arg(long, default_value_t = 500)]
