@@ -537,6 +537,12 @@ fn a_follower_behind_the_snapshot_catches_up_and_everything_survives_a_full_rest
         .map(|i| metric(&c, i, "node_snapshot_deltas_total").unwrap_or(0))
         .sum();
     assert!(deltas >= 3, "only {deltas} delta snapshots\n{}", c.logs());
+    // Every compaction file a node wrote was put in place, except where a snapshot
+    // from the leader replaced what it extended: none wasted on the other nodes.
+    for id in c.ids().filter(|&i| i != away) {
+        let dropped = metric(&c, id, "node_snapshots_dropped_total");
+        assert_eq!(dropped, Some(0), "n{id} dropped compactions\n{}", c.logs());
+    }
     // The nodes that took all 500 entries wrote tens of kilobytes of WAL;
     // compaction keeps only the segments after the last snapshot (at most ~50
     // entries plus partly covered segments).

@@ -50,6 +50,12 @@ impl PersistOp {
 /// `sync` that makes all of them durable.
 pub trait Disk: Send + 'static {
     fn write(&mut self, op: PersistOp) -> io::Result<()>;
+    /// Puts a prepared compaction snapshot in place with the next `sync`; false when
+    /// it was dropped instead, because the files no longer hold what it extends or
+    /// the log no longer holds its index (written for nothing, lost nothing).
+    fn install(&mut self, prepared: PreparedSnapshot) -> io::Result<bool> {
+        self.write(PersistOp::Install(prepared)).map(|()| true)
+    }
     fn sync(&mut self) -> io::Result<()>;
     /// Where compaction snapshots can be written off the write path. `None`: they
     /// go through `write` like any snapshot.
@@ -80,8 +86,10 @@ pub struct Done {
     pub sync_time: Duration,
     /// Files to delete (see [`Disk::take_obsolete`]).
     pub obsolete: Vec<PathBuf>,
-    /// How many prepared compaction snapshots the batch put in place.
+    /// How many prepared compaction snapshots the batch put in place or dropped.
     pub installs: usize,
+    /// How many of those it dropped (see [`Disk::install`]).
+    pub dropped: usize,
 }
 
 type Job<D> = JoinHandle<(D, io::Result<Done>)>;
@@ -291,14 +299,15 @@ impl Compactor {
 
 /// The node's real disk: the segmented write-ahead log.
 impl Disk for crate::storage::Storage {
+    fn install(&mut self, p: PreparedSnapshot) -> io::Result<bool> {
+        let index = p.last_index();
+        let placed = self.install_prepared(p).map_err(io::Error::other)?;
+        tracing::debug!(index, placed, "compaction snapshot put in place");
+        Ok(placed)
+    }
     fn write(&mut self, op: PersistOp) -> io::Result<()> {
         let w = match op {
-            PersistOp::Install(p) => {
-                let index = p.last_index();
-                let placed = self.install_prepared(p).map_err(io::Error::other)?;
-                tracing::debug!(index, placed, "compaction snapshot put in place");
-                return Ok(());
-            }
+            PersistOp::Install(p) => return self.install(p).map(|_| ()),
             PersistOp::Write(w) => match *w {
                 DurableWrite::Raft(w) => w,
                 other => return Err(wrong_engine(EngineKind::Raft, other.kind())),
@@ -408,6 +417,13 @@ impl Disk for NodeDisk {
             NodeDisk::BasicPaxos(d) => Disk::write(d, op),
         }
     }
+    fn install(&mut self, p: PreparedSnapshot) -> io::Result<bool> {
+        match self {
+            NodeDisk::Raft(d) => Disk::install(d, p),
+            NodeDisk::MultiPaxos(d) => Disk::install(d, p),
+            NodeDisk::BasicPaxos(d) => Disk::install(d, p),
+        }
+    }
     fn sync(&mut self) -> io::Result<()> {
         match self {
             NodeDisk::Raft(d) => Disk::sync(d),
@@ -438,9 +454,13 @@ fn write_batch<D: Disk>(disk: &mut D, batch: Vec<PersistOp>) -> io::Result<Done>
         .filter(|op| matches!(op, PersistOp::Install(_)))
         .count();
     let mut seq = 0;
+    let mut dropped = 0;
     for op in batch {
         seq = seq.max(op.seq());
-        disk.write(op)?;
+        match op {
+            PersistOp::Install(p) => dropped += usize::from(!disk.install(p)?),
+            op => disk.write(op)?,
+        }
     }
     let t0 = Instant::now();
     disk.sync()?;
@@ -450,6 +470,7 @@ fn write_batch<D: Disk>(disk: &mut D, batch: Vec<PersistOp>) -> io::Result<Done>
         sync_time: t0.elapsed(),
         obsolete: disk.take_obsolete(),
         installs,
+        dropped,
     })
 }
 
@@ -504,6 +525,74 @@ mod tests {
         assert!(gc.is_idle());
         let log = rec.0.lock().expect("lock").clone();
         assert_eq!(log, vec!["w1", "sync", "w2", "w3", "sync"]);
+    }
+
+    /// A compaction prepared while the previous one waits in a batch to be put in
+    /// place extends what that one leaves, not the files as they are: both are put
+    /// in place, none is written and then dropped.
+    #[tokio::test]
+    async fn a_compaction_queued_behind_another_extends_it_and_is_not_dropped() {
+        use crate::raft::types::{Entry, Payload, SnapshotMeta};
+        use crate::storage::{Pace, Storage, StorageOptions};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut storage, _) = Storage::open(dir.path(), StorageOptions::default()).expect("opens");
+        let entries: Vec<Entry> = (1..=30)
+            .map(|index| Entry {
+                term: 1,
+                index,
+                payload: Payload::Command(format!("c{index}").into_bytes()),
+            })
+            .collect();
+        storage
+            .write(None, None, &entries, None)
+            .and_then(|()| storage.sync())
+            .expect("log written");
+        let mut gc = GroupCommit::new(storage);
+        let background = Background::start(0, Pace::default()).expect("thread");
+        let mut compactor = Compactor::new(gc.snapshot_dir(), background);
+        let snapshot = |index, data: &[u8]| Snapshot {
+            meta: SnapshotMeta {
+                last_index: index,
+                last_term: 1,
+                ..SnapshotMeta::default()
+            },
+            data: data.to_vec().into(),
+        };
+        let mut dropped = 0;
+        let mut installs = 0;
+        // The first is whole and put in place at once.
+        compactor.push(snapshot(10, b"image"), &mut gc);
+        let p = compactor.finished().await.expect("written");
+        compactor.place(p, &mut gc);
+        gc.kick();
+        let d = gc.finished().await.expect("placed");
+        compactor.placed(d.installs);
+        (dropped, installs) = (dropped + d.dropped, installs + d.installs);
+        // The second waits in the queue while the third is prepared.
+        compactor.push(snapshot(20, b"image+delta1"), &mut gc);
+        let p = compactor.finished().await.expect("written");
+        compactor.place(p, &mut gc);
+        compactor.push(snapshot(25, b"image+delta1+delta2"), &mut gc);
+        let p = compactor.finished().await.expect("written");
+        compactor.place(p, &mut gc);
+        while !gc.is_idle() {
+            gc.kick();
+            let d = gc.finished().await.expect("placed");
+            compactor.placed(d.installs);
+            (dropped, installs) = (dropped + d.dropped, installs + d.installs);
+        }
+        assert_eq!((installs, dropped), (3, 0));
+        assert!(compactor.is_idle());
+        let deltas = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("snapshot-delta-")
+            })
+            .count();
+        assert_eq!(deltas, 2, "both later snapshots saved as deltas");
     }
 
     #[tokio::test]

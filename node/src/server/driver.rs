@@ -147,6 +147,7 @@ impl<D: Disk> Driver<D> {
                     self.metrics.persisted_batches.fetch_add(done.ops as u64, Relaxed);
                     self.metrics.observe_fsync(done.sync_time);
                     self.compactor.placed(done.installs);
+                    self.metrics.snapshots_dropped.fetch_add(done.dropped as u64, Relaxed);
                     if !done.obsolete.is_empty() {
                         self.compactor.delete(done.obsolete);
                     }

@@ -73,6 +73,9 @@ pub struct Metrics {
     pub snapshots_taken: AtomicU64,
     /// Of those, the ones written as the previous snapshot plus a delta.
     pub snapshot_deltas: AtomicU64,
+    /// Compaction snapshot files written and then not put in place (see
+    /// `Disk::install`).
+    pub snapshots_dropped: AtomicU64,
     pub snapshots_installed: AtomicU64,
     /// Streamed InstallSnapshot, leader side (see `snapshot_stream`).
     pub snapshot_streams: AtomicU64,
@@ -130,6 +133,7 @@ impl Default for Metrics {
             role_changes: AtomicU64::new(0),
             snapshots_taken: AtomicU64::new(0),
             snapshot_deltas: AtomicU64::new(0),
+            snapshots_dropped: AtomicU64::new(0),
             snapshots_installed: AtomicU64::new(0),
             snapshot_streams: AtomicU64::new(0),
             snapshot_stream_errors: AtomicU64::new(0),
@@ -293,6 +297,11 @@ impl Metrics {
                 "node_snapshot_deltas",
                 "Snapshots taken as the previous one plus the changes since (a delta)",
                 &self.snapshot_deltas,
+            ),
+            (
+                "node_snapshots_dropped",
+                "Compaction snapshot files written and then not put in place (the files or the log changed meanwhile)",
+                &self.snapshots_dropped,
             ),
             (
                 "node_snapshots_installed",
