@@ -390,10 +390,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn cmd(client: u64, seq: u64, op: KvOp) -> Command {
+    pub(super) fn cmd(client: u64, seq: u64, op: KvOp) -> Command {
         Command { client, seq, op }
     }
-    fn put(k: &str, v: Value) -> KvOp {
+    pub(super) fn put(k: &str, v: Value) -> KvOp {
         KvOp::Put {
             key: k.into(),
             value: v,

@@ -383,18 +383,9 @@ fn json_value(text: &str) -> Result<Value, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kv::{Command, KvOp};
+    use crate::kv::KvOp;
+    use crate::kv::tests::{cmd, put};
     use serde_json::json;
-
-    fn cmd(client: u64, seq: u64, op: KvOp) -> Command {
-        Command { client, seq, op }
-    }
-    fn put(k: &str, v: Value) -> KvOp {
-        KvOp::Put {
-            key: k.into(),
-            value: v,
-        }
-    }
 
     /// A deterministic mix of every kind of write over a few keys and clients.
     fn churn(kv: &mut Kv, step: u64) {
