@@ -449,16 +449,14 @@ impl Disk for NodeDisk {
 
 fn write_batch<D: Disk>(disk: &mut D, batch: Vec<PersistOp>) -> io::Result<Done> {
     let ops = batch.len();
-    let installs = batch
-        .iter()
-        .filter(|op| matches!(op, PersistOp::Install(_)))
-        .count();
-    let mut seq = 0;
-    let mut dropped = 0;
+    let (mut seq, mut installs, mut dropped) = (0, 0, 0);
     for op in batch {
         seq = seq.max(op.seq());
         match op {
-            PersistOp::Install(p) => dropped += usize::from(!disk.install(p)?),
+            PersistOp::Install(p) => {
+                installs += 1;
+                dropped += usize::from(!disk.install(p)?);
+            }
             op => disk.write(op)?,
         }
     }
