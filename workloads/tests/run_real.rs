@@ -52,7 +52,7 @@ fn nodes_of_a_killed_runner_shut_themselves_down() {
     use std::time::{Duration, Instant};
     let node = node_binary();
     let node_arg = node.display().to_string();
-    let (mut runner, _results) = common::spawn_runner(&[
+    let (mut runner, results) = common::spawn_runner(&[
         "--time-limit",
         "60",
         "--nemesis",
@@ -67,6 +67,21 @@ fn nodes_of_a_killed_runner_shut_themselves_down() {
     }
     runner.kill().expect("SIGKILL the runner");
     runner.wait().expect("reap the runner");
+    // The runner cannot delete its nodes' data now; it is inside the test's own
+    // folder (deleted with it), not left in the system's temporary directory.
+    let data = std::fs::read_dir(results.path())
+        .expect("results folder")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("workloads-data-")
+        })
+        .count();
+    assert_eq!(
+        data, 1,
+        "the killed runner's node data is not in the test's folder"
+    );
     let end = Instant::now() + Duration::from_secs(10);
     while nodes_running(&node) > 0 {
         assert!(
