@@ -29,6 +29,9 @@
 # every cluster (etcd's too; not measured), so the measured runs overwrite a full
 # store instead of filling an empty one (snapshots then stay deltas most of the time).
 #
+# NODE_BIN=PATH runs that node binary instead of building this tree's (to compare
+# two builds, run the script once with each).
+#
 # KEEP_LOGS=DIR copies every node's and etcd member's log into DIR before the work
 # folder is deleted (the nodes log warnings and errors).
 #
@@ -54,7 +57,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift 2 ;;
     --ops) OPS=${2//,/ }; shift 2 ;;
     --prefill) PREFILL=$2; shift 2 ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 3 ;;
   esac
 done
@@ -93,9 +96,14 @@ need_pkg wrk wrk
 need_pkg etcd etcd-server etcd-client
 need_pkg etcdctl etcd-client
 
-echo "+ cargo build --release -p node" >&2
-cargo build --release -p node >&2
-NODE=$(cd "$ROOT" && bash ci/target-dir.sh)/release/node
+if [ -n "${NODE_BIN:-}" ]; then
+  NODE=$NODE_BIN
+  [ -x "$NODE" ] || { echo "NODE_BIN=$NODE is not an executable" >&2; exit 3; }
+else
+  echo "+ cargo build --release -p node" >&2
+  cargo build --release -p node >&2
+  NODE=$(cd "$ROOT" && bash ci/target-dir.sh)/release/node
+fi
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
