@@ -21,7 +21,9 @@
 
 use node::kv::{Command, Kv, KvOp, Layout, SnapshotBase, SnapshotSource};
 use node::raft::RaftConfig;
-use node::raft::types::{Entry, HardState, Membership, Payload, Snapshot, SnapshotMeta};
+use node::raft::types::{
+    Entry, HardState, Membership, Payload, Snapshot, SnapshotData, SnapshotMeta,
+};
 use node::replica::{Config, Mutants, Replica};
 use node::storage::{BaseId, Pace, Paced, SavedSnapshot, Storage, StorageOptions};
 use std::process::{Command as Process, ExitCode};
@@ -162,7 +164,7 @@ fn snapshot_of(kv: &Kv, index: u64) -> Result<(Snapshot, f64), String> {
 }
 
 /// The Raft snapshot of one voter through `index` holding `data`.
-fn raft_snapshot(data: Vec<u8>, index: u64) -> Snapshot {
+fn raft_snapshot(data: impl Into<SnapshotData>, index: u64) -> Snapshot {
     Snapshot {
         meta: SnapshotMeta {
             last_index: index,
@@ -304,8 +306,8 @@ fn one_recovery(n: u64, value_bytes: usize) -> ExitCode {
         drop(replica);
         // What the replica does with each committed entry: decode it, then apply it
         // (on the state the snapshot describes, decoded again outside the timing).
-        let mut state =
-            Kv::from_snapshot(&snapshot_data.unwrap_or_default()).map_err(|e| e.to_string())?;
+        let mut state = Kv::from_snapshot(&snapshot_data.unwrap_or_default().contiguous())
+            .map_err(|e| e.to_string())?;
         let t2 = Instant::now();
         let mut applied = 0u64;
         for e in &entries {

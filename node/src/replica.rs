@@ -33,7 +33,7 @@ use crate::engine::{
 };
 use crate::kv::{Command, Kv, KvError, KvOp, KvResult, Layout, SnapshotBase, SnapshotSource};
 use crate::raft::RaftConfig;
-use crate::raft::types::{Incarnation, Membership};
+use crate::raft::types::{Incarnation, Membership, SnapshotData};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -92,7 +92,7 @@ pub enum Input {
     /// (with `SnapshotSource::to_bytes` or its two halves, which also gave the layout).
     SnapshotReady {
         index: Index,
-        data: Vec<u8>,
+        data: SnapshotData,
         layout: Layout,
     },
     /// The driver could not serialize the state of the `Output::Snapshot` through
@@ -238,7 +238,7 @@ impl Replica {
     pub fn try_new(config: Config, recovered: Recovered) -> Result<Replica, ReplicaError> {
         let (mut kv, snapshot_base) = match recovered.snapshot_bytes() {
             Some(data) if !data.is_empty() => {
-                let (kv, layout) = Kv::decode_snapshot(&data)?;
+                let (kv, layout) = Kv::decode_snapshot(&data.contiguous())?;
                 (kv, Some(SnapshotBase { data, layout }))
             }
             _ => (Kv::new(), None),
@@ -338,7 +338,6 @@ impl Replica {
                 data,
                 layout,
             } => {
-                let data = bytes::Bytes::from(data);
                 if self.snapshot_in_flight == Some(index) {
                     self.snapshot_in_flight = None;
                     // The changes tracked since this snapshot began are relative to
@@ -683,11 +682,11 @@ impl Replica {
 
 /// The state machine a snapshot's data describes (empty data: the empty state),
 /// and the layout of those bytes.
-fn kv_from(data: &[u8]) -> Result<(Kv, Layout), KvError> {
+fn kv_from(data: &SnapshotData) -> Result<(Kv, Layout), KvError> {
     if data.is_empty() {
         Ok((Kv::new(), Layout::default()))
     } else {
-        Kv::decode_snapshot(data)
+        Kv::decode_snapshot(&data.contiguous())
     }
 }
 

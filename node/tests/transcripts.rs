@@ -117,7 +117,7 @@ impl Env {
             n.unpersisted.push_back(p);
         }
         if let Some(s) = snapshot {
-            let data = String::from_utf8_lossy(&s.data);
+            let data = String::from_utf8_lossy(&s.data.contiguous()).into_owned();
             let _ = writeln!(
                 out,
                 "n{id}: restore snapshot {}/{} voters={:?} data={data}",

@@ -36,6 +36,7 @@ mod raft;
 
 pub use crate::consensus::{EngineKind, Index, Mutants, NodeId, ProposeError, ReadState, Role};
 use crate::paxos::{basic, multi};
+pub use crate::raft::types::SnapshotData;
 use crate::raft::types::{Incarnation, Membership, Message, MessageBody};
 use crate::raft::{PersistWrite, RaftConfig};
 
@@ -74,7 +75,7 @@ impl PeerMessage {
 
     /// The state-machine bytes this message carries, with the last index they cover
     /// (Raft's InstallSnapshot; no other message carries any).
-    pub fn snapshot_data(&self) -> Option<(Index, &[u8])> {
+    pub fn snapshot_data(&self) -> Option<(Index, &SnapshotData)> {
         match self {
             PeerMessage::Raft(Message {
                 body: MessageBody::InstallSnapshot { snapshot },
@@ -177,15 +178,11 @@ impl Recovered {
 
     /// The state-machine bytes of the recovered snapshot, if there is one (shared,
     /// not copied, where the engine keeps them shared).
-    pub fn snapshot_bytes(&self) -> Option<bytes::Bytes> {
+    pub fn snapshot_bytes(&self) -> Option<SnapshotData> {
         match self {
             Recovered::Raft(r) => r.snapshot.as_ref().map(|s| s.data.clone()),
-            Recovered::MultiPaxos(r) => {
-                (r.snapshot.as_ref()).map(|s| bytes::Bytes::copy_from_slice(&s.data))
-            }
-            Recovered::BasicPaxos(r) => {
-                (r.snapshot.as_ref()).map(|s| bytes::Bytes::copy_from_slice(&s.data))
-            }
+            Recovered::MultiPaxos(r) => (r.snapshot.as_ref()).map(|s| s.data.clone().into()),
+            Recovered::BasicPaxos(r) => (r.snapshot.as_ref()).map(|s| s.data.clone().into()),
         }
     }
 }
@@ -231,7 +228,7 @@ pub struct SnapshotMeta {
 pub struct Installed {
     pub meta: SnapshotMeta,
     /// The state machine's bytes, when they came inside the engine's own message.
-    pub data: bytes::Bytes,
+    pub data: SnapshotData,
 }
 
 /// A peer message refused at the boundary: no correct node sends it.
@@ -312,7 +309,7 @@ pub trait Engine: Send {
     fn read(&mut self) -> Result<u64, ProposeError>;
     fn transfer_leader(&mut self, to: NodeId);
     /// The application captured its state through `index` in `data`: compact.
-    fn compact(&mut self, index: Index, data: bytes::Bytes) -> bool;
+    fn compact(&mut self, index: Index, data: SnapshotData) -> bool;
     /// The server received a peer's snapshot file described by `meta`; true when the
     /// engine installs it (it then comes out in [`EngineReady::installed`]).
     fn snapshot_received(&mut self, from: NodeId, meta: SnapshotMeta) -> bool;
@@ -412,7 +409,7 @@ mod tests {
             },
         });
         assert_eq!((m.kind(), m.from(), m.to()), (EngineKind::Raft, 2, 3));
-        assert_eq!(m.snapshot_data(), Some((9, &b"state"[..])));
+        assert_eq!(m.snapshot_data(), Some((9, &b"state"[..].into())));
         let bytes = postcard::to_allocvec(&m).expect("encodes");
         assert_eq!(
             postcard::from_bytes::<PeerMessage>(&bytes).expect("decodes"),

@@ -3,7 +3,7 @@
 
 use super::{
     Committed, Decided, DurableWrite, Engine, EngineCounter, EngineKind, EngineReady, EngineStatus,
-    Index, Installed, NodeId, PeerMessage, ProposeError, Role, SnapshotMeta,
+    Index, Installed, NodeId, PeerMessage, ProposeError, Role, SnapshotData, SnapshotMeta,
 };
 use crate::paxos::basic::{self, BasicPaxos};
 use crate::paxos::multi::{self, MultiPaxos};
@@ -174,8 +174,8 @@ impl<E: PaxosCore> Engine for PaxosEngine<E> {
         self.core.read_index()
     }
     fn transfer_leader(&mut self, _to: NodeId) {}
-    fn compact(&mut self, index: Index, data: bytes::Bytes) -> bool {
-        let data = Vec::from(data);
+    fn compact(&mut self, index: Index, data: SnapshotData) -> bool {
+        let data = Vec::from(data.contiguous());
         let kept = data.clone();
         let compacted = self.core.compact(index, data);
         if compacted {

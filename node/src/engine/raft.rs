@@ -2,7 +2,7 @@
 
 use super::{
     Committed, Decided, DurableWrite, Engine, EngineKind, EngineReady, EngineStatus, Index,
-    Installed, NodeId, PeerMessage, ProposeError, Refused, Role, SnapshotMeta,
+    Installed, NodeId, PeerMessage, ProposeError, Refused, Role, SnapshotData, SnapshotMeta,
 };
 use crate::raft::types::{Entry, Payload};
 use crate::raft::{self, Raft};
@@ -66,7 +66,7 @@ impl Engine for Raft {
     fn transfer_leader(&mut self, to: NodeId) {
         Raft::transfer_leader(self, to)
     }
-    fn compact(&mut self, index: Index, data: bytes::Bytes) -> bool {
+    fn compact(&mut self, index: Index, data: SnapshotData) -> bool {
         Raft::compact(self, index, data)
     }
     fn snapshot_received(&mut self, _from: NodeId, _meta: SnapshotMeta) -> bool {

@@ -11,6 +11,7 @@
 )]
 
 use super::{Changes, Kv, KvError, KvResult, Session};
+use crate::raft::types::SnapshotData;
 use rpds::RedBlackTreeMapSync;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
@@ -102,14 +103,14 @@ pub struct Layout {
 /// The previous snapshot's bytes, which the next one may extend with a delta.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotBase {
-    pub data: bytes::Bytes,
+    pub data: SnapshotData,
     pub layout: Layout,
 }
 
 impl SnapshotBase {
     /// Bytes taken as one whole image (their layout not known), so deltas may add
     /// up to their size before the next image.
-    pub fn opaque(data: bytes::Bytes) -> SnapshotBase {
+    pub fn opaque(data: SnapshotData) -> SnapshotBase {
         let layout = Layout {
             image_len: data.len(),
             deltas: 0,
@@ -152,9 +153,9 @@ impl SnapshotSource {
 
     /// The snapshot's bytes as the base followed by one delta section, while the
     /// chain stays within its bounds (see [`MAX_DELTAS`]); `None` when they must be
-    /// the whole state ([`SnapshotSource::write_whole`]). Costs about the changes,
-    /// plus one copy of the base.
-    pub fn as_delta(&self) -> Result<Option<(Vec<u8>, Layout)>, KvError> {
+    /// the whole state ([`SnapshotSource::write_whole`]). Costs about the changes:
+    /// the base's pieces are shared, not copied.
+    pub fn as_delta(&self) -> Result<Option<(SnapshotData, Layout)>, KvError> {
         let (Some(changes), Some(base)) = (&self.changes, &self.base) else {
             return Ok(None);
         };
@@ -167,9 +168,7 @@ impl SnapshotSource {
         if chained > base.layout.image_len {
             return Ok(None);
         }
-        let mut out = Vec::with_capacity(base.data.len() + delta.len());
-        out.extend_from_slice(&base.data);
-        out.extend_from_slice(&delta);
+        let out = base.data.with(delta.into());
         let layout = Layout {
             image_len: base.layout.image_len,
             deltas: base.layout.deltas + 1,
@@ -190,13 +189,13 @@ impl SnapshotSource {
 
     /// The snapshot's bytes and their layout: [`SnapshotSource::as_delta`] when it
     /// gives them, the whole state otherwise.
-    pub fn to_bytes(&self) -> Result<(Vec<u8>, Layout), KvError> {
+    pub fn to_bytes(&self) -> Result<(SnapshotData, Layout), KvError> {
         if let Some(delta) = self.as_delta()? {
             return Ok(delta);
         }
         let mut out = Vec::new();
         let layout = self.write_whole(&mut out)?;
-        Ok((out, layout))
+        Ok((out.into(), layout))
     }
 }
 
@@ -429,7 +428,7 @@ mod tests {
             let source = SnapshotSource::after(kv.clone(), changes, base.take());
             let (data, layout) = source.to_bytes().expect("encodes");
             assert_eq!(
-                Kv::decode_snapshot(&data),
+                Kv::decode_snapshot(&data.contiguous()),
                 Ok((kv.clone(), layout)),
                 "at step {step}"
             );
@@ -439,10 +438,7 @@ mod tests {
                 0 => wholes += 1,
                 _ => deltas += 1,
             }
-            base = Some(SnapshotBase {
-                data: data.into(),
-                layout,
-            });
+            base = Some(SnapshotBase { data, layout });
         }
         assert!(deltas > 50 && wholes > 3, "{deltas} deltas, {wholes} whole");
     }
@@ -458,6 +454,7 @@ mod tests {
         let (image, layout) = SnapshotSource::whole(kv.clone())
             .to_bytes()
             .expect("encodes");
+        let image = image.contiguous().to_vec();
         assert_eq!(
             layout,
             Layout {
@@ -476,9 +473,13 @@ mod tests {
             "two keys, one client"
         );
         let base = SnapshotBase::opaque(image.clone().into());
-        let (data, layout) = SnapshotSource::after(kv.clone(), changes, Some(base))
+        let (data, layout) = SnapshotSource::after(kv.clone(), changes, Some(base.clone()))
             .to_bytes()
             .expect("encodes");
+        // The image's bytes are shared, not copied: the delta is one piece more.
+        assert_eq!(data.pieces().len(), 2);
+        assert!(data.pieces()[0].as_ptr() == base.data.pieces()[0].as_ptr());
+        let data = data.contiguous().to_vec();
         assert_eq!(layout.deltas, 1);
         assert!(data.starts_with(&image));
         assert!(
@@ -533,6 +534,6 @@ mod tests {
             .to_bytes()
             .expect("encodes");
         assert_eq!(layout.deltas, 0);
-        assert_eq!(Kv::from_snapshot(&data), Ok(kv));
+        assert_eq!(Kv::from_snapshot(&data.contiguous()), Ok(kv));
     }
 }

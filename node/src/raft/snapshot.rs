@@ -14,13 +14,15 @@
 
 use super::Raft;
 use super::progress::ProgressState;
-use super::types::{Index, Membership, Message, MessageBody, NodeId, Snapshot, SnapshotMeta};
+use super::types::{
+    Index, Membership, Message, MessageBody, NodeId, Snapshot, SnapshotData, SnapshotMeta,
+};
 
 impl Raft {
     /// The application captured its state through `index` as `data`. Drops the log
     /// up to `index` and keeps the snapshot. Returns false (and changes nothing) when
     /// `index` is not applied yet or is not newer than the current snapshot.
-    pub fn compact(&mut self, index: Index, data: impl Into<bytes::Bytes>) -> bool {
+    pub fn compact(&mut self, index: Index, data: impl Into<SnapshotData>) -> bool {
         let Some(term) = self.log.term(index) else {
             return false;
         };

@@ -136,7 +136,157 @@ pub struct SnapshotMeta {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub meta: SnapshotMeta,
-    pub data: bytes::Bytes,
+    pub data: SnapshotData,
+}
+
+/// A snapshot's state-machine bytes, held as the pieces they were built from: a
+/// snapshot that is the previous one plus a delta is the previous one's pieces and
+/// one more, so taking it costs about the delta, never a copy of the bytes before.
+/// Cloning shares every piece. It reads, compares and encodes as the one byte
+/// string its pieces add up to (like a `Vec<u8>`, so the encoding is the same as
+/// contiguous bytes').
+#[derive(Clone, Default)]
+pub struct SnapshotData {
+    pieces: Vec<bytes::Bytes>,
+    len: usize,
+}
+
+impl SnapshotData {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The pieces, in order (none is empty).
+    pub fn pieces(&self) -> &[bytes::Bytes] {
+        &self.pieces
+    }
+
+    /// These bytes followed by `piece` (the pieces before are shared).
+    pub fn with(&self, piece: bytes::Bytes) -> SnapshotData {
+        let mut out = self.clone();
+        out.len += piece.len();
+        if !piece.is_empty() {
+            out.pieces.push(piece);
+        }
+        out
+    }
+
+    /// The bytes as one buffer: shared when there is one piece, copied otherwise.
+    pub fn contiguous(&self) -> bytes::Bytes {
+        match self.pieces.as_slice() {
+            [] => bytes::Bytes::new(),
+            [one] => one.clone(),
+            many => bytes::Bytes::from(many.concat()),
+        }
+    }
+
+    /// The bytes from `offset` on, as slices of the pieces (nothing copied).
+    pub fn slices_from(&self, offset: usize) -> impl Iterator<Item = &[u8]> {
+        let mut skip = offset;
+        self.pieces.iter().filter_map(move |p| {
+            if skip >= p.len() {
+                skip -= p.len();
+                return None;
+            }
+            let at = std::mem::take(&mut skip);
+            Some(&p[at..])
+        })
+    }
+
+    /// Whether these bytes begin with `prefix`'s. When they were built from its
+    /// pieces (a delta after it) that is seen from the pieces alone, without reading
+    /// the bytes; otherwise the bytes are compared.
+    pub fn starts_with(&self, prefix: &SnapshotData) -> bool {
+        if prefix.len > self.len {
+            return false;
+        }
+        let shared = prefix.pieces.len() <= self.pieces.len()
+            && (prefix.pieces.iter().zip(&self.pieces))
+                .all(|(a, b)| a.as_ptr() == b.as_ptr() && a.len() == b.len());
+        shared || same_bytes(prefix.slices_from(0), self.slices_from(0), prefix.len)
+    }
+}
+
+/// Whether the first `n` bytes of two runs of slices are equal.
+fn same_bytes<'a>(
+    a: impl Iterator<Item = &'a [u8]>,
+    b: impl Iterator<Item = &'a [u8]>,
+    mut n: usize,
+) -> bool {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    let (mut at_a, mut at_b) = (0, 0);
+    while n > 0 {
+        let (Some(x), Some(y)) = (a.peek(), b.peek()) else {
+            return false;
+        };
+        let k = (x.len() - at_a).min(y.len() - at_b).min(n);
+        if x[at_a..at_a + k] != y[at_b..at_b + k] {
+            return false;
+        }
+        (at_a, at_b, n) = (at_a + k, at_b + k, n - k);
+        if at_a == x.len() {
+            a.next();
+            at_a = 0;
+        }
+        if at_b == y.len() {
+            b.next();
+            at_b = 0;
+        }
+    }
+    true
+}
+
+impl From<bytes::Bytes> for SnapshotData {
+    fn from(b: bytes::Bytes) -> SnapshotData {
+        SnapshotData::default().with(b)
+    }
+}
+
+impl From<Vec<u8>> for SnapshotData {
+    fn from(v: Vec<u8>) -> SnapshotData {
+        SnapshotData::from(bytes::Bytes::from(v))
+    }
+}
+
+impl From<&'static [u8]> for SnapshotData {
+    fn from(s: &'static [u8]) -> SnapshotData {
+        SnapshotData::from(bytes::Bytes::from_static(s))
+    }
+}
+
+impl PartialEq for SnapshotData {
+    fn eq(&self, other: &SnapshotData) -> bool {
+        self.len == other.len && same_bytes(self.slices_from(0), other.slices_from(0), self.len)
+    }
+}
+
+impl Eq for SnapshotData {}
+
+impl std::fmt::Debug for SnapshotData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SnapshotData({} bytes in {} pieces)",
+            self.len,
+            self.pieces.len()
+        )
+    }
+}
+
+impl Serialize for SnapshotData {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.contiguous())
+    }
+}
+
+impl<'de> Deserialize<'de> for SnapshotData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SnapshotData, D::Error> {
+        bytes::Bytes::deserialize(d).map(SnapshotData::from)
+    }
 }
 
 /// A message between two nodes. `term` is the sender's current term and
@@ -211,4 +361,56 @@ pub enum MessageBody {
     HeartbeatAck {
         read_ctx: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SnapshotData;
+    use bytes::Bytes;
+
+    /// The same 10 bytes as one piece, and as 3 + 0 + 7.
+    fn split() -> (SnapshotData, SnapshotData) {
+        let whole = SnapshotData::from(b"0123456789".to_vec());
+        let parts = SnapshotData::from(Bytes::from_static(b"012"))
+            .with(Bytes::new())
+            .with(Bytes::from_static(b"3456789"));
+        (whole, parts)
+    }
+
+    #[test]
+    fn snapshot_data_reads_as_the_bytes_its_pieces_add_up_to() {
+        let (whole, parts) = split();
+        assert_eq!(parts.len(), 10);
+        assert_eq!(parts.pieces().len(), 2, "an empty piece is not kept");
+        assert_eq!(whole, parts);
+        assert_ne!(whole, SnapshotData::from(b"0123456780".to_vec()));
+        assert_eq!(parts.contiguous(), Bytes::from_static(b"0123456789"));
+        let from = |d: &SnapshotData, at| d.slices_from(at).collect::<Vec<_>>().concat();
+        for at in 0..=11 {
+            let want = b"0123456789".get(at..).unwrap_or_default();
+            assert_eq!(from(&parts, at), want, "from {at}");
+        }
+        // The encoding is that of the contiguous bytes.
+        let encoded = postcard::to_allocvec(&parts).expect("encodes");
+        assert_eq!(encoded, postcard::to_allocvec(&whole.contiguous()).unwrap());
+        let back: SnapshotData = postcard::from_bytes(&encoded).expect("decodes");
+        assert_eq!(back, whole);
+    }
+
+    #[test]
+    fn a_prefix_is_seen_from_shared_pieces_or_from_the_bytes() {
+        let (whole, parts) = split();
+        let base = SnapshotData::from(Bytes::from_static(b"012"));
+        let next = base.with(Bytes::from_static(b"34"));
+        assert!(next.starts_with(&base), "shared pieces");
+        assert!(next.pieces()[0].as_ptr() == base.pieces()[0].as_ptr());
+        // Not shared, but the same bytes: still a prefix.
+        assert!(whole.starts_with(&SnapshotData::from(b"01234".to_vec())));
+        assert!(parts.starts_with(&SnapshotData::from(b"0123".to_vec())));
+        assert!(whole.starts_with(&parts) && parts.starts_with(&whole));
+        assert!(whole.starts_with(&SnapshotData::default()));
+        // Different bytes, or longer: not a prefix.
+        assert!(!parts.starts_with(&SnapshotData::from(b"0124".to_vec())));
+        assert!(!base.starts_with(&next));
+    }
 }

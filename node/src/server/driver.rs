@@ -16,7 +16,7 @@ use super::background::Background;
 use super::disk::{Compactor, Disk, GroupCommit, PersistOp};
 use super::metrics::Metrics;
 use super::transport::Transport;
-use crate::engine::{DurableWrite, Index, NodeId, PeerMessage};
+use crate::engine::{DurableWrite, Index, NodeId, PeerMessage, SnapshotData};
 use crate::kv::KvOp;
 use crate::kv::{Layout, SnapshotSource};
 use crate::replica::{ClientRequest, Input, Output, Replica, RequestId, Response, Status};
@@ -70,7 +70,7 @@ struct Waiter {
 
 /// The index a serialized snapshot covers, and its bytes and their layout (or why
 /// there are none).
-type SnapshotBytes = (Index, Result<(Vec<u8>, Layout), crate::kv::KvError>);
+type SnapshotBytes = (Index, Result<(SnapshotData, Layout), crate::kv::KvError>);
 type SnapshotJob = oneshot::Receiver<SnapshotBytes>;
 
 pub struct Driver<D: Disk> {
@@ -368,7 +368,7 @@ impl<D: Disk> Driver<D> {
             // only the whole state is paced.
             let r = source.as_delta().transpose().unwrap_or_else(|| {
                 let mut out = Paced::new(Vec::new(), pace, None);
-                (source.write_whole(&mut out)).map(|layout| (out.into_inner(), layout))
+                (source.write_whole(&mut out)).map(|layout| (out.into_inner().into(), layout))
             });
             (index, r)
         }));

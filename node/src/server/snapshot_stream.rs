@@ -568,7 +568,7 @@ mod tests {
                 last_term: 3,
                 membership: Membership::default(),
             },
-            data: Bytes::from((0..data_len).map(|i| (i * 7) as u8).collect::<Vec<_>>()),
+            data: Bytes::from((0..data_len).map(|i| (i * 7) as u8).collect::<Vec<_>>()).into(),
         };
         let bytes = crate::storage::encode_snapshot(&snapshot).expect("encode");
         (snapshot, bytes)

@@ -14,7 +14,7 @@ use super::client::HttpClient;
 use super::metrics::Metrics;
 use super::snapshot_stream::Streamer;
 use crate::engine::{NodeId, PeerMessage};
-use crate::raft::types::{Message, MessageBody, Snapshot};
+use crate::raft::types::{Message, MessageBody, Snapshot, SnapshotData};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
@@ -124,7 +124,7 @@ impl Transport {
                 body: MessageBody::InstallSnapshot {
                     snapshot: Snapshot {
                         meta: snapshot.meta.clone(),
-                        data: Bytes::new(),
+                        data: SnapshotData::default(),
                     },
                 },
             };

@@ -23,7 +23,7 @@ use super::files::{
     parse_snapshot_header,
 };
 use super::pace::Pace;
-use crate::raft::types::{Index, Snapshot, SnapshotMeta};
+use crate::raft::types::{Index, Snapshot, SnapshotData, SnapshotMeta};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Read;
@@ -46,7 +46,7 @@ pub struct BaseId {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SavedSnapshot {
     pub base: BaseId,
-    pub data: bytes::Bytes,
+    pub data: SnapshotData,
 }
 
 /// The head of a delta file, before the bytes the delta adds.
@@ -106,7 +106,8 @@ pub(crate) fn prepare(
         postcard::to_io(&head, &mut *w).map_err(|e| {
             StorageError::InvalidWrite(format!("cannot write {}: {e}", tmp.display()))
         })?;
-        w.write_all(&snapshot.data[saved.data.len()..])
+        (snapshot.data.slices_from(saved.data.len()))
+            .try_for_each(|piece| w.write_all(piece))
             .map_err(io_at(&tmp))
     })?;
     Ok((tmp, prefix_len))
@@ -239,7 +240,7 @@ pub(crate) fn load(dir: &Path) -> Result<Option<(Snapshot, SavedSnapshot)>> {
         tracing::info!(path = %path.display(), "removed a delta snapshot of an older snapshot");
         fs::remove_file(&path).map_err(io_at(&path))?;
     }
-    let data = bytes::Bytes::from(bytes).slice(data_at..);
+    let data = SnapshotData::from(bytes::Bytes::from(bytes).slice(data_at..));
     let saved = SavedSnapshot {
         base,
         data: data.clone(),

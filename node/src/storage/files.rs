@@ -69,9 +69,15 @@ pub(crate) fn prepare_snapshot(
         snapshot.meta.last_index
     ));
     let crc = write_checked(&tmp, SNAPSHOT_MAGIC, no_fsync, pace, |w| {
-        postcard::to_io(snapshot, w).map(|_| ()).map_err(|e| {
+        // As postcard encodes the `Snapshot`: its meta, then the data as a byte
+        // string (a varint length, then the bytes), written piece by piece.
+        let len = snapshot.data.len() as u64;
+        postcard::to_io(&(&snapshot.meta, len), &mut *w).map_err(|e| {
             StorageError::InvalidWrite(format!("cannot write snapshot {}: {e}", tmp.display()))
-        })
+        })?;
+        (snapshot.data.pieces().iter())
+            .try_for_each(|piece| w.write_all(piece))
+            .map_err(io_at(&tmp))
     })?;
     Ok((tmp, crc))
 }
@@ -196,7 +202,10 @@ pub(crate) fn load_raft_snapshot(path: &Path) -> Result<Snapshot> {
 fn decode_raft_snapshot(path: &Path, bytes: Vec<u8>) -> Result<Snapshot> {
     let (meta, start) = split_raft_snapshot(path, &bytes)?;
     let data = bytes::Bytes::from(bytes).slice(start..);
-    Ok(Snapshot { meta, data })
+    Ok(Snapshot {
+        meta,
+        data: data.into(),
+    })
 }
 
 /// The meta of a verified Raft snapshot file and the offset of its state-machine

@@ -70,7 +70,7 @@ pub use record::MAX_RECORD_BYTES;
 pub use stats::{FSYNC_BUCKETS, FsyncStats};
 
 use crate::raft::Recovered;
-use crate::raft::types::{Entry, HardState, Identity, Index, Snapshot, Term};
+use crate::raft::types::{Entry, HardState, Identity, Index, Snapshot, SnapshotData, Term};
 use error::io_at;
 use files::DirLock;
 use log::Log;
@@ -641,7 +641,7 @@ pub struct PreparedSnapshot {
     last_term: Term,
     /// The snapshot's state-machine bytes (shared), which the files hold once it is
     /// in place.
-    data: bytes::Bytes,
+    data: SnapshotData,
 }
 
 /// What a prepared snapshot file holds.

@@ -23,7 +23,7 @@ impl<R: Driven> World<R> {
             if layout.deltas > 0 {
                 self.stats.snapshot_deltas += 1;
             }
-            match Kv::from_snapshot(bytes) {
+            match Kv::from_snapshot(&bytes.contiguous()) {
                 Ok(back) if back == *source.kv() => {}
                 Ok(_) => self.fail(format!(
                     "n{node}: snapshot through {index} ({} deltas) decodes to another state",

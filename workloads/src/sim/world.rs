@@ -135,7 +135,7 @@ pub(super) enum Ev {
         node: NodeId,
         epoch: u64,
         index: Index,
-        data: Option<(Vec<u8>, node::kv::Layout)>,
+        data: Option<(node::raft::types::SnapshotData, node::kv::Layout)>,
     },
     /// Driver mutant `no-fsync`: claims `seq` durable at once.
     FakeSynced {

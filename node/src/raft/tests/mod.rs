@@ -460,7 +460,7 @@ fn compaction_drops_the_prefix_and_keeps_the_membership() {
         .and_then(|p| p.snapshot)
         .expect("persisted snapshot");
     assert_eq!(s.meta.last_index, 4);
-    assert_eq!(s.data, vec![4]);
+    assert_eq!(s.data, vec![4].into());
     assert_eq!(s.meta.membership.voters, [1, 2, 3].into_iter().collect());
     // A restart from the snapshot plus the rest of the log is the same log.
     let entries = n.log().slice(5, 6).to_vec();
@@ -496,7 +496,7 @@ fn a_follower_behind_the_snapshot_installs_it_then_catches_up() {
         }
     }
     assert_eq!(installs, 1, "the snapshot is not resent while answered");
-    assert_eq!(restored.as_deref(), Some(&b"state"[..]));
+    assert_eq!(restored, Some(b"state"[..].into()));
     let n3 = net.node(3);
     assert_eq!(n3.log().snapshot_index(), snap);
     assert_eq!(n3.log().commit, snap);

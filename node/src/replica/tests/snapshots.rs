@@ -349,7 +349,7 @@ fn a_recovered_chain_of_deltas_keeps_its_bounds() {
     let before = d.layouts.last().copied().expect("snapshots taken");
     assert!(before.deltas >= 2, "the chain grew: {:?}", d.layouts);
     let snap = d.snapshot.clone().expect("a snapshot persisted");
-    let (_, recovered) = Kv::decode_snapshot(&snap.data).expect("decodes");
+    let (_, recovered) = Kv::decode_snapshot(&snap.data.contiguous()).expect("decodes");
     assert_eq!(
         recovered, before,
         "the persisted snapshot is the last taken"
