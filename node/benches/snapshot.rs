@@ -11,8 +11,8 @@
 //! Each size runs in a child process of its own so the peaks do not mix. Then
 //! 10,000 of the keys are overwritten and the next snapshot is taken the way the
 //! node takes it after them: the previous bytes plus a delta (`delta s`: building
-//! those bytes, which copies the previous ones; `delta write s`: writing the delta
-//! file, which holds only what the delta adds, `delta KiB`).
+//! those bytes, which shares the previous ones' pieces; `delta write s`: writing
+//! the delta file, which holds only what the delta adds, `delta KiB`).
 //!
 //! Recovery row: a data directory holding a snapshot of N keys and N more log
 //! entries (writes of existing keys) is opened the way the node opens it at start:

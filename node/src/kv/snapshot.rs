@@ -168,6 +168,8 @@ impl SnapshotSource {
         if chained > base.layout.image_len {
             return Ok(None);
         }
+        // Kept for as long as the chain: without the growth slack.
+        delta.shrink_to_fit();
         let out = base.data.with(delta.into());
         let layout = Layout {
             image_len: base.layout.image_len,

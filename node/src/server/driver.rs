@@ -364,8 +364,8 @@ impl<D: Disk> Driver<D> {
         self.serializing = index;
         let pace = self.background.pace();
         self.snapshot_job = Some(self.background.run(move || {
-            // A delta costs about the changes (and a copy of the base in memory);
-            // only the whole state is paced.
+            // A delta costs about the changes (the base's pieces are shared); only
+            // the whole state is paced.
             let r = source.as_delta().transpose().unwrap_or_else(|| {
                 let mut out = Paced::new(Vec::new(), pace, None);
                 (source.write_whole(&mut out)).map(|layout| (out.into_inner().into(), layout))
