@@ -428,22 +428,35 @@ impl Replica {
         }
     }
 
-    /// A peer message. A snapshot's state is decoded here, before the core acts on
-    /// it: one that cannot be decoded is dropped (the leader will resend it).
+    /// A peer message. A snapshot's state is decoded here, before the engine acts on
+    /// it: one that cannot be decoded is dropped (a correct sender resends it), so
+    /// no engine installs bytes the store cannot take.
     fn message(&mut self, m: PeerMessage) {
-        if m.kind() != self.engine.kind() {
-            self.out.push(Output::Refused(Refused {
+        // Refused at the door: the engine never sees it.
+        let refused = |reason, detail| {
+            Output::Refused(Refused {
                 from: m.from(),
                 term: 0,
-                reason: "wrong_engine",
-                detail: "it runs another consensus engine",
-            }));
+                reason,
+                detail,
+            })
+        };
+        if m.kind() != self.engine.kind() {
+            let r = refused("wrong_engine", "it runs another consensus engine");
+            self.out.push(r);
             return;
         }
         if let Some((index, data)) = m.snapshot_data() {
-            match kv_from(data) {
+            match kv_from(&data) {
                 Ok((kv, layout)) => self.incoming = Some((index, kv, layout)),
-                Err(_) => return,
+                Err(_) => {
+                    let r = refused(
+                        "snapshot_undecodable",
+                        "its snapshot's bytes are not a state of the store",
+                    );
+                    self.out.push(r);
+                    return;
+                }
             }
         }
         self.engine.step(m);
@@ -535,7 +548,7 @@ impl Replica {
         let index = s.meta.index;
         let decoded = match self.incoming.take() {
             Some((i, kv, layout)) if i == index => Ok((kv, layout)),
-            _ => kv_from(&s.data),
+            _ => kv_from(&s.data.contiguous()),
         };
         // Decoded in `message` before the core accepted it (Raft), so this cannot
         // fail there; keep the old state rather than stop if it somehow does, and
@@ -682,11 +695,11 @@ impl Replica {
 
 /// The state machine a snapshot's data describes (empty data: the empty state),
 /// and the layout of those bytes.
-fn kv_from(data: &SnapshotData) -> Result<(Kv, Layout), KvError> {
+fn kv_from(data: &[u8]) -> Result<(Kv, Layout), KvError> {
     if data.is_empty() {
         Ok((Kv::new(), Layout::default()))
     } else {
-        Kv::decode_snapshot(&data.contiguous())
+        Kv::decode_snapshot(data)
     }
 }
 

@@ -74,13 +74,24 @@ impl PeerMessage {
     }
 
     /// The state-machine bytes this message carries, with the last index they cover
-    /// (Raft's InstallSnapshot; no other message carries any).
-    pub fn snapshot_data(&self) -> Option<(Index, &SnapshotData)> {
+    /// (Raft's InstallSnapshot and the Paxos engines' Snapshot; no other message
+    /// carries any). Shared for Raft; a Paxos snapshot's are copied.
+    pub fn snapshot_data(&self) -> Option<(Index, bytes::Bytes)> {
+        let paxos =
+            |s: &crate::paxos::Snapshot| (s.last_slot, bytes::Bytes::copy_from_slice(&s.data));
         match self {
             PeerMessage::Raft(Message {
                 body: MessageBody::InstallSnapshot { snapshot },
                 ..
-            }) => Some((snapshot.meta.last_index, &snapshot.data)),
+            }) => Some((snapshot.meta.last_index, snapshot.data.contiguous())),
+            PeerMessage::MultiPaxos(m) => match &m.body {
+                multi::Body::Snapshot { snapshot } => Some(paxos(snapshot)),
+                _ => None,
+            },
+            PeerMessage::BasicPaxos(m) => match &m.body {
+                basic::Body::Snapshot { snapshot } => Some(paxos(snapshot)),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -409,7 +420,10 @@ mod tests {
             },
         });
         assert_eq!((m.kind(), m.from(), m.to()), (EngineKind::Raft, 2, 3));
-        assert_eq!(m.snapshot_data(), Some((9, &b"state"[..].into())));
+        assert_eq!(
+            m.snapshot_data(),
+            Some((9, bytes::Bytes::from_static(b"state")))
+        );
         let bytes = postcard::to_allocvec(&m).expect("encodes");
         assert_eq!(
             postcard::from_bytes::<PeerMessage>(&bytes).expect("decodes"),

@@ -581,6 +581,62 @@ fn a_message_of_another_engine_is_refused_at_the_door() {
     );
 }
 
+#[test]
+fn a_paxos_snapshot_that_does_not_decode_is_not_installed() {
+    for kind in [EngineKind::MultiPaxos, EngineKind::BasicPaxos] {
+        let mut c = Cluster::with_engine(3, kind);
+        c.tick_all(60);
+        let node = c.leader().unwrap_or(1);
+        let w = c.request(node, put("k", json!(1)));
+        c.tick_all(100);
+        assert_eq!(
+            c.replies.get(&w),
+            Some(&Response::Done(KvResult::Value(Some(json!(1))))),
+            "{kind:?}"
+        );
+        let to = (1..=3).find(|&id| id != node).expect("another node");
+        let before = c.nodes[&to].status();
+        // A snapshot far ahead whose bytes are not a state: taking it in would skip
+        // every slot it claims to cover while the store stays as it was.
+        let snapshot = crate::paxos::Snapshot {
+            last_slot: before.applied_index + 100,
+            data: b"not a snapshot".to_vec(),
+        };
+        let through = snapshot.last_slot;
+        let m = match kind {
+            EngineKind::MultiPaxos => PeerMessage::MultiPaxos(crate::paxos::Envelope {
+                from: node,
+                to,
+                chosen_through: through,
+                body: crate::paxos::multi::Body::Snapshot { snapshot },
+            }),
+            _ => PeerMessage::BasicPaxos(crate::paxos::Envelope {
+                from: node,
+                to,
+                chosen_through: through,
+                body: crate::paxos::basic::Body::Snapshot { snapshot },
+            }),
+        };
+        let outs = c.input(to, Input::Message(m));
+        assert!(
+            !outs.iter().any(|o| matches!(o, Output::Restored { .. })),
+            "{kind:?}: {outs:?}"
+        );
+        assert!(
+            outs.iter().any(|o| matches!(o, Output::Refused(x)
+                if x.reason == "snapshot_undecodable" && x.from == node)),
+            "{kind:?}: {outs:?}"
+        );
+        let after = c.nodes[&to].status();
+        assert!(
+            after.applied_index < through,
+            "{kind:?}: applied {} after an undecodable snapshot through {through}",
+            after.applied_index
+        );
+        assert_eq!(c.nodes[&to].read_local("k"), Some(json!(1)), "{kind:?}");
+    }
+}
+
 /// What a driver hands back for `Output::Snapshot`: the bytes, checked to decode to
 /// the very state they were taken from.
 fn serialized(index: Index, source: &crate::kv::SnapshotSource) -> Input {
