@@ -77,8 +77,7 @@ impl Fault {
 
     /// Why the simulator leaves this kind out under `engine`, when it does. Paxos
     /// membership is static; a Paxos acceptor that loses its disk forgets its
-    /// promises and has no identity rule to keep it from voting as the node it was;
-    /// the hostile messages are Raft's.
+    /// promises and has no identity rule to keep it from voting as the node it was.
     pub fn sim_blind_spot(self, engine: EngineKind) -> Option<&'static str> {
         if engine == EngineKind::Raft {
             return None;
@@ -89,7 +88,6 @@ impl Fault {
                 "a Paxos acceptor that loses its disk forgets its promises, and no identity \
                  rule keeps it from voting as the node it was",
             ),
-            Fault::Hostile => Some("the hostile message generator makes Raft messages only"),
             _ => None,
         }
     }
@@ -97,14 +95,15 @@ impl Fault {
 
 /// The kinds `workloads sim` injects under `engine` when `--nemesis` is not given:
 /// for Raft the seven kinds it always had (power loss is opt-in, so every recorded
-/// seed replays as it did), for Paxos every kind that applies, power loss included.
+/// seed replays as it did), for Paxos every kind that applies but `hostile`, power
+/// loss included (Paxos hostile messages are opt-in, for the same reason).
 pub fn sim_default(engine: EngineKind) -> FaultSet<Fault> {
     FaultSet(
         Fault::ALL
             .into_iter()
             .filter(|f| match engine {
                 EngineKind::Raft => *f != Fault::PowerLoss,
-                _ => f.sim_blind_spot(engine).is_none(),
+                _ => f.sim_blind_spot(engine).is_none() && *f != Fault::Hostile,
             })
             .collect(),
     )

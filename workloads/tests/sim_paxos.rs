@@ -23,6 +23,18 @@ fn with(engine: EngineKind, m: Mutant) -> Options {
     }
 }
 
+/// Runs `seed`, which must end with no violation and nothing undecided.
+fn clean(engine: EngineKind, seed: u64, o: &Options) -> workloads::sim::Stats {
+    let r = run_seed(seed, o);
+    assert!(
+        r.violation.is_none() && r.unknown.is_none(),
+        "{engine} seed {seed}: {:?} {:?}",
+        r.violation,
+        r.unknown
+    );
+    r.stats
+}
+
 #[test]
 fn paxos_seeds_run_clean_with_power_loss() {
     for engine in [EngineKind::MultiPaxos, EngineKind::BasicPaxos] {
@@ -30,21 +42,34 @@ fn paxos_seeds_run_clean_with_power_loss() {
         let mut power_losses = 0;
         let mut chosen = 0;
         for seed in 1..=6 {
-            let r = run_seed(seed, &o);
-            assert!(
-                r.violation.is_none() && r.unknown.is_none(),
-                "{engine} seed {seed}: {:?} {:?}",
-                r.violation,
-                r.unknown
-            );
-            assert!(r.stats.ops_ok > 0, "{engine} seed {seed}: {:?}", r.stats);
-            power_losses += r.stats.power_losses;
-            chosen += r.stats.slots_chosen;
+            let s = clean(engine, seed, &o);
+            assert!(s.ops_ok > 0, "{engine} seed {seed}: {s:?}");
+            power_losses += s.power_losses;
+            chosen += s.slots_chosen;
         }
         assert!(
             power_losses > 0 && chosen > 0,
             "{engine}: {power_losses} {chosen}"
         );
+    }
+}
+
+#[test]
+fn hostile_paxos_snapshots_are_refused() {
+    // Snapshots whose bytes are not a state of the store. Before the replica
+    // refused them, a node installed one, skipped the slots it claimed and kept its
+    // old store: 225 of seeds 1..300 failed under Multi-Paxos, 286 under Basic
+    // Paxos, these three among them (but Basic Paxos seed 2).
+    for engine in [EngineKind::MultiPaxos, EngineKind::BasicPaxos] {
+        let o = Options {
+            nemesis: "hostile".parse().expect("a fault list"),
+            ..options(engine)
+        };
+        for seed in 1..=3 {
+            let s = clean(engine, seed, &o);
+            assert!(s.hostile_sent > 0, "{engine} seed {seed}: {s:?}");
+            assert_eq!(s.hostile_rejected, s.hostile_sent, "{engine} seed {seed}");
+        }
     }
 }
 
@@ -126,12 +151,12 @@ fn a_mutant_of_another_engine_is_refused_with_the_ones_that_apply() {
 fn faults_that_do_not_apply_to_paxos_are_left_out_with_a_note() {
     let out = Command::new(env!("CARGO_BIN_EXE_workloads"))
         .args(["sim", "--consensus", "multi-paxos", "--seed", "2"])
-        .args(["--nemesis", "partition,membership,wipe,hostile"])
+        .args(["--nemesis", "partition,membership,wipe"])
         .output()
         .expect("run workloads");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    for f in ["membership", "wipe", "hostile"] {
+    for f in ["membership", "wipe"] {
         assert!(err.contains(&format!("fault {f} left out")), "{err}");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);

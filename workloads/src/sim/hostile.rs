@@ -3,11 +3,14 @@
 //! always lie plausibly; these lies are the ones a node can recognise, and it must:
 //! terms far beyond its own (up to 2^64-1), entries that do not follow
 //! `prev_index + 1` one by one, acknowledgements of entries the leader never had,
-//! read rounds never started, and senders that are not members. The property: no
+//! read rounds never started, and senders that are not members. Under the Paxos
+//! engines: snapshots whose bytes are not a state of the store. The property: no
 //! panic, no freeze (the liveness phase still elects a leader and commits), and no
 //! safety invariant broken.
 
 use super::world::{Driven, Ev, World};
+use node::engine::{EngineKind, PeerMessage};
+use node::paxos;
 use node::raft::types::{Entry, Index, Message, MessageBody, NodeId, Payload, Term};
 use rand::RngExt;
 
@@ -37,13 +40,48 @@ impl<R: Driven> World<R> {
         if self.gate(to, Ev::Hostile { to }).is_none() {
             return;
         }
-        let Some(msg) = self.hostile_message(to) else {
+        let msg = match self.opts.engine {
+            EngineKind::Raft => self.hostile_message(to).map(PeerMessage::Raft),
+            kind => self.hostile_paxos_message(to, kind),
+        };
+        let Some(msg) = msg else {
             return;
         };
         self.stats.hostile_sent += 1;
-        let msg = node::engine::PeerMessage::Raft(msg);
         self.trace_line(|| format!("hostile {}", super::describe::describe(&msg)));
         self.feed(to, node::replica::Input::Message(msg));
+    }
+
+    /// Under Paxos: a snapshot from a member, far ahead of what `to` applied, whose
+    /// bytes are not a state of the store. Taking it in would skip every slot it
+    /// claims while the store stays as it was, which the applied-prefix check sees.
+    fn hostile_paxos_message(&mut self, to: NodeId, kind: EngineKind) -> Option<PeerMessage> {
+        let st = self.status_of(to)?;
+        let others: Vec<NodeId> = self.nodes.keys().copied().filter(|&i| i != to).collect();
+        let from = *others.get(self.rng.random_range(0..others.len().max(1)))?;
+        let last_slot = st.applied_index + self.rng.random_range(1..50);
+        let data = match self.rng.random_range(0..3u32) {
+            0 => b"not a snapshot".to_vec(),
+            1 => b"linkv-s2".iter().copied().chain([0xff; 9]).collect(),
+            _ => (0..self.rng.random_range(1..64))
+                .map(|_| self.rng.random())
+                .collect(),
+        };
+        let snapshot = paxos::Snapshot { last_slot, data };
+        Some(match kind {
+            EngineKind::MultiPaxos => PeerMessage::MultiPaxos(paxos::Envelope {
+                from,
+                to,
+                chosen_through: last_slot,
+                body: paxos::multi::Body::Snapshot { snapshot },
+            }),
+            _ => PeerMessage::BasicPaxos(paxos::Envelope {
+                from,
+                to,
+                chosen_through: last_slot,
+                body: paxos::basic::Body::Snapshot { snapshot },
+            }),
+        })
     }
 
     fn hostile_message(&mut self, to: NodeId) -> Option<Message> {

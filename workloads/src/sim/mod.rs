@@ -77,8 +77,9 @@ pub struct SimArgs {
     /// Faults to inject: `all`, `none`, or a comma list of partition, kill (or
     /// crash), pause, membership, wipe (or disk), loss, hostile, power-loss.
     /// Default: under raft every kind but power-loss; under the Paxos engines
-    /// partition, kill, pause, loss and power-loss (membership, wipe and hostile do
-    /// not apply to them and are left out with a note).
+    /// partition, kill, pause, loss and power-loss (membership and wipe do
+    /// not apply to them and are left out with a note; hostile, undecodable
+    /// snapshots under Paxos, is opt-in there).
     #[arg(long)]
     pub nemesis: Option<FaultSet<Fault>>,
     /// Switch on a known bug (docs/design.md, "Mutants"); it must exist under the
