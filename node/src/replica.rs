@@ -203,9 +203,12 @@ pub struct Replica {
     /// The state was replaced (a snapshot installed) while `snapshot_in_flight`
     /// was being serialized: its bytes must not become the base.
     in_flight_replaced: bool,
-    /// A received snapshot's state, decoded before the core saw the message (so an
-    /// undecodable one is refused), waiting for the core to install it.
-    incoming: Option<(Index, Kv, Layout)>,
+    /// A received snapshot's bytes and their state, decoded before the engine saw
+    /// the message (so an undecodable one is refused), waiting for the engine to
+    /// install it within the same `handle_many`. Used only for those very bytes: the
+    /// engine may refuse the message after all, and another snapshot at the same
+    /// index may be the one it installs.
+    incoming: Option<(Index, bytes::Bytes, Kv, Layout)>,
     out: Vec<Output>,
 }
 
@@ -291,6 +294,8 @@ impl Replica {
                 break;
             }
         }
+        // A snapshot the engine did not install now never will be from this decode.
+        self.incoming = None;
         std::mem::take(&mut self.out)
     }
 
@@ -448,7 +453,7 @@ impl Replica {
         }
         if let Some((index, data)) = m.snapshot_data() {
             match kv_from(&data) {
-                Ok((kv, layout)) => self.incoming = Some((index, kv, layout)),
+                Ok((kv, layout)) => self.incoming = Some((index, data, kv, layout)),
                 Err(_) => {
                     let r = refused(
                         "snapshot_undecodable",
@@ -547,11 +552,15 @@ impl Replica {
     fn restore(&mut self, s: Installed) {
         let index = s.meta.index;
         let decoded = match self.incoming.take() {
-            Some((i, kv, layout)) if i == index => Ok((kv, layout)),
+            Some((i, bytes, kv, layout))
+                if i == index && s.data == SnapshotData::from(bytes.clone()) =>
+            {
+                Ok((kv, layout))
+            }
             _ => kv_from(&s.data.contiguous()),
         };
-        // Decoded in `message` before the core accepted it (Raft), so this cannot
-        // fail there; keep the old state rather than stop if it somehow does, and
+        // Decoded in `message` before the engine accepted it, so this cannot fail
+        // there; keep the old state rather than stop if it somehow does, and
         // never extend bytes that do not decode: the next snapshot is then whole.
         self.snapshot_base = match decoded {
             Ok((kv, layout)) => {

@@ -19,9 +19,10 @@
 //! need a snapshot in [`EngineReady::send_snapshot`] (with its [`SnapshotMeta`]), the
 //! server streams the stored file, and the receiving side reports it with
 //! [`Engine::snapshot_received`]. Raft still carries the bytes in its own
-//! `InstallSnapshot` message, so it reports an installed snapshot with its bytes in
-//! [`EngineReady::installed`]; [`PeerMessage::snapshot_data`] lets the replica check
-//! those bytes before the engine acts on them.
+//! `InstallSnapshot` message, and the Paxos engines in their `Body::Snapshot`, so
+//! they report an installed snapshot with its bytes in [`EngineReady::installed`];
+//! [`PeerMessage::snapshot_data`] lets the replica check those bytes before the
+//! engine acts on them.
 
 // PURE (docs/design.md, "Purity"): clippy rejects clocks, files, sockets, tokio and
 // unseeded randomness here (the lists are in clippy.toml).

@@ -38,9 +38,10 @@
 //!
 //! Compaction is driven by the application ([`multi::MultiPaxos::compact`]); the
 //! engine keeps only the snapshot's slot. A lagging peer that asks for compacted
-//! slots is named in [`Ready::send_snapshot`]: the driver sends it the newest stored
-//! snapshot out of band, and the receiving driver hands it to `install_snapshot`.
-//! Snapshot bytes never travel inside an engine message.
+//! slots is named in [`Ready::send_snapshot`]: the engine adapter (`engine::paxos`)
+//! sends it the newest snapshot, bytes included, as the engine's own `Body::Snapshot`
+//! message, which the receiver hands to `install_snapshot` once the replica has
+//! checked that the bytes decode.
 //!
 //! Membership is static: the peers given in [`PaxosConfig`] are the acceptors.
 

@@ -596,7 +596,7 @@ fn a_paxos_snapshot_that_does_not_decode_is_not_installed() {
         );
         let to = (1..=3).find(|&id| id != node).expect("another node");
         let before = c.nodes[&to].status();
-        // A snapshot far ahead whose bytes are not a state: taking it in would skip
+        // A snapshot ahead of the node whose bytes are not a state: taking it in would skip
         // every slot it claims to cover while the store stays as it was.
         let snapshot = crate::paxos::Snapshot {
             last_slot: before.applied_index + 100,
@@ -635,6 +635,54 @@ fn a_paxos_snapshot_that_does_not_decode_is_not_installed() {
         );
         assert_eq!(c.nodes[&to].read_local("k"), Some(json!(1)), "{kind:?}");
     }
+}
+
+#[test]
+fn a_snapshot_the_engine_refuses_does_not_stand_in_for_the_one_it_installs() {
+    // The state `k` = `v`, as snapshot bytes.
+    let state = |v: i64| {
+        let mut kv = Kv::new();
+        let op = put("k", json!(v));
+        kv.apply(&crate::kv::Command {
+            client: 0,
+            seq: 0,
+            op,
+        })
+        .expect("applies");
+        kv.to_snapshot().expect("encodes")
+    };
+    let mut c = Cluster::with_engine(3, EngineKind::MultiPaxos);
+    c.tick_all(60);
+    let l = c.leader().expect("a leader");
+    let to = (1..=3).find(|&id| id != l).expect("a follower");
+    let through = c.nodes[&to].status().applied_index + 100;
+    let offer = |from, data| {
+        PeerMessage::MultiPaxos(crate::paxos::Envelope {
+            from,
+            to,
+            chosen_through: through,
+            body: crate::paxos::multi::Body::Snapshot {
+                snapshot: crate::paxos::Snapshot {
+                    last_slot: through,
+                    data,
+                },
+            },
+        })
+    };
+    // In one burst: a member's snapshot, which is installed, then one of the same
+    // index from a node that is no member, which decodes but is refused.
+    let r = c.nodes.get_mut(&to).expect("the follower");
+    let outs = r.handle_many([
+        Input::Message(offer(l, state(7))),
+        Input::Message(offer(99, state(666))),
+    ]);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Restored { index, .. } if *index == through)),
+        "{outs:?}"
+    );
+    assert_eq!(r.status().applied_index, through);
+    assert_eq!(r.read_local("k"), Some(json!(7)));
 }
 
 /// What a driver hands back for `Output::Snapshot`: the bytes, checked to decode to

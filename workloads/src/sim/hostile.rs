@@ -52,7 +52,7 @@ impl<R: Driven> World<R> {
         self.feed(to, node::replica::Input::Message(msg));
     }
 
-    /// Under Paxos: a snapshot from a member, far ahead of what `to` applied, whose
+    /// Under Paxos: a snapshot from a member, 1-49 slots ahead of what `to` applied, whose
     /// bytes are not a state of the store. Taking it in would skip every slot it
     /// claims while the store stays as it was, which the applied-prefix check sees.
     fn hostile_paxos_message(&mut self, to: NodeId, kind: EngineKind) -> Option<PeerMessage> {
