@@ -435,7 +435,8 @@ impl Replica {
 
     /// A peer message. A snapshot's state is decoded here, before the engine acts on
     /// it: one that cannot be decoded is dropped (a correct sender resends it), so
-    /// no engine installs bytes the store cannot take.
+    /// no engine installs bytes the store cannot take. One the engine would refuse
+    /// as stale is not decoded.
     fn message(&mut self, m: PeerMessage) {
         // Refused at the door: the engine never sees it.
         let refused = |reason, detail| {
@@ -451,7 +452,13 @@ impl Replica {
             self.out.push(r);
             return;
         }
-        if let Some((index, data)) = m.snapshot_data() {
+        // An offer at or below what was applied is refused by every engine (Raft
+        // installs only past its commit index, Paxos only past its chosen prefix,
+        // both at or past the applied index), so it is not worth decoding: repeated
+        // offers after a catch-up would each cost a pass over the whole state here.
+        let applied = self.engine.applied_index();
+        let fresh = m.snapshot_index().is_some_and(|i| i > applied);
+        if let Some((index, data)) = fresh.then(|| m.snapshot_data()).flatten() {
             match kv_from(&data) {
                 Ok((kv, layout)) => self.incoming = Some((index, data, kv, layout)),
                 Err(_) => {

@@ -74,6 +74,26 @@ impl PeerMessage {
         }
     }
 
+    /// The last index covered by the state-machine bytes this message carries, if it
+    /// carries any; cheap, unlike [`PeerMessage::snapshot_data`].
+    pub fn snapshot_index(&self) -> Option<Index> {
+        match self {
+            PeerMessage::Raft(Message {
+                body: MessageBody::InstallSnapshot { snapshot },
+                ..
+            }) => Some(snapshot.meta.last_index),
+            PeerMessage::MultiPaxos(m) => match &m.body {
+                multi::Body::Snapshot { snapshot } => Some(snapshot.last_slot),
+                _ => None,
+            },
+            PeerMessage::BasicPaxos(m) => match &m.body {
+                basic::Body::Snapshot { snapshot } => Some(snapshot.last_slot),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The state-machine bytes this message carries, with the last index they cover
     /// (Raft's InstallSnapshot and the Paxos engines' Snapshot; no other message
     /// carries any). Shared for Raft; a Paxos snapshot's are copied.
@@ -425,6 +445,7 @@ mod tests {
             m.snapshot_data(),
             Some((9, bytes::Bytes::from_static(b"state")))
         );
+        assert_eq!(m.snapshot_index(), Some(9));
         let bytes = postcard::to_allocvec(&m).expect("encodes");
         assert_eq!(
             postcard::from_bytes::<PeerMessage>(&bytes).expect("decodes"),

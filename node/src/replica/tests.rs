@@ -581,6 +581,35 @@ fn a_message_of_another_engine_is_refused_at_the_door() {
     );
 }
 
+/// A Paxos engine's snapshot offer from `from` to `to`, covering through `through`.
+fn paxos_snapshot(
+    kind: EngineKind,
+    from: NodeId,
+    to: NodeId,
+    through: Index,
+    data: &[u8],
+) -> PeerMessage {
+    let snapshot = crate::paxos::Snapshot {
+        last_slot: through,
+        data: data.to_vec(),
+    };
+    match kind {
+        EngineKind::MultiPaxos => PeerMessage::MultiPaxos(crate::paxos::Envelope {
+            from,
+            to,
+            chosen_through: through,
+            body: crate::paxos::multi::Body::Snapshot { snapshot },
+        }),
+        EngineKind::BasicPaxos => PeerMessage::BasicPaxos(crate::paxos::Envelope {
+            from,
+            to,
+            chosen_through: through,
+            body: crate::paxos::basic::Body::Snapshot { snapshot },
+        }),
+        EngineKind::Raft => unreachable!("Raft's snapshots travel in InstallSnapshot"),
+    }
+}
+
 #[test]
 fn a_paxos_snapshot_that_does_not_decode_is_not_installed() {
     for kind in [EngineKind::MultiPaxos, EngineKind::BasicPaxos] {
@@ -598,25 +627,8 @@ fn a_paxos_snapshot_that_does_not_decode_is_not_installed() {
         let before = c.nodes[&to].status();
         // A snapshot ahead of the node whose bytes are not a state: taking it in would skip
         // every slot it claims to cover while the store stays as it was.
-        let snapshot = crate::paxos::Snapshot {
-            last_slot: before.applied_index + 100,
-            data: b"not a snapshot".to_vec(),
-        };
-        let through = snapshot.last_slot;
-        let m = match kind {
-            EngineKind::MultiPaxos => PeerMessage::MultiPaxos(crate::paxos::Envelope {
-                from: node,
-                to,
-                chosen_through: through,
-                body: crate::paxos::multi::Body::Snapshot { snapshot },
-            }),
-            _ => PeerMessage::BasicPaxos(crate::paxos::Envelope {
-                from: node,
-                to,
-                chosen_through: through,
-                body: crate::paxos::basic::Body::Snapshot { snapshot },
-            }),
-        };
+        let through = before.applied_index + 100;
+        let m = paxos_snapshot(kind, node, to, through, b"not a snapshot");
         let outs = c.input(to, Input::Message(m));
         assert!(
             !outs.iter().any(|o| matches!(o, Output::Restored { .. })),
@@ -634,6 +646,64 @@ fn a_paxos_snapshot_that_does_not_decode_is_not_installed() {
             after.applied_index
         );
         assert_eq!(c.nodes[&to].read_local("k"), Some(json!(1)), "{kind:?}");
+    }
+}
+
+#[test]
+fn a_snapshot_offer_at_or_below_what_was_applied_is_not_decoded() {
+    // Bytes that do not decode show whether the replica looked at them: it refuses
+    // such a snapshot as undecodable only when it decodes it.
+    for kind in [
+        EngineKind::Raft,
+        EngineKind::MultiPaxos,
+        EngineKind::BasicPaxos,
+    ] {
+        let mut c = Cluster::with_engine(3, kind);
+        c.tick_all(60);
+        let l = c.leader().unwrap_or(1);
+        let w = c.request(l, put("k", json!(1)));
+        c.tick_all(100);
+        assert!(c.replies.contains_key(&w), "{kind:?}");
+        let to = (1..=3).find(|&id| id != l).expect("a follower");
+        let applied = c.nodes[&to].status().applied_index;
+        assert!(applied > 0, "{kind:?}");
+        let term = c.nodes[&to].status().term;
+        let offer = |through, data: &[u8]| match kind {
+            EngineKind::Raft => {
+                let snapshot = crate::raft::types::Snapshot {
+                    meta: crate::raft::types::SnapshotMeta {
+                        last_index: through,
+                        last_term: term,
+                        ..Default::default()
+                    },
+                    data: bytes::Bytes::copy_from_slice(data).into(),
+                };
+                PeerMessage::Raft(crate::raft::types::Message {
+                    from: l,
+                    to,
+                    term,
+                    incarnation: 0,
+                    body: crate::raft::types::MessageBody::InstallSnapshot { snapshot },
+                })
+            }
+            _ => paxos_snapshot(kind, l, to, through, data),
+        };
+        let undecodable = |outs: &[Output]| {
+            outs.iter()
+                .any(|o| matches!(o, Output::Refused(x) if x.reason == "snapshot_undecodable"))
+        };
+        for through in [applied - 1, applied] {
+            let outs = c.input(to, Input::Message(offer(through, b"not a state")));
+            assert!(!undecodable(&outs), "{kind:?} at {through}: {outs:?}");
+            assert!(
+                !outs.iter().any(|o| matches!(o, Output::Restored { .. })),
+                "{kind:?}: {outs:?}"
+            );
+        }
+        assert_eq!(c.nodes[&to].read_local("k"), Some(json!(1)), "{kind:?}");
+        // One past it is decoded, and refused.
+        let outs = c.input(to, Input::Message(offer(applied + 1, b"not a state")));
+        assert!(undecodable(&outs), "{kind:?}: {outs:?}");
     }
 }
 
@@ -656,19 +726,8 @@ fn a_snapshot_the_engine_refuses_does_not_stand_in_for_the_one_it_installs() {
     let l = c.leader().expect("a leader");
     let to = (1..=3).find(|&id| id != l).expect("a follower");
     let through = c.nodes[&to].status().applied_index + 100;
-    let offer = |from, data| {
-        PeerMessage::MultiPaxos(crate::paxos::Envelope {
-            from,
-            to,
-            chosen_through: through,
-            body: crate::paxos::multi::Body::Snapshot {
-                snapshot: crate::paxos::Snapshot {
-                    last_slot: through,
-                    data,
-                },
-            },
-        })
-    };
+    let offer =
+        |from, data: Vec<u8>| paxos_snapshot(EngineKind::MultiPaxos, from, to, through, &data);
     // In one burst: a member's snapshot, which is installed, then one of the same
     // index from a node that is no member, which decodes but is refused.
     let r = c.nodes.get_mut(&to).expect("the follower");
