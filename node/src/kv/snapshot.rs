@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use std::io::Write;
 
-/// A snapshot's bytes are the previous snapshot's plus a delta only while the deltas
-/// after the last whole image add up to no more than that image, and there are at
-/// most this many of them: decoding reads at most twice the state, and no chain
-/// grows without end.
+/// A snapshot's bytes are the previous snapshot's plus a delta only while there are
+/// at most this many deltas after the last whole image and the bytes stay within
+/// [`Layout::chain_limit`]: decoding reads at most about twice the state, and no
+/// chain grows without end.
 pub const MAX_DELTAS: u32 = 64;
 
 /// Bytes that start every snapshot, so a foreign or older encoding is refused
@@ -98,6 +98,25 @@ struct DeltaImage {
 pub struct Layout {
     pub image_len: usize,
     pub deltas: u32,
+    /// Keys the whole image holds (0 when not known).
+    pub image_keys: usize,
+}
+
+impl Layout {
+    /// The most bytes (image and deltas together) a chain may reach while the state
+    /// holds `keys` keys: twice the larger of the image and the state's estimated
+    /// size, its key count at the image's bytes per key. A state that grows (a store
+    /// filling up) so keeps extending its first image instead of writing itself
+    /// whole every other snapshot, while decoding still reads about twice the state
+    /// at most; a state that does not grow gets what the image alone allows, as
+    /// does an image whose key count is not known.
+    pub fn chain_limit(&self, keys: usize) -> usize {
+        let estimate = match self.image_keys {
+            0 => 0,
+            n => (self.image_len as u128 * keys as u128 / n as u128) as usize,
+        };
+        self.image_len.max(estimate).saturating_mul(2)
+    }
 }
 
 /// The previous snapshot's bytes, which the next one may extend with a delta.
@@ -114,6 +133,7 @@ impl SnapshotBase {
         let layout = Layout {
             image_len: data.len(),
             deltas: 0,
+            image_keys: 0,
         };
         SnapshotBase { data, layout }
     }
@@ -164,16 +184,16 @@ impl SnapshotSource {
         }
         let mut delta = Vec::new();
         self.kv.write_delta(changes, &mut delta)?;
-        let chained = base.data.len().saturating_sub(base.layout.image_len) + delta.len();
-        if chained > base.layout.image_len {
+        let chained = base.data.len() + delta.len();
+        if chained > base.layout.chain_limit(self.kv.data.size()) {
             return Ok(None);
         }
         // Kept for as long as the chain: without the growth slack.
         delta.shrink_to_fit();
         let out = base.data.with(delta.into());
         let layout = Layout {
-            image_len: base.layout.image_len,
             deltas: base.layout.deltas + 1,
+            ..base.layout
         };
         Ok(Some((out, layout)))
     }
@@ -186,6 +206,7 @@ impl SnapshotSource {
         Ok(Layout {
             image_len: counted.n,
             deltas: 0,
+            image_keys: self.kv.data.size(),
         })
     }
 
@@ -304,6 +325,7 @@ impl Kv {
         for s in image.sessions {
             kv.load_session(s).map_err(bad)?;
         }
+        let image_keys = kv.data.size();
         let mut n: u32 = 0;
         while !rest.is_empty() {
             n = n.saturating_add(1);
@@ -322,6 +344,7 @@ impl Kv {
         let layout = Layout {
             image_len,
             deltas: n,
+            image_keys,
         };
         Ok((kv, layout))
     }
@@ -416,6 +439,49 @@ mod tests {
     }
 
     #[test]
+    fn a_store_filling_up_extends_its_first_image() {
+        // Every snapshot comes after 1,000 writes of keys never written before, as
+        // when a store fills up: the state grows by as much as each delta holds.
+        let mut kv = Kv::new();
+        kv.begin_changes();
+        let mut base: Option<SnapshotBase> = None;
+        let mut wholes = 0;
+        for round in 0..30u64 {
+            for i in 0..1000 {
+                let key = format!("key{:06}", round * 1000 + i);
+                kv.apply(&cmd(0, 0, put(&key, json!("v".repeat(64)))))
+                    .expect("applies");
+            }
+            let changes = kv.begin_changes();
+            let source = SnapshotSource::after(kv.clone(), changes, base.take());
+            let (data, layout) = source.to_bytes().expect("encodes");
+            assert_eq!(
+                Kv::decode_snapshot(&data.contiguous()),
+                Ok((kv.clone(), layout)),
+                "round {round}"
+            );
+            // Decoding reads at most about twice the state: no more than twice what
+            // the state written whole takes now.
+            let now = SnapshotSource::whole(kv.clone())
+                .to_bytes()
+                .expect("encodes");
+            assert!(
+                data.len() <= 2 * now.0.len() + 64,
+                "round {round}: {} bytes for a state of {}",
+                data.len(),
+                now.0.len()
+            );
+            if layout.deltas == 0 {
+                wholes += 1;
+            }
+            base = Some(SnapshotBase { data, layout });
+        }
+        // Only the first is whole (bounding the deltas by the image alone made
+        // five of these thirty whole).
+        assert_eq!(wholes, 1);
+    }
+
+    #[test]
     fn delta_snapshots_decode_to_the_state_they_were_taken_from() {
         let mut kv = Kv::new();
         kv.begin_changes();
@@ -435,7 +501,7 @@ mod tests {
                 "at step {step}"
             );
             assert!(layout.deltas <= MAX_DELTAS);
-            assert!(data.len() - layout.image_len <= layout.image_len);
+            assert!(data.len() <= layout.chain_limit(kv.data.size()));
             match layout.deltas {
                 0 => wholes += 1,
                 _ => deltas += 1,
@@ -461,7 +527,8 @@ mod tests {
             layout,
             Layout {
                 image_len: image.len(),
-                deltas: 0
+                deltas: 0,
+                image_keys: 200,
             }
         );
         kv.apply(&cmd(7, 1, put("key3", json!(3))))
