@@ -438,6 +438,22 @@ mod tests {
         let _ = kv.apply(&cmd(client, step, op));
     }
 
+    /// The next snapshot of `kv` after `base` (the changes since the last one), checked
+    /// to decode to `kv` with the layout it was written with and to stay in bounds.
+    fn next_snapshot(kv: &mut Kv, base: Option<SnapshotBase>, at: &str) -> SnapshotBase {
+        let changes = kv.begin_changes();
+        let source = SnapshotSource::after(kv.clone(), changes, base);
+        let (data, layout) = source.to_bytes().expect("encodes");
+        assert_eq!(
+            Kv::decode_snapshot(&data.contiguous()),
+            Ok((kv.clone(), layout)),
+            "{at}"
+        );
+        assert!(layout.deltas <= MAX_DELTAS, "{at}");
+        assert!(data.len() <= layout.chain_limit(kv.data.size()), "{at}");
+        SnapshotBase { data, layout }
+    }
+
     #[test]
     fn a_store_filling_up_extends_its_first_image() {
         // Every snapshot comes after 1,000 writes of keys never written before, as
@@ -452,29 +468,22 @@ mod tests {
                 kv.apply(&cmd(0, 0, put(&key, json!("v".repeat(64)))))
                     .expect("applies");
             }
-            let changes = kv.begin_changes();
-            let source = SnapshotSource::after(kv.clone(), changes, base.take());
-            let (data, layout) = source.to_bytes().expect("encodes");
-            assert_eq!(
-                Kv::decode_snapshot(&data.contiguous()),
-                Ok((kv.clone(), layout)),
-                "round {round}"
-            );
+            let next = next_snapshot(&mut kv, base.take(), &format!("round {round}"));
             // Decoding reads at most about twice the state: no more than twice what
             // the state written whole takes now.
             let now = SnapshotSource::whole(kv.clone())
                 .to_bytes()
                 .expect("encodes");
             assert!(
-                data.len() <= 2 * now.0.len() + 64,
+                next.data.len() <= 2 * now.0.len() + 64,
                 "round {round}: {} bytes for a state of {}",
-                data.len(),
+                next.data.len(),
                 now.0.len()
             );
-            if layout.deltas == 0 {
+            if next.layout.deltas == 0 {
                 wholes += 1;
             }
-            base = Some(SnapshotBase { data, layout });
+            base = Some(next);
         }
         // Only the first is whole (bounding the deltas by the image alone made
         // five of these thirty whole).
@@ -492,21 +501,12 @@ mod tests {
             if step % 23 != 0 {
                 continue;
             }
-            let changes = kv.begin_changes();
-            let source = SnapshotSource::after(kv.clone(), changes, base.take());
-            let (data, layout) = source.to_bytes().expect("encodes");
-            assert_eq!(
-                Kv::decode_snapshot(&data.contiguous()),
-                Ok((kv.clone(), layout)),
-                "at step {step}"
-            );
-            assert!(layout.deltas <= MAX_DELTAS);
-            assert!(data.len() <= layout.chain_limit(kv.data.size()));
-            match layout.deltas {
+            let next = next_snapshot(&mut kv, base.take(), &format!("at step {step}"));
+            match next.layout.deltas {
                 0 => wholes += 1,
                 _ => deltas += 1,
             }
-            base = Some(SnapshotBase { data, layout });
+            base = Some(next);
         }
         assert!(deltas > 50 && wholes > 3, "{deltas} deltas, {wholes} whole");
     }
