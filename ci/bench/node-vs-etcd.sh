@@ -29,6 +29,13 @@
 # every cluster (etcd's too; not measured), so the measured runs overwrite a full
 # store instead of filling an empty one (snapshots then stay deltas most of the time).
 #
+# --rounds N runs every measurement N times, round after round (etcd, then each
+# cluster of ours, as in one round), and reports for each row the median req/s,
+# p50 and p99 over the rounds (errors and snapshots summed); the ratios are of those
+# medians, and a line per row lists each round's throughput ratio. On a shared
+# machine one 15 s run of etcd can land in a slow or fast minute; rounds spread
+# both systems over the same minutes.
+#
 # NODE_BIN=PATH runs that node binary instead of building this tree's (to compare
 # two builds, run the script once with each).
 #
@@ -49,6 +56,7 @@ OPS=${OPS:-"write read"}
 SWEEP=""
 PREFILL=""
 ENGINES=""
+ROUNDS=1
 while [ $# -gt 0 ]; do
   case $1 in
     --snapshot-every) SWEEP=${2//,/ }; shift 2 ;;
@@ -57,10 +65,12 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift 2 ;;
     --ops) OPS=${2//,/ }; shift 2 ;;
     --prefill) PREFILL=$2; shift 2 ;;
-    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 3 ;;
   esac
 done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "--rounds takes a positive number, got '$ROUNDS'" >&2; exit 3; }
 for v in $SWEEP; do
   [[ $v =~ ^[0-9]+$ ]] || { echo "--snapshot-every takes numbers, got '$v'" >&2; exit 3; }
 done
@@ -222,26 +232,49 @@ if [ -n "$PREFILL" ]; then
   fi
 fi
 for v in $VARIANTS; do TERM0[$v]=$(node_term "${LEADER[$v]}"); done
+# median "rps p50 p99 errors" lines -> one line: the median of each of the first
+# three columns (the lower middle for an even count) and the sum of the errors.
+median() {
+  awk '{ for (i = 1; i <= 3; i++) v[i, NR] = $i; e += $4 }
+       END { m = int((NR + 1) / 2)
+             for (i = 1; i <= 3; i++) {
+               for (a = 1; a <= NR; a++) x[a] = v[i, a]
+               for (a = 1; a <= NR; a++) for (b = a + 1; b <= NR; b++) if (x[b] + 0 < x[a] + 0) { t = x[a]; x[a] = x[b]; x[b] = t }
+               printf "%s ", x[m] }
+             printf "%d\n", e }'
+}
+declare -A RR ROUNDR
 for op in $OPS; do
   for c in $CONNS; do
     if [ $op = write ]; then ns=node-put.lua; es=etcd-put.lua; else ns=node-get.lua; es=etcd-get.lua; fi
-    if [ -n "$ETCD_PORT" ]; then
-      LOAD[etcd,$op,$c]=$(load)
-      echo "+ $op c=$c etcd (load ${LOAD[etcd,$op,$c]})" >&2; R[etcd,$op,$c]=$(run $es "$ETCD_PORT" "$c")
-    fi
-    for v in $VARIANTS; do
-      LOAD[$v,$op,$c]=$(load)
-      read -r before dbefore <<<"$(snapshots "$v")"
-      echo "+ $op c=$c ours $v (load ${LOAD[$v,$op,$c]})" >&2
-      if [ "${v%%/*}" = basic-paxos ]; then
-        # shellcheck disable=SC2086
-        R[$v,$op,$c]=$(run_spread $ns "$c" ${NPORTS[$v]})
-      else
-        R[$v,$op,$c]=$(run $ns "${LEADER[$v]}" "$c")
+    for ((round = 1; round <= ROUNDS; round++)); do
+      tag=""; [ "$ROUNDS" -gt 1 ] && tag=" round $round/$ROUNDS"
+      if [ -n "$ETCD_PORT" ]; then
+        [ "$round" -gt 1 ] || LOAD[etcd,$op,$c]=$(load)
+        echo "+ $op c=$c etcd$tag (load $(load))" >&2
+        r=$(run $es "$ETCD_PORT" "$c"); RR[etcd,$op,$c]+="$r"$'\n'; erps=${r%% *}
       fi
-      read -r after dafter <<<"$(snapshots "$v")"
-      # whole+delta: snapshots written whole, and as a delta.
-      SNAPS[$v,$op,$c]="$(( after - before - (dafter - dbefore) ))+$(( dafter - dbefore ))"
+      for v in $VARIANTS; do
+        [ "$round" -gt 1 ] || LOAD[$v,$op,$c]=$(load)
+        read -r before dbefore <<<"$(snapshots "$v")"
+        echo "+ $op c=$c ours $v$tag (load $(load))" >&2
+        if [ "${v%%/*}" = basic-paxos ]; then
+          # shellcheck disable=SC2086
+          r=$(run_spread $ns "$c" ${NPORTS[$v]})
+        else
+          r=$(run $ns "${LEADER[$v]}" "$c")
+        fi
+        RR[$v,$op,$c]+="$r"$'\n'
+        ROUNDR[$v,$op,$c]+=" $(awk -v a="${r%% *}" -v b="${erps:-0}" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')"
+        read -r after dafter <<<"$(snapshots "$v")"
+        # whole+delta: snapshots written whole, and as a delta (summed over rounds).
+        read -r w d <<<"${SNAPS[$v,$op,$c]:-0 0}"
+        SNAPS[$v,$op,$c]="$(( w + after - before - (dafter - dbefore) )) $(( d + dafter - dbefore ))"
+      done
+    done
+    for k in etcd $VARIANTS; do
+      if [ -n "${RR[$k,$op,$c]:-}" ]; then R[$k,$op,$c]=$(printf '%s' "${RR[$k,$op,$c]}" | median); fi
+      if [ -n "${SNAPS[$k,$op,$c]:-}" ]; then SNAPS[$k,$op,$c]=${SNAPS[$k,$op,$c]/ /+}; fi
     done
   done
 done
@@ -265,6 +298,12 @@ for op in $OPS; do
 done
 echo
 echo "rps x: our throughput over etcd's; p99 x: our p99 over etcd's (below 1 is better)"
+if [ "$ROUNDS" -gt 1 ] && [ -n "$ETCD_PORT" ]; then
+  echo "medians over $ROUNDS rounds; each round's rps x:"
+  for op in $OPS; do for c in $CONNS; do for v in $VARIANTS; do
+    echo "  $op c=$c $v:${ROUNDR[$v,$op,$c]}"
+  done; done; done
+fi
 for v in $VARIANTS; do
   echo "ours ($v): the leader's term (Basic Paxos: n1's highest ballot round) went from ${TERM0[$v]:-?} to $(node_term "${LEADER[$v]}") during the runs (a change means an election under load)"
 done
