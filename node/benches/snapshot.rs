@@ -205,7 +205,6 @@ fn one_snapshot(keys: u64, value_bytes: usize) -> ExitCode {
             layout: Layout {
                 image_len: snapshot.data.len(),
                 deltas: 0,
-                image_keys: keys as usize,
             },
         };
         let source = SnapshotSource::after(kv.clone(), kv.begin_changes(), Some(base));

@@ -31,7 +31,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 mod snapshot;
-pub use snapshot::{Layout, MAX_DELTAS, SnapshotBase, SnapshotSource};
+pub use snapshot::{Layout, MAX_DELTAS, SnapshotBase, SnapshotSource, chain_limit};
 
 /// One key-value operation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -182,6 +182,42 @@ pub struct Kv {
     by_stamp: RedBlackTreeMapSync<u64, u64>,
     next_stamp: u64,
     changes: Tracking,
+    /// About the bytes of the state's snapshot image: each key with its value's
+    /// JSON text, each session with its result's. Kept as the state changes (a
+    /// function of the data and sessions alone), so the bound on a snapshot chain
+    /// ([`chain_limit`]) is checked without encoding the state.
+    approx_bytes: usize,
+}
+
+/// About the length of `v`'s JSON text (numbers and escapes counted roughly).
+fn json_bytes(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 8,
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => 2 + a.iter().map(|x| json_bytes(x) + 1).sum::<usize>(),
+        Value::Object(o) => {
+            2 + o
+                .iter()
+                .map(|(k, x)| k.len() + 4 + json_bytes(x))
+                .sum::<usize>()
+        }
+    }
+}
+
+/// About the bytes one key and its value take in a snapshot.
+fn entry_bytes(key: &str, v: &Value) -> usize {
+    key.len() + json_bytes(v) + 4
+}
+
+/// About the bytes one session takes in a snapshot.
+fn session_bytes(s: &Session) -> usize {
+    let result = match &s.result {
+        KvResult::Value(v) | KvResult::CasMismatch { current: v } => {
+            v.as_ref().map_or(5, json_bytes)
+        }
+    };
+    result + 40
 }
 
 impl Default for Kv {
@@ -192,6 +228,7 @@ impl Default for Kv {
             by_stamp: RedBlackTreeMapSync::new_sync(),
             next_stamp: 0,
             changes: Tracking(None),
+            approx_bytes: 0,
         }
     }
 }
@@ -249,6 +286,45 @@ impl Kv {
         self.data.is_empty()
     }
 
+    /// About the bytes of this state's snapshot image (see the field).
+    pub fn approx_bytes(&self) -> usize {
+        self.approx_bytes
+    }
+
+    /// Sets `key` to `v`, keeping `approx_bytes`.
+    fn set_value(&mut self, key: String, v: Value) {
+        if let Some(old) = self.data.get(&key) {
+            self.approx_bytes = self.approx_bytes.saturating_sub(entry_bytes(&key, old));
+        }
+        self.approx_bytes += entry_bytes(&key, &v);
+        self.data.insert_mut(key, v);
+    }
+
+    /// Removes `key`, keeping `approx_bytes`.
+    fn remove_value(&mut self, key: &str) {
+        if let Some(old) = self.data.get(key) {
+            self.approx_bytes = self.approx_bytes.saturating_sub(entry_bytes(key, old));
+            self.data.remove_mut(key);
+        }
+    }
+
+    /// Sets `client`'s session (its stamp already in `by_stamp`), keeping `approx_bytes`.
+    fn set_session(&mut self, client: u64, s: Session) {
+        if let Some(old) = self.sessions.get(&client) {
+            self.approx_bytes = self.approx_bytes.saturating_sub(session_bytes(old));
+        }
+        self.approx_bytes += session_bytes(&s);
+        self.sessions.insert_mut(client, s);
+    }
+
+    /// Removes `client`'s session (not its stamp), keeping `approx_bytes`.
+    fn remove_session(&mut self, client: u64) {
+        if let Some(old) = self.sessions.get(&client) {
+            self.approx_bytes = self.approx_bytes.saturating_sub(session_bytes(old));
+            self.sessions.remove_mut(&client);
+        }
+    }
+
     /// Applies one committed command, deduplicating retries.
     pub fn apply(&mut self, cmd: &Command) -> Result<KvResult, KvError> {
         if cmd.client != 0
@@ -277,7 +353,7 @@ impl Kv {
         let key = op_key(op);
         let mut tmp = Kv::default();
         if let Some(v) = self.data.get(key) {
-            tmp.data.insert_mut(key.to_string(), v.clone());
+            tmp.set_value(key.to_string(), v.clone());
         }
         tmp.apply_op(op)
     }
@@ -286,7 +362,7 @@ impl Kv {
         let result = match op {
             KvOp::Get { key, .. } => return KvResult::Value(self.data.get(key).cloned()),
             KvOp::Put { key, value } => {
-                self.data.insert_mut(key.clone(), value.clone());
+                self.set_value(key.clone(), value.clone());
                 KvResult::Value(Some(value.clone()))
             }
             KvOp::Cas { key, from, to } => {
@@ -296,11 +372,11 @@ impl Kv {
                         current: current.cloned(),
                     };
                 }
-                self.data.insert_mut(key.clone(), to.clone());
+                self.set_value(key.clone(), to.clone());
                 KvResult::Value(Some(to.clone()))
             }
             KvOp::Delete { key } => {
-                self.data.remove_mut(key);
+                self.remove_value(key);
                 KvResult::Value(None)
             }
             KvOp::Append { key, value } => {
@@ -312,7 +388,7 @@ impl Kv {
                 };
                 s.push_str(value);
                 let v = Value::String(s);
-                self.data.insert_mut(key.clone(), v.clone());
+                self.set_value(key.clone(), v.clone());
                 KvResult::Value(Some(v))
             }
         };
@@ -327,8 +403,7 @@ impl Kv {
             let old_stamp = old.stamp;
             self.by_stamp.remove_mut(&old_stamp);
         }
-        self.sessions
-            .insert_mut(client, Session { seq, result, stamp });
+        self.set_session(client, Session { seq, result, stamp });
         self.by_stamp.insert_mut(stamp, client);
         self.changed_client(client);
         while self.sessions.size() > MAX_SESSIONS {
@@ -336,7 +411,7 @@ impl Kv {
                 break;
             };
             self.by_stamp.remove_mut(&oldest);
-            self.sessions.remove_mut(&victim);
+            self.remove_session(victim);
             self.changed_client(victim);
         }
     }

@@ -19,7 +19,7 @@ use std::io::Write;
 
 /// A snapshot's bytes are the previous snapshot's plus a delta only while there are
 /// at most this many deltas after the last whole image and the bytes stay within
-/// [`Layout::chain_limit`]: decoding reads at most about twice the state, and no
+/// [`chain_limit`]: decoding reads at most about twice the state, and no
 /// chain grows without end.
 pub const MAX_DELTAS: u32 = 64;
 
@@ -98,25 +98,16 @@ struct DeltaImage {
 pub struct Layout {
     pub image_len: usize,
     pub deltas: u32,
-    /// Keys the whole image holds (0 when not known).
-    pub image_keys: usize,
 }
 
-impl Layout {
-    /// The most bytes (image and deltas together) a chain may reach while the state
-    /// holds `keys` keys: twice the larger of the image and the state's estimated
-    /// size, its key count at the image's bytes per key. A state that grows (a store
-    /// filling up) so keeps extending its first image instead of writing itself
-    /// whole every other snapshot, while decoding still reads about twice the state
-    /// at most; a state that does not grow gets what the image alone allows, as
-    /// does an image whose key count is not known.
-    pub fn chain_limit(&self, keys: usize) -> usize {
-        let estimate = match self.image_keys {
-            0 => 0,
-            n => (self.image_len as u128 * keys as u128 / n as u128) as usize,
-        };
-        self.image_len.max(estimate).saturating_mul(2)
-    }
+/// The most bytes (image and deltas together) a chain may reach while the state
+/// takes about `state_bytes` ([`Kv::approx_bytes`]): twice the state, so decoding
+/// reads about twice the state at most. Bounding by the state, not by the image the
+/// chain starts with, lets a state that grows (a store filling up) keep extending
+/// its first image instead of writing itself whole every other snapshot, and makes
+/// one that shrank be written whole again soon.
+pub fn chain_limit(state_bytes: usize) -> usize {
+    state_bytes.saturating_mul(2)
 }
 
 /// The previous snapshot's bytes, which the next one may extend with a delta.
@@ -133,7 +124,6 @@ impl SnapshotBase {
         let layout = Layout {
             image_len: data.len(),
             deltas: 0,
-            image_keys: 0,
         };
         SnapshotBase { data, layout }
     }
@@ -185,7 +175,7 @@ impl SnapshotSource {
         let mut delta = Vec::new();
         self.kv.write_delta(changes, &mut delta)?;
         let chained = base.data.len() + delta.len();
-        if chained > base.layout.chain_limit(self.kv.data.size()) {
+        if chained > chain_limit(self.kv.approx_bytes()) {
             return Ok(None);
         }
         // Kept for as long as the chain: without the growth slack.
@@ -206,7 +196,6 @@ impl SnapshotSource {
         Ok(Layout {
             image_len: counted.n,
             deltas: 0,
-            image_keys: self.kv.data.size(),
         })
     }
 
@@ -319,13 +308,12 @@ impl Kv {
         let mut kv = Kv::new();
         for (k, text) in image.data {
             let v = json_value(&text).map_err(|e| bad(format!("value of {k:?}: {e}")))?;
-            kv.data.insert_mut(k, v);
+            kv.set_value(k, v);
         }
         kv.next_stamp = image.next_stamp;
         for s in image.sessions {
             kv.load_session(s).map_err(bad)?;
         }
-        let image_keys = kv.data.size();
         let mut n: u32 = 0;
         while !rest.is_empty() {
             n = n.saturating_add(1);
@@ -344,7 +332,6 @@ impl Kv {
         let layout = Layout {
             image_len,
             deltas: n,
-            image_keys,
         };
         Ok((kv, layout))
     }
@@ -360,10 +347,10 @@ impl Kv {
         self.next_stamp = d.next_stamp;
         for (k, text) in d.puts {
             let v = json_value(&text).map_err(|e| format!("value of {k:?}: {e}"))?;
-            self.data.insert_mut(k, v);
+            self.set_value(k, v);
         }
         for k in d.deletes {
-            self.data.remove_mut(&k);
+            self.remove_value(&k);
         }
         for client in d.ended {
             self.drop_session(client);
@@ -379,7 +366,7 @@ impl Kv {
         if let Some(old) = self.sessions.get(&client) {
             let stamp = old.stamp;
             self.by_stamp.remove_mut(&stamp);
-            self.sessions.remove_mut(&client);
+            self.remove_session(client);
         }
     }
 
@@ -393,8 +380,7 @@ impl Kv {
             ));
         }
         self.by_stamp.insert_mut(stamp, client);
-        self.sessions
-            .insert_mut(client, Session { seq, result, stamp });
+        self.set_session(client, Session { seq, result, stamp });
         Ok(())
     }
 }
@@ -450,7 +436,10 @@ mod tests {
             "{at}"
         );
         assert!(layout.deltas <= MAX_DELTAS, "{at}");
-        assert!(data.len() <= layout.chain_limit(kv.data.size()), "{at}");
+        assert!(
+            layout.deltas == 0 || data.len() <= chain_limit(kv.approx_bytes()),
+            "{at}"
+        );
         SnapshotBase { data, layout }
     }
 
@@ -491,6 +480,97 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_stays_within_about_twice_the_state_whatever_the_sizes() {
+        // A few large values first, then many small keys: an estimate from the
+        // first image's bytes per key would let the chain grow far past the state
+        // while the large values are rewritten. So would a first image that is
+        // mostly sessions (clients that read a large value).
+        let big = json!("b".repeat(20_000));
+        for sessions in [false, true] {
+            let mut kv = Kv::new();
+            kv.begin_changes();
+            for i in 0..10u64 {
+                let key = format!("big{i}");
+                kv.apply(&cmd(0, 0, put(&key, big.clone())))
+                    .expect("applies");
+                if sessions {
+                    for c in 1..=20 {
+                        let get = KvOp::Get {
+                            key: key.clone(),
+                            stale: false,
+                        };
+                        kv.apply(&cmd(i * 100 + c, 1, get)).expect("applies");
+                    }
+                }
+            }
+            let mut base = Some(next_snapshot(&mut kv, None, "first"));
+            for i in 0..990 {
+                kv.apply(&cmd(0, 0, put(&format!("k{i:04}"), json!(i))))
+                    .expect("applies");
+            }
+            let (mut wholes, mut most) = (0, 0.0f64);
+            for round in 0..30u64 {
+                // Rewrite the large values (and end the sessions, which are then
+                // small ones), so each delta holds most of the state.
+                for i in 0..10 {
+                    let v = json!(format!("{round:02}").repeat(10_000));
+                    kv.apply(&cmd(0, 0, put(&format!("big{i}"), v)))
+                        .expect("applies");
+                }
+                for c in 0..300u64 {
+                    let op = put("small", json!(c));
+                    kv.apply(&cmd(c + 1, 2 + round, op)).expect("applies");
+                }
+                let next = next_snapshot(&mut kv, base.take(), &format!("round {round}"));
+                let whole = SnapshotSource::whole(kv.clone())
+                    .to_bytes()
+                    .expect("encodes");
+                most = most.max(next.data.len() as f64 / whole.0.len() as f64);
+                if next.layout.deltas == 0 {
+                    wholes += 1;
+                }
+                base = Some(next);
+            }
+            assert!(
+                most <= 2.5,
+                "sessions {sessions}: a chain reached {most:.2}x the state"
+            );
+            // The bound took effect: the chain was started over.
+            assert!(wholes >= 2, "sessions {sessions}: {wholes} whole images");
+        }
+    }
+
+    #[test]
+    fn the_estimated_size_is_about_that_of_the_image() {
+        let mut kv = Kv::new();
+        for step in 1..=3000 {
+            churn(&mut kv, step);
+        }
+        for i in 0..500 {
+            let v = json!({ "n": i, "s": "x".repeat(i % 300), "a": [1, 2, 3] });
+            kv.apply(&cmd(
+                i as u64 % 7 + 1,
+                10_000 + i as u64,
+                put(&format!("o{i}"), v),
+            ))
+            .expect("applies");
+        }
+        let (data, _) = SnapshotSource::whole(kv.clone())
+            .to_bytes()
+            .expect("encodes");
+        let ratio = kv.approx_bytes() as f64 / data.len() as f64;
+        assert!(
+            (0.7..1.5).contains(&ratio),
+            "estimate {} for {} bytes",
+            kv.approx_bytes(),
+            data.len()
+        );
+        // It is a function of the state alone: the decoded copy agrees.
+        let back = Kv::from_snapshot(&data.contiguous()).expect("decodes");
+        assert_eq!(back.approx_bytes(), kv.approx_bytes());
+    }
+
+    #[test]
     fn delta_snapshots_decode_to_the_state_they_were_taken_from() {
         let mut kv = Kv::new();
         kv.begin_changes();
@@ -528,7 +608,6 @@ mod tests {
             Layout {
                 image_len: image.len(),
                 deltas: 0,
-                image_keys: 200,
             }
         );
         kv.apply(&cmd(7, 1, put("key3", json!(3))))
