@@ -93,7 +93,7 @@ struct DeltaImage {
 }
 
 /// How a snapshot's bytes are laid out: the length of the whole image they start
-/// with, and how many delta sections follow it.
+/// with (0: no delta may extend them), and how many delta sections follow it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Layout {
     pub image_len: usize,
@@ -330,7 +330,9 @@ impl Kv {
             rest = more;
         }
         let layout = Layout {
-            image_len,
+            // An image of the first encoding takes no delta after it (one would not
+            // read back), so none may extend it: the next snapshot is whole.
+            image_len: if v1 { 0 } else { image_len },
             deltas: n,
         };
         Ok((kv, layout))
@@ -652,6 +654,20 @@ mod tests {
         let mut v1_chain = data.clone();
         v1_chain[..8].copy_from_slice(SNAPSHOT_MAGIC_V1);
         assert!(Kv::from_snapshot(&v1_chain).is_err());
+        // So a node that recovered such an image writes its next snapshot whole, in
+        // the current encoding: a delta after it would not read back.
+        let (mut from_v1, layout) = Kv::decode_snapshot(&v1).expect("decodes");
+        from_v1.begin_changes();
+        from_v1
+            .apply(&cmd(0, 0, put("key5", json!(5))))
+            .expect("applies");
+        let base = SnapshotBase {
+            data: v1.clone().into(),
+            layout,
+        };
+        let next = next_snapshot(&mut from_v1, Some(base), "after a first-encoding image");
+        assert_eq!(next.layout.deltas, 0);
+        assert!(next.data.contiguous().starts_with(SNAPSHOT_MAGIC));
         // Garbage after the sections is refused, not ignored.
         let mut bad = data.clone();
         bad.extend_from_slice(b"junk");
