@@ -252,7 +252,9 @@ for op in $OPS; do
       if [ -n "$ETCD_PORT" ]; then
         [ "$round" -gt 1 ] || LOAD[etcd,$op,$c]=$(load)
         echo "+ $op c=$c etcd$tag (load $(load))" >&2
-        r=$(run $es "$ETCD_PORT" "$c"); RR[etcd,$op,$c]+="$r"$'\n'; erps=${r%% *}
+        r=$(run $es "$ETCD_PORT" "$c"); erps=${r%% *}
+        # A round whose output did not parse is left out of the medians.
+        if [ -n "$r" ]; then RR[etcd,$op,$c]+="$r"$'\n'; fi
       fi
       for v in $VARIANTS; do
         [ "$round" -gt 1 ] || LOAD[$v,$op,$c]=$(load)
@@ -264,7 +266,7 @@ for op in $OPS; do
         else
           r=$(run $ns "${LEADER[$v]}" "$c")
         fi
-        RR[$v,$op,$c]+="$r"$'\n'
+        if [ -n "$r" ]; then RR[$v,$op,$c]+="$r"$'\n'; fi
         ROUNDR[$v,$op,$c]+=" $(awk -v a="${r%% *}" -v b="${erps:-0}" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')"
         read -r after dafter <<<"$(snapshots "$v")"
         # whole+delta: snapshots written whole, and as a delta (summed over rounds).
