@@ -189,11 +189,26 @@ pub struct Kv {
     approx_bytes: usize,
 }
 
-/// About the length of `v`'s JSON text (numbers and escapes counted roughly).
+/// Counts the bytes written through it.
+struct ByteCount(usize);
+
+impl std::fmt::Write for ByteCount {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// About the length of `v`'s JSON text: exact but for escapes in strings.
 fn json_bytes(v: &Value) -> usize {
     match v {
         Value::Null | Value::Bool(_) => 5,
-        Value::Number(_) => 8,
+        Value::Number(n) => {
+            // Formatted as serde_json writes it, into a counter: no allocation.
+            let mut count = ByteCount(0);
+            let _ = std::fmt::Write::write_fmt(&mut count, format_args!("{n}"));
+            count.0
+        }
         Value::String(s) => s.len() + 2,
         Value::Array(a) => 2 + a.iter().map(|x| json_bytes(x) + 1).sum::<usize>(),
         Value::Object(o) => {
