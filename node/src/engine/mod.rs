@@ -74,37 +74,15 @@ impl PeerMessage {
         }
     }
 
-    /// The last index covered by the state-machine bytes this message carries, if it
-    /// carries any; cheap, unlike [`PeerMessage::snapshot_data`].
-    pub fn snapshot_index(&self) -> Option<Index> {
-        match self {
-            PeerMessage::Raft(Message {
-                body: MessageBody::InstallSnapshot { snapshot },
-                ..
-            }) => Some(snapshot.meta.last_index),
-            PeerMessage::MultiPaxos(m) => match &m.body {
-                multi::Body::Snapshot { snapshot } => Some(snapshot.last_slot),
-                _ => None,
-            },
-            PeerMessage::BasicPaxos(m) => match &m.body {
-                basic::Body::Snapshot { snapshot } => Some(snapshot.last_slot),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-
     /// The state-machine bytes this message carries, with the last index they cover
     /// (Raft's InstallSnapshot and the Paxos engines' Snapshot; no other message
-    /// carries any). Shared for Raft; a Paxos snapshot's are copied.
-    pub fn snapshot_data(&self) -> Option<(Index, bytes::Bytes)> {
-        let paxos =
-            |s: &crate::paxos::Snapshot| (s.last_slot, bytes::Bytes::copy_from_slice(&s.data));
+    /// carries any), not yet copied.
+    fn carried(&self) -> Option<(Index, Carried<'_>)> {
         match self {
             PeerMessage::Raft(Message {
                 body: MessageBody::InstallSnapshot { snapshot },
                 ..
-            }) => Some((snapshot.meta.last_index, snapshot.data.contiguous())),
+            }) => Some((snapshot.meta.last_index, Carried::Raft(&snapshot.data))),
             PeerMessage::MultiPaxos(m) => match &m.body {
                 multi::Body::Snapshot { snapshot } => Some(paxos(snapshot)),
                 _ => None,
@@ -116,6 +94,35 @@ impl PeerMessage {
             _ => None,
         }
     }
+
+    /// The last index covered by the state-machine bytes this message carries, if it
+    /// carries any; cheap, unlike [`PeerMessage::snapshot_data`].
+    pub fn snapshot_index(&self) -> Option<Index> {
+        self.carried().map(|(index, _)| index)
+    }
+
+    /// The state-machine bytes this message carries, with the last index they cover.
+    /// Shared for Raft; a Paxos snapshot's are copied.
+    pub fn snapshot_data(&self) -> Option<(Index, bytes::Bytes)> {
+        self.carried().map(|(index, data)| {
+            let bytes = match data {
+                Carried::Raft(d) => d.contiguous(),
+                Carried::Paxos(b) => bytes::Bytes::copy_from_slice(b),
+            };
+            (index, bytes)
+        })
+    }
+}
+
+/// A Paxos snapshot's last slot and its bytes, as its message holds them.
+fn paxos(s: &crate::paxos::Snapshot) -> (Index, Carried<'_>) {
+    (s.last_slot, Carried::Paxos(&s.data))
+}
+
+/// Snapshot bytes as a peer message holds them.
+enum Carried<'a> {
+    Raft(&'a crate::raft::types::SnapshotData),
+    Paxos(&'a [u8]),
 }
 
 impl From<Message> for PeerMessage {
