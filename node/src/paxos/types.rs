@@ -48,8 +48,9 @@ impl fmt::Display for Ballot {
 pub enum Value {
     /// Fills a hole; changes nothing.
     Noop,
-    /// An opaque state-machine command.
-    Command(Vec<u8>),
+    /// An opaque state-machine command, encoded as one byte string (as Raft's
+    /// `Payload::Command`).
+    Command(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Basic Paxos: a read marker. The read of `node`'s round `round` is linearizable
     /// once the state machine has applied the slot this marker was chosen in.
     /// `epoch` (bumped durably at every start) keeps a marker of an earlier run of

@@ -32,7 +32,10 @@ pub enum Payload {
     /// Appended by a new leader so it can commit entries of earlier terms (§5.4.2).
     Noop,
     /// An opaque state-machine command (the replica encodes KV commands here).
-    Command(Vec<u8>),
+    /// Encoded as one byte string (postcard: its length, then the bytes; the same
+    /// bytes as a sequence of `u8`, written and read in one copy instead of one
+    /// call per byte).
+    Command(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A configuration entry: the membership from this index on (joint or simple).
     Config(Membership),
 }
@@ -395,6 +398,30 @@ mod tests {
         assert_eq!(encoded, postcard::to_allocvec(&whole.contiguous()).unwrap());
         let back: SnapshotData = postcard::from_bytes(&encoded).expect("decodes");
         assert_eq!(back, whole);
+    }
+
+    /// A command encodes as it did when it was a plain `Vec<u8>` (a sequence of
+    /// bytes), so logs and peers of either build read each other's.
+    #[test]
+    fn a_command_encodes_as_the_sequence_of_its_bytes() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        enum AsSequence {
+            Noop,
+            Command(Vec<u8>),
+        }
+        for len in [0usize, 1, 127, 128, 300, 70_000] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
+            let old = postcard::to_allocvec(&AsSequence::Command(bytes.clone())).unwrap();
+            let raft = postcard::to_allocvec(&super::Payload::Command(bytes.clone())).unwrap();
+            let paxos = crate::paxos::types::Value::Command(bytes.clone());
+            let paxos = postcard::to_allocvec(&paxos).unwrap();
+            assert_eq!(raft, old, "Raft, {len} bytes");
+            assert_eq!(paxos, old, "Paxos, {len} bytes");
+            let back: super::Payload = postcard::from_bytes(&old).unwrap();
+            assert_eq!(back, super::Payload::Command(bytes.clone()));
+            let back: AsSequence = postcard::from_bytes(&raft).unwrap();
+            assert_eq!(back, AsSequence::Command(bytes));
+        }
     }
 
     #[test]
