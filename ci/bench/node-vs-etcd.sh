@@ -36,6 +36,12 @@
 # machine one 15 s run of etcd can land in a slow or fast minute; rounds spread
 # both systems over the same minutes.
 #
+# Worker threads: the three members of a cluster share this machine's cores, so each
+# node of ours runs with --worker-threads (cores / 3, at least 1) unless NODE_FLAGS
+# sets it. On 2 cores one worker per node served 12-22% more writes than two (one
+# thread runs the HTTP handlers and the driver: no hand-off between threads). etcd
+# keeps its default GOMAXPROCS (every core): GOMAXPROCS=1 made it 13% slower here.
+#
 # NODE_BIN=PATH runs that node binary instead of building this tree's (to compare
 # two builds, run the script once with each).
 #
@@ -52,6 +58,10 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-"1 16 64"}
 SYSTEMS=${SYSTEMS:-"ours etcd"}
 NODE_FLAGS=${NODE_FLAGS:-}
+if [[ " $NODE_FLAGS " != *" --worker-threads"* ]]; then
+  WORKERS=$(($(nproc) / 3))
+  NODE_FLAGS="--worker-threads $((WORKERS > 0 ? WORKERS : 1)) $NODE_FLAGS"
+fi
 OPS=${OPS:-"write read"}
 SWEEP=""
 PREFILL=""
@@ -66,7 +76,7 @@ while [ $# -gt 0 ]; do
     --ops) OPS=${2//,/ }; shift 2 ;;
     --prefill) PREFILL=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
-    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 3 ;;
   esac
 done
@@ -115,6 +125,8 @@ else
   NODE=$(cd "$ROOT" && bash ci/target-dir.sh)/release/node
 fi
 
+# a over b as "1.23x", or "-" when there is no b.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else printf "-" }'; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ---- our clusters: one per engine and --snapshot-every value ----
@@ -267,7 +279,7 @@ for op in $OPS; do
           r=$(run $ns "${LEADER[$v]}" "$c")
         fi
         if [ -n "$r" ]; then RR[$v,$op,$c]+="$r"$'\n'; fi
-        ROUNDR[$v,$op,$c]+=" $(awk -v a="${r%% *}" -v b="${erps:-0}" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')"
+        ROUNDR[$v,$op,$c]+=" $(ratio "${r%% *}" "${erps:-0}")"
         read -r after dafter <<<"$(snapshots "$v")"
         # whole+delta: snapshots written whole, and as a delta (summed over rounds).
         read -r w d <<<"${SNAPS[$v,$op,$c]:-0 0}"
@@ -290,16 +302,17 @@ for op in $OPS; do
     read -r erps ep50 ep99 eerr <<<"${R[etcd,$op,$c]:-0 0 0 -}"
     for v in $VARIANTS; do
       read -r orps op50 op99 oerr <<<"${R[$v,$op,$c]:-0 0 0 -}"
-      ratio=$(awk -v a="$orps" -v b="$erps" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')
-      p99r=$(awk -v a="$op99" -v b="$ep99" 'BEGIN { printf (b > 0 ? "%.2fx" : "-"), a / b }')
+      rpsr=$(ratio "$orps" "$erps")
+      p99r=$(ratio "$op99" "$ep99")
       printf '%-6s %5s %-22s | %10s %8s %8s %6s %7s %5s | %10s %8s %8s %6s %5s | %6s %6s\n' \
         "$op" "$c" "$v" "$orps" "$op50" "$op99" "$oerr" "${SNAPS[$v,$op,$c]}" "${LOAD[$v,$op,$c]}" \
-        "$erps" "$ep50" "$ep99" "$eerr" "${LOAD[etcd,$op,$c]:--}" "$ratio" "$p99r"
+        "$erps" "$ep50" "$ep99" "$eerr" "${LOAD[etcd,$op,$c]:--}" "$rpsr" "$p99r"
     done
   done
 done
 echo
 echo "rps x: our throughput over etcd's; p99 x: our p99 over etcd's (below 1 is better)"
+echo "ours ran with: $NODE_FLAGS"
 if [ "$ROUNDS" -gt 1 ] && [ -n "$ETCD_PORT" ]; then
   echo "medians over $ROUNDS rounds; each round's rps x:"
   for op in $OPS; do for c in $CONNS; do for v in $VARIANTS; do
