@@ -12,9 +12,9 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
 /// glibc's allocator took a fifth of the leader's CPU under load (arena locks,
-/// consolidation of freed chunks); mimalloc's thread-local pages avoid both.
+/// consolidation of freed chunks); jemalloc's per-thread caches avoid both.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let mut args = Args::parse();
