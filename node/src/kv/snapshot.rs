@@ -19,8 +19,8 @@ use std::io::Write;
 
 /// A snapshot's bytes are the previous snapshot's plus a delta only while there are
 /// at most this many deltas after the last whole image and the bytes stay within
-/// [`chain_limit`]: decoding reads at most about twice the state, and no
-/// chain grows without end.
+/// [`chain_limit`]: decoding reads at most about [`CHAIN_FACTOR`] times the state,
+/// and no chain grows without end.
 pub const MAX_DELTAS: u32 = 64;
 
 /// Bytes that start every snapshot, so a foreign or older encoding is refused
@@ -100,14 +100,26 @@ pub struct Layout {
     pub deltas: u32,
 }
 
+/// How many times the state's size a chain (image and deltas together) may reach.
+///
+/// Each whole image is the state to serialize, write and sync at once; with a
+/// factor `k` a chain takes about `(k - 1) * state / delta` deltas before the next
+/// one, so images add `1 / (k - 1)` to the bytes the deltas write, and decoding
+/// (a restart, a follower's install) reads at most about `k` times the state. At 2,
+/// a full store rewritten at 20,000 writes per second wrote an image every ten or
+/// so deltas, and those images were what was left of snapshots in the write p99
+/// (1.3-1.9x the snapshot-free p99 of the same run); at 4 the p99 is the
+/// snapshot-free one's (README, "Snapshots under load, and at scale").
+pub const CHAIN_FACTOR: usize = 4;
+
 /// The most bytes (image and deltas together) a chain may reach while the state
-/// takes about `state_bytes` ([`Kv::approx_bytes`]): twice the state, so decoding
-/// reads about twice the state at most. Bounding by the state, not by the image the
-/// chain starts with, lets a state that grows (a store filling up) keep extending
-/// its first image instead of writing itself whole every other snapshot, and makes
-/// one that shrank be written whole again soon.
+/// takes about `state_bytes` ([`Kv::approx_bytes`]): [`CHAIN_FACTOR`] times the
+/// state. Bounding by the state, not by the image the chain starts with, lets a
+/// state that grows (a store filling up) keep extending its first image instead of
+/// writing itself whole every other snapshot, and makes one that shrank be written
+/// whole again soon.
 pub fn chain_limit(state_bytes: usize) -> usize {
-    state_bytes.saturating_mul(2)
+    state_bytes.saturating_mul(CHAIN_FACTOR)
 }
 
 /// The previous snapshot's bytes, which the next one may extend with a delta.
@@ -460,13 +472,13 @@ mod tests {
                     .expect("applies");
             }
             let next = next_snapshot(&mut kv, base.take(), &format!("round {round}"));
-            // Decoding reads at most about twice the state: no more than twice what
-            // the state written whole takes now.
+            // Decoding reads at most about CHAIN_FACTOR times the state: no more
+            // than that many times what the state written whole takes now.
             let now = SnapshotSource::whole(kv.clone())
                 .to_bytes()
                 .expect("encodes");
             assert!(
-                next.data.len() <= 2 * now.0.len() + 64,
+                next.data.len() <= CHAIN_FACTOR * now.0.len() + 64,
                 "round {round}: {} bytes for a state of {}",
                 next.data.len(),
                 now.0.len()
@@ -482,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn a_chain_stays_within_about_twice_the_state_whatever_the_sizes() {
+    fn a_chain_stays_within_its_factor_of_the_state_whatever_the_sizes() {
         // A few large values first, then many small keys: an estimate from the
         // first image's bytes per key would let the chain grow far past the state
         // while the large values are rewritten. So would a first image that is
@@ -519,7 +531,7 @@ mod tests {
                     kv.apply(&cmd(0, 0, put(&format!("big{i}"), v)))
                         .expect("applies");
                 }
-                for c in 0..300u64 {
+                for c in 0..1000u64 {
                     let op = put("small", json!(c));
                     kv.apply(&cmd(c + 1, 2 + round, op)).expect("applies");
                 }
@@ -534,7 +546,7 @@ mod tests {
                 base = Some(next);
             }
             assert!(
-                most <= 2.5,
+                most <= CHAIN_FACTOR as f64 + 0.5,
                 "sessions {sessions}: a chain reached {most:.2}x the state"
             );
             // The bound took effect: the chain was started over.
