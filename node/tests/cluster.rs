@@ -466,6 +466,11 @@ fn a_follower_behind_the_snapshot_catches_up_and_everything_survives_a_full_rest
             // Streamed in 1 KiB chunks: the snapshot of 500 keys takes several.
             "--snapshot-chunk-kib",
             "1",
+            // One worker: a single-threaded runtime (as ci/bench/node-vs-etcd.sh runs
+            // nodes on 2 cores), which the driver, the HTTP handlers and the chunk
+            // streams share; only fsyncs and file work leave it.
+            "--worker-threads",
+            "1",
         ],
     );
     let leader = c
