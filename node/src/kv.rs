@@ -31,7 +31,10 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 mod snapshot;
-pub use snapshot::{CHAIN_FACTOR, Layout, MAX_DELTAS, SnapshotBase, SnapshotSource, chain_limit};
+pub use snapshot::{
+    CHAIN_FACTOR, CHAIN_FACTOR_ONE_BLOB, Layout, MAX_DELTAS, SnapshotBase, SnapshotSource,
+    chain_limit,
+};
 
 /// One key-value operation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

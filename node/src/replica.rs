@@ -31,7 +31,10 @@ use crate::engine::{
     Committed, Decided, DurableWrite, Engine, EngineReady, Index, Installed, NodeId, PeerMessage,
     ProposeError, Refused,
 };
-use crate::kv::{Command, Kv, KvError, KvOp, KvResult, Layout, SnapshotBase, SnapshotSource};
+use crate::kv::{
+    CHAIN_FACTOR_ONE_BLOB, Command, Kv, KvError, KvOp, KvResult, Layout, SnapshotBase,
+    SnapshotSource,
+};
 use crate::raft::RaftConfig;
 use crate::raft::types::{Incarnation, Membership, SnapshotData};
 use serde::{Deserialize, Serialize};
@@ -486,8 +489,13 @@ impl Replica {
             self.snapshot_in_flight = Some(applied);
             self.in_flight_replaced = false;
             let changes = self.kv.begin_changes();
-            let source =
+            let mut source =
                 SnapshotSource::after(self.kv.clone(), changes, self.snapshot_base.clone());
+            // Paxos stores and sends each snapshot as one blob: a long chain would
+            // cost every snapshot, so its chains stay shorter.
+            if self.engine.kind() != EngineKind::Raft {
+                source = source.chain_factor(CHAIN_FACTOR_ONE_BLOB);
+            }
             self.out.push(Output::Snapshot {
                 index: applied,
                 source,

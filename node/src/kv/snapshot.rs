@@ -100,26 +100,33 @@ pub struct Layout {
     pub deltas: u32,
 }
 
-/// How many times the state's size a chain (image and deltas together) may reach.
+/// How many times the state's size a chain (image and deltas together) may reach
+/// where deltas are stored and sent as files of their own (Raft).
 ///
-/// Each whole image is the state to serialize, write and sync at once; with a
-/// factor `k` a chain takes about `(k - 1) * state / delta` deltas before the next
-/// one, so images add `1 / (k - 1)` to the bytes the deltas write, and decoding
-/// (a restart, a follower's install) reads at most about `k` times the state. At 2,
-/// a full store rewritten at 20,000 writes per second wrote an image every ten or
-/// so deltas, and those images were what was left of snapshots in the write p99
-/// (1.3-1.9x the snapshot-free p99 of the same run); at 4 the p99 is the
-/// snapshot-free one's (README, "Snapshots under load, and at scale").
+/// Each whole image is the state to serialize, write and sync at once. With a
+/// factor `k` a chain takes up to about `(k - 1) * state / delta` deltas (at most
+/// [`MAX_DELTAS`]) before the next image, so images add about `1 / (k - 1)` to the
+/// bytes the deltas write; decoding (a restart, a follower's install) reads, and a
+/// node keeps in memory, up to about `k` times the state. At 2, a full store
+/// rewritten at 20,000 writes per second wrote an image every ten or so deltas, and
+/// those images were what was left of snapshots in the write p99 (1.31-1.87x the
+/// snapshot-free p99 of the same run, four runs); at 4 it was 0.54-1.26x (six runs;
+/// README, "Snapshots under load, and at scale").
 pub const CHAIN_FACTOR: usize = 4;
 
+/// The factor where every snapshot is stored and sent as one blob (the Paxos
+/// engines): each snapshot writes the whole chain, so a longer chain costs every
+/// snapshot, not only the images.
+pub const CHAIN_FACTOR_ONE_BLOB: usize = 2;
+
 /// The most bytes (image and deltas together) a chain may reach while the state
-/// takes about `state_bytes` ([`Kv::approx_bytes`]): [`CHAIN_FACTOR`] times the
-/// state. Bounding by the state, not by the image the chain starts with, lets a
-/// state that grows (a store filling up) keep extending its first image instead of
-/// writing itself whole every other snapshot, and makes one that shrank be written
-/// whole again soon.
-pub fn chain_limit(state_bytes: usize) -> usize {
-    state_bytes.saturating_mul(CHAIN_FACTOR)
+/// takes about `state_bytes` ([`Kv::approx_bytes`]): `factor` times the state
+/// ([`CHAIN_FACTOR`], [`CHAIN_FACTOR_ONE_BLOB`]). Bounding by the state, not by the
+/// image the chain starts with, lets a state that grows (a store filling up) keep
+/// extending its first image instead of writing itself whole every other snapshot,
+/// and makes one that shrank be written whole again soon.
+pub fn chain_limit(state_bytes: usize, factor: usize) -> usize {
+    state_bytes.saturating_mul(factor)
 }
 
 /// The previous snapshot's bytes, which the next one may extend with a delta.
@@ -149,6 +156,8 @@ pub struct SnapshotSource {
     kv: Kv,
     changes: Option<Changes>,
     base: Option<SnapshotBase>,
+    /// See [`chain_limit`].
+    factor: usize,
 }
 
 impl SnapshotSource {
@@ -158,6 +167,7 @@ impl SnapshotSource {
             kv,
             changes: None,
             base: None,
+            factor: CHAIN_FACTOR,
         }
     }
 
@@ -165,7 +175,18 @@ impl SnapshotSource {
     /// guarantees that `changes` is exactly what changed between the state `base`
     /// describes and `kv` (see [`Kv::begin_changes`]).
     pub fn after(kv: Kv, changes: Option<Changes>, base: Option<SnapshotBase>) -> SnapshotSource {
-        SnapshotSource { kv, changes, base }
+        SnapshotSource {
+            kv,
+            changes,
+            base,
+            factor: CHAIN_FACTOR,
+        }
+    }
+
+    /// The same, with the chain bounded by `factor` times the state instead of
+    /// [`CHAIN_FACTOR`] (see [`chain_limit`]).
+    pub fn chain_factor(self, factor: usize) -> SnapshotSource {
+        SnapshotSource { factor, ..self }
     }
 
     /// The state these bytes describe.
@@ -187,7 +208,7 @@ impl SnapshotSource {
         let mut delta = Vec::new();
         self.kv.write_delta(changes, &mut delta)?;
         let chained = base.data.len() + delta.len();
-        if chained > chain_limit(self.kv.approx_bytes()) {
+        if chained > chain_limit(self.kv.approx_bytes(), self.factor) {
             return Ok(None);
         }
         // Kept for as long as the chain: without the growth slack.
@@ -451,7 +472,7 @@ mod tests {
         );
         assert!(layout.deltas <= MAX_DELTAS, "{at}");
         assert!(
-            layout.deltas == 0 || data.len() <= chain_limit(kv.approx_bytes()),
+            layout.deltas == 0 || data.len() <= chain_limit(kv.approx_bytes(), CHAIN_FACTOR),
             "{at}"
         );
         SnapshotBase { data, layout }
@@ -523,15 +544,16 @@ mod tests {
                     .expect("applies");
             }
             let (mut wholes, mut most) = (0, 0.0f64);
-            for round in 0..30u64 {
-                // Rewrite the large values (and end the sessions, which are then
-                // small ones), so each delta holds most of the state.
+            for round in 0..50u64 {
+                // Rewrite the large values, and end most sessions (which are then
+                // small ones; the 80 large ones of clients over 600 stay, so the
+                // state is still mostly sessions): each delta holds much of it.
                 for i in 0..10 {
                     let v = json!(format!("{round:02}").repeat(10_000));
                     kv.apply(&cmd(0, 0, put(&format!("big{i}"), v)))
                         .expect("applies");
                 }
-                for c in 0..1000u64 {
+                for c in 0..600u64 {
                     let op = put("small", json!(c));
                     kv.apply(&cmd(c + 1, 2 + round, op)).expect("applies");
                 }
@@ -552,6 +574,56 @@ mod tests {
             // The bound took effect: the chain was started over.
             assert!(wholes >= 2, "sessions {sessions}: {wholes} whole images");
         }
+    }
+
+    #[test]
+    fn a_smaller_chain_factor_starts_chains_over_sooner_and_holds() {
+        // The same overwrites of a full store, bounded at each factor.
+        let wholes = |factor: usize| {
+            let mut kv = Kv::new();
+            kv.begin_changes();
+            let fill = |kv: &mut Kv, round: u64| {
+                for i in 0..200u64 {
+                    let v = json!(format!("{round}-{i}-{}", "x".repeat(40)));
+                    kv.apply(&cmd(0, 0, put(&format!("k{i:03}"), v)))
+                        .expect("applies");
+                }
+            };
+            fill(&mut kv, 0);
+            let mut base: Option<SnapshotBase> = None;
+            let mut wholes = 0;
+            for round in 1..=24u64 {
+                // Half the keys change between snapshots.
+                for i in (0..200u64).step_by(2) {
+                    let v = json!(format!("{round}-{i}-{}", "y".repeat(40)));
+                    kv.apply(&cmd(0, 0, put(&format!("k{i:03}"), v)))
+                        .expect("applies");
+                }
+                let changes = kv.begin_changes();
+                let source =
+                    SnapshotSource::after(kv.clone(), changes, base.take()).chain_factor(factor);
+                let (data, layout) = source.to_bytes().expect("encodes");
+                assert_eq!(
+                    Kv::decode_snapshot(&data.contiguous()),
+                    Ok((kv.clone(), layout))
+                );
+                assert!(
+                    layout.deltas == 0 || data.len() <= chain_limit(kv.approx_bytes(), factor),
+                    "factor {factor}, round {round}: {} bytes",
+                    data.len()
+                );
+                if layout.deltas == 0 {
+                    wholes += 1;
+                }
+                base = Some(SnapshotBase { data, layout });
+            }
+            wholes
+        };
+        let (one_blob, files) = (wholes(CHAIN_FACTOR_ONE_BLOB), wholes(CHAIN_FACTOR));
+        assert!(
+            one_blob > files && files >= 2,
+            "whole images: {one_blob} at {CHAIN_FACTOR_ONE_BLOB}x, {files} at {CHAIN_FACTOR}x"
+        );
     }
 
     #[test]
