@@ -225,6 +225,14 @@ pub(crate) fn load(dir: &Path) -> Result<Option<(Snapshot, SavedSnapshot)>> {
         crc: whole.crc,
     };
     let (mut bytes, mut meta, data_at) = (whole.bytes, whole.meta, whole.data_at);
+    // Room for the chain at once (the delta files' sizes, headers included), so the
+    // buffer is not regrown, and copied, delta by delta.
+    let more: u64 = (list(dir)?.iter())
+        .filter(|(named, _)| *named > base.index)
+        .filter_map(|(_, path)| fs::metadata(path).ok())
+        .map(|m| m.len())
+        .sum();
+    bytes.reserve(usize::try_from(more).unwrap_or(0));
     let stale = walk(
         dir,
         base,
