@@ -6,6 +6,17 @@ if ! command -v cargo >/dev/null; then echo "cargo is required" >&2; exit 3; fi
 # writer can die of SIGPIPE (exit 141) and fail the step.
 installed=$(rustup component list --installed 2>/dev/null || true)
 case "$installed" in *rustfmt*) ;; *) rustup component add rustfmt clippy || true ;; esac
+# A C compiler and make: the node's allocator (jemalloc, through tikv-jemalloc-sys)
+# is built from C sources.
+if ! command -v cc >/dev/null || ! command -v make >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "+ apt-get install -y gcc make"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc make >/dev/null
+  else
+    echo "ci/setup.sh: a C compiler (cc) and make are needed to build the node's allocator" >&2
+    exit 3
+  fi
+fi
 # etcd (Debian's etcd-server) for the etcd target's tests and gate steps, and iproute2
 # and util-linux's setpriv, which the etcd target uses (network namespaces need root).
 # Installed only when missing; where it cannot be, those tests and steps are SKIPPED
