@@ -194,6 +194,11 @@ impl SnapshotSource {
         &self.kv
     }
 
+    /// How many times the state a chain may reach (see [`chain_limit`]).
+    pub fn factor(&self) -> usize {
+        self.factor
+    }
+
     /// The snapshot's bytes as the base followed by one delta section, while the
     /// chain stays within its bounds (see [`MAX_DELTAS`]); `None` when they must be
     /// the whole state ([`SnapshotSource::write_whole`]). Costs about the changes:

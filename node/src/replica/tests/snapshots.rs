@@ -2,7 +2,37 @@
 //! their bounds, and when each node takes its automatic snapshot.
 
 use super::*;
-use crate::kv::MAX_DELTAS;
+use crate::kv::{CHAIN_FACTOR, CHAIN_FACTOR_ONE_BLOB, MAX_DELTAS};
+
+/// Raft's chains may reach CHAIN_FACTOR times the state; the Paxos engines, which
+/// store and send every snapshot as one blob, keep theirs within the smaller factor.
+#[test]
+fn each_engine_bounds_its_chains_by_its_own_factor() {
+    for (kind, want) in [
+        (EngineKind::Raft, CHAIN_FACTOR),
+        (EngineKind::MultiPaxos, CHAIN_FACTOR_ONE_BLOB),
+        (EngineKind::BasicPaxos, CHAIN_FACTOR_ONE_BLOB),
+    ] {
+        let mut c = Cluster::with_engine(3, kind);
+        c.tick_all(60);
+        let at = c.leader().unwrap_or(1);
+        let w = c.request(at, put("k", json!(1)));
+        c.tick_all(5);
+        assert_eq!(
+            c.replies[&w],
+            Response::Done(KvResult::Value(Some(json!(1))))
+        );
+        let outs = c.input(at, Input::TakeSnapshot);
+        let factors: Vec<usize> = (outs.iter())
+            .filter_map(|o| match o {
+                Output::Snapshot { source, .. } => Some(source.factor()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(factors, vec![want], "{kind:?}");
+        c.carry(at, outs);
+    }
+}
 
 #[test]
 fn a_replica_cut_off_catches_up_from_a_snapshot_with_the_dedup_table() {
